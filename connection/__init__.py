@@ -1,0 +1,27 @@
+"""How entry points reach Temporal: the SDK's env config, the pydantic converter, and
+an embedded dev server when nothing answers on this machine."""
+
+from connection.embedded_server import EmbeddedServer, start_embedded_server
+from connection.session import Connection, open_connection
+from connection.settings import Settings, load_settings
+from connection.temporal import (
+    connect,
+    ensure_search_attributes,
+    has_live_poller,
+    is_local_address,
+    something_answers,
+)
+
+__all__ = [
+    "Connection",
+    "EmbeddedServer",
+    "Settings",
+    "connect",
+    "ensure_search_attributes",
+    "has_live_poller",
+    "is_local_address",
+    "load_settings",
+    "open_connection",
+    "something_answers",
+    "start_embedded_server",
+]

@@ -1,0 +1,63 @@
+"""The order domain: input, events, state and business rules.
+
+Pure by design: nothing here imports Temporal. The workflow, the activities, the
+tools and the tests all fold events with `apply_event`, so the live state and a
+state rebuilt from history cannot drift apart.
+"""
+
+from domain.events import (
+    EVENT_TYPES,
+    DomainEvent,
+    EventEnvelope,
+    InventoryReservation,
+    InventoryReserved,
+    OrderCancelled,
+    OrderFulfilled,
+    OrderReceived,
+    OrderValidated,
+    PaymentProcessed,
+    PaymentStatus,
+    ValidationResult,
+)
+from domain.orders import Money, OrderInput, OrderItem, describe_validation_error
+from domain.rules import (
+    LARGE_ORDER_THRESHOLD,
+    LARGE_ORDER_WARNING,
+    MANUAL_APPROVAL_THRESHOLD,
+    PAYMENT_SKIPPED_REASON,
+    TOTAL_TOLERANCE,
+    payment_status_for,
+    validate_order,
+)
+from domain.state import EventStreamError, OrderState, OrderStatus, apply_event, fold_events
+
+__all__ = [
+    "EVENT_TYPES",
+    "DomainEvent",
+    "EventEnvelope",
+    "EventStreamError",
+    "InventoryReservation",
+    "InventoryReserved",
+    "LARGE_ORDER_THRESHOLD",
+    "LARGE_ORDER_WARNING",
+    "MANUAL_APPROVAL_THRESHOLD",
+    "Money",
+    "OrderCancelled",
+    "OrderFulfilled",
+    "OrderInput",
+    "OrderItem",
+    "OrderReceived",
+    "OrderState",
+    "OrderStatus",
+    "OrderValidated",
+    "PAYMENT_SKIPPED_REASON",
+    "PaymentProcessed",
+    "PaymentStatus",
+    "TOTAL_TOLERANCE",
+    "ValidationResult",
+    "apply_event",
+    "fold_events",
+    "payment_status_for",
+    "validate_order",
+    "describe_validation_error",
+]

@@ -1,0 +1,1 @@
+"""Temporal workflows. Workflow code is deterministic: see workflows/order_workflow.py."""

@@ -1,0 +1,33 @@
+"""Names that clients, workers, tools and tests agree on. Changing one breaks them all."""
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.common import SearchAttributeKey
+
+TASK_QUEUE = "orders"
+WORKFLOW_TYPE = "OrderWorkflow"
+
+ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+ORDER_TOTAL = SearchAttributeKey.for_float("OrderTotal")
+SEARCH_ATTRIBUTES = (ORDER_STATUS, CUSTOMER_ID, ORDER_TOTAL)
+
+# Each recorded domain event is upserted under this memo key. Every upsert becomes a
+# WorkflowPropertiesModified history event carrying that one envelope, so the history
+# holds the whole stream while the memo itself stays one event small.
+DOMAIN_EVENT_MEMO_KEY = "domain_event"
+
+# ApplicationError types that leave the workflow; clients match on these, never on messages.
+MALFORMED_ORDER_INPUT = "MalformedOrderInput"
+
+
+def workflow_id_for(order_id: str) -> str:
+    return f"order-{order_id}"
+
+
+class EventsQuery(BaseModel):
+    """The `events` query's optional argument: the tutorial's read_stream(from_version, limit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    from_version: int = Field(default=1, ge=1)
+    limit: int | None = Field(default=None, ge=0)
