@@ -27,6 +27,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from connection import Connection, has_live_poller, load_settings, open_connection
+from connection.process_exit import exit_now
 from domain import OrderInput, OrderState, OrderStatus, describe_validation_error
 from worker import build_worker
 from workflows.contract import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
@@ -239,4 +240,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -16,8 +16,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.order_activities import OrderActivities
 from connection import load_settings, open_connection
+from connection.process_exit import exit_now
 from workflows.contract import TASK_QUEUE
 from workflows.order_workflow import OrderWorkflow
+from workflows.start_guard import SingleInputGuard
 
 log = logging.getLogger("worker")
 
@@ -36,6 +38,7 @@ def build_worker(client: Client, task_queue: str = TASK_QUEUE, activities: Order
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
         ),
+        interceptors=[SingleInputGuard()],
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -60,6 +63,7 @@ async def serve() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve())
+    exit_now(0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""Running the real entry points and the real `temporal` CLI as subprocesses."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from connection.embedded_server import temporal_cli_path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def address_of(env) -> str:
+    return env.client.service_client.config.target_host
+
+
+async def temporal_cli(address: str, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the real CLI off the event loop, so a worker in this process can answer it."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [temporal_cli_path(), *args, "--address", address],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+async def temporal_cli_json(address: str, *args: str):
+    return json.loads((await temporal_cli(address, *args, "--output", "json")).stdout)
+
+
+def free_port_pair() -> int:
+    """A port P such that P (server) and P + 1000 (Web UI) are both free now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port + 1000 < 65536 and not is_listening(port + 1000):
+            return port
+    raise RuntimeError("no free port pair")
+
+
+def is_listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def run_script(script: str, *args: str, env: dict[str, str], timeout: float = 120, cwd: Path = PROJECT):
+    return subprocess.run(
+        [sys.executable, str(PROJECT / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain `text` (a data dir, say)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in line:
+            found.append(line)
+    return found

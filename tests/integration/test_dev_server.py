@@ -1,0 +1,112 @@
+"""Search attributes, memo and the real `temporal` CLI, on the dev server."""
+
+import asyncio
+import json
+
+from temporalio.client import Client
+
+from domain import OrderStatus
+from tests.integration.helpers import address_of, temporal_cli, temporal_cli_json
+from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, renamed, start_order
+from worker import build_worker
+from workflows.contract import DOMAIN_EVENT_MEMO_KEY, ORDER_STATUS, ORDER_TOTAL
+
+
+async def listed(client: Client, query: str, expected: int) -> list:
+    """Visibility is eventually consistent: wait until `expected` workflows match."""
+    for _ in range(100):
+        found = [execution async for execution in client.list_workflows(query)]
+        if len(found) >= expected:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{query!r} matched {len(found)}, expected {expected}")
+
+
+async def test_search_attributes_and_memo_are_set_and_listable(dev_env, task_queue, unique):
+    client = dev_env.client
+    orders = [renamed(order, unique, customer_id=f"CUSTOMER-{unique}") for order in (ORDER_001, ORDER_002, ORDER_003)]
+    async with build_worker(client, task_queue):
+        for order in orders:
+            await (await start_order(client, order, task_queue)).result()
+
+    fulfilled = await listed(client, f"CustomerId='CUSTOMER-{unique}' AND OrderStatus='Fulfilled'", 2)
+    assert sorted(execution.id for execution in fulfilled) == [f"order-{orders[0].order_id}", f"order-{orders[1].order_id}"]
+    failed = await listed(client, f"CustomerId='CUSTOMER-{unique}' AND OrderStatus='ValidationFailed'", 1)
+    assert [execution.id for execution in failed] == [f"order-{orders[2].order_id}"]
+    large = await listed(client, f"CustomerId='CUSTOMER-{unique}' AND OrderTotal > 10000", 1)
+    assert large[0].typed_search_attributes[ORDER_TOTAL] == 25000.0
+    assert large[0].typed_search_attributes[ORDER_STATUS] == "Fulfilled"
+
+    memo = await failed[0].memo()
+    assert memo[DOMAIN_EVENT_MEMO_KEY]["event_type"] == "OrderValidated"
+    assert memo[DOMAIN_EVENT_MEMO_KEY]["version"] == 2
+
+
+async def cli_start(address: str, task_queue: str, workflow_id: str, plain_json: str) -> None:
+    await temporal_cli(
+        address, "workflow", "start", "--type", "OrderWorkflow", "--task-queue", task_queue,
+        "--workflow-id", workflow_id, "--input", plain_json,
+    )  # fmt: skip
+
+
+async def test_a_plain_json_start_through_the_real_cli_runs_to_fulfilled(dev_env, task_queue, unique):
+    address = address_of(dev_env)
+    order_id = f"CLI-{unique}"
+    plain_json = json.dumps(
+        {
+            "order_id": order_id,
+            "customer_id": "CUSTOMER-CLI",
+            "total_amount": 150.50,
+            "items": [{"product_id": "PROD-001", "quantity": 2, "unit_price": 75.25}],
+        }
+    )
+    async with build_worker(dev_env.client, task_queue):
+        await cli_start(address, task_queue, f"order-{order_id}", plain_json)
+        result = await dev_env.client.get_workflow_handle(f"order-{order_id}").result()
+        state = await temporal_cli_json(address, "workflow", "query", "--workflow-id", f"order-{order_id}", "--name", "state")
+        events = await temporal_cli_json(address, "workflow", "query", "--workflow-id", f"order-{order_id}", "--name", "events")
+        tail = await temporal_cli_json(
+            address, "workflow", "query", "--workflow-id", f"order-{order_id}", "--name", "events",
+            "--input", '{"from_version": 4}',
+        )  # fmt: skip
+    assert result["status"] == OrderStatus.FULFILLED
+    assert state["queryResult"][0]["status"] == "Fulfilled"
+    assert state["queryResult"][0]["total_amount"] == "150.5"
+    envelopes = events["queryResult"][0]
+    assert [envelope["version"] for envelope in envelopes] == [1, 2, 3, 4, 5]
+    assert [envelope["version"] for envelope in tail["queryResult"][0]] == [4, 5]
+
+
+async def test_a_malformed_plain_json_start_fails_the_workflow_naming_the_field(dev_env, task_queue, unique):
+    address = address_of(dev_env)
+    workflow_id = f"order-BROKEN-{unique}"
+    async with build_worker(dev_env.client, task_queue):
+        await cli_start(address, task_queue, workflow_id, json.dumps({"order_id": f"BROKEN-{unique}", "items": "none"}))
+        for _ in range(100):
+            description = await temporal_cli_json(address, "workflow", "describe", "--workflow-id", workflow_id)
+            if description["workflowExecutionInfo"]["status"] != "WORKFLOW_EXECUTION_STATUS_RUNNING":
+                break
+            await asyncio.sleep(0.1)
+    assert description["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED"
+    history = (await temporal_cli(address, "workflow", "show", "--workflow-id", workflow_id, "--output", "json")).stdout
+    assert "WorkflowTaskFailed" not in history and "WORKFLOW_TASK_FAILED" not in history
+    failure = json.loads(history)["events"][-1]["workflowExecutionFailedEventAttributes"]["failure"]
+    assert "customer_id: Field required" in failure["message"]
+    assert "items: Input should be a valid" in failure["message"]
+    assert failure["applicationFailureInfo"]["nonRetryable"] is True
+
+
+async def test_the_cli_lists_orders_waiting_for_approval(dev_env, task_queue, unique):
+    address = address_of(dev_env)
+    order = one_line_order(f"BIG-{unique}", "PROD-009", 2, "30000", customer_id=f"CUSTOMER-{unique}")
+    order_id = order.order_id
+    async with build_worker(dev_env.client, task_queue):
+        await cli_start(address, task_queue, f"order-{order_id}", order.model_dump_json())
+        await listed(dev_env.client, f"CustomerId='CUSTOMER-{unique}' AND OrderStatus='PaymentPending'", 1)
+        listing = (
+            await temporal_cli(
+                address, "workflow", "list", "--query", f"OrderStatus='PaymentPending' AND CustomerId='CUSTOMER-{unique}'"
+            )
+        ).stdout
+        await dev_env.client.get_workflow_handle(f"order-{order_id}").terminate("test over")
+    assert f"order-{order_id}" in listing

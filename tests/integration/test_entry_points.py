@@ -1,0 +1,124 @@
+"""starter.py and worker.py as real processes, against servers of their own or the dev server."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from tests.integration.helpers import (
+    PROJECT,
+    address_of,
+    free_port_pair,
+    is_listening,
+    processes_mentioning,
+    run_script,
+)
+from tests.orders import ORDER_001, renamed
+from workflows.contract import workflow_id_for
+
+
+def test_starter_runs_the_tutorial_orders_on_an_embedded_server_and_leaves_nothing_behind(tmp_path):
+    port = free_port_pair()
+    data_dir = tmp_path / "data"
+    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "ORDERS_DATA_DIR": str(data_dir)}
+
+    first = run_script("starter.py", "--no-wait", env=env)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    out = first.stdout
+    assert f"started the embedded Temporal dev server there (Web UI http://127.0.0.1:{port + 1000}" in out
+    assert "ORDER-001: Fulfilled\n" in out
+    assert "ORDER-002: Fulfilled\n" in out
+    assert "warning   Large order amount - manual review recommended" in out
+    assert "ORDER-003: ValidationFailed\n" in out
+    assert "error     Order must contain at least one item" in out
+    assert "payment     skipped: Order validation failed" in out
+    assert out.count("events      5") == 2 and out.count("events      2") == 1
+    assert out.count("tracking    TRK") == 2
+    assert f"web ui      http://127.0.0.1:{port + 1000}/namespaces/default/workflows/order-ORDER-001/" in out
+    assert (data_dir / "temporal.db").exists()
+    assert not is_listening(port) and not is_listening(port + 1000)
+    assert processes_mentioning(str(data_dir)) == []
+
+    second = run_script("starter.py", "--no-wait", env=env)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.count("(already existed: reported, not processed again)") == 3
+    payment_ids = [line for line in out.splitlines() if line.strip().startswith("payment")]
+    assert payment_ids == [line for line in second.stdout.splitlines() if line.strip().startswith("payment")]
+    assert processes_mentioning(str(data_dir)) == []
+
+
+async def test_a_file_with_one_malformed_order_starts_none_of_its_orders(dev_env, tmp_path, unique):
+    good = renamed(ORDER_001, unique).model_dump(mode="json")
+    bad = {**renamed(ORDER_001, f"{unique}-bad").model_dump(mode="json"), "items": [{"product_id": "P", "quantity": "many", "unit_price": 1}]}
+    orders_file = tmp_path / "orders.json"
+    orders_file.write_text(json.dumps([good, bad]))
+
+    result = await asyncio.to_thread(
+        run_script, "starter.py", "--file", str(orders_file), "--no-wait", env={"TEMPORAL_ADDRESS": address_of(dev_env)}
+    )
+
+    assert result.returncode == 2
+    assert f"{orders_file}: order 2 ({bad['order_id']}): items.0.quantity: Input should be a valid integer" in result.stderr
+    assert "No order was started." in result.stderr
+    assert result.stdout == ""
+    listed = [execution async for execution in dev_env.client.list_workflows(f"WorkflowId='{workflow_id_for(good['order_id'])}'")]
+    assert listed == []
+
+
+def test_a_file_that_is_not_json_is_refused_naming_the_file_and_the_place(tmp_path):
+    orders_file = tmp_path / "orders.json"
+    orders_file.write_text('{"order_id": "X",\n "items": [}')
+    result = run_script("starter.py", "--file", str(orders_file), env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert result.returncode == 2
+    assert f"{orders_file}: not valid JSON:" in result.stderr
+    assert "line 2" in result.stderr
+
+
+def test_a_missing_file_is_refused_naming_it(tmp_path):
+    result = run_script("starter.py", "--file", str(tmp_path / "nope.json"), env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert result.returncode == 2
+    assert f"{tmp_path / 'nope.json'}: cannot read it" in result.stderr
+
+
+async def test_starter_runs_a_file_of_orders_against_a_running_server(dev_env, tmp_path, unique):
+    order = renamed(ORDER_001, unique).model_dump(mode="json")
+    orders_file = tmp_path / "orders.json"
+    orders_file.write_text(json.dumps(order))
+    env = {"TEMPORAL_ADDRESS": address_of(dev_env)}
+
+    result = await asyncio.to_thread(run_script, "starter.py", "--file", str(orders_file), "--no-wait", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{order['order_id']}: Fulfilled\n" in result.stdout
+    assert "embedded" not in result.stdout
+
+
+async def test_worker_serves_orders_and_stops_gracefully_on_sigterm(dev_env, unique):
+    worker = subprocess.Popen(
+        [sys.executable, str(PROJECT / "worker.py")],
+        env={**os.environ, "TEMPORAL_ADDRESS": address_of(dev_env)},
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = ""
+        while "Serving task queue" not in line:
+            line = await asyncio.to_thread(worker.stdout.readline)
+            assert line, "worker exited before serving"
+        order = renamed(ORDER_001, unique)
+        handle = await dev_env.client.start_workflow(
+            "OrderWorkflow", order, id=workflow_id_for(order.order_id), task_queue="orders"
+        )
+        assert (await handle.result())["status"] == "Fulfilled"
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 30) == 0
+        assert "Stopped" in worker.stdout.read()
+    finally:
+        if worker.poll() is None:
+            worker.kill()

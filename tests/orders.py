@@ -1,0 +1,49 @@
+"""Orders and helpers shared by the workflow and integration tests."""
+
+from decimal import Decimal
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+
+from domain import EventEnvelope, OrderInput, OrderItem, OrderState
+from starter import TUTORIAL_ORDERS, parse_orders
+from workflows.contract import DOMAIN_EVENT_MEMO_KEY, workflow_id_for
+from workflows.order_workflow import OrderWorkflow
+
+ORDER_001, ORDER_002, ORDER_003 = parse_orders(TUTORIAL_ORDERS, "tutorial orders")
+
+
+def renamed(order: OrderInput, suffix: str, **changes) -> OrderInput:
+    return order.model_copy(update={"order_id": f"{order.order_id}-{suffix}", **changes})
+
+
+def one_line_order(order_id: str, product_id: str, quantity: int, unit_price: str, total: str | None = None, **fields) -> OrderInput:
+    """An order of one line whose total adds up unless `total` says otherwise."""
+    price = Decimal(unit_price)
+    return OrderInput(
+        order_id=order_id,
+        customer_id=fields.pop("customer_id", "CUSTOMER-TEST"),
+        total_amount=Decimal(total) if total is not None else quantity * price,
+        items=(OrderItem(product_id=product_id, quantity=quantity, unit_price=price),),
+        **fields,
+    )
+
+
+async def start_order(client: Client, order: OrderInput, task_queue: str, **options) -> WorkflowHandle:
+    return await client.start_workflow(
+        OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=task_queue, result_type=OrderState, **options
+    )
+
+
+async def recorded_envelopes(client: Client, workflow_id: str) -> list[EventEnvelope]:
+    """The envelopes the workflow wrote into its history, one per WorkflowPropertiesModified event."""
+    converter = client.data_converter.payload_converter
+    envelopes = []
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
+            fields = event.workflow_properties_modified_event_attributes.upserted_memo.fields
+            if DOMAIN_EVENT_MEMO_KEY in fields:
+                envelopes.append(converter.from_payload(fields[DOMAIN_EVENT_MEMO_KEY], EventEnvelope))
+    return envelopes
+
+

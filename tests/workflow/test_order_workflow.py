@@ -1,0 +1,276 @@
+"""OrderWorkflow on the time-skipping test server, with the real activities."""
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+
+from activities.gateways import SimulatedPaymentGateway
+from activities.order_activities import OrderActivities
+from domain import (
+    LARGE_ORDER_WARNING,
+    PAYMENT_SKIPPED_REASON,
+    EventEnvelope,
+    OrderState,
+    OrderStatus,
+    PaymentStatus,
+    fold_events,
+)
+from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, recorded_envelopes, renamed, start_order
+from worker import build_worker
+from workflows.contract import DOMAIN_EVENT_MEMO_KEY, MALFORMED_ORDER_INPUT, EventsQuery, workflow_id_for
+from workflows.order_workflow import OrderWorkflow
+
+FULFILLED_STREAM = ["OrderReceived", "OrderValidated", "PaymentProcessed", "InventoryReserved", "OrderFulfilled"]
+
+
+async def events_of(handle: WorkflowHandle, request: EventsQuery | None = None) -> list[EventEnvelope]:
+    return await handle.query(OrderWorkflow.events, request)
+
+
+async def wait_for_status(handle: WorkflowHandle, status: OrderStatus) -> OrderState:
+    for _ in range(200):
+        try:
+            state = await handle.query(OrderWorkflow.state)
+            if state.status is status:
+                return state
+        except Exception:  # noqa: BLE001 - the first workflow task may not have run yet
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order never reached {status}")
+
+
+async def test_order_001_is_fulfilled_with_a_tracking_number(time_skipping_env, task_queue, unique):
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, renamed(ORDER_001, unique), task_queue)
+        state = await handle.result()
+    assert state.status is OrderStatus.FULFILLED
+    assert state.payment_status is PaymentStatus.COMPLETED
+    assert state.payment_id.startswith("PAY-")
+    assert state.tracking_number.startswith("TRK")
+    assert state.reservations[0].product_id == "PROD-001"
+    assert state.total_amount == Decimal("150.50")
+    assert list(state.events_applied) == FULFILLED_STREAM
+    assert state.version == 5
+
+
+async def test_order_002_is_fulfilled_with_the_large_order_warning(time_skipping_env, task_queue, unique):
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        state = await (await start_order(client, renamed(ORDER_002, unique), task_queue)).result()
+    assert state.status is OrderStatus.FULFILLED
+    assert state.warnings == (LARGE_ORDER_WARNING,)
+    assert state.validation_errors == ()
+
+
+async def test_order_003_fails_validation_and_skips_payment(time_skipping_env, task_queue, unique):
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        state = await (await start_order(client, renamed(ORDER_003, unique), task_queue)).result()
+    assert state.status is OrderStatus.VALIDATION_FAILED
+    assert state.validation_errors == (
+        "Order must contain at least one item",
+        "Total amount mismatch: expected 0, got 100.00",
+    )
+    assert state.payment_id is None
+    assert state.payment_skipped_reason == PAYMENT_SKIPPED_REASON
+    assert list(state.events_applied) == ["OrderReceived", "OrderValidated"]
+
+
+async def test_a_valid_order_with_nothing_to_charge_ends_payment_failed(time_skipping_env, task_queue, unique):
+    # Within the 0.01 tolerance an order can be valid with a total of zero.
+    free = one_line_order(f"FREE-{unique}", "SAMPLE", 1, "0.01", total="0")
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        state = await (await start_order(client, free, task_queue)).result()
+    assert state.status is OrderStatus.PAYMENT_FAILED
+    assert state.payment_status is PaymentStatus.FAILED
+    assert list(state.events_applied) == ["OrderReceived", "OrderValidated", "PaymentProcessed"]
+
+
+@pytest.mark.parametrize("order", [ORDER_001, ORDER_002, ORDER_003], ids=lambda order: order.order_id)
+async def test_every_envelope_is_complete_and_versions_run_one_to_n(time_skipping_env, task_queue, unique, order):
+    client = time_skipping_env.client
+    order = renamed(order, unique)
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, order, task_queue)
+        await handle.result()
+        envelopes = await events_of(handle)
+    assert [envelope.version for envelope in envelopes] == list(range(1, len(envelopes) + 1))
+    assert len({envelope.event_id for envelope in envelopes}) == len(envelopes)
+    for envelope in envelopes:
+        assert envelope.stream_id == order.order_id
+        assert envelope.event_type == type(envelope.data).__name__
+        assert envelope.schema_version == 1
+        assert envelope.correlation_id and envelope.causation_id and envelope.created_by
+        assert envelope.created_at.tzinfo is not None
+    assert [envelope.created_by for envelope in envelopes][:2] == ["OrderWorkflow", "validate_order"]
+    assert [envelope.created_at for envelope in envelopes] == sorted(envelope.created_at for envelope in envelopes)
+
+
+@pytest.mark.parametrize("order", [ORDER_001, ORDER_002, ORDER_003], ids=lambda order: order.order_id)
+async def test_folding_the_events_query_gives_the_state_query(time_skipping_env, task_queue, unique, order):
+    client = time_skipping_env.client
+    order = renamed(order, unique)
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, order, task_queue)
+        result = await handle.result()
+        envelopes = await events_of(handle)
+        state = await handle.query(OrderWorkflow.state)
+    assert fold_events(order.order_id, envelopes) == state == result
+
+
+async def test_every_event_is_written_into_the_history_as_it_is_recorded(time_skipping_env, task_queue, unique):
+    client = time_skipping_env.client
+    order = renamed(ORDER_001, unique)
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, order, task_queue)
+        await handle.result()
+        queried = await events_of(handle)
+    assert await recorded_envelopes(client, handle.id) == queried
+    memo = await (await handle.describe()).memo()
+    assert memo[DOMAIN_EVENT_MEMO_KEY]["version"] == 5, "the memo holds only the latest event"
+
+    # Each envelope is written in the workflow task that follows the activity producing it.
+    kinds = [event.event_type async for event in handle.fetch_history_events()]
+    completed = kinds.index(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+    assert EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED in kinds[:completed], "OrderReceived precedes validation"
+
+
+async def test_events_query_reads_from_a_version_and_up_to_a_limit(time_skipping_env, task_queue, unique):
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, renamed(ORDER_001, unique), task_queue)
+        await handle.result()
+        everything = await events_of(handle)
+        assert await events_of(handle, EventsQuery(from_version=3)) == everything[2:]
+        assert await events_of(handle, EventsQuery(from_version=2, limit=2)) == everything[1:3]
+        assert await events_of(handle, EventsQuery(from_version=9)) == []
+        assert await events_of(handle, EventsQuery(limit=0)) == []
+
+
+async def test_all_events_share_the_correlation_id_and_each_is_caused_by_the_one_before(
+    time_skipping_env, task_queue, unique
+):
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, renamed(ORDER_001, unique), task_queue)
+        await handle.result()
+        envelopes = await events_of(handle)
+    run_id = (await handle.describe()).run_id
+    assert {envelope.correlation_id for envelope in envelopes} == {run_id}
+    assert envelopes[0].causation_id == run_id, "the start command caused OrderReceived"
+    for before, after in zip(envelopes, envelopes[1:]):
+        assert after.causation_id == str(before.event_id)
+
+
+async def test_a_callers_correlation_id_is_carried_by_every_event(time_skipping_env, task_queue, unique):
+    client = time_skipping_env.client
+    order = renamed(ORDER_001, unique, correlation_id="checkout-session-42")
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, order, task_queue)
+        await handle.result()
+        envelopes = await events_of(handle)
+    assert {envelope.correlation_id for envelope in envelopes} == {"checkout-session-42"}
+
+
+async def test_a_pending_payment_waits_for_days_and_still_answers_queries(time_skipping_env, task_queue, unique):
+    large = one_line_order(f"LARGE-{unique}", "PROD-009", 2, "30000.00")
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, large, task_queue)
+        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+        await time_skipping_env.sleep(timedelta(days=3))
+        state = await handle.query(OrderWorkflow.state)
+        description = await handle.describe()
+        history_length = len([event async for event in handle.fetch_history_events()])
+    assert state.status is OrderStatus.PAYMENT_PENDING
+    assert state.payment_status is PaymentStatus.PENDING
+    assert description.status.name == "RUNNING"
+    assert (await description.memo())[DOMAIN_EVENT_MEMO_KEY]["event_type"] == "PaymentProcessed"
+    assert history_length < 30, "waiting must not spin: no timers, no polling"
+    await handle.terminate("test over")
+
+
+class GatewayThatTimesOutTwice(SimulatedPaymentGateway):
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys_presented: list[str] = []
+
+    async def charge(self, idempotency_key, customer_id, amount):
+        self.keys_presented.append(idempotency_key)
+        if len(self.keys_presented) <= 2:
+            raise ConnectionError("payment gateway timed out")
+        return await super().charge(idempotency_key, customer_id, amount)
+
+
+async def test_a_transient_payment_failure_is_retried_and_invisible_in_the_stream(time_skipping_env, task_queue, unique):
+    gateway = GatewayThatTimesOutTwice()
+    order = renamed(ORDER_001, unique)
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue, OrderActivities(payments=gateway)):
+        state = await (await start_order(client, order, task_queue)).result()
+    assert state.status is OrderStatus.FULFILLED
+    assert list(state.events_applied) == FULFILLED_STREAM
+    assert gateway.keys_presented == [f"{workflow_id_for(order.order_id)}-payment"] * 3
+    assert len(gateway.charges) == 1
+
+
+async def malformed_start_failure(client, task_queue: str, workflow_id: str, *args) -> ApplicationError:
+    """Start OrderWorkflow by name with raw input, as a client in another language would."""
+    async with build_worker(client, task_queue):
+        handle = await client.start_workflow("OrderWorkflow", args=list(args), id=workflow_id, task_queue=task_queue)
+        with pytest.raises(WorkflowFailureError) as caught:
+            await asyncio.wait_for(handle.result(), timeout=30)
+    kinds = [event.event_type async for event in handle.fetch_history_events()]
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds, "no workflow task may fail and retry"
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == MALFORMED_ORDER_INPUT
+    assert cause.non_retryable
+    return cause
+
+
+async def test_an_order_missing_a_field_fails_at_once_naming_the_field(time_skipping_env, task_queue, unique):
+    order = {"order_id": f"BAD-{unique}", "total_amount": 10, "items": []}
+    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-BAD-{unique}", order)
+    assert "customer_id: Field required" in cause.message
+
+
+async def test_an_order_with_a_wrong_type_fails_at_once_naming_the_field(time_skipping_env, task_queue, unique):
+    order = {
+        "order_id": f"BAD-{unique}",
+        "customer_id": "C",
+        "total_amount": "ten",
+        "items": [{"product_id": "P", "quantity": "2x", "unit_price": 1}],
+    }
+    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-BAD-{unique}", order)
+    assert "total_amount:" in cause.message
+    assert "items.0.quantity:" in cause.message
+
+
+async def test_a_start_without_input_fails_at_once(time_skipping_env, task_queue, unique):
+    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-NONE-{unique}")
+    assert "carried no order" in cause.message
+
+
+async def test_input_that_is_not_an_object_fails_at_once(time_skipping_env, task_queue, unique):
+    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-LIST-{unique}", [1, 2])
+    assert "Malformed order input" in cause.message
+
+
+async def test_a_start_with_two_inputs_fails_at_once(time_skipping_env, task_queue, unique):
+    order = ORDER_001.model_dump(mode="json") | {"order_id": f"TWO-{unique}"}
+    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-TWO-{unique}", order, order)
+    assert "expected one order, got 2 arguments" in cause.message
+
+
+async def test_a_workflow_id_that_is_not_order_dash_order_id_is_refused(time_skipping_env, task_queue, unique):
+    order = ORDER_001.model_dump(mode="json") | {"order_id": f"X-{unique}"}
+    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"wrong-{unique}", order)
+    assert f"start it as 'order-X-{unique}'" in cause.message
