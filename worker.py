@@ -11,7 +11,8 @@ import signal
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.order_activities import OrderActivities
@@ -28,19 +29,31 @@ log = logging.getLogger("worker")
 PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "annotated_types", "domain", "activities", "workflows.contract")
 
 
+def _workflow_options() -> dict:
+    """What a worker and a replayer must share for a replay to prove anything."""
+    return {
+        "workflows": [OrderWorkflow],
+        "workflow_runner": SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        ),
+        "interceptors": [SingleInputGuard()],
+    }
+
+
 def build_worker(client: Client, task_queue: str = TASK_QUEUE, activities: OrderActivities | None = None) -> Worker:
     activities = activities or OrderActivities()
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow],
         activities=activities.all(),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
-        interceptors=[SingleInputGuard()],
         graceful_shutdown_timeout=timedelta(seconds=10),
+        **_workflow_options(),
     )
+
+
+def build_replayer() -> Replayer:
+    """Replays recorded histories with today's workflow code, sandbox on."""
+    return Replayer(data_converter=pydantic_data_converter, **_workflow_options())
 
 
 async def serve() -> None:

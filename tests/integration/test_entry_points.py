@@ -7,6 +7,9 @@ import signal
 import subprocess
 import sys
 
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
 from tests.integration.helpers import (
     PROJECT,
     address_of,
@@ -42,7 +45,8 @@ def test_starter_runs_the_tutorial_orders_on_an_embedded_server_and_leaves_nothi
     assert not is_listening(port) and not is_listening(port + 1000)
     assert processes_mentioning(str(data_dir)) == []
 
-    second = run_script("starter.py", "--no-wait", env=env)
+    # Without --no-wait but with no terminal, it must not wait either.
+    second = run_script("starter.py", env=env)
 
     assert second.returncode == 0, second.stdout + second.stderr
     assert second.stdout.count("(already existed: reported, not processed again)") == 3
@@ -95,30 +99,53 @@ async def test_starter_runs_a_file_of_orders_against_a_running_server(dev_env, t
     assert result.returncode == 0, result.stderr
     assert f"{order['order_id']}: Fulfilled\n" in result.stdout
     assert "embedded" not in result.stdout
+    handle = dev_env.client.get_workflow_handle(workflow_id_for(order["order_id"]))
+    description = await handle.describe()
+    assert await description.static_summary() == f"Order {order['order_id']} for CUSTOMER-123, total 150.50"
 
 
-async def test_worker_serves_orders_and_stops_gracefully_on_sigterm(dev_env, unique):
+async def serve_one_order_then_sigterm(client: Client | None, address: str, order_id: str, **env: str) -> str:
+    """Run worker.py at `address`, have it process one order, stop it with SIGTERM; its output."""
     worker = subprocess.Popen(
         [sys.executable, str(PROJECT / "worker.py")],
-        env={**os.environ, "TEMPORAL_ADDRESS": address_of(dev_env)},
+        env={**os.environ, "TEMPORAL_ADDRESS": address, **env},
         cwd=PROJECT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        line = ""
-        while "Serving task queue" not in line:
+        output = ""
+        while "Serving task queue" not in output:
             line = await asyncio.to_thread(worker.stdout.readline)
-            assert line, "worker exited before serving"
-        order = renamed(ORDER_001, unique)
-        handle = await dev_env.client.start_workflow(
+            assert line, f"worker exited before serving:\n{output}"
+            output += line
+        client = client or await Client.connect(address, data_converter=pydantic_data_converter)
+        order = renamed(ORDER_001, order_id)
+        handle = await client.start_workflow(
             "OrderWorkflow", order, id=workflow_id_for(order.order_id), task_queue="orders"
         )
         assert (await handle.result())["status"] == "Fulfilled"
         worker.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(worker.wait, 30) == 0
-        assert "Stopped" in worker.stdout.read()
+        return output + worker.stdout.read()
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+async def test_worker_serves_orders_and_stops_gracefully_on_sigterm(dev_env, unique):
+    output = await serve_one_order_then_sigterm(dev_env.client, address_of(dev_env), unique)
+    assert "Stopped" in output
+    assert "embedded" not in output
+
+
+async def test_worker_starts_the_embedded_server_when_nothing_answers_and_stops_it_on_sigterm(tmp_path, unique):
+    port = free_port_pair()
+    data_dir = tmp_path / "data"
+    output = await serve_one_order_then_sigterm(None, f"127.0.0.1:{port}", unique, ORDERS_DATA_DIR=str(data_dir))
+    assert f"Nothing answered at 127.0.0.1:{port}, so started the embedded Temporal dev server" in output
+    assert "Stopped" in output
+    assert not is_listening(port)
+    assert (data_dir / "temporal.db").exists()
+    assert processes_mentioning(str(data_dir)) == []

@@ -5,9 +5,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Replayer
 
 from activities.gateways import SimulatedPaymentGateway
 from activities.order_activities import OrderActivities
@@ -21,7 +25,7 @@ from domain import (
     fold_events,
 )
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, recorded_envelopes, renamed, start_order
-from worker import build_worker
+from worker import build_replayer, build_worker
 from workflows.contract import DOMAIN_EVENT_MEMO_KEY, MALFORMED_ORDER_INPUT, EventsQuery, workflow_id_for
 from workflows.order_workflow import OrderWorkflow
 
@@ -140,6 +144,63 @@ async def test_every_event_is_written_into_the_history_as_it_is_recorded(time_sk
     kinds = [event.event_type async for event in handle.fetch_history_events()]
     completed = kinds.index(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
     assert EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED in kinds[:completed], "OrderReceived precedes validation"
+
+
+async def test_activities_carry_summaries_and_the_workflow_shows_its_state_as_current_details(
+    time_skipping_env, task_queue, unique
+):
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, renamed(ORDER_002, unique), task_queue)
+        state = await handle.result()
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    converter = client.data_converter.payload_converter
+    summaries = [
+        converter.from_payload(event.user_metadata.summary, str)
+        async for event in handle.fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert summaries == [
+        "Validate 1 item(s) against the total 25000.00",
+        "Charge 25000.00 to CUSTOMER-456",
+        "Reserve stock for 1 line(s)",
+        "Ship 1 reservation(s)",
+    ]
+    assert metadata.current_details.startswith("**Fulfilled** at version 5")
+    assert f"Tracking {state.tracking_number}" in metadata.current_details
+    assert LARGE_ORDER_WARNING in metadata.current_details
+
+
+async def test_histories_replay_with_the_code_that_recorded_them(time_skipping_env, task_queue, unique):
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        handles = [await start_order(client, renamed(order, unique), task_queue) for order in (ORDER_001, ORDER_002, ORDER_003)]
+        for handle in handles:
+            await handle.result()
+    replayer = build_replayer()
+    for handle in handles:
+        result = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{handle.id}: {result.replay_failure}"
+
+
+@workflow.defn(name="OrderWorkflow", sandboxed=False)
+class OrderWorkflowThatWaitsBeforeValidating:
+    """A changed workflow: its commands differ from what OrderWorkflow recorded."""
+
+    @workflow.run
+    async def run(self, order: RawValue) -> None:
+        await workflow.sleep(timedelta(seconds=1))
+
+
+async def test_a_changed_workflow_fails_to_replay_a_recorded_history(time_skipping_env, task_queue, unique):
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue):
+        handle = await start_order(client, renamed(ORDER_001, unique), task_queue)
+        await handle.result()
+    replayer = Replayer(workflows=[OrderWorkflowThatWaitsBeforeValidating], data_converter=client.data_converter)
+    result = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "Nondeterminism" in str(result.replay_failure) or "nondeterminism" in str(result.replay_failure)
 
 
 async def test_events_query_reads_from_a_version_and_up_to_a_limit(time_skipping_env, task_queue, unique):
