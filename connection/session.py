@@ -36,10 +36,11 @@ async def open_connection(settings: Settings) -> Connection:
         server = await start_embedded_server(address, settings.namespace, settings.data_dir)
         log.info(
             "Nothing answered at %s, so started the embedded Temporal dev server there "
-            "(Web UI %s, SQLite at %s)",
+            "(Web UI %s, SQLite at %s, log at %s)",
             address,
             server.ui_url,
             server.database,
+            server.log,
         )
         return Connection(server.client, server, settings.ui_url_override or server.ui_url)
     client = await connect(settings)
