@@ -19,7 +19,7 @@ from domain.events import (
     PaymentStatus,
     ValidationResult,
 )
-from domain.orders import Money, OrderInput, OrderItem, describe_validation_error
+from domain.orders import DEFAULT_CURRENCY, Money, OrderInput, OrderItem, describe_validation_error
 from domain.rules import (
     LARGE_ORDER_THRESHOLD,
     LARGE_ORDER_WARNING,
@@ -30,8 +30,16 @@ from domain.rules import (
     validate_order,
 )
 from domain.state import EventStreamError, OrderState, OrderStatus, apply_event, fold_events
+from domain.stream import VersionNotFound, read_window, state_as_of
+from domain.upcasting import EventSchemaError, upcast
 
 __all__ = [
+    "DEFAULT_CURRENCY",
+    "EventSchemaError",
+    "VersionNotFound",
+    "read_window",
+    "state_as_of",
+    "upcast",
     "EVENT_TYPES",
     "DomainEvent",
     "EventEnvelope",

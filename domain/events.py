@@ -45,6 +45,8 @@ class _Event(_Frozen):
 
 
 class OrderReceived(_Event):
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: a currency on each order line
+
     customer_id: str
     items: tuple[OrderItem, ...]
     total_amount: Money
@@ -127,4 +129,10 @@ class EventEnvelope(_Frozen):
     def _event_type_names_the_data(self) -> "EventEnvelope":
         if type(self.data).__name__ != self.event_type:
             raise ValueError(f"event_type {self.event_type!r} does not match data of type {type(self.data).__name__}")
+        # Only current-schema events are folded; older ones pass through domain.upcasting.
+        if self.schema_version != self.data.SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.event_type} schema_version {self.schema_version} is not the current "
+                f"{self.data.SCHEMA_VERSION}: read it through domain.upcasting.upcast"
+            )
         return self

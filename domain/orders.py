@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 
+# Orders placed without a currency, and every line recorded before lines had one
+# (OrderReceived schema v1), are in US dollars.
+DEFAULT_CURRENCY = "USD"
+
 
 class OrderItem(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -24,6 +28,7 @@ class OrderItem(BaseModel):
     product_id: str = Field(min_length=1)
     quantity: int
     unit_price: Money
+    currency: str = Field(default=DEFAULT_CURRENCY, pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
 
 
 class OrderInput(BaseModel):

@@ -1,6 +1,6 @@
 """Names that clients, workers, tools and tests agree on. Changing one breaks them all."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from temporalio.common import SearchAttributeKey
 
 TASK_QUEUE = "orders"
@@ -31,3 +31,12 @@ class EventsQuery(BaseModel):
 
     from_version: int = Field(default=1, ge=1)
     limit: int | None = Field(default=None, ge=0)
+
+
+class StateAtQuery(BaseModel):
+    """The `state_at` query's argument: a version (0 = before the first event) or a time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int | None = Field(default=None, ge=0)
+    at: AwareDatetime | None = None

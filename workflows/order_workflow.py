@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
         PaymentStatus,
         apply_event,
         describe_validation_error,
+        read_window,
+        state_as_of,
     )
     from workflows.contract import (
         CUSTOMER_ID,
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ORDER_TOTAL,
         WORKFLOW_TYPE,
         EventsQuery,
+        StateAtQuery,
         workflow_id_for,
     )
 
@@ -147,8 +150,13 @@ class OrderWorkflow:
     def events(self, request: EventsQuery | None = None) -> list[EventEnvelope]:
         """The envelopes from `from_version` on, at most `limit` of them, in version order."""
         request = request or EventsQuery()
-        selected = self._events[request.from_version - 1 :]
-        return selected if request.limit is None else selected[: request.limit]
+        return read_window(self._events, request.from_version, request.limit)
+
+    @workflow.query
+    def state_at(self, request: StateAtQuery | None = None) -> OrderState:
+        """Time travel: the state after `version`, or as of the time `at`; the latest if neither."""
+        request = request or StateAtQuery()
+        return state_as_of(self._current_state().order_id, self._events, request.version, request.at)
 
     def _current_state(self) -> OrderState:
         if self._state is None:

@@ -110,7 +110,7 @@ async def test_every_envelope_is_complete_and_versions_run_one_to_n(time_skippin
     for envelope in envelopes:
         assert envelope.stream_id == order.order_id
         assert envelope.event_type == type(envelope.data).__name__
-        assert envelope.schema_version == 1
+        assert envelope.schema_version == type(envelope.data).SCHEMA_VERSION
         assert envelope.correlation_id and envelope.causation_id and envelope.created_by
         assert envelope.created_at.tzinfo is not None
     assert [envelope.created_by for envelope in envelopes][:2] == ["OrderWorkflow", "validate_order"]

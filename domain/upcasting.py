@@ -1,0 +1,56 @@
+"""Upcasting on read: events recorded under an older schema are lifted to the current
+one before anything folds them. History is never rewritten; readers adapt.
+
+Each upcaster takes the `data` of one event type at one schema version and returns it
+at the next version. `upcast` applies them in a chain, v1 -> v2 -> ... -> current.
+
+Schema changes so far:
+- OrderReceived v2: every order line carries a `currency`. Lines recorded before
+  (v1) were all in US dollars, the only currency the shop took, so they read as "USD".
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from domain.events import EVENT_TYPES
+from domain.orders import DEFAULT_CURRENCY
+
+Data = dict[str, Any]
+Upcaster = Callable[[Data], Data]
+
+
+class EventSchemaError(ValueError):
+    """An event whose schema this code cannot bring up to date."""
+
+
+def _order_lines_get_a_currency(data: Data) -> Data:
+    return {**data, "items": [{"currency": DEFAULT_CURRENCY, **item} for item in data.get("items", [])]}
+
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("OrderReceived", 1): _order_lines_get_a_currency,
+}
+
+
+def upcast(raw_envelope: Data) -> Data:
+    """The envelope (as plain JSON data) with its data at the current schema version."""
+    event_type = raw_envelope.get("event_type")
+    event_class = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
+    if event_class is None:
+        raise EventSchemaError(f"unknown event_type {event_type!r}")
+    version = raw_envelope.get("schema_version")
+    current = event_class.SCHEMA_VERSION
+    if not isinstance(version, int) or version < 1:
+        raise EventSchemaError(f"{event_type} has no valid schema_version: {version!r}")
+    if version > current:
+        raise EventSchemaError(
+            f"{event_type} schema_version {version} is newer than this code knows ({current}): upgrade the reader"
+        )
+    data = raw_envelope.get("data")
+    while version < current:
+        upcaster = UPCASTERS.get((event_type, version))
+        if upcaster is None:
+            raise EventSchemaError(f"no upcaster lifts {event_type} from schema_version {version}")
+        data = upcaster(data)
+        version += 1
+    return {**raw_envelope, "schema_version": version, "data": data}

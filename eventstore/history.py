@@ -1,0 +1,52 @@
+"""Finding the domain events in a workflow history.
+
+OrderWorkflow records each envelope by upserting the memo key `domain_event`; each
+upsert is a WorkflowPropertiesModified history event carrying exactly that envelope.
+"""
+
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+
+from pydantic import ValidationError
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+
+from domain import EventEnvelope, EventSchemaError, describe_validation_error, upcast
+from workflows.contract import DOMAIN_EVENT_MEMO_KEY
+
+_JSON_ENCODING = b"json/plain"
+
+
+class HistoryReadError(ValueError):
+    """A history whose domain events cannot be read."""
+
+
+def envelopes_in_history(events: Iterable[HistoryEvent]) -> list[EventEnvelope]:
+    """Every envelope recorded in `events`, upcast to the current schema, in version order."""
+    envelopes = []
+    for event in events:
+        if event.event_type != EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
+            continue
+        fields = event.workflow_properties_modified_event_attributes.upserted_memo.fields
+        if DOMAIN_EVENT_MEMO_KEY in fields:
+            envelopes.append(_read_envelope(fields[DOMAIN_EVENT_MEMO_KEY], event.event_id))
+    return envelopes
+
+
+def _read_envelope(payload: Payload, history_event_id: int) -> EventEnvelope:
+    where = f"history event {history_event_id}"
+    encoding = payload.metadata.get("encoding")
+    if encoding != _JSON_ENCODING:
+        raise HistoryReadError(f"{where}: domain event encoded as {encoding!r}, expected json/plain")
+    try:
+        # Decimal, not float: amounts are read exactly as they were written.
+        raw = json.loads(payload.data, parse_float=Decimal)
+        return EventEnvelope.model_validate(upcast(raw))
+    except json.JSONDecodeError as err:
+        raise HistoryReadError(f"{where}: domain event is not JSON: {err}") from None
+    except EventSchemaError as err:
+        raise HistoryReadError(f"{where}: {err}") from None
+    except ValidationError as err:
+        raise HistoryReadError(f"{where}: malformed domain event: {describe_validation_error(err)}") from None

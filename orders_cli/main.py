@@ -1,0 +1,173 @@
+"""orders: read, audit and time-travel orders from Temporal's history.
+
+Every read goes to the workflow history, not to a worker: it works after an order
+closed and with no worker running. Connection settings are the Temporal SDK's env
+config (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ...); when nothing answers at a local
+address, the embedded dev server is started on this machine's `.temporal/` data.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from connection import load_settings, open_connection
+from connection.process_exit import exit_now
+from domain import VersionNotFound
+from eventstore import EventStore, HistoryReadError, StreamNotFound, load_history_file
+from orders_cli import render
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+# Shown when `orders report` reads more histories than this.
+_PROGRESS_THRESHOLD = 20
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad arguments get one line naming the problem, not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"{number} is below {minimum}")
+        return number
+
+    return parse
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = TypeAdapter(datetime).validate_python(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time such as 2026-11-27T14:30:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _print_json(value: BaseModel | list[BaseModel]) -> None:
+    if isinstance(value, list):
+        print(json.dumps([item.model_dump(mode="json") for item in value], indent=2))
+    else:
+        print(value.model_dump_json(indent=2))
+
+
+async def _with_store(action: Callable[[EventStore], Awaitable[int]]) -> int:
+    connection = await open_connection(load_settings())
+    try:
+        return await action(EventStore(connection.client))
+    finally:
+        await connection.close()
+
+
+async def events_command(args: argparse.Namespace) -> int:
+    async def read(store: EventStore) -> int:
+        envelopes = await store.read_stream(args.order_id, args.from_version, args.limit)
+        _print_json(envelopes) if args.json else print(render.audit_trail(envelopes))
+        return 0
+
+    return await _with_store(read)
+
+
+async def state_command(args: argparse.Namespace) -> int:
+    async def read(store: EventStore) -> int:
+        state = await store.state_at(args.order_id, args.version, args.at)
+        _print_json(state) if args.json else print(render.order_state(state))
+        return 0
+
+    return await _with_store(read)
+
+
+async def history_file_command(args: argparse.Namespace) -> int:
+    recorded = load_history_file(args.path)
+    if args.version is not None or args.at is not None or args.state:
+        state = recorded.state_at(args.version, args.at)
+        _print_json(state) if args.json else print(render.order_state(state))
+    else:
+        envelopes = recorded.read_stream(args.from_version, args.limit)
+        _print_json(envelopes) if args.json else print(render.audit_trail(envelopes))
+    return 0
+
+
+async def report_command(args: argparse.Namespace) -> int:
+    def show_progress(done: int, total: int) -> None:
+        if total > _PROGRESS_THRESHOLD:
+            end = "\n" if done == total else ""
+            print(f"\rReading order histories: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    async def read(store: EventStore) -> int:
+        summary = await store.summarize(args.query, on_progress=show_progress)
+        _print_json(summary) if args.json else print(render.order_summary(summary))
+        return 0
+
+    return await _with_store(read)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineErrors(prog="orders", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineErrors)
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print JSON for machines instead of a table")
+    window = argparse.ArgumentParser(add_help=False)
+    window.add_argument("--from", dest="from_version", type=_whole_number(1), default=1, metavar="N", help="first version (default 1)")
+    window.add_argument("--limit", type=_whole_number(0), metavar="K", help="at most K events")
+    as_of = argparse.ArgumentParser(add_help=False)
+    when = as_of.add_mutually_exclusive_group()
+    when.add_argument("--version", type=_whole_number(0), metavar="N", help="the state after version N (0: before any)")
+    when.add_argument("--at", type=_moment, metavar="TIME", help="the state as of TIME (ISO 8601; UTC if no zone)")
+
+    events = commands.add_parser("events", parents=[output, window], help="an order's audit trail, from its history")
+    events.add_argument("order_id")
+    events.set_defaults(run=events_command)
+
+    state = commands.add_parser("state", parents=[output, as_of], help="an order's state, now or at a past version or time")
+    state.add_argument("order_id")
+    state.set_defaults(run=state_command)
+
+    history_file = commands.add_parser(
+        "history-file",
+        parents=[output, window, as_of],
+        help="the same reads on a history exported by the Web UI or `temporal workflow show --output json`",
+    )
+    history_file.add_argument("path")
+    history_file.add_argument("--state", action="store_true", help="print the final state instead of the events")
+    history_file.set_defaults(run=history_file_command)
+
+    report = commands.add_parser("report", parents=[output], help="the order-summary projection over all orders")
+    report.add_argument("--query", help="a visibility query choosing the orders, e.g. \"OrderStatus='Fulfilled'\"")
+    report.set_defaults(run=report_command)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Progress and "started the embedded server" go to stderr; stdout stays clean for --json.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("connection").setLevel(logging.INFO)
+    try:
+        return asyncio.run(args.run(args))
+    except (StreamNotFound, VersionNotFound, HistoryReadError, ValueError) as err:
+        print(f"orders {args.command}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def main() -> None:
+    exit_now(run())
+
+
+if __name__ == "__main__":
+    main()

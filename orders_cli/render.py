@@ -1,0 +1,96 @@
+"""How the `orders` command shows things to people. Machines get `--json` instead."""
+
+from collections.abc import Sequence
+
+from domain import (
+    EventEnvelope,
+    InventoryReserved,
+    OrderCancelled,
+    OrderFulfilled,
+    OrderReceived,
+    OrderState,
+    OrderValidated,
+    PaymentProcessed,
+)
+from domain.summary import OrderSummary
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def summarize_event(envelope: EventEnvelope) -> str:
+    """One line saying what the event established."""
+    match envelope.data:
+        case OrderReceived(customer_id=customer, items=items, total_amount=total):
+            lines = ", ".join(f"{item.quantity} x {item.product_id} @ {item.unit_price} {item.currency}" for item in items)
+            return f"{customer} ordered {lines or 'nothing'}; total {total}"
+        case OrderValidated(validation_result=result):
+            text = "valid" if result.is_valid else "invalid: " + "; ".join(result.errors)
+            return text + "".join(f" (warning: {warning})" for warning in result.warnings)
+        case PaymentProcessed(payment_id=payment_id, amount=amount, status=status):
+            return f"payment {payment_id} of {amount}: {status.value}"
+        case InventoryReserved(reservations=reservations):
+            return ", ".join(f"{r.quantity} x {r.product_id} at {r.warehouse_id}" for r in reservations)
+        case OrderFulfilled(fulfillment_id=fulfillment_id, tracking_number=tracking):
+            return f"fulfilment {fulfillment_id}, tracking {tracking or '-'}"
+        case OrderCancelled(reason=reason, refund_amount=refund):
+            return f"cancelled: {reason}; refund {refund if refund is not None else 'none'}"
+    return envelope.event_type
+
+
+def audit_trail(envelopes: Sequence[EventEnvelope]) -> str:
+    if not envelopes:
+        return "(no events)"
+    version_of = {str(envelope.event_id): envelope.version for envelope in envelopes}
+    rows = [
+        (
+            envelope.version,
+            envelope.created_at.isoformat(timespec="milliseconds"),
+            envelope.event_type,
+            envelope.created_by,
+            # An event caused by another event of the stream reads as its version.
+            f"v{version_of[envelope.causation_id]}" if envelope.causation_id in version_of else envelope.causation_id,
+            summarize_event(envelope),
+        )
+        for envelope in envelopes
+    ]
+    return table(("VERSION", "TIME", "TYPE", "CREATED BY", "CAUSED BY", "SUMMARY"), rows)
+
+
+def order_state(state: OrderState) -> str:
+    def shown(value: object) -> str:
+        if value is None or value == ():
+            return "-"
+        if isinstance(value, tuple):
+            return "; ".join(shown(item) for item in value)
+        if hasattr(value, "model_dump"):
+            return ", ".join(f"{key}={item}" for key, item in value.model_dump().items())
+        return str(getattr(value, "value", value))
+
+    return table(("FIELD", "VALUE"), [(field, shown(getattr(state, field))) for field in type(state).model_fields])
+
+
+def order_summary(summary: OrderSummary) -> str:
+    parts = [f"{summary.orders} order(s)", ""]
+    parts.append(table(("STATUS", "ORDERS", "AMOUNT"), [(s.status.value, s.orders, s.amount) for s in summary.by_status]))
+    parts += ["", f"Waiting for approval: {len(summary.awaiting_approval)}"]
+    if summary.awaiting_approval:
+        parts.append(
+            table(
+                ("ORDER", "CUSTOMER", "AMOUNT", "PAYMENT", "WAITING SINCE"),
+                [
+                    (o.order_id, o.customer_id, o.amount, o.payment_id, o.waiting_since.isoformat(timespec="seconds") if o.waiting_since else "-")
+                    for o in summary.awaiting_approval
+                ],
+            )
+        )
+    parts += ["", "Most frequent validation errors:"]
+    if summary.top_validation_errors:
+        parts.append(table(("ORDERS", "ERROR"), [(e.orders, e.error) for e in summary.top_validation_errors]))
+    else:
+        parts.append("(none)")
+    return "\n".join(parts)
