@@ -19,7 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from connection import load_settings, open_connection
 from connection.process_exit import exit_now
-from domain import VersionNotFound
+from domain import EventEnvelope, VersionNotFound, read_window
 from eventstore import EventStore, HistoryReadError, StreamNotFound, load_history_file
 from orders_cli import render
 
@@ -66,6 +66,11 @@ def _print_json(value: BaseModel | list[BaseModel]) -> None:
         print(value.model_dump_json(indent=2))
 
 
+def _show_events(args: argparse.Namespace, stream: list[EventEnvelope]) -> None:
+    shown = read_window(stream, args.from_version, args.limit)
+    _print_json(shown) if args.json else print(render.audit_trail(shown, stream))
+
+
 async def _with_store(action: Callable[[EventStore], Awaitable[int]]) -> int:
     connection = await open_connection(load_settings())
     try:
@@ -76,8 +81,8 @@ async def _with_store(action: Callable[[EventStore], Awaitable[int]]) -> int:
 
 async def events_command(args: argparse.Namespace) -> int:
     async def read(store: EventStore) -> int:
-        envelopes = await store.read_stream(args.order_id, args.from_version, args.limit)
-        _print_json(envelopes) if args.json else print(render.audit_trail(envelopes))
+        stream = await store.read_stream(args.order_id)
+        _show_events(args, stream)
         return 0
 
     return await _with_store(read)
@@ -98,8 +103,7 @@ async def history_file_command(args: argparse.Namespace) -> int:
         state = recorded.state_at(args.version, args.at)
         _print_json(state) if args.json else print(render.order_state(state))
     else:
-        envelopes = recorded.read_stream(args.from_version, args.limit)
-        _print_json(envelopes) if args.json else print(render.audit_trail(envelopes))
+        _show_events(args, recorded.read_stream())
     return 0
 
 

@@ -42,10 +42,11 @@ def summarize_event(envelope: EventEnvelope) -> str:
     return envelope.event_type
 
 
-def audit_trail(envelopes: Sequence[EventEnvelope]) -> str:
+def audit_trail(envelopes: Sequence[EventEnvelope], stream: Sequence[EventEnvelope] = ()) -> str:
+    """A table of `envelopes`; causes found anywhere in `stream` (the whole stream) show as versions."""
     if not envelopes:
         return "(no events)"
-    version_of = {str(envelope.event_id): envelope.version for envelope in envelopes}
+    version_of = {str(envelope.event_id): envelope.version for envelope in [*stream, *envelopes]}
     rows = [
         (
             envelope.version,

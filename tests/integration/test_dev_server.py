@@ -6,6 +6,7 @@ import json
 from temporalio.client import Client
 
 from domain import OrderStatus
+from eventstore import EventStore
 from tests.integration.helpers import address_of, temporal_cli, temporal_cli_json
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, renamed, start_order
 from worker import build_worker
@@ -110,3 +111,18 @@ async def test_the_cli_lists_orders_waiting_for_approval(dev_env, task_queue, un
         ).stdout
         await dev_env.client.get_workflow_handle(f"order-{order_id}").terminate("test over")
     assert f"order-{order_id}" in listing
+
+
+async def test_read_all_reads_the_streams_a_visibility_query_selects(dev_env, task_queue, unique):
+    client = dev_env.client
+    customer = f"CUSTOMER-ALL-{unique}"
+    orders = [renamed(order, unique, customer_id=customer) for order in (ORDER_001, ORDER_002, ORDER_003)]
+    async with build_worker(client, task_queue):
+        for order in orders:
+            await (await start_order(client, order, task_queue)).result()
+    await listed(client, f"CustomerId='{customer}' AND ExecutionStatus='Completed'", 3)
+
+    fulfilled = {order_id: stream async for order_id, stream in EventStore(client).read_all(f"CustomerId='{customer}' AND OrderStatus='Fulfilled'")}
+
+    assert sorted(fulfilled) == sorted([orders[0].order_id, orders[1].order_id])
+    assert all([envelope.version for envelope in stream] == [1, 2, 3, 4, 5] for stream in fulfilled.values())

@@ -1,0 +1,167 @@
+"""The `orders` command as a user runs it, against the dev server, with no worker running."""
+
+import asyncio
+import json
+import subprocess
+import sysconfig
+from pathlib import Path
+
+from tests.integration.helpers import address_of, temporal_cli, temporal_cli_json
+from tests.integration.test_dev_server import listed
+from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, renamed, start_order
+from worker import build_worker
+from workflows.contract import EventsQuery
+from workflows.order_workflow import OrderWorkflow
+
+ORDERS = str(Path(sysconfig.get_path("scripts")) / "orders")
+
+
+async def orders_cli(env, *args: str) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [ORDERS, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": address_of(env)},
+    )
+
+
+async def run_orders(env, task_queue, *orders):
+    """Run the orders with a worker, keep what the `events` query answered, then stop the worker."""
+    async with build_worker(env.client, task_queue):
+        handles = [await start_order(env.client, order, task_queue) for order in orders]
+        for handle in handles:
+            await handle.result()
+        return [
+            [envelope.model_dump(mode="json") for envelope in await handle.query(OrderWorkflow.events, EventsQuery())]
+            for handle in handles
+        ]
+
+
+async def test_with_the_worker_stopped_orders_events_prints_what_the_events_query_returned(dev_env, task_queue, unique):
+    order = renamed(ORDER_001, unique)
+    [queried] = await run_orders(dev_env, task_queue, order)
+
+    result = await orders_cli(dev_env, "events", order.order_id, "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == queried
+    assert [envelope["version"] for envelope in queried] == [1, 2, 3, 4, 5]
+
+    table = await orders_cli(dev_env, "events", order.order_id, "--from", "4")
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["VERSION", "TIME", "TYPE", "CREATED", "BY", "CAUSED", "BY", "SUMMARY"]
+    assert [line.split()[2] for line in lines[1:]] == ["InventoryReserved", "OrderFulfilled"]
+    assert "reserve_inventory  v3" in lines[1]
+
+
+async def test_with_the_worker_stopped_orders_state_travels_to_version_2(dev_env, task_queue, unique):
+    order = renamed(ORDER_001, unique)
+    await run_orders(dev_env, task_queue, order)
+
+    validated = await orders_cli(dev_env, "state", order.order_id, "--version", "2", "--json")
+    latest = await orders_cli(dev_env, "state", order.order_id, "--json")
+
+    assert validated.returncode == 0, validated.stderr
+    state = json.loads(validated.stdout)
+    assert (state["status"], state["version"], state["payment_id"]) == ("Validated", 2, None)
+    assert json.loads(latest.stdout)["status"] == "Fulfilled"
+
+
+async def test_orders_history_file_reads_a_real_cli_export_like_the_server(dev_env, task_queue, unique, tmp_path):
+    order = renamed(ORDER_002, unique)
+    [queried] = await run_orders(dev_env, task_queue, order)
+    exported = tmp_path / "history.json"
+    show = await temporal_cli(address_of(dev_env), "workflow", "show", "--workflow-id", f"order-{order.order_id}", "--output", "json")
+    exported.write_text(show.stdout)
+
+    stream = await orders_cli(dev_env, "history-file", str(exported), "--json")
+    at_3 = await orders_cli(dev_env, "history-file", str(exported), "--version", "3", "--json")
+    from_server = await orders_cli(dev_env, "state", order.order_id, "--version", "3", "--json")
+
+    assert stream.returncode == 0, stream.stderr
+    assert json.loads(stream.stdout) == queried
+    assert json.loads(at_3.stdout) == json.loads(from_server.stdout)
+    assert json.loads(at_3.stdout)["status"] == "PaymentCompleted"
+
+
+async def test_orders_report_counts_the_tutorial_orders_by_status(dev_env, task_queue, unique):
+    customer = f"CUSTOMER-{unique}"
+    orders = [renamed(order, unique, customer_id=customer) for order in (ORDER_001, ORDER_002, ORDER_003)]
+    await run_orders(dev_env, task_queue, *orders)
+    await listed(dev_env.client, f"CustomerId='{customer}' AND ExecutionStatus='Completed'", 3)
+
+    result = await orders_cli(dev_env, "report", "--json", "--query", f"CustomerId='{customer}'")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["orders"] == 3
+    assert {row["status"]: (row["orders"], row["amount"]) for row in report["by_status"]} == {
+        "Fulfilled": (2, "25150.50"),
+        "ValidationFailed": (1, "100.00"),
+    }
+    assert report["awaiting_approval"] == []
+    assert {row["error"]: row["orders"] for row in report["top_validation_errors"]} == {
+        "Order must contain at least one item": 1,
+        "Total amount mismatch": 1,
+    }
+
+
+async def test_orders_report_lists_orders_waiting_for_approval_and_shows_progress_over_many(dev_env, task_queue, unique):
+    customer = f"MANY-{unique}"
+    pending = one_line_order(f"BIG-{unique}", "PROD-009", 2, "30000", customer_id=customer)
+    invalid = [one_line_order(f"BAD-{unique}-{n}", f"P{n}", 0, "1", customer_id=customer) for n in range(21)]
+    async with build_worker(dev_env.client, task_queue):
+        big = await start_order(dev_env.client, pending, task_queue)
+        for order in invalid:
+            await (await start_order(dev_env.client, order, task_queue)).result()
+        await listed(dev_env.client, f"CustomerId='{customer}' AND OrderStatus='PaymentPending'", 1)
+    await listed(dev_env.client, f"CustomerId='{customer}' AND OrderStatus='ValidationFailed'", 21)
+
+    result = await orders_cli(dev_env, "report", "--query", f"CustomerId='{customer}'")
+    await big.terminate("test over")
+
+    assert result.returncode == 0, result.stderr
+    assert "Reading order histories: 22/22" in result.stderr
+    assert "22 order(s)" in result.stdout
+    assert "Waiting for approval: 1" in result.stdout
+    assert f"BIG-{unique}" in result.stdout and "60000" in result.stdout
+    assert "21      Item * has zero quantity" in result.stdout
+
+
+async def test_time_travel_works_from_the_real_cli_through_the_state_at_query(dev_env, task_queue, unique):
+    order = renamed(ORDER_001, unique)
+    async with build_worker(dev_env.client, task_queue):
+        await (await start_order(dev_env.client, order, task_queue)).result()
+        answer = await temporal_cli_json(
+            address_of(dev_env), "workflow", "query", "--workflow-id", f"order-{order.order_id}",
+            "--name", "state_at", "--input", '{"version": 2}',
+        )  # fmt: skip
+    assert answer["queryResult"][0]["status"] == "Validated"
+    assert answer["queryResult"][0]["version"] == 2
+
+
+async def test_an_unknown_order_a_bad_version_and_a_malformed_file_each_get_one_line_and_a_failing_exit(
+    dev_env, task_queue, unique, tmp_path
+):
+    order = renamed(ORDER_003, unique)
+    await run_orders(dev_env, task_queue, order)
+    not_a_history = tmp_path / "notes.json"
+    not_a_history.write_text("[1, 2")
+
+    unknown = await orders_cli(dev_env, "events", f"NOPE-{unique}")
+    too_far = await orders_cli(dev_env, "state", order.order_id, "--version", "7")
+    negative = await orders_cli(dev_env, "state", order.order_id, "--version", "-1")
+    malformed = await orders_cli(dev_env, "history-file", str(not_a_history))
+
+    for result, names in [
+        (unknown, f"no order 'NOPE-{unique}'"),
+        (too_far, "there is no version 7"),
+        (negative, "--version: -1 is below 0"),
+        (malformed, str(not_a_history)),
+    ]:
+        assert result.returncode != 0
+        assert result.stdout == ""
+        assert names in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
