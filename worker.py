@@ -41,7 +41,8 @@ def _workflow_options() -> dict:
 
 
 def build_worker(client: Client, task_queue: str = TASK_QUEUE, activities: OrderActivities | None = None) -> Worker:
-    activities = activities or OrderActivities()
+    """A worker for `task_queue`; its activities use the ledger under ORDERS_DATA_DIR unless given."""
+    activities = activities or OrderActivities.over_ledger(load_settings().ledger_path)
     return Worker(
         client,
         task_queue=task_queue,

@@ -1,31 +1,45 @@
-"""The four steps of an order. Each returns the domain event it establishes; the
-workflow puts that event in its envelope and records it."""
+"""The steps of an order and their compensations. Each forward step returns the domain
+event it establishes; the workflow puts that event in its envelope and records it.
+
+Business failures leave as non-retryable ApplicationErrors with a type the workflow
+matches on; anything else (a timeout, a dropped connection) is retried by the
+activity's retry policy, and the idempotency keys make the retry safe.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.gateways import (
-    Inventory,
-    PaymentGateway,
-    Shipping,
-    SimulatedInventory,
-    SimulatedPaymentGateway,
-    SimulatedShipping,
+from activities.gateways import Charge, Inventory, OutOfStock, PaymentGateway, PaymentNotFound, Refund, Shipping
+from activities.ledger import LedgerDatabase, SqliteInventory, SqlitePaymentGateway, SqliteShipping
+from activities.requests import (
+    FulfillOrder,
+    ProcessPayment,
+    RefundPayment,
+    ReleaseInventory,
+    ReserveInventory,
+    SettlePayment,
+    ValidateOrder,
 )
-from activities.requests import FulfillOrder, ProcessPayment, ReserveInventory, ValidateOrder
-from domain import InventoryReserved, OrderFulfilled, OrderValidated, PaymentProcessed
+from domain import InventoryReservation, InventoryReserved, OrderFulfilled, OrderValidated, PaymentProcessed
 from domain import validate_order as check_business_rules
+from workflows.contract import OUT_OF_STOCK, PAYMENT_NOT_FOUND
 
 
 class OrderActivities:
-    def __init__(
-        self,
-        payments: PaymentGateway | None = None,
-        inventory: Inventory | None = None,
-        shipping: Shipping | None = None,
-    ) -> None:
-        self.payments = payments or SimulatedPaymentGateway()
-        self.inventory = inventory or SimulatedInventory()
-        self.shipping = shipping or SimulatedShipping()
+    def __init__(self, payments: PaymentGateway, inventory: Inventory, shipping: Shipping) -> None:
+        self.payments = payments
+        self.inventory = inventory
+        self.shipping = shipping
+
+    @classmethod
+    def over_ledger(cls, path: Path | str) -> "OrderActivities":
+        """The simulated gateway, inventory and shipping, sharing one SQLite file."""
+        db = LedgerDatabase(path)
+        return cls(SqlitePaymentGateway(db), SqliteInventory(db), SqliteShipping(db))
 
     @activity.defn(name="validate_order")
     async def validate_order(self, request: ValidateOrder) -> OrderValidated:
@@ -37,14 +51,34 @@ class OrderActivities:
     async def process_payment(self, request: ProcessPayment) -> PaymentProcessed:
         charge = await self.payments.charge(request.idempotency_key, request.customer_id, request.amount)
         activity.logger.info("Payment %s for order %s: %s", charge.payment_id, request.order_id, charge.status)
-        return PaymentProcessed(
-            order_id=request.order_id, payment_id=charge.payment_id, amount=charge.amount, status=charge.status
-        )
+        return _payment_processed(request.order_id, charge)
+
+    @activity.defn(name="capture_payment")
+    async def capture_payment(self, request: SettlePayment) -> PaymentProcessed:
+        with _as_application_errors():
+            return _payment_processed(request.order_id, await self.payments.capture(request.idempotency_key))
+
+    @activity.defn(name="void_payment")
+    async def void_payment(self, request: SettlePayment) -> Charge:
+        with _as_application_errors():
+            return await self.payments.void(request.idempotency_key)
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, request: RefundPayment) -> Refund:
+        with _as_application_errors():
+            refund = await self.payments.refund(request.idempotency_key, request.payment_id, request.amount)
+        activity.logger.info("Refunded %s of payment %s for order %s", refund.amount, refund.payment_id, request.order_id)
+        return refund
 
     @activity.defn(name="reserve_inventory")
     async def reserve_inventory(self, request: ReserveInventory) -> InventoryReserved:
-        reservations = await self.inventory.reserve(request.idempotency_key, request.items)
+        with _as_application_errors():
+            reservations = await self.inventory.reserve(request.idempotency_key, request.items)
         return InventoryReserved(order_id=request.order_id, reservations=tuple(reservations))
+
+    @activity.defn(name="release_inventory")
+    async def release_inventory(self, request: ReleaseInventory) -> list[InventoryReservation]:
+        return await self.inventory.release(request.idempotency_key)
 
     @activity.defn(name="fulfill_order")
     async def fulfill_order(self, request: FulfillOrder) -> OrderFulfilled:
@@ -57,4 +91,30 @@ class OrderActivities:
 
     def all(self) -> list:
         """The activity callables to register on a worker."""
-        return [self.validate_order, self.process_payment, self.reserve_inventory, self.fulfill_order]
+        return [
+            self.validate_order,
+            self.process_payment,
+            self.capture_payment,
+            self.void_payment,
+            self.refund_payment,
+            self.reserve_inventory,
+            self.release_inventory,
+            self.fulfill_order,
+        ]
+
+
+def _payment_processed(order_id: str, charge: Charge) -> PaymentProcessed:
+    return PaymentProcessed(order_id=order_id, payment_id=charge.payment_id, amount=charge.amount, status=charge.status)
+
+
+@contextmanager
+def _as_application_errors() -> Iterator[None]:
+    """Business failures become non-retryable ApplicationErrors the workflow can match by type."""
+    try:
+        yield
+    except OutOfStock as error:
+        raise ApplicationError(
+            str(error), error.product_id, error.wanted, error.available, type=OUT_OF_STOCK, non_retryable=True
+        ) from None
+    except PaymentNotFound as error:
+        raise ApplicationError(str(error), type=PAYMENT_NOT_FOUND, non_retryable=True) from None

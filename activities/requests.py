@@ -36,3 +36,22 @@ class FulfillOrder(_Request):
     order_id: str
     reservations: tuple[InventoryReservation, ...]
     idempotency_key: str
+
+
+class SettlePayment(_Request):
+    """Capture or void a payment that waited for approval."""
+
+    order_id: str
+    idempotency_key: str
+
+
+class RefundPayment(_Request):
+    order_id: str
+    payment_id: str
+    amount: Money
+    idempotency_key: str
+
+
+class ReleaseInventory(_Request):
+    order_id: str
+    idempotency_key: str

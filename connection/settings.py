@@ -3,7 +3,8 @@
 Connection settings are the SDK's env config: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and the TOML file at
 TEMPORAL_CONFIG_FILE; `localhost:7233` when nothing is set. Two settings are ours:
-ORDERS_DATA_DIR (where the embedded server keeps its SQLite, `.temporal/` by default)
+ORDERS_DATA_DIR (where the embedded server and the simulated payment gateway,
+inventory and shipping keep their SQLite files, `.temporal/` by default)
 and ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's).
 """
 
@@ -17,6 +18,7 @@ from temporalio.envconfig import ClientConfig, ClientConnectConfig
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_DATA_DIR = ".temporal"
+LEDGER_FILENAME = "ledger.sqlite"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class Settings:
     @property
     def namespace(self) -> str:
         return self.connect_config["namespace"]
+
+    @property
+    def ledger_path(self) -> Path:
+        """The SQLite file of the simulated payment gateway, inventory and shipping."""
+        return self.data_dir / LEDGER_FILENAME
 
     def with_address(self, address: str) -> "Settings":
         return Settings({**self.connect_config, "target_host": address}, self.data_dir, self.ui_url_override)

@@ -10,6 +10,7 @@ negative quantities and prices, or a total that does not add up, pass here and
 become validation errors in the order's event stream.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -20,6 +21,8 @@ Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 # Orders placed without a currency, and every line recorded before lines had one
 # (OrderReceived schema v1), are in US dollars.
 DEFAULT_CURRENCY = "USD"
+
+DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=48)
 
 
 class OrderItem(BaseModel):
@@ -44,6 +47,17 @@ class OrderInput(BaseModel):
         default=None,
         min_length=1,
         description="The caller's id for tracing across systems; defaults to the id of the start command.",
+    )
+    # Durations as pydantic reads them: seconds (3600) or ISO 8601 ("PT1H").
+    approval_timeout: timedelta = Field(
+        default=DEFAULT_APPROVAL_TIMEOUT,
+        gt=timedelta(0),
+        description="How long a payment above the approval threshold waits for a decision before the order cancels itself.",
+    )
+    cancellation_window: timedelta = Field(
+        default=timedelta(0),
+        ge=timedelta(0),
+        description="How long the order waits at InventoryReserved, cancellable, before fulfilment starts.",
     )
 
 

@@ -113,7 +113,12 @@ def apply_event(state: OrderState, envelope: EventEnvelope) -> OrderState:
                 "status": OrderStatus.CANCELLED,
                 "cancellation_reason": reason,
                 "refund_amount": refund_amount,
+                # Cancelling releases whatever stock was held...
+                "reservations": (),
             }
+            # ...and voids a payment that was only authorised.
+            if state.payment_status is PaymentStatus.PENDING:
+                changes["payment_status"] = PaymentStatus.CANCELLED
         case _:  # pragma: no cover - the envelope's validator admits only the six event types
             raise EventStreamError(f"no rule applies event type {envelope.event_type!r}")
 

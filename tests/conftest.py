@@ -5,6 +5,7 @@
 Each test gets fresh order ids, so tests share a server without sharing workflows.
 """
 
+import os
 import sysconfig
 import uuid
 from pathlib import Path
@@ -23,6 +24,19 @@ def test_server_path() -> str:
 
 
 test_server_path.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory):
+    """Workers built without explicit activities keep their ledger here, not in the project."""
+    path = tmp_path_factory.mktemp("orders-data")
+    previous = os.environ.get("ORDERS_DATA_DIR")
+    os.environ["ORDERS_DATA_DIR"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["ORDERS_DATA_DIR"]
+    else:
+        os.environ["ORDERS_DATA_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,11 @@ SEARCH_ATTRIBUTES = (ORDER_STATUS, CUSTOMER_ID, ORDER_TOTAL)
 # holds the whole stream while the memo itself stays one event small.
 DOMAIN_EVENT_MEMO_KEY = "domain_event"
 
-# ApplicationError types that leave the workflow; clients match on these, never on messages.
+# ApplicationError types; clients and the workflow match on these, never on messages.
 MALFORMED_ORDER_INPUT = "MalformedOrderInput"
+DECISION_REFUSED = "DecisionRefused"
+OUT_OF_STOCK = "OutOfStock"
+PAYMENT_NOT_FOUND = "PaymentNotFound"
 
 
 def workflow_id_for(order_id: str) -> str:

@@ -13,7 +13,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
-from activities.gateways import SimulatedPaymentGateway
+from activities.ledger import LedgerDatabase, SqliteInventory, SqlitePaymentGateway, SqliteShipping
 from activities.order_activities import OrderActivities
 from domain import (
     LARGE_ORDER_WARNING,
@@ -241,7 +241,7 @@ async def test_a_callers_correlation_id_is_carried_by_every_event(time_skipping_
 
 
 async def test_a_pending_payment_waits_for_days_and_still_answers_queries(time_skipping_env, task_queue, unique):
-    large = one_line_order(f"LARGE-{unique}", "PROD-009", 2, "30000.00")
+    large = one_line_order(f"LARGE-{unique}", "PROD-009", 2, "30000.00", approval_timeout=timedelta(days=7))
     client = time_skipping_env.client
     async with build_worker(client, task_queue):
         handle = await start_order(client, large, task_queue)
@@ -258,9 +258,9 @@ async def test_a_pending_payment_waits_for_days_and_still_answers_queries(time_s
     await handle.terminate("test over")
 
 
-class GatewayThatTimesOutTwice(SimulatedPaymentGateway):
-    def __init__(self) -> None:
-        super().__init__()
+class GatewayThatTimesOutTwice(SqlitePaymentGateway):
+    def __init__(self, db: LedgerDatabase) -> None:
+        super().__init__(db)
         self.keys_presented: list[str] = []
 
     async def charge(self, idempotency_key, customer_id, amount):
@@ -270,16 +270,19 @@ class GatewayThatTimesOutTwice(SimulatedPaymentGateway):
         return await super().charge(idempotency_key, customer_id, amount)
 
 
-async def test_a_transient_payment_failure_is_retried_and_invisible_in_the_stream(time_skipping_env, task_queue, unique):
-    gateway = GatewayThatTimesOutTwice()
+async def test_a_transient_payment_failure_is_retried_and_invisible_in_the_stream(
+    time_skipping_env, task_queue, unique, tmp_path
+):
+    db = LedgerDatabase(tmp_path / "ledger.sqlite")
+    gateway = GatewayThatTimesOutTwice(db)
     order = renamed(ORDER_001, unique)
     client = time_skipping_env.client
-    async with build_worker(client, task_queue, OrderActivities(payments=gateway)):
+    async with build_worker(client, task_queue, OrderActivities(gateway, SqliteInventory(db), SqliteShipping(db))):
         state = await (await start_order(client, order, task_queue)).result()
     assert state.status is OrderStatus.FULFILLED
     assert list(state.events_applied) == FULFILLED_STREAM
     assert gateway.keys_presented == [f"{workflow_id_for(order.order_id)}-payment"] * 3
-    assert len(gateway.charges) == 1
+    assert db.rows("SELECT status FROM payments") == [("Completed",)]
 
 
 async def malformed_start_failure(client, task_queue: str, workflow_id: str, *args) -> ApplicationError:

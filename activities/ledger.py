@@ -1,0 +1,242 @@
+"""The simulated payment gateway, inventory and shipping, over one real SQLite file.
+
+Each call is idempotent by its key, as real payment and warehouse APIs are: the same
+key always gets the first answer, so a retried activity never charges, refunds,
+reserves, releases or ships twice. Amounts are stored as exact decimal text.
+
+SQLite is used from worker threads, one connection per call, in WAL mode with a busy
+timeout; every change runs in a `BEGIN IMMEDIATE` transaction so two workers sharing
+the file cannot both take the last unit of stock.
+"""
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+from activities.gateways import Charge, OutOfStock, PaymentNotFound, Refund, Shipment
+from domain import InventoryReservation, OrderItem, PaymentStatus, payment_status_for
+
+T = TypeVar("T")
+
+# Enough of every catalogue product for the tutorial's orders and the demos; a product
+# not listed here has no stock, so ordering it cancels the order as out of stock.
+SEED_STOCK: dict[str, dict[str, int]] = {
+    **{f"PROD-{n:03d}": {"WH-EAST-1": 500, "WH-WEST-1": 500} for n in range(1, 11)},
+    # The tutorial's 25,000 item is scarce: ten units, all in one warehouse.
+    "PROD-002": {"WH-CENTRAL-1": 10},
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stock (
+    product_id TEXT NOT NULL, warehouse_id TEXT NOT NULL, on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
+    PRIMARY KEY (product_id, warehouse_id));
+CREATE TABLE IF NOT EXISTS reservations (
+    reservation_key TEXT NOT NULL, line INTEGER NOT NULL, product_id TEXT NOT NULL, warehouse_id TEXT NOT NULL,
+    quantity INTEGER NOT NULL, released_at TEXT, PRIMARY KEY (reservation_key, line));
+CREATE TABLE IF NOT EXISTS payments (
+    payment_key TEXT PRIMARY KEY, payment_id TEXT NOT NULL UNIQUE, customer_id TEXT NOT NULL,
+    amount TEXT NOT NULL, status TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refunds (
+    refund_key TEXT PRIMARY KEY, payment_id TEXT NOT NULL REFERENCES payments (payment_id),
+    amount TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shipments (
+    shipment_key TEXT PRIMARY KEY, fulfillment_id TEXT NOT NULL, tracking_number TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS declined_customers (customer_id TEXT PRIMARY KEY);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class LedgerDatabase:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        with self.transaction() as db:
+            if db.execute("SELECT COUNT(*) FROM stock").fetchone()[0] == 0:
+                db.executemany(
+                    "INSERT INTO stock (product_id, warehouse_id, on_hand) VALUES (?, ?, ?)",
+                    [(product, warehouse, units) for product, by_warehouse in SEED_STOCK.items() for warehouse, units in by_warehouse.items()],
+                )
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout = 30000")
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.close()
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in one transaction, on a worker thread so the event loop never waits on disk."""
+
+        def in_transaction() -> T:
+            with self.transaction() as db:
+                return work(db)
+
+        return await asyncio.to_thread(in_transaction)
+
+    # For tests and operators: what the ledger holds.
+    def rows(self, sql: str, *parameters: object) -> list[tuple]:
+        with self._connect() as db:
+            return db.execute(sql, parameters).fetchall()
+
+
+class SqlitePaymentGateway:
+    """Charges up to 50,000 complete at once; above, the gateway only authorises and a
+    person must approve (capture) or reject (void); a declined customer fails."""
+
+    def __init__(self, db: LedgerDatabase) -> None:
+        self.db = db
+
+    async def charge(self, idempotency_key: str, customer_id: str, amount: Decimal) -> Charge:
+        def charge(db: sqlite3.Connection) -> Charge:
+            existing = db.execute("SELECT payment_id, amount, status FROM payments WHERE payment_key = ?", (idempotency_key,)).fetchone()
+            if existing:
+                return Charge(payment_id=existing[0], amount=Decimal(existing[1]), status=PaymentStatus(existing[2]))
+            declined = db.execute("SELECT 1 FROM declined_customers WHERE customer_id = ?", (customer_id,)).fetchone()
+            status = PaymentStatus.FAILED if declined else payment_status_for(amount)
+            payment_id = f"PAY-{uuid.uuid4()}"
+            db.execute(
+                "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?)",
+                (idempotency_key, payment_id, customer_id, str(amount), status.value, _now()),
+            )
+            return Charge(payment_id=payment_id, amount=amount, status=status)
+
+        return await self.db.run(charge)
+
+    async def capture(self, idempotency_key: str) -> Charge:
+        return await self._settle_authorisation(idempotency_key, PaymentStatus.COMPLETED)
+
+    async def void(self, idempotency_key: str) -> Charge:
+        return await self._settle_authorisation(idempotency_key, PaymentStatus.CANCELLED)
+
+    async def _settle_authorisation(self, idempotency_key: str, outcome: PaymentStatus) -> Charge:
+        def settle(db: sqlite3.Connection) -> Charge:
+            row = db.execute("SELECT payment_id, amount, status FROM payments WHERE payment_key = ?", (idempotency_key,)).fetchone()
+            if row is None:
+                raise PaymentNotFound(f"no payment with key {idempotency_key!r}")
+            if row[2] == PaymentStatus.PENDING.value:
+                db.execute("UPDATE payments SET status = ?, updated_at = ? WHERE payment_key = ?", (outcome.value, _now(), idempotency_key))
+                return Charge(payment_id=row[0], amount=Decimal(row[1]), status=outcome)
+            # Already settled: a retry after success returns what happened the first time.
+            return Charge(payment_id=row[0], amount=Decimal(row[1]), status=PaymentStatus(row[2]))
+
+        return await self.db.run(settle)
+
+    async def refund(self, idempotency_key: str, payment_id: str, amount: Decimal) -> Refund:
+        def refund(db: sqlite3.Connection) -> Refund:
+            existing = db.execute("SELECT payment_id, amount FROM refunds WHERE refund_key = ?", (idempotency_key,)).fetchone()
+            if existing:
+                return Refund(payment_id=existing[0], amount=Decimal(existing[1]))
+            if not db.execute("SELECT 1 FROM payments WHERE payment_id = ? AND status = ?", (payment_id, PaymentStatus.COMPLETED.value)).fetchone():
+                raise PaymentNotFound(f"no completed payment {payment_id} to refund")
+            db.execute("INSERT INTO refunds VALUES (?, ?, ?, ?)", (idempotency_key, payment_id, str(amount), _now()))
+            return Refund(payment_id=payment_id, amount=amount)
+
+        return await self.db.run(refund)
+
+    async def decline_customer(self, customer_id: str) -> None:
+        await self.db.run(lambda db: db.execute("INSERT OR IGNORE INTO declined_customers VALUES (?)", (customer_id,)))
+
+
+class SqliteInventory:
+    """Stock per product and warehouse. A line is taken from the best-stocked warehouses
+    first; an order is reserved whole or not at all."""
+
+    def __init__(self, db: LedgerDatabase) -> None:
+        self.db = db
+
+    async def reserve(self, idempotency_key: str, items: Sequence[OrderItem]) -> list[InventoryReservation]:
+        def reserve(db: sqlite3.Connection) -> list[InventoryReservation]:
+            existing = _reservations(db, idempotency_key)
+            if existing:
+                return existing
+            taken: list[tuple[str, str, int]] = []
+            for item in items:
+                stock = db.execute(
+                    "SELECT warehouse_id, on_hand FROM stock WHERE product_id = ? AND on_hand > 0 ORDER BY on_hand DESC, warehouse_id",
+                    (item.product_id,),
+                ).fetchall()
+                available = sum(on_hand for _, on_hand in stock)
+                if available < item.quantity:
+                    raise OutOfStock(item.product_id, item.quantity, available)  # rolls the whole order back
+                wanted = item.quantity
+                for warehouse_id, on_hand in stock:
+                    quantity = min(wanted, on_hand)
+                    db.execute(
+                        "UPDATE stock SET on_hand = on_hand - ? WHERE product_id = ? AND warehouse_id = ?",
+                        (quantity, item.product_id, warehouse_id),
+                    )
+                    taken.append((item.product_id, warehouse_id, quantity))
+                    wanted -= quantity
+                    if not wanted:
+                        break
+            db.executemany(
+                "INSERT INTO reservations (reservation_key, line, product_id, warehouse_id, quantity) VALUES (?, ?, ?, ?, ?)",
+                [(idempotency_key, line, *row) for line, row in enumerate(taken)],
+            )
+            return _reservations(db, idempotency_key)
+
+        return await self.db.run(reserve)
+
+    async def release(self, idempotency_key: str) -> list[InventoryReservation]:
+        def release(db: sqlite3.Connection) -> list[InventoryReservation]:
+            held = db.execute(
+                "SELECT product_id, warehouse_id, quantity FROM reservations WHERE reservation_key = ? AND released_at IS NULL",
+                (idempotency_key,),
+            ).fetchall()
+            for product_id, warehouse_id, quantity in held:
+                db.execute(
+                    "UPDATE stock SET on_hand = on_hand + ? WHERE product_id = ? AND warehouse_id = ?",
+                    (quantity, product_id, warehouse_id),
+                )
+            db.execute("UPDATE reservations SET released_at = ? WHERE reservation_key = ? AND released_at IS NULL", (_now(), idempotency_key))
+            return _reservations(db, idempotency_key)
+
+        return await self.db.run(release)
+
+
+def _reservations(db: sqlite3.Connection, key: str) -> list[InventoryReservation]:
+    return [
+        InventoryReservation(product_id=product_id, quantity=quantity, warehouse_id=warehouse_id)
+        for product_id, warehouse_id, quantity in db.execute(
+            "SELECT product_id, warehouse_id, quantity FROM reservations WHERE reservation_key = ? ORDER BY line", (key,)
+        )
+    ]
+
+
+class SqliteShipping:
+    def __init__(self, db: LedgerDatabase) -> None:
+        self.db = db
+
+    async def ship(self, idempotency_key: str, reservations: Sequence[InventoryReservation]) -> Shipment:
+        def ship(db: sqlite3.Connection) -> Shipment:
+            existing = db.execute("SELECT fulfillment_id, tracking_number FROM shipments WHERE shipment_key = ?", (idempotency_key,)).fetchone()
+            if existing:
+                return Shipment(fulfillment_id=existing[0], tracking_number=existing[1])
+            shipment = Shipment(fulfillment_id=f"FUL-{uuid.uuid4()}", tracking_number=f"TRK{uuid.uuid4().int % 10**12:012d}")
+            db.execute("INSERT INTO shipments VALUES (?, ?, ?)", (idempotency_key, shipment.fulfillment_id, shipment.tracking_number))
+            return shipment
+
+        return await self.db.run(ship)

@@ -1,0 +1,67 @@
+"""Decisions people make about an order, and when the order refuses them.
+
+These are commands (imperative), not events: a decision that is refused leaves no
+trace in the stream. `refusal` is the single source of the rules, used by the
+workflow's update validators before anything is written to history.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.state import OrderState, OrderStatus
+
+
+class _Decision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expected_version: int | None = Field(
+        default=None, ge=0, description="Optimistic concurrency: refuse unless the order is at exactly this version."
+    )
+
+
+class ApprovePayment(_Decision):
+    approver: str = Field(min_length=1)
+    comment: str | None = None
+
+
+class RejectPayment(_Decision):
+    approver: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class CancelOrder(_Decision):
+    reason: str = Field(min_length=1)
+    requested_by: str | None = Field(default=None, min_length=1)
+
+
+Decision = ApprovePayment | RejectPayment | CancelOrder
+
+# Nothing left to undo or to stop: the order has ended.
+_ENDED = {OrderStatus.FULFILLED, OrderStatus.CANCELLED, OrderStatus.VALIDATION_FAILED, OrderStatus.PAYMENT_FAILED}
+
+
+def refusal(
+    state: OrderState,
+    decision: Decision,
+    *,
+    decision_in_progress: bool = False,
+    cancellation_requested: bool = False,
+    fulfilment_started: bool = False,
+) -> str | None:
+    """Why `decision` cannot be taken now, naming the order's status and version; None if it can."""
+    where = f"order {state.order_id} is {state.status.value if state.status else 'not started'} at version {state.version}"
+    if decision.expected_version is not None and decision.expected_version != state.version:
+        return f"stale expected_version {decision.expected_version}: {where}"
+    if cancellation_requested:
+        return f"{where} and is being cancelled"
+    if decision_in_progress:
+        return f"{where} and a payment decision on it is being carried out"
+    if isinstance(decision, CancelOrder):
+        if state.status in _ENDED:
+            return f"cannot cancel: {where}"
+        if fulfilment_started:
+            return f"cannot cancel: {where} and fulfilment has started"
+        return None
+    if state.status is not OrderStatus.PAYMENT_PENDING:
+        verb = "approve" if isinstance(decision, ApprovePayment) else "reject"
+        return f"cannot {verb} payment: {where}, not PaymentPending"
+    return None
