@@ -18,6 +18,7 @@ DOMAIN_EVENT_MEMO_KEY = "domain_event"
 
 # ApplicationError types; clients and the workflow match on these, never on messages.
 MALFORMED_ORDER_INPUT = "MalformedOrderInput"
+MALFORMED_INPUT = "MalformedInput"  # of a query or an update
 DECISION_REFUSED = "DecisionRefused"
 OUT_OF_STOCK = "OutOfStock"
 PAYMENT_NOT_FOUND = "PaymentNotFound"

@@ -14,6 +14,7 @@ record OrderCancelled.
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
@@ -47,11 +48,12 @@ with workflow.unsafe.imports_passed_through():
         read_window,
         state_as_of,
     )
-    from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
+    from domain.decisions import ApprovePayment, CancelOrder, RejectPayment, refusal
     from workflows.contract import (
         CUSTOMER_ID,
         DECISION_REFUSED,
         DOMAIN_EVENT_MEMO_KEY,
+        MALFORMED_INPUT,
         MALFORMED_ORDER_INPUT,
         ORDER_STATUS,
         ORDER_TOTAL,
@@ -79,6 +81,8 @@ _EXTERNAL_SYSTEM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
 )
 _EXTERNAL_CALL_TIMEOUT = timedelta(seconds=30)
+
+DecisionT = TypeVar("DecisionT", bound=pydantic.BaseModel)
 
 
 @dataclass(frozen=True)
@@ -189,8 +193,8 @@ class OrderWorkflow:
     # -- Decisions -------------------------------------------------------------------
 
     @workflow.update
-    async def approve_payment(self, decision: ApprovePayment) -> OrderState:
-        self._refuse_if_not_allowed(decision)
+    async def approve_payment(self, request: RawValue = _NO_INPUT) -> OrderState:
+        decision = self._refuse_if_not_allowed(request, ApprovePayment)
         self._decision_in_progress = True
         try:
             captured = await self._external_call(
@@ -204,33 +208,37 @@ class OrderWorkflow:
         return self._current_state()
 
     @workflow.update
-    async def reject_payment(self, decision: RejectPayment) -> OrderState:
-        self._refuse_if_not_allowed(decision)
+    async def reject_payment(self, request: RawValue = _NO_INPUT) -> OrderState:
+        decision = self._refuse_if_not_allowed(request, RejectPayment)
         return await self._request_cancellation(
             f"Payment rejected by {decision.approver}: {decision.reason}", created_by=decision.approver
         )
 
     @workflow.update
-    async def cancel_order(self, decision: CancelOrder) -> OrderState:
-        self._refuse_if_not_allowed(decision)
+    async def cancel_order(self, request: RawValue = _NO_INPUT) -> OrderState:
+        decision = self._refuse_if_not_allowed(request, CancelOrder)
         return await self._request_cancellation(decision.reason, created_by=decision.requested_by or "cancel_order")
 
     @approve_payment.validator
-    def _validate_approval(self, decision: ApprovePayment) -> None:
-        self._refuse_if_not_allowed(decision)
+    def _validate_approval(self, request: RawValue = _NO_INPUT) -> None:
+        self._refuse_if_not_allowed(request, ApprovePayment)
 
     @reject_payment.validator
-    def _validate_rejection(self, decision: RejectPayment) -> None:
-        self._refuse_if_not_allowed(decision)
+    def _validate_rejection(self, request: RawValue = _NO_INPUT) -> None:
+        self._refuse_if_not_allowed(request, RejectPayment)
 
     @cancel_order.validator
-    def _validate_cancellation(self, decision: CancelOrder) -> None:
-        self._refuse_if_not_allowed(decision)
+    def _validate_cancellation(self, request: RawValue = _NO_INPUT) -> None:
+        self._refuse_if_not_allowed(request, CancelOrder)
 
-    def _refuse_if_not_allowed(self, decision: Decision) -> None:
-        # Checked by the validator, before anything reaches history, and again as the
-        # handler starts: two decisions that arrive in one workflow task both pass
-        # their validators before either handler runs.
+    def _refuse_if_not_allowed(self, request: RawValue, kind: type[DecisionT]) -> DecisionT:
+        """The decision, read and checked; a malformed or disallowed one is refused.
+
+        Run by the validator, before anything reaches history, and again as the handler
+        starts: two decisions that arrive in one workflow task both pass their
+        validators before either handler runs.
+        """
+        decision = _read_argument(request, kind, default_if_missing=False)
         reason = refusal(
             self._current_state(),
             decision,
@@ -240,6 +248,7 @@ class OrderWorkflow:
         )
         if reason:
             raise ApplicationError(reason, type=DECISION_REFUSED, non_retryable=True)
+        return decision
 
     async def _request_cancellation(self, reason: str, *, created_by: str) -> OrderState:
         self._cancellation = _Cancellation(reason, created_by, workflow.current_update_info().id)
@@ -322,16 +331,16 @@ class OrderWorkflow:
         return self._current_state()
 
     @workflow.query
-    def events(self, request: EventsQuery | None = None) -> list[EventEnvelope]:
+    def events(self, request: RawValue = _NO_INPUT) -> list[EventEnvelope]:
         """The envelopes from `from_version` on, at most `limit` of them, in version order."""
-        request = request or EventsQuery()
-        return read_window(self._events, request.from_version, request.limit)
+        window = _read_argument(request, EventsQuery)
+        return read_window(self._events, window.from_version, window.limit)
 
     @workflow.query
-    def state_at(self, request: StateAtQuery | None = None) -> OrderState:
+    def state_at(self, request: RawValue = _NO_INPUT) -> OrderState:
         """Time travel: the state after `version`, or as of the time `at`; the latest if neither."""
-        request = request or StateAtQuery()
-        return state_as_of(self._current_state().order_id, self._events, request.version, request.at)
+        moment = _read_argument(request, StateAtQuery)
+        return state_as_of(self._current_state().order_id, self._events, moment.version, moment.at)
 
     # -- Plumbing --------------------------------------------------------------------
 
@@ -408,6 +417,23 @@ class OrderWorkflow:
             workflow.upsert_search_attributes([ORDER_STATUS.value_set(self._state.status.value)])
         workflow.set_current_details(_describe(self._state))
         workflow.logger.info("Order %s v%s %s", state.order_id, envelope.version, envelope.event_type)
+
+
+def _read_argument(raw: RawValue, kind: type[DecisionT], *, default_if_missing: bool = True) -> DecisionT:
+    """Decode a handler's argument ourselves, so a malformed one is refused with the
+    fields named, where the SDK could only say "Failed decoding arguments"."""
+    if raw is _NO_INPUT or raw.payload.metadata.get("encoding") == b"binary/null":
+        if default_if_missing:
+            return kind()
+        raise ApplicationError(f"Malformed {kind.__name__}: no input given", type=MALFORMED_INPUT, non_retryable=True)
+    try:
+        return workflow.payload_converter().from_payload(raw.payload, kind)
+    except pydantic.ValidationError as err:
+        raise ApplicationError(
+            f"Malformed {kind.__name__}: {describe_validation_error(err)}", type=MALFORMED_INPUT, non_retryable=True
+        ) from None
+    except Exception as err:  # not JSON, or an encoding no converter reads
+        raise ApplicationError(f"Malformed {kind.__name__}: {err}", type=MALFORMED_INPUT, non_retryable=True) from None
 
 
 def _describe(state: OrderState) -> str:
