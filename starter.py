@@ -21,9 +21,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from pydantic import ValidationError
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.worker import Worker
 from temporalio.service import RPCError
 
 from connection import Connection, has_live_poller, load_settings, open_connection
@@ -57,6 +58,7 @@ TUTORIAL_ORDERS = [
 ]
 
 _SETTLE_POLL_SECONDS = 0.5
+_PICK_UP_SECONDS = 5.0
 
 
 class OrderFileError(Exception):
@@ -110,7 +112,14 @@ class OrderOutcome:
     failure: str | None = None
 
 
-async def run_order(connection: Connection, order: OrderInput) -> OrderOutcome:
+@dataclass
+class StartedOrder:
+    order_id: str
+    handle: WorkflowHandle
+    already_existed: bool
+
+
+async def start_order(connection: Connection, order: OrderInput) -> StartedOrder:
     client = connection.client
     workflow_id = workflow_id_for(order.order_id)
     try:
@@ -125,18 +134,33 @@ async def run_order(connection: Connection, order: OrderInput) -> OrderOutcome:
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=f"Order {order.order_id} for {order.customer_id}, total {order.total_amount}",
         )
-        already_existed = False
+        return StartedOrder(order.order_id, handle, already_existed=False)
     except WorkflowAlreadyStartedError:
-        handle = client.get_workflow_handle(workflow_id, result_type=OrderState)
-        already_existed = True
-    outcome = OrderOutcome(order.order_id, handle.result_run_id, already_existed)
+        return StartedOrder(order.order_id, client.get_workflow_handle(workflow_id, result_type=OrderState), True)
+
+
+async def outcome_of(started: StartedOrder) -> OrderOutcome:
+    outcome = OrderOutcome(started.order_id, started.handle.result_run_id, started.already_existed)
     try:
-        outcome.state, outcome.waiting_for_approval = await settle(handle)
+        outcome.state, outcome.waiting_for_approval = await settle(started.handle)
     except WorkflowFailureError as err:
         outcome.failure = str(err.cause or err)
     if outcome.run_id is None:
-        outcome.run_id = (await handle.describe()).run_id
+        outcome.run_id = (await started.handle.describe()).run_id
     return outcome
+
+
+async def picked_up(started: Sequence[StartedOrder], within_seconds: float) -> bool:
+    """Whether a worker has started on every running order within the time given."""
+    deadline = asyncio.get_running_loop().time() + within_seconds
+    while True:
+        descriptions = [await order.handle.describe() for order in started]
+        # Started, task scheduled: a history of two events has not been touched by a worker.
+        if all(d.status is not WorkflowExecutionStatus.RUNNING or d.history_length > 2 for d in descriptions):
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.2)
 
 
 async def settle(handle: WorkflowHandle) -> tuple[OrderState, bool]:
@@ -176,6 +200,11 @@ def describe_outcome(outcome: OrderOutcome, link: str | None) -> str:
         else:
             lines.append(f"  payment     skipped: {state.payment_skipped_reason or 'not reached'}")
         lines.append(f"  tracking    {state.tracking_number or '-'}")
+        if state.cancellation_reason:
+            refund = state.refund_amount if state.refund_amount is not None else "none"
+            lines.append(f"  cancelled   {state.cancellation_reason}; refund {refund}")
+        if outcome.waiting_for_approval:
+            lines.append(f"  decide      orders approve {state.order_id} --approver NAME  (or: orders reject / orders cancel)")
         lines.append(f"  events      {state.version}")
     if link:
         lines.append(f"  web ui      {link}")
@@ -192,13 +221,24 @@ async def wait_for_interrupt() -> None:
 
 async def start_orders(orders: Sequence[OrderInput], keep_up: bool) -> int:
     connection = await open_connection(load_settings())
-    worker = None
+    worker: Worker | None = None
+    worker_run: asyncio.Task | None = None
+
+    def run_worker_here(why: str) -> None:
+        nonlocal worker, worker_run
+        worker = build_worker(connection.client)
+        worker_run = asyncio.create_task(worker.run())
+        print(f"{why}: running one inside this process.")
+
     try:
         if connection.embedded or not await has_live_poller(connection.client, TASK_QUEUE):
-            worker = build_worker(connection.client)
-            worker_run = asyncio.create_task(worker.run())
-            print(f"No worker was polling {TASK_QUEUE!r}: running one inside this process.")
-        outcomes = await asyncio.gather(*(run_order(connection, order) for order in orders))
+            run_worker_here(f"No worker was polling {TASK_QUEUE!r}")
+        started = [await start_order(connection, order) for order in orders]
+        # The server lists a worker that stopped a minute ago as a poller still; trust,
+        # but check that some worker really picks the orders up.
+        if worker is None and not await picked_up(started, _PICK_UP_SECONDS):
+            run_worker_here(f"No worker picked the orders up within {_PICK_UP_SECONDS:.0f} s")
+        outcomes = await asyncio.gather(*(outcome_of(order) for order in started))
         for outcome in outcomes:
             print()
             print(describe_outcome(outcome, connection.workflow_link(workflow_id_for(outcome.order_id), outcome.run_id)))

@@ -1,7 +1,8 @@
-"""orders: read, audit and time-travel orders from Temporal's history.
+"""orders: read, audit and time-travel orders from Temporal's history, and decide on them.
 
 Every read goes to the workflow history, not to a worker: it works after an order
-closed and with no worker running. Connection settings are the Temporal SDK's env
+closed and with no worker running. Decisions (approve, reject, cancel) are workflow
+updates and need a worker polling `orders`. Connection settings are the Temporal SDK's env
 config (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ...); when nothing answers at a local
 address, the embedded dev server is started on this machine's `.temporal/` data.
 """
@@ -17,17 +18,26 @@ from typing import NoReturn
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from connection import load_settings, open_connection
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from connection import has_live_poller, load_settings, open_connection
 from connection.process_exit import exit_now
-from domain import EventEnvelope, VersionNotFound, read_window
+from domain import EventEnvelope, OrderState, VersionNotFound, describe_validation_error, read_window
+from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
 from eventstore import EventStore, HistoryReadError, StreamNotFound, load_history_file
 from orders_cli import render
+from workflows.contract import workflow_id_for
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 # Shown when `orders report` reads more histories than this.
 _PROGRESS_THRESHOLD = 20
+
+
+class DecisionRefused(Exception):
+    """The order refused a decision; the message says why, naming its status and version."""
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -121,6 +131,53 @@ async def report_command(args: argparse.Namespace) -> int:
     return await _with_store(read)
 
 
+_UPDATES = {"approve": "approve_payment", "reject": "reject_payment", "cancel": "cancel_order"}
+
+
+def _decision(args: argparse.Namespace) -> Decision:
+    version = {"expected_version": args.expected_version}
+    if args.command == "approve":
+        return ApprovePayment(approver=args.approver, comment=args.comment, **version)
+    if args.command == "reject":
+        return RejectPayment(approver=args.approver, reason=args.reason, **version)
+    return CancelOrder(reason=args.reason, requested_by=args.requested_by, **version)
+
+
+async def decision_command(args: argparse.Namespace) -> int:
+    try:
+        decision = _decision(args)
+    except ValidationError as err:
+        raise ValueError(describe_validation_error(err)) from None
+    connection = await open_connection(load_settings())
+    try:
+        client = connection.client
+        handle = client.get_workflow_handle(workflow_id_for(args.order_id), result_type=OrderState)
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise StreamNotFound(f"no order {args.order_id!r}") from None
+            raise
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            # An order that has ended takes no decision; say why from its history, as
+            # its validator would have, without writing anything.
+            state = await EventStore(client).state_at(args.order_id)
+            reason = refusal(state, decision) or f"order {args.order_id} has ended: {state.status.value} at version {state.version}"
+            raise DecisionRefused(reason)
+        if not await has_live_poller(client, description.task_queue):
+            raise DecisionRefused(
+                f"no worker is polling {description.task_queue!r}: start `python worker.py` and try again"
+            )
+        try:
+            state = await handle.execute_update(_UPDATES[args.command], decision, result_type=OrderState)
+        except WorkflowUpdateFailedError as err:
+            raise DecisionRefused(getattr(err.cause, "message", None) or str(err.cause)) from None
+    finally:
+        await connection.close()
+    _print_json(state) if args.json else print(render.order_state(state))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrors(prog="orders", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineErrors)
@@ -151,6 +208,23 @@ def build_parser() -> argparse.ArgumentParser:
     history_file.add_argument("--state", action="store_true", help="print the final state instead of the events")
     history_file.set_defaults(run=history_file_command)
 
+    decision = argparse.ArgumentParser(add_help=False)
+    decision.add_argument("order_id")
+    decision.add_argument(
+        "--expected-version", type=_whole_number(0), metavar="N", help="refuse unless the order is at version N"
+    )
+    approve = commands.add_parser("approve", parents=[output, decision], help="approve a payment waiting for approval")
+    approve.add_argument("--approver", required=True)
+    approve.add_argument("--comment")
+    reject = commands.add_parser("reject", parents=[output, decision], help="reject a payment waiting for approval")
+    reject.add_argument("--approver", required=True)
+    reject.add_argument("--reason", required=True)
+    cancel = commands.add_parser("cancel", parents=[output, decision], help="cancel an order before it is fulfilled")
+    cancel.add_argument("--reason", required=True)
+    cancel.add_argument("--requested-by")
+    for command in (approve, reject, cancel):
+        command.set_defaults(run=decision_command)
+
     report = commands.add_parser("report", parents=[output], help="the order-summary projection over all orders")
     report.add_argument("--query", help="a visibility query choosing the orders, e.g. \"OrderStatus='Fulfilled'\"")
     report.set_defaults(run=report_command)
@@ -164,7 +238,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("connection").setLevel(logging.INFO)
     try:
         return asyncio.run(args.run(args))
-    except (StreamNotFound, VersionNotFound, HistoryReadError, ValueError) as err:
+    except (StreamNotFound, VersionNotFound, HistoryReadError, DecisionRefused, ValueError) as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
         return EXIT_FAILED
 

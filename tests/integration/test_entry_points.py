@@ -19,7 +19,9 @@ from tests.integration.helpers import (
     run_script,
 )
 from tests.orders import ORDER_001, renamed
-from workflows.contract import workflow_id_for
+from connection import has_live_poller
+from worker import build_worker
+from workflows.contract import TASK_QUEUE, workflow_id_for
 
 
 def test_starter_runs_the_tutorial_orders_on_an_embedded_server_and_leaves_nothing_behind(tmp_path):
@@ -88,15 +90,20 @@ def test_a_missing_file_is_refused_naming_it(tmp_path):
     assert f"{tmp_path / 'nope.json'}: cannot read it" in result.stderr
 
 
-async def test_starter_runs_a_file_of_orders_against_a_running_server(dev_env, tmp_path, unique):
+async def test_starter_runs_a_file_of_orders_even_where_a_stopped_worker_still_looks_alive(dev_env, tmp_path, unique):
     order = renamed(ORDER_001, unique).model_dump(mode="json")
     orders_file = tmp_path / "orders.json"
     orders_file.write_text(json.dumps(order))
     env = {"TEMPORAL_ADDRESS": address_of(dev_env)}
+    # A worker that polled `orders` a moment ago is still listed by the server.
+    async with build_worker(dev_env.client, TASK_QUEUE):
+        await asyncio.sleep(0.5)
+    assert await has_live_poller(dev_env.client, TASK_QUEUE)
 
     result = await asyncio.to_thread(run_script, "starter.py", "--file", str(orders_file), "--no-wait", env=env)
 
     assert result.returncode == 0, result.stderr
+    assert "No worker picked the orders up within 5 s: running one inside this process." in result.stdout
     assert f"{order['order_id']}: Fulfilled\n" in result.stdout
     assert "embedded" not in result.stdout
     handle = dev_env.client.get_workflow_handle(workflow_id_for(order["order_id"]))
