@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 from temporalio.service import RPCError
 
 from connection import Connection, has_live_poller, load_settings, open_connection
+from connection.core_logs import forward_core_logs
 from connection.process_exit import exit_now
 from domain import OrderInput, OrderState, OrderStatus, describe_validation_error
 from worker import build_worker
@@ -267,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Same stream as the report, so "started the embedded server" comes first.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
     logging.getLogger("connection").setLevel(logging.INFO)
+    forward_core_logs()
 
     try:
         orders = load_orders(args.file) if args.file else parse_orders(TUTORIAL_ORDERS, "tutorial orders")

@@ -11,33 +11,16 @@ import signal
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import Worker
 
 from activities.order_activities import OrderActivities
 from connection import load_settings, open_connection
+from connection.core_logs import forward_core_logs
 from connection.process_exit import exit_now
 from workflows.contract import TASK_QUEUE
-from workflows.order_workflow import OrderWorkflow
-from workflows.start_guard import SingleInputGuard
+from workflows.hosting import workflow_options
 
 log = logging.getLogger("worker")
-
-# The sandbox stays on. These modules are deterministic and side-effect free at import,
-# so the sandbox shares them instead of re-importing them for every workflow run.
-PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "annotated_types", "domain", "activities", "workflows.contract")
-
-
-def _workflow_options() -> dict:
-    """What a worker and a replayer must share for a replay to prove anything."""
-    return {
-        "workflows": [OrderWorkflow],
-        "workflow_runner": SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
-        "interceptors": [SingleInputGuard()],
-    }
 
 
 def build_worker(client: Client, task_queue: str = TASK_QUEUE, activities: OrderActivities | None = None) -> Worker:
@@ -48,13 +31,8 @@ def build_worker(client: Client, task_queue: str = TASK_QUEUE, activities: Order
         task_queue=task_queue,
         activities=activities.all(),
         graceful_shutdown_timeout=timedelta(seconds=10),
-        **_workflow_options(),
+        **workflow_options(),
     )
-
-
-def build_replayer() -> Replayer:
-    """Replays recorded histories with today's workflow code, sandbox on."""
-    return Replayer(data_converter=pydantic_data_converter, **_workflow_options())
 
 
 async def serve() -> None:
@@ -76,6 +54,7 @@ async def serve() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    forward_core_logs()
     asyncio.run(serve())
     exit_now(0)
 

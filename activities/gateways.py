@@ -45,6 +45,17 @@ class Shipment(BaseModel):
     tracking_number: str
 
 
+class FraudScreening(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    passed: bool
+    reason: str | None = None
+
+
+class FraudScreen(Protocol):
+    async def screen(self, customer_id: str, amount: Decimal) -> FraudScreening: ...
+
+
 class PaymentGateway(Protocol):
     async def charge(self, idempotency_key: str, customer_id: str, amount: Decimal) -> Charge: ...
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from activities.gateways import Charge, OutOfStock, PaymentNotFound, Refund, Shipment
+from activities.gateways import Charge, FraudScreening, OutOfStock, PaymentNotFound, Refund, Shipment
 from domain import InventoryReservation, OrderItem, PaymentStatus, payment_status_for
 
 T = TypeVar("T")
@@ -27,9 +27,9 @@ T = TypeVar("T")
 # Enough of every catalogue product for the tutorial's orders and the demos; a product
 # not listed here has no stock, so ordering it cancels the order as out of stock.
 SEED_STOCK: dict[str, dict[str, int]] = {
-    **{f"PROD-{n:03d}": {"WH-EAST-1": 500, "WH-WEST-1": 500} for n in range(1, 11)},
-    # The tutorial's 25,000 item is scarce: ten units, all in one warehouse.
-    "PROD-002": {"WH-CENTRAL-1": 10},
+    **{f"PROD-{n:03d}": {"WH-EAST-1": 500, "WH-WEST-1": 500} for n in range(1, 10)},
+    "PROD-002": {"WH-CENTRAL-1": 1000},  # the tutorial's 25,000 item ships from one warehouse
+    "PROD-010": {"WH-CENTRAL-1": 10},  # scarce: for trying out an order that runs out of stock
 }
 
 _SCHEMA = """
@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS refunds (
 CREATE TABLE IF NOT EXISTS shipments (
     shipment_key TEXT PRIMARY KEY, fulfillment_id TEXT NOT NULL, tracking_number TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS declined_customers (customer_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS fraud_watchlist (customer_id TEXT PRIMARY KEY, reason TEXT NOT NULL);
 """
 
 
@@ -240,3 +241,21 @@ class SqliteShipping:
             return shipment
 
         return await self.db.run(ship)
+
+
+class SqliteFraudScreen:
+    """Flags customers on a watchlist; everyone else passes. Screening reads only, so
+    it needs no idempotency key."""
+
+    def __init__(self, db: LedgerDatabase) -> None:
+        self.db = db
+
+    async def screen(self, customer_id: str, amount: Decimal) -> FraudScreening:
+        def screen(db: sqlite3.Connection) -> FraudScreening:
+            listed = db.execute("SELECT reason FROM fraud_watchlist WHERE customer_id = ?", (customer_id,)).fetchone()
+            return FraudScreening(passed=False, reason=listed[0]) if listed else FraudScreening(passed=True)
+
+        return await self.db.run(screen)
+
+    async def watch(self, customer_id: str, reason: str) -> None:
+        await self.db.run(lambda db: db.execute("INSERT OR REPLACE INTO fraud_watchlist VALUES (?, ?)", (customer_id, reason)))

@@ -13,14 +13,25 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.gateways import Charge, Inventory, OutOfStock, PaymentGateway, PaymentNotFound, Refund, Shipping
-from activities.ledger import LedgerDatabase, SqliteInventory, SqlitePaymentGateway, SqliteShipping
+from activities.gateways import (
+    Charge,
+    FraudScreen,
+    FraudScreening,
+    Inventory,
+    OutOfStock,
+    PaymentGateway,
+    PaymentNotFound,
+    Refund,
+    Shipping,
+)
+from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
 from activities.requests import (
     FulfillOrder,
     ProcessPayment,
     RefundPayment,
     ReleaseInventory,
     ReserveInventory,
+    ScreenForFraud,
     SettlePayment,
     ValidateOrder,
 )
@@ -30,22 +41,31 @@ from workflows.contract import OUT_OF_STOCK, PAYMENT_NOT_FOUND
 
 
 class OrderActivities:
-    def __init__(self, payments: PaymentGateway, inventory: Inventory, shipping: Shipping) -> None:
+    def __init__(
+        self, payments: PaymentGateway, inventory: Inventory, shipping: Shipping, fraud_screen: FraudScreen
+    ) -> None:
         self.payments = payments
         self.inventory = inventory
         self.shipping = shipping
+        self.fraud_screen = fraud_screen
 
     @classmethod
     def over_ledger(cls, path: Path | str) -> "OrderActivities":
-        """The simulated gateway, inventory and shipping, sharing one SQLite file."""
+        """The simulated gateway, inventory, shipping and fraud screen, sharing one SQLite file."""
         db = LedgerDatabase(path)
-        return cls(SqlitePaymentGateway(db), SqliteInventory(db), SqliteShipping(db))
+        return cls(SqlitePaymentGateway(db), SqliteInventory(db), SqliteShipping(db), SqliteFraudScreen(db))
 
     @activity.defn(name="validate_order")
     async def validate_order(self, request: ValidateOrder) -> OrderValidated:
         result = check_business_rules(request.items, request.total_amount)
         activity.logger.info("Order %s valid=%s errors=%s", request.order_id, result.is_valid, result.errors)
         return OrderValidated(order_id=request.order_id, validation_result=result)
+
+    @activity.defn(name="screen_for_fraud")
+    async def screen_for_fraud(self, request: ScreenForFraud) -> FraudScreening:
+        screening = await self.fraud_screen.screen(request.customer_id, request.amount)
+        activity.logger.info("Fraud screening of order %s: passed=%s", request.order_id, screening.passed)
+        return screening
 
     @activity.defn(name="process_payment")
     async def process_payment(self, request: ProcessPayment) -> PaymentProcessed:
@@ -93,6 +113,7 @@ class OrderActivities:
         """The activity callables to register on a worker."""
         return [
             self.validate_order,
+            self.screen_for_fraud,
             self.process_payment,
             self.capture_payment,
             self.void_payment,

@@ -55,3 +55,9 @@ class RefundPayment(_Request):
 class ReleaseInventory(_Request):
     order_id: str
     idempotency_key: str
+
+
+class ScreenForFraud(_Request):
+    order_id: str
+    customer_id: str
+    amount: Money

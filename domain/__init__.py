@@ -21,11 +21,13 @@ from domain.events import (
 )
 from domain.orders import DEFAULT_CURRENCY, Money, OrderInput, OrderItem, describe_validation_error
 from domain.rules import (
+    FRAUD_SCREENING_THRESHOLD,
     LARGE_ORDER_THRESHOLD,
     LARGE_ORDER_WARNING,
     MANUAL_APPROVAL_THRESHOLD,
     PAYMENT_SKIPPED_REASON,
     TOTAL_TOLERANCE,
+    needs_fraud_screening,
     payment_status_for,
     validate_order,
 )
@@ -34,6 +36,8 @@ from domain.stream import VersionNotFound, read_window, state_as_of
 from domain.upcasting import EventSchemaError, upcast
 
 __all__ = [
+    "FRAUD_SCREENING_THRESHOLD",
+    "needs_fraud_screening",
     "DEFAULT_CURRENCY",
     "EventSchemaError",
     "VersionNotFound",

@@ -11,6 +11,9 @@ TOTAL_TOLERANCE = Decimal("0.01")
 LARGE_ORDER_THRESHOLD = Decimal("10000")
 MANUAL_APPROVAL_THRESHOLD = Decimal("50000")
 
+# Orders above this are screened for fraud before any payment is taken.
+FRAUD_SCREENING_THRESHOLD = LARGE_ORDER_THRESHOLD
+
 LARGE_ORDER_WARNING = "Large order amount - manual review recommended"
 PAYMENT_SKIPPED_REASON = "Order validation failed"
 
@@ -38,6 +41,10 @@ def validate_order(items: Sequence[OrderItem], total_amount: Decimal) -> Validat
         warnings.append(LARGE_ORDER_WARNING)
 
     return ValidationResult(is_valid=not errors, errors=tuple(errors), warnings=tuple(warnings))
+
+
+def needs_fraud_screening(total_amount: Decimal) -> bool:
+    return total_amount > FRAUD_SCREENING_THRESHOLD
 
 
 def payment_status_for(amount: Decimal) -> PaymentStatus:

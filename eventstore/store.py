@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import EventEnvelope, OrderState, read_window, state_as_of
@@ -69,7 +69,8 @@ class EventStore:
 
         return summarize(await asyncio.gather(*(state_of(order_id) for order_id in order_ids)))
 
-    async def _read_whole_stream(self, order_id: str) -> list[EventEnvelope]:
+    async def history(self, order_id: str) -> WorkflowHistory:
+        """The order's whole Temporal history, page by page."""
         handle = self._client.get_workflow_handle(workflow_id_for(order_id))
         try:
             events = [event async for event in handle.fetch_history_events(page_size=self._page_size)]
@@ -77,7 +78,11 @@ class EventStore:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise StreamNotFound(f"no order {order_id!r}: no workflow {handle.id!r} in namespace {self._client.namespace!r}") from None
             raise
+        return WorkflowHistory(handle.id, events)
+
+    async def _read_whole_stream(self, order_id: str) -> list[EventEnvelope]:
+        history = await self.history(order_id)
         try:
-            return envelopes_in_history(events)
+            return envelopes_in_history(history.events)
         except HistoryReadError as err:
-            raise HistoryReadError(f"workflow {handle.id!r}: {err}") from None
+            raise HistoryReadError(f"workflow {history.workflow_id!r}: {err}") from None

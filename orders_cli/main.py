@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
@@ -22,10 +23,12 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection import has_live_poller, load_settings, open_connection
+from connection.core_logs import forward_core_logs
 from connection.process_exit import exit_now
 from domain import EventEnvelope, OrderState, VersionNotFound, describe_validation_error, read_window
 from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
 from eventstore import EventStore, HistoryReadError, StreamNotFound, load_history_file
+from eventstore.replay import ReplayReport, replay
 from orders_cli import render
 from workflows.contract import workflow_id_for
 
@@ -131,6 +134,57 @@ async def report_command(args: argparse.Namespace) -> int:
     return await _with_store(read)
 
 
+def _print_replay(report: ReplayReport, as_json: bool) -> None:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "workflow_id": report.workflow_id,
+                    "ok": report.ok,
+                    "error": report.error,
+                    "event_id": report.event_id,
+                    "event_type": report.event_type,
+                    "state": report.state.model_dump(mode="json") if report.state else None,
+                }
+            )
+        )
+        return
+    if report.ok:
+        print(f"{report.workflow_id}: OK")
+    else:
+        print(f"{report.workflow_id}: FAILED at event {report.event_id} ({report.event_type}): {report.error}")
+    if report.state:
+        print(render.order_state(report.state))
+
+
+async def replay_command(args: argparse.Namespace) -> int:
+    if args.target and (Path(args.target).exists() or args.target.endswith(".json")):
+        reports = [await replay(load_history_file(args.target).history, debug=args.debug)]
+    else:
+        if not args.target and args.query is None:
+            raise ValueError("give an ORDER_ID, a history file PATH, or --query")
+        connection = await open_connection(load_settings())
+        try:
+            store = EventStore(connection.client)
+            order_ids = [args.target] if args.target else [order_id async for order_id in store.order_ids(args.query)]
+            reports = []
+            for done, order_id in enumerate(order_ids, start=1):
+                history = await store.history(order_id)
+                reports.append(await replay(history, debug=args.debug))
+                if args.query is not None:
+                    print(f"\rReplaying order histories: {done}/{len(order_ids)}", end="", file=sys.stderr, flush=True)
+            if args.query is not None:
+                print(file=sys.stderr)
+        finally:
+            await connection.close()
+    for report in reports:
+        _print_replay(report, args.json)
+    failed = sum(not report.ok for report in reports)
+    if len(reports) > 1 or args.query is not None:
+        print(f"{len(reports)} replayed: {len(reports) - failed} OK, {failed} failed", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
+
+
 _UPDATES = {"approve": "approve_payment", "reject": "reject_payment", "cancel": "cancel_order"}
 
 
@@ -225,6 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (approve, reject, cancel):
         command.set_defaults(run=decision_command)
 
+    replaying = commands.add_parser(
+        "replay",
+        parents=[output],
+        help="replay orders with today's workflow code: OK, or where it diverged (non-zero exit)",
+    )
+    replaying.add_argument("target", nargs="?", metavar="ORDER_ID|PATH", help="an order id, or an exported history file")
+    replaying.add_argument("--query", help="replay every order a visibility query selects, e.g. \"OrderStatus='Fulfilled'\"")
+    replaying.add_argument("--debug", action="store_true", help="the SDK's debug mode: breakpoint() in workflow code works")
+    replaying.set_defaults(run=replay_command)
+
     report = commands.add_parser("report", parents=[output], help="the order-summary projection over all orders")
     report.add_argument("--query", help="a visibility query choosing the orders, e.g. \"OrderStatus='Fulfilled'\"")
     report.set_defaults(run=report_command)
@@ -236,6 +300,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     # Progress and "started the embedded server" go to stderr; stdout stays clean for --json.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     logging.getLogger("connection").setLevel(logging.INFO)
+    # A replay that diverges is reported by us, once; the core's own warning would repeat it.
+    forward_core_logs(level=logging.ERROR)
     try:
         return asyncio.run(args.run(args))
     except (StreamNotFound, VersionNotFound, HistoryReadError, DecisionRefused, ValueError) as err:

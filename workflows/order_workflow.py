@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RefundPayment,
         ReleaseInventory,
         ReserveInventory,
+        ScreenForFraud,
         SettlePayment,
         ValidateOrder,
     )
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentStatus,
         apply_event,
         describe_validation_error,
+        needs_fraud_screening,
         read_window,
         state_as_of,
     )
@@ -66,11 +68,13 @@ with workflow.unsafe.imports_passed_through():
 
 # Stands in for a start request that carried no input at all, so that case fails the
 # workflow with a clear message instead of failing every workflow task with a TypeError.
-_NO_INPUT = RawValue(Payload())
+NO_INPUT = RawValue(Payload())
 
 # Orders recorded before the approval timeout existed waited for a decision with no
 # timer; replaying them must not start one.
 APPROVAL_TIMEOUT_PATCH = "approval-timeout"
+# Orders recorded before fraud screening existed paid without being screened.
+FRAUD_SCREENING_PATCH = "fraud-screening"
 
 # Validation is pure computation: anything that fails it is transient (a worker died).
 _VALIDATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
@@ -104,7 +108,7 @@ class OrderWorkflow:
         self._closing = False
 
     @workflow.run
-    async def run(self, order_input: RawValue = _NO_INPUT) -> OrderState:
+    async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
         order = self._read_order(order_input)
         info = workflow.info()
         # The start request is the command that caused the first event; its id also
@@ -137,6 +141,19 @@ class OrderWorkflow:
         self._record(validated, created_by="validate_order")
         if await self._cancelled_if_requested() or not validated.validation_result.is_valid:
             return await self._finish()
+
+        if self._takes_fraud_screening(order):
+            screening = await self._external_call(
+                OrderActivities.screen_for_fraud,
+                ScreenForFraud(order_id=order.order_id, customer_id=order.customer_id, amount=order.total_amount),
+                summary=f"Screen {order.customer_id} for fraud before charging {order.total_amount}",
+            )
+            if not screening.passed and self._cancellation is None:
+                self._cancellation = _Cancellation(
+                    f"Failed fraud screening: {screening.reason}", "screen_for_fraud", None
+                )
+            if await self._cancelled_if_requested():
+                return await self._finish()
 
         payment = await self._external_call(
             OrderActivities.process_payment,
@@ -190,10 +207,16 @@ class OrderWorkflow:
         self._record(fulfilled, created_by="fulfill_order")
         return await self._finish()
 
+    def _takes_fraud_screening(self, order: OrderInput) -> bool:
+        # Orders recorded before screening existed went straight to payment; replaying
+        # them must not schedule a screening. `patched` is asked only for orders the
+        # rule selects, so orders below the threshold carry no marker either way.
+        return needs_fraud_screening(order.total_amount) and workflow.patched(FRAUD_SCREENING_PATCH)
+
     # -- Decisions -------------------------------------------------------------------
 
     @workflow.update
-    async def approve_payment(self, request: RawValue = _NO_INPUT) -> OrderState:
+    async def approve_payment(self, request: RawValue = NO_INPUT) -> OrderState:
         decision = self._refuse_if_not_allowed(request, ApprovePayment)
         self._decision_in_progress = True
         try:
@@ -208,27 +231,27 @@ class OrderWorkflow:
         return self._current_state()
 
     @workflow.update
-    async def reject_payment(self, request: RawValue = _NO_INPUT) -> OrderState:
+    async def reject_payment(self, request: RawValue = NO_INPUT) -> OrderState:
         decision = self._refuse_if_not_allowed(request, RejectPayment)
         return await self._request_cancellation(
             f"Payment rejected by {decision.approver}: {decision.reason}", created_by=decision.approver
         )
 
     @workflow.update
-    async def cancel_order(self, request: RawValue = _NO_INPUT) -> OrderState:
+    async def cancel_order(self, request: RawValue = NO_INPUT) -> OrderState:
         decision = self._refuse_if_not_allowed(request, CancelOrder)
         return await self._request_cancellation(decision.reason, created_by=decision.requested_by or "cancel_order")
 
     @approve_payment.validator
-    def _validate_approval(self, request: RawValue = _NO_INPUT) -> None:
+    def _validate_approval(self, request: RawValue = NO_INPUT) -> None:
         self._refuse_if_not_allowed(request, ApprovePayment)
 
     @reject_payment.validator
-    def _validate_rejection(self, request: RawValue = _NO_INPUT) -> None:
+    def _validate_rejection(self, request: RawValue = NO_INPUT) -> None:
         self._refuse_if_not_allowed(request, RejectPayment)
 
     @cancel_order.validator
-    def _validate_cancellation(self, request: RawValue = _NO_INPUT) -> None:
+    def _validate_cancellation(self, request: RawValue = NO_INPUT) -> None:
         self._refuse_if_not_allowed(request, CancelOrder)
 
     def _refuse_if_not_allowed(self, request: RawValue, kind: type[DecisionT]) -> DecisionT:
@@ -331,13 +354,13 @@ class OrderWorkflow:
         return self._current_state()
 
     @workflow.query
-    def events(self, request: RawValue = _NO_INPUT) -> list[EventEnvelope]:
+    def events(self, request: RawValue = NO_INPUT) -> list[EventEnvelope]:
         """The envelopes from `from_version` on, at most `limit` of them, in version order."""
         window = _read_argument(request, EventsQuery)
         return read_window(self._events, window.from_version, window.limit)
 
     @workflow.query
-    def state_at(self, request: RawValue = _NO_INPUT) -> OrderState:
+    def state_at(self, request: RawValue = NO_INPUT) -> OrderState:
         """Time travel: the state after `version`, or as of the time `at`; the latest if neither."""
         moment = _read_argument(request, StateAtQuery)
         return state_as_of(self._current_state().order_id, self._events, moment.version, moment.at)
@@ -369,7 +392,7 @@ class OrderWorkflow:
         is what turns a bad payload from any client into a closed, explained failure
         instead of a workflow task that is retried forever.
         """
-        if order_input is _NO_INPUT:
+        if order_input is NO_INPUT:
             raise ApplicationError(
                 "Malformed order input: the start request carried no order", type=MALFORMED_ORDER_INPUT, non_retryable=True
             )
@@ -422,7 +445,7 @@ class OrderWorkflow:
 def _read_argument(raw: RawValue, kind: type[DecisionT], *, default_if_missing: bool = True) -> DecisionT:
     """Decode a handler's argument ourselves, so a malformed one is refused with the
     fields named, where the SDK could only say "Failed decoding arguments"."""
-    if raw is _NO_INPUT or raw.payload.metadata.get("encoding") == b"binary/null":
+    if raw is NO_INPUT or raw.payload.metadata.get("encoding") == b"binary/null":
         if default_if_missing:
             return kind()
         raise ApplicationError(f"Malformed {kind.__name__}: no input given", type=MALFORMED_INPUT, non_retryable=True)

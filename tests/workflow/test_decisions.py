@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import LedgerDatabase, SqliteInventory, SqlitePaymentGateway, SqliteShipping
+from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
 from activities.order_activities import OrderActivities
 from domain import OrderState, OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
@@ -41,7 +41,9 @@ class Ledger:
         self.payments = SqlitePaymentGateway(self.db)
 
     def activities(self, payments=None) -> OrderActivities:
-        return OrderActivities(payments or self.payments, SqliteInventory(self.db), SqliteShipping(self.db))
+        return OrderActivities(
+            payments or self.payments, SqliteInventory(self.db), SqliteShipping(self.db), SqliteFraudScreen(self.db)
+        )
 
     def charges(self, order_id: str) -> list[tuple[str, str]]:
         return self.db.rows("SELECT status, amount FROM payments WHERE payment_key = ?", f"order-{order_id}-payment")
@@ -234,7 +236,7 @@ async def test_a_line_short_of_stock_refunds_the_payment_and_names_the_product(t
         update={
             "items": (
                 *one_line_order("x", "PROD-001", 1, "10.00").items,
-                *one_line_order("x", "PROD-002", 11, "1.00").items,
+                *one_line_order("x", "PROD-010", 11, "1.00").items,
             ),
             "total_amount": Decimal("21.00"),
         }
@@ -244,11 +246,11 @@ async def test_a_line_short_of_stock_refunds_the_payment_and_names_the_product(t
         final = await (await start_order(client, order, task_queue)).result()
 
     assert final.status is OrderStatus.CANCELLED
-    assert final.cancellation_reason == "Out of stock: PROD-002 (wanted 11, available 10)"
+    assert final.cancellation_reason == "Out of stock: PROD-010 (wanted 11, available 10)"
     assert final.refund_amount == Decimal("21.00")
     assert final.events_applied == ("OrderReceived", "OrderValidated", "PaymentProcessed", "OrderCancelled")
     assert ledger.refunds(order.order_id) == [("21.00",)]
-    assert (ledger.stock("PROD-001"), ledger.stock("PROD-002")) == (1000, 10), "an order is reserved whole or not at all"
+    assert (ledger.stock("PROD-001"), ledger.stock("PROD-010")) == (1000, 10), "an order is reserved whole or not at all"
 
 
 async def test_a_declined_payment_fails_the_order_without_retrying(time_skipping_env, task_queue, unique, ledger):
@@ -377,3 +379,22 @@ async def test_concurrent_approve_and_cancel_exactly_one_wins(time_skipping_env,
         assert won[0].status is OrderStatus.PAYMENT_COMPLETED
         assert state.events_applied.count("PaymentProcessed") == 2
         assert ledger.charges(order.order_id) == [("Completed", "60000.00")]
+
+
+async def test_a_large_order_from_a_watched_customer_is_cancelled_before_any_payment(
+    time_skipping_env, task_queue, unique, ledger
+):
+    order = one_line_order(f"FRAUD-{unique}", "PROD-001", 1, "10000.01", customer_id=f"WATCHED-{unique}")
+    small = one_line_order(f"SMALL-{unique}", "PROD-001", 1, "10000.00", customer_id=f"WATCHED-{unique}")
+    await SqliteFraudScreen(ledger.db).watch(order.customer_id, "card used from three countries in an hour")
+    client = time_skipping_env.client
+    async with build_worker(client, task_queue, ledger.activities()):
+        blocked = await (await start_order(client, order, task_queue)).result()
+        unscreened = await (await start_order(client, small, task_queue)).result()
+
+    assert blocked.status is OrderStatus.CANCELLED
+    assert blocked.cancellation_reason == "Failed fraud screening: card used from three countries in an hour"
+    assert blocked.events_applied == ("OrderReceived", "OrderValidated", "OrderCancelled")
+    assert (blocked.payment_id, blocked.refund_amount) == (None, None)
+    assert ledger.charges(order.order_id) == []
+    assert unscreened.status is OrderStatus.FULFILLED, "orders up to 10,000 are not screened"

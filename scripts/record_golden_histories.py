@@ -1,0 +1,146 @@
+"""Record one golden history per path an order can take, from a real Temporal dev server.
+
+    python scripts/record_golden_histories.py              # every path
+    python scripts/record_golden_histories.py approved     # just these
+
+Each path is run with today's code on a fresh dev server and a fresh ledger, exported
+with the real `temporal workflow show --output json` (the same JSON the Web UI's
+download gives), and written to tests/histories/golden/<path>.json beside
+<path>.state.json, the final state the workflow returned. The replay tests replay
+every file with the code of the day; rerun this script to add a path or to refresh one
+on purpose, never to make a failing replay pass.
+"""
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from temporalio.client import Client, WorkflowHandle  # noqa: E402
+
+from activities.ledger import LedgerDatabase  # noqa: E402
+from activities.order_activities import OrderActivities  # noqa: E402
+from connection.embedded_server import start_embedded_server, temporal_cli_path  # noqa: E402
+from connection.process_exit import exit_now  # noqa: E402
+from domain import OrderInput, OrderItem, OrderState, OrderStatus  # noqa: E402
+from domain.decisions import ApprovePayment, CancelOrder, RejectPayment  # noqa: E402
+from worker import build_worker  # noqa: E402
+from workflows.contract import TASK_QUEUE, workflow_id_for  # noqa: E402
+from workflows.order_workflow import OrderWorkflow  # noqa: E402
+
+GOLDEN = PROJECT / "tests" / "histories" / "golden"
+
+
+def order(name: str, product_id: str, quantity: int, unit_price: str, **fields) -> OrderInput:
+    price = Decimal(unit_price)
+    return OrderInput(
+        order_id=f"GOLDEN-{name.upper()}",
+        customer_id=fields.pop("customer_id", f"CUSTOMER-{name.upper()}"),
+        total_amount=fields.pop("total_amount", quantity * price),
+        items=fields.pop("items", (OrderItem(product_id=product_id, quantity=quantity, unit_price=price),)),
+        **fields,
+    )
+
+
+async def wait_for(handle: WorkflowHandle, status: OrderStatus) -> None:
+    for _ in range(600):
+        try:
+            if (await handle.query(OrderWorkflow.state)).status is status:
+                return
+        except Exception:  # noqa: BLE001 - not yet queryable
+            pass
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{handle.id} never reached {status}")
+
+
+async def approve(handle: WorkflowHandle) -> None:
+    await wait_for(handle, OrderStatus.PAYMENT_PENDING)
+    await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead", comment="golden"))
+
+
+async def reject(handle: WorkflowHandle) -> None:
+    await wait_for(handle, OrderStatus.PAYMENT_PENDING)
+    await handle.execute_update(OrderWorkflow.reject_payment, RejectPayment(approver="risk-team", reason="card reported stolen"))
+
+
+async def cancel_while_held(handle: WorkflowHandle) -> None:
+    await wait_for(handle, OrderStatus.INVENTORY_RESERVED)
+    await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="customer changed mind", requested_by="support"))
+
+
+async def nothing(handle: WorkflowHandle) -> None:
+    return None
+
+
+Scenario = tuple[OrderInput, Callable[[WorkflowHandle], Awaitable[None]]]
+
+SCENARIOS: dict[str, Scenario] = {
+    "fulfilled": (order("fulfilled", "PROD-001", 2, "75.25"), nothing),
+    "large-order-warning": (order("large", "PROD-002", 1, "25000.00"), nothing),
+    "failed-fraud-screening": (order("fraud", "PROD-002", 1, "25000.00", customer_id="CUSTOMER-WATCHED"), nothing),
+    "invalid": (order("invalid", "PROD-001", 1, "1", items=(), total_amount=Decimal("100.00")), nothing),
+    "payment-failed": (order("declined", "PROD-001", 1, "10.00", customer_id="CUSTOMER-DECLINED"), nothing),
+    "approved": (order("approved", "PROD-009", 2, "30000.00"), approve),
+    "rejected": (order("rejected", "PROD-009", 2, "30000.00"), reject),
+    "approval-timeout": (order("timeout", "PROD-009", 2, "30000.00", approval_timeout="PT2S"), nothing),
+    "cancelled-with-refund": (order("cancelled", "PROD-001", 2, "75.25", cancellation_window="PT1H"), cancel_while_held),
+    "out-of-stock": (order("short", "PROD-404", 1, "10.00"), nothing),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def record(names: list[str]) -> None:
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        server = await start_embedded_server(f"127.0.0.1:{free_port()}", "default", Path(scratch))
+        try:
+            activities = OrderActivities.over_ledger(Path(scratch) / "ledger.sqlite")
+            await activities.payments.decline_customer("CUSTOMER-DECLINED")
+            await activities.fraud_screen.watch("CUSTOMER-WATCHED", "card used from three countries in an hour")
+            async with build_worker(server.client, TASK_QUEUE, activities):
+                for name in names:
+                    await record_one(server.client, server.address, name, *SCENARIOS[name])
+        finally:
+            await server.stop()
+
+
+async def record_one(client: Client, address: str, name: str, order_input: OrderInput, steer) -> None:
+    handle = await client.start_workflow(
+        OrderWorkflow.run, order_input, id=workflow_id_for(order_input.order_id), task_queue=TASK_QUEUE
+    )
+    await steer(handle)
+    state: OrderState = await handle.result()
+    exported = subprocess.run(
+        [temporal_cli_path(), "workflow", "show", "--workflow-id", handle.id, "--output", "json", "--address", address],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (GOLDEN / f"{name}.json").write_text(exported)
+    (GOLDEN / f"{name}.state.json").write_text(state.model_dump_json(indent=2) + "\n")
+    print(f"{name}: {state.status.value}, {state.version} events -> {GOLDEN / name}.json")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="*", choices=[[], *SCENARIOS], metavar="PATH", help=", ".join(SCENARIOS))
+    names = parser.parse_args().paths or list(SCENARIOS)
+    asyncio.run(record(names))
+    exit_now(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Every recorded history replays with today's code, and reads back to its recorded state.
+
+tests/histories/ holds histories recorded from a real dev server by
+scripts/record_golden_histories.py: golden/ with today's code, before-fraud-screening/
+and schema-v1/ with older code. A change to the workflow that would break an order
+already recorded fails here, naming the file and the history event.
+"""
+
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from domain import OrderInput, OrderState, needs_fraud_screening
+from eventstore import load_history_file
+from eventstore.replay import replay
+from workflows.hosting import workflow_options
+from workflows.order_workflow import NO_INPUT
+from workflows.order_workflow import OrderWorkflow
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+RECORDED = sorted(path for path in HISTORIES.glob("*/*.json") if not path.name.endswith(".state.json"))
+BEFORE_SCREENING = HISTORIES / "before-fraud-screening"
+
+
+def expected_state(history: Path) -> OrderState:
+    return OrderState.model_validate_json(history.with_name(history.stem + ".state.json").read_text())
+
+
+def test_every_path_has_a_golden_history():
+    golden = {path.stem for path in RECORDED if path.parent.name == "golden"}
+    assert golden >= {
+        "fulfilled",
+        "large-order-warning",
+        "invalid",
+        "payment-failed",
+        "approved",
+        "rejected",
+        "approval-timeout",
+        "cancelled-with-refund",
+        "out-of-stock",
+        "failed-fraud-screening",
+    }
+
+
+@pytest.mark.parametrize("history", RECORDED, ids=lambda path: f"{path.parent.name}/{path.stem}")
+async def test_a_recorded_history_replays_with_todays_code(history):
+    report = await replay(load_history_file(history).history)
+    assert report.ok, f"{history.relative_to(HISTORIES)}: replay diverged at event {report.event_id} ({report.event_type}): {report.error}"
+
+
+@pytest.mark.parametrize("history", RECORDED, ids=lambda path: f"{path.parent.name}/{path.stem}")
+def test_a_recorded_history_folds_to_the_state_it_ended_with(history):
+    assert load_history_file(history).state_at() == expected_state(history)
+
+
+@workflow.defn(name="OrderWorkflow", sandboxed=False)
+class OrderWorkflowScreeningWithoutPatch(OrderWorkflow):
+    """Fraud screening as it would be written without `workflow.patched`."""
+
+    @workflow.run
+    async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
+        return await super().run(order_input)
+
+    def _takes_fraud_screening(self, order: OrderInput) -> bool:
+        return needs_fraud_screening(order.total_amount)
+
+
+UNGUARDED = {**workflow_options(), "workflows": [OrderWorkflowScreeningWithoutPatch]}
+
+
+@pytest.mark.parametrize("name", ["large-order-warning", "approved", "rejected", "approval-timeout"])
+async def test_fraud_screening_without_its_patch_breaks_orders_recorded_before_it(name):
+    recorded = load_history_file(BEFORE_SCREENING / f"{name}.json").history
+    result = await Replayer(data_converter=pydantic_data_converter, **UNGUARDED).replay_workflow(
+        recorded, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None, "the suite must be able to fail"
+    assert "screen_for_fraud" in str(result.replay_failure)
+    assert (await replay(recorded)).ok, "with the patch, the same history replays"
+
+
+async def test_orders_below_the_screening_threshold_are_untouched_by_the_patch():
+    recorded = load_history_file(BEFORE_SCREENING / "fulfilled.json").history
+    result = await Replayer(data_converter=pydantic_data_converter, **UNGUARDED).replay_workflow(
+        recorded, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is None
+
+
+async def test_a_renamed_activity_fails_replay_naming_the_event(tmp_path):
+    original = HISTORIES / "golden" / "fulfilled.json"
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(original.read_text().replace('"name": "reserve_inventory"', '"name": "reserve_stock"'))
+    report = await replay(load_history_file(renamed).history)
+    assert not report.ok
+    assert "reserve_stock" in report.error
+    assert report.event_type == "ACTIVITY_TASK_SCHEDULED"
+    assert report.state == expected_state(original), "the state still reads back from the history"
