@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from collections.abc import Awaitable, Callable, Sequence
@@ -310,7 +311,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
-    exit_now(run())
+    try:
+        code = run()
+    except BrokenPipeError:
+        # The reader went away (`orders events X | head`): nothing more to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_FAILED
+    exit_now(code)
 
 
 if __name__ == "__main__":
