@@ -76,26 +76,9 @@ class OrderCancelled(_Event):
     refund_amount: Money | None = None
 
 
-DomainEvent = Union[
-    OrderReceived,
-    OrderValidated,
-    PaymentProcessed,
-    InventoryReserved,
-    OrderFulfilled,
-    OrderCancelled,
-]
-
-EVENT_TYPES: dict[str, type[_Event]] = {
-    cls.__name__: cls
-    for cls in (
-        OrderReceived,
-        OrderValidated,
-        PaymentProcessed,
-        InventoryReserved,
-        OrderFulfilled,
-        OrderCancelled,
-    )
-}
+_EVENT_CLASSES = (OrderReceived, OrderValidated, PaymentProcessed, InventoryReserved, OrderFulfilled, OrderCancelled)
+DomainEvent = Union[_EVENT_CLASSES]  # noqa: UP007 - built from the tuple, the one list of event types
+EVENT_TYPES: dict[str, type[_Event]] = {cls.__name__: cls for cls in _EVENT_CLASSES}
 
 
 class EventEnvelope(_Frozen):

@@ -1,11 +1,12 @@
 """Orders and helpers shared by the workflow and integration tests."""
 
+import asyncio
 from decimal import Decimal
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from domain import EventEnvelope, OrderInput, OrderItem, OrderState
+from domain import EventEnvelope, OrderInput, OrderItem, OrderState, OrderStatus
 from starter import TUTORIAL_ORDERS, parse_orders
 from workflows.contract import DOMAIN_EVENT_MEMO_KEY, workflow_id_for
 from workflows.order_workflow import OrderWorkflow
@@ -47,3 +48,16 @@ async def recorded_envelopes(client: Client, workflow_id: str) -> list[EventEnve
     return envelopes
 
 
+
+
+async def wait_for_status(handle: WorkflowHandle, status: OrderStatus, seconds: float = 15) -> OrderState:
+    """Poll the `state` query until the order reaches `status`."""
+    for _ in range(int(seconds / 0.05)):
+        try:
+            state = await handle.query(OrderWorkflow.state)
+            if state.status is status:
+                return state
+        except Exception:  # noqa: BLE001 - the first workflow task may not have run yet
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} never reached {status}")

@@ -12,8 +12,8 @@ from domain import OrderStatus
 from tests.integration.helpers import address_of, temporal_cli, temporal_cli_json
 from tests.integration.test_dev_server import listed
 from tests.integration.test_orders_cli import orders_cli
-from tests.orders import one_line_order
-from tests.workflow.test_decisions import Ledger, wait_for_status
+from tests.orders import one_line_order, wait_for_status
+from tests.workflow.test_decisions import Ledger
 from worker import build_worker
 from workflows.contract import TASK_QUEUE, EventsQuery
 from workflows.order_workflow import OrderWorkflow

@@ -18,7 +18,7 @@ from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory
 from activities.order_activities import OrderActivities
 from domain import OrderState, OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
-from tests.orders import one_line_order, start_order
+from tests.orders import one_line_order, start_order, wait_for_status
 from worker import build_worker
 from workflows.contract import DECISION_REFUSED, MALFORMED_INPUT, EventsQuery
 from workflows.order_workflow import OrderWorkflow
@@ -62,18 +62,6 @@ def ledger(tmp_path) -> Ledger:
 
 def large_order(unique: str, **fields):
     return one_line_order(f"LARGE-{unique}", "PROD-009", 2, "30000.00", **fields)
-
-
-async def wait_for_status(handle: WorkflowHandle, status: OrderStatus) -> OrderState:
-    for _ in range(300):
-        try:
-            state = await handle.query(OrderWorkflow.state)
-            if state.status is status:
-                return state
-        except Exception:  # noqa: BLE001 - the first workflow task may not have run yet
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order never reached {status}")
 
 
 async def history_length(handle: WorkflowHandle) -> int:

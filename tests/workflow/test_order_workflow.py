@@ -24,7 +24,16 @@ from domain import (
     PaymentStatus,
     fold_events,
 )
-from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, recorded_envelopes, renamed, start_order
+from tests.orders import (
+    ORDER_001,
+    ORDER_002,
+    ORDER_003,
+    one_line_order,
+    recorded_envelopes,
+    renamed,
+    start_order,
+    wait_for_status,
+)
 from worker import build_worker
 from workflows.hosting import build_replayer
 from workflows.contract import DOMAIN_EVENT_MEMO_KEY, MALFORMED_ORDER_INPUT, EventsQuery, workflow_id_for
@@ -35,18 +44,6 @@ FULFILLED_STREAM = ["OrderReceived", "OrderValidated", "PaymentProcessed", "Inve
 
 async def events_of(handle: WorkflowHandle, request: EventsQuery | None = None) -> list[EventEnvelope]:
     return await handle.query(OrderWorkflow.events, request)
-
-
-async def wait_for_status(handle: WorkflowHandle, status: OrderStatus) -> OrderState:
-    for _ in range(200):
-        try:
-            state = await handle.query(OrderWorkflow.state)
-            if state.status is status:
-                return state
-        except Exception:  # noqa: BLE001 - the first workflow task may not have run yet
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order never reached {status}")
 
 
 async def test_order_001_is_fulfilled_with_a_tracking_number(time_skipping_env, task_queue, unique):
