@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.worker import Worker
 from temporalio.service import RPCError
+from temporalio.worker import Worker
 
 from connection import Connection, has_live_poller, load_settings, open_connection
 from connection.core_logs import forward_core_logs

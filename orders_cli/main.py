@@ -13,13 +13,12 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 

@@ -26,7 +26,6 @@ sys.path.insert(0, str(PROJECT))
 
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
 
-from activities.ledger import LedgerDatabase  # noqa: E402
 from activities.order_activities import OrderActivities  # noqa: E402
 from connection.embedded_server import start_embedded_server, temporal_cli_path  # noqa: E402
 from connection.process_exit import exit_now  # noqa: E402

@@ -10,6 +10,7 @@ import sys
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from connection import has_live_poller
 from tests.integration.helpers import (
     PROJECT,
     address_of,
@@ -19,7 +20,6 @@ from tests.integration.helpers import (
     run_script,
 )
 from tests.orders import ORDER_001, renamed
-from connection import has_live_poller
 from worker import build_worker
 from workflows.contract import TASK_QUEUE, workflow_id_for
 

@@ -18,8 +18,7 @@ from domain import OrderInput, OrderState, needs_fraud_screening
 from eventstore import load_history_file
 from eventstore.replay import replay
 from workflows.hosting import workflow_options
-from workflows.order_workflow import NO_INPUT
-from workflows.order_workflow import OrderWorkflow
+from workflows.order_workflow import NO_INPUT, OrderWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 RECORDED = sorted(path for path in HISTORIES.glob("*/*.json") if not path.name.endswith(".state.json"))

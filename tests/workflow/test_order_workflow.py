@@ -19,7 +19,6 @@ from domain import (
     LARGE_ORDER_WARNING,
     PAYMENT_SKIPPED_REASON,
     EventEnvelope,
-    OrderState,
     OrderStatus,
     PaymentStatus,
     fold_events,
@@ -35,8 +34,8 @@ from tests.orders import (
     wait_for_status,
 )
 from worker import build_worker
-from workflows.hosting import build_replayer
 from workflows.contract import DOMAIN_EVENT_MEMO_KEY, MALFORMED_ORDER_INPUT, EventsQuery, workflow_id_for
+from workflows.hosting import build_replayer
 from workflows.order_workflow import OrderWorkflow
 
 FULFILLED_STREAM = ["OrderReceived", "OrderValidated", "PaymentProcessed", "InventoryReserved", "OrderFulfilled"]
