@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.gateways import (
     Charge,
@@ -134,8 +134,16 @@ def _as_application_errors() -> Iterator[None]:
     try:
         yield
     except OutOfStock as error:
+        # Running out is an outcome the workflow handles, not a fault: benign errors are
+        # logged at DEBUG and kept out of failure metrics.
         raise ApplicationError(
-            str(error), error.product_id, error.wanted, error.available, type=OUT_OF_STOCK, non_retryable=True
+            str(error),
+            error.product_id,
+            error.wanted,
+            error.available,
+            type=OUT_OF_STOCK,
+            non_retryable=True,
+            category=ApplicationErrorCategory.BENIGN,
         ) from None
     except PaymentNotFound as error:
         raise ApplicationError(str(error), type=PAYMENT_NOT_FOUND, non_retryable=True) from None
