@@ -244,8 +244,13 @@ async def test_a_pending_payment_waits_for_days_and_still_answers_queries(time_s
     async with build_worker(client, task_queue):
         handle = await start_order(client, large, task_queue)
         await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        await asyncio.sleep(0.5)  # let the task that recorded PaymentProcessed complete
-        waiting_since = len([event async for event in handle.fetch_history_events()])
+        # The task that recorded PaymentProcessed ends by starting the approval timer.
+        for _ in range(100):
+            kinds = [event.event_type async for event in handle.fetch_history_events()]
+            if kinds[-1] == EventType.EVENT_TYPE_TIMER_STARTED:
+                break
+            await asyncio.sleep(0.05)
+        waiting_since = len(kinds)
         await time_skipping_env.sleep(timedelta(days=3))
         state = await handle.query(OrderWorkflow.state)
         description = await handle.describe()
