@@ -1,0 +1,35 @@
+"""A worker whose payment gateway charges, then hangs before the activity can report
+back: the moment a real worker dies in. Run as a process by the crash test, which
+kills it with SIGKILL once the charge is in the ledger."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping  # noqa: E402
+from activities.order_activities import OrderActivities  # noqa: E402
+from connection import connect, load_settings  # noqa: E402
+from worker import build_worker  # noqa: E402
+from workflows.contract import TASK_QUEUE  # noqa: E402
+
+
+class GatewayThatHangsAfterCharging(SqlitePaymentGateway):
+    async def charge(self, idempotency_key, customer_id, amount):
+        charge = await super().charge(idempotency_key, customer_id, amount)
+        print("charged", charge.payment_id, flush=True)
+        await asyncio.Event().wait()  # never returns: the worker is about to be killed
+
+
+async def main() -> None:
+    settings = load_settings()
+    db = LedgerDatabase(settings.ledger_path)
+    activities = OrderActivities(GatewayThatHangsAfterCharging(db), SqliteInventory(db), SqliteShipping(db), SqliteFraudScreen(db))
+    async with build_worker(await connect(settings), TASK_QUEUE, activities):
+        print("serving", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
