@@ -40,9 +40,6 @@ class Settings:
         """The SQLite file of the simulated payment gateway, inventory and shipping."""
         return self.data_dir / LEDGER_FILENAME
 
-    def with_address(self, address: str) -> "Settings":
-        return Settings({**self.connect_config, "target_host": address}, self.data_dir, self.ui_url_override)
-
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ

@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from connection.embedded_server import temporal_cli_path
+from tests.orders import Ledger
 from workflows.contract import SEARCH_ATTRIBUTES
 
 
@@ -76,3 +77,9 @@ def task_queue() -> str:
 def unique() -> str:
     """A suffix that makes order ids unique to one test."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def ledger(tmp_path) -> Ledger:
+    """A SQLite ledger of the test's own, for workers whose side effects the test inspects."""
+    return Ledger(tmp_path / "ledger.sqlite")

@@ -6,6 +6,8 @@ from decimal import Decimal
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
+from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
+from activities.order_activities import OrderActivities
 from domain import EventEnvelope, OrderInput, OrderItem, OrderState, OrderStatus
 from starter import TUTORIAL_ORDERS, parse_orders
 from workflows.contract import DOMAIN_EVENT_MEMO_KEY, workflow_id_for
@@ -61,3 +63,25 @@ async def wait_for_status(handle: WorkflowHandle, status: OrderStatus, seconds: 
             pass
         await asyncio.sleep(0.05)
     raise AssertionError(f"{handle.id} never reached {status}")
+
+
+class Ledger:
+    """A test's own SQLite ledger, and what it says about one order."""
+
+    def __init__(self, path) -> None:
+        self.db = LedgerDatabase(path)
+        self.payments = SqlitePaymentGateway(self.db)
+
+    def activities(self, payments=None) -> OrderActivities:
+        return OrderActivities(
+            payments or self.payments, SqliteInventory(self.db), SqliteShipping(self.db), SqliteFraudScreen(self.db)
+        )
+
+    def charges(self, order_id: str) -> list[tuple[str, str]]:
+        return self.db.rows("SELECT status, amount FROM payments WHERE payment_key = ?", f"order-{order_id}-payment")
+
+    def refunds(self, order_id: str) -> list[tuple[str]]:
+        return self.db.rows("SELECT amount FROM refunds WHERE refund_key = ?", f"order-{order_id}-refund")
+
+    def stock(self, product_id: str) -> int:
+        return self.db.rows("SELECT COALESCE(SUM(on_hand), 0) FROM stock WHERE product_id = ?", product_id)[0][0]

@@ -6,11 +6,15 @@ import os
 import socket
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
+
+from temporalio.client import Client
 
 from connection.embedded_server import temporal_cli_path
 
 PROJECT = Path(__file__).resolve().parents[2]
+ORDERS_COMMAND = str(Path(sysconfig.get_path("scripts")) / "orders")
 
 
 def address_of(env) -> str:
@@ -72,3 +76,29 @@ def processes_mentioning(text: str) -> list[str]:
         if text in line:
             found.append(line)
     return found
+
+
+async def listed(client: Client, query: str, expected: int) -> list:
+    """Visibility is eventually consistent: wait until `expected` workflows match."""
+    for _ in range(100):
+        found = [execution async for execution in client.list_workflows(query)]
+        if len(found) >= expected:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{query!r} matched {len(found)}, expected {expected}")
+
+
+def run_orders_command(*args: str, address: str = "127.0.0.1:1", timeout: float = 120) -> subprocess.CompletedProcess:
+    """The installed `orders` console script, as a user runs it (by default pointing nowhere)."""
+    return subprocess.run(
+        [ORDERS_COMMAND, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": address},
+    )
+
+
+async def orders_cli(env, *args: str) -> subprocess.CompletedProcess:
+    """`orders` against the dev server, off the event loop so a worker here can answer it."""
+    return await asyncio.to_thread(run_orders_command, *args, address=address_of(env))

@@ -6,22 +6,12 @@ the CLIs run as real processes.
 
 import json
 
-import pytest
-
 from domain import OrderStatus
-from tests.integration.helpers import address_of, temporal_cli, temporal_cli_json
-from tests.integration.test_dev_server import listed
-from tests.integration.test_orders_cli import orders_cli
+from tests.integration.helpers import address_of, listed, orders_cli, temporal_cli, temporal_cli_json
 from tests.orders import one_line_order, wait_for_status
-from tests.workflow.test_decisions import Ledger
 from worker import build_worker
 from workflows.contract import TASK_QUEUE, EventsQuery
 from workflows.order_workflow import OrderWorkflow
-
-
-@pytest.fixture
-def ledger(tmp_path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite")
 
 
 def large_order_json(order_id: str, **fields) -> str:

@@ -3,24 +3,12 @@
 import asyncio
 import json
 
-from temporalio.client import Client
-
 from domain import OrderStatus
 from eventstore import EventStore
-from tests.integration.helpers import address_of, temporal_cli, temporal_cli_json
+from tests.integration.helpers import address_of, listed, temporal_cli, temporal_cli_json
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, renamed, start_order
 from worker import build_worker
 from workflows.contract import DOMAIN_EVENT_MEMO_KEY, ORDER_STATUS, ORDER_TOTAL
-
-
-async def listed(client: Client, query: str, expected: int) -> list:
-    """Visibility is eventually consistent: wait until `expected` workflows match."""
-    for _ in range(100):
-        found = [execution async for execution in client.list_workflows(query)]
-        if len(found) >= expected:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{query!r} matched {len(found)}, expected {expected}")
 
 
 async def test_search_attributes_and_memo_are_set_and_listable(dev_env, task_queue, unique):

@@ -1,30 +1,12 @@
 """The `orders` command as a user runs it, against the dev server, with no worker running."""
 
-import asyncio
 import json
-import subprocess
-import sysconfig
-from pathlib import Path
 
-from tests.integration.helpers import address_of, temporal_cli, temporal_cli_json
-from tests.integration.test_dev_server import listed
+from tests.integration.helpers import address_of, listed, orders_cli, temporal_cli, temporal_cli_json
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, renamed, start_order
 from worker import build_worker
 from workflows.contract import EventsQuery
 from workflows.order_workflow import OrderWorkflow
-
-ORDERS = str(Path(sysconfig.get_path("scripts")) / "orders")
-
-
-async def orders_cli(env, *args: str) -> subprocess.CompletedProcess:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [ORDERS, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": address_of(env)},
-    )
 
 
 async def run_orders(env, task_queue, *orders):

@@ -3,26 +3,17 @@
 import asyncio
 import json
 import subprocess
-import sysconfig
 from pathlib import Path
 
-from tests.integration.helpers import address_of
-from tests.integration.test_dev_server import listed
+from tests.integration.helpers import address_of, listed, run_orders_command
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, renamed, start_order
 from worker import build_worker
 
-ORDERS = str(Path(sysconfig.get_path("scripts")) / "orders")
 GOLDEN = Path(__file__).resolve().parents[1] / "histories" / "golden"
 
 
 def orders_replay(*args: str, address: str = "127.0.0.1:1") -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [ORDERS, "replay", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": address},
-    )
+    return run_orders_command("replay", *args, address=address)
 
 
 def test_replaying_a_cli_export_prints_ok_and_the_final_state():

@@ -14,8 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
-from activities.order_activities import OrderActivities
+from activities.ledger import SqliteFraudScreen, SqlitePaymentGateway
 from domain import OrderState, OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
 from tests.orders import one_line_order, start_order, wait_for_status
@@ -31,33 +30,6 @@ APPROVED_STREAM = [
     "InventoryReserved",
     "OrderFulfilled",
 ]
-
-
-class Ledger:
-    """A test's own SQLite ledger, and what it says about one order."""
-
-    def __init__(self, path) -> None:
-        self.db = LedgerDatabase(path)
-        self.payments = SqlitePaymentGateway(self.db)
-
-    def activities(self, payments=None) -> OrderActivities:
-        return OrderActivities(
-            payments or self.payments, SqliteInventory(self.db), SqliteShipping(self.db), SqliteFraudScreen(self.db)
-        )
-
-    def charges(self, order_id: str) -> list[tuple[str, str]]:
-        return self.db.rows("SELECT status, amount FROM payments WHERE payment_key = ?", f"order-{order_id}-payment")
-
-    def refunds(self, order_id: str) -> list[tuple[str]]:
-        return self.db.rows("SELECT amount FROM refunds WHERE refund_key = ?", f"order-{order_id}-refund")
-
-    def stock(self, product_id: str) -> int:
-        return self.db.rows("SELECT COALESCE(SUM(on_hand), 0) FROM stock WHERE product_id = ?", product_id)[0][0]
-
-
-@pytest.fixture
-def ledger(tmp_path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite")
 
 
 def large_order(unique: str, **fields):
