@@ -27,9 +27,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from connection import Connection, has_live_poller, load_settings, open_connection
+from connection import Connection, SettingsError, TemporalUnavailable, has_live_poller, load_settings, open_connection
 from connection.core_logs import forward_core_logs
-from connection.process_exit import exit_now
+from connection.process_exit import EXIT_UNAVAILABLE, exit_now
 from domain import OrderInput, OrderState, OrderStatus, describe_validation_error
 from worker import build_worker
 from workflows.contract import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
@@ -278,7 +278,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
     keep_up = not args.no_wait and sys.stdin.isatty() and sys.stdout.isatty()
-    return asyncio.run(start_orders(orders, keep_up))
+    try:
+        return asyncio.run(start_orders(orders, keep_up))
+    except TemporalUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        print("No order was started.", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

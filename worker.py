@@ -14,13 +14,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.order_activities import OrderActivities
-from connection import load_settings, open_connection
+from connection import SettingsError, TemporalUnavailable, load_settings, open_connection
 from connection.core_logs import forward_core_logs
-from connection.process_exit import exit_now
+from connection.process_exit import EXIT_UNAVAILABLE, exit_now
 from workflows.contract import TASK_QUEUE
 from workflows.hosting import workflow_options
 
 log = logging.getLogger("worker")
+
+EXIT_BAD_SETTINGS = 2
 
 
 def build_worker(client: Client, task_queue: str = TASK_QUEUE, activities: OrderActivities | None = None) -> Worker:
@@ -55,7 +57,14 @@ async def serve() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     forward_core_logs()
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except TemporalUnavailable as err:
+        log.error("%s", err)
+        exit_now(EXIT_UNAVAILABLE)
+    except SettingsError as err:
+        log.error("%s", err)
+        exit_now(EXIT_BAD_SETTINGS)
     exit_now(0)
 
 

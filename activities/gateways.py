@@ -11,11 +11,13 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from domain import InventoryReservation, OrderItem, PaymentStatus
+from domain.orders import shortened
 
 
 class OutOfStock(Exception):
     def __init__(self, product_id: str, wanted: int, available: int) -> None:
-        super().__init__(f"Out of stock: {product_id} (wanted {wanted}, available {available})")
+        # The message travels as a failure and into OrderCancelled: the id is shortened.
+        super().__init__(f"Out of stock: {shortened(product_id)} (wanted {wanted}, available {available})")
         self.product_id, self.wanted, self.available = product_id, wanted, available
 
 

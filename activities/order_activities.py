@@ -37,6 +37,7 @@ from activities.requests import (
 )
 from domain import InventoryReservation, InventoryReserved, OrderFulfilled, OrderValidated, PaymentProcessed
 from domain import validate_order as check_business_rules
+from domain.orders import shortened
 from workflows.contract import OUT_OF_STOCK, PAYMENT_NOT_FOUND
 
 
@@ -138,7 +139,7 @@ def _as_application_errors() -> Iterator[None]:
         # logged at DEBUG and kept out of failure metrics.
         raise ApplicationError(
             str(error),
-            error.product_id,
+            shortened(error.product_id),
             error.wanted,
             error.available,
             type=OUT_OF_STOCK,

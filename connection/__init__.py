@@ -3,8 +3,9 @@ an embedded dev server when nothing answers on this machine."""
 
 from connection.embedded_server import EmbeddedServer, start_embedded_server
 from connection.session import Connection, open_connection
-from connection.settings import Settings, load_settings
+from connection.settings import Settings, SettingsError, load_settings
 from connection.temporal import (
+    TemporalUnavailable,
     connect,
     ensure_search_attributes,
     has_live_poller,
@@ -16,6 +17,8 @@ __all__ = [
     "Connection",
     "EmbeddedServer",
     "Settings",
+    "SettingsError",
+    "TemporalUnavailable",
     "connect",
     "ensure_search_attributes",
     "has_live_poller",

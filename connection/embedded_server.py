@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from connection.temporal import split_address
+from connection.temporal import TemporalUnavailable, split_address
 from workflows.contract import SEARCH_ATTRIBUTES
 
 DEFAULT_UI_PORT_OFFSET = 1000  # the CLI's own convention: 7233 -> 8233
@@ -54,7 +54,7 @@ def temporal_cli_path() -> str:
     return found
 
 
-class EmbeddedServerError(RuntimeError):
+class EmbeddedServerError(TemporalUnavailable):
     """The dev server did not come up."""
 
 
@@ -111,10 +111,10 @@ async def _connect_when_ready(process: subprocess.Popen, target: str, namespace:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
     while True:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            last_line = (log.read_text(errors="replace").strip().splitlines() or ["(empty)"])[-1]
             raise EmbeddedServerError(
-                f"the embedded Temporal dev server exited with code {process.returncode}; "
-                f"last lines of {log}:\n" + "\n".join(tail)
+                f"the embedded Temporal dev server at {target} exited with code {process.returncode}; "
+                f"the last line of {log}: {last_line}"
             )
         try:
             return await Client.connect(target, namespace=namespace, data_converter=pydantic_data_converter)

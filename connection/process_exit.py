@@ -10,6 +10,10 @@ without interpreter teardown.
 import os
 import sys
 
+# Every entry point exits with this when Temporal cannot be reached (or the embedded
+# server cannot be started): something to retry later, not a fault in what was asked.
+EXIT_UNAVAILABLE = 3
+
 
 def exit_now(code: int) -> None:
     sys.stdout.flush()

@@ -4,13 +4,15 @@ Connection settings are the SDK's env config: TEMPORAL_ADDRESS, TEMPORAL_NAMESPA
 TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and the TOML file at
 TEMPORAL_CONFIG_FILE; `localhost:7233` when nothing is set. Two settings are ours:
 ORDERS_DATA_DIR (where the embedded server and the simulated payment gateway,
-inventory and shipping keep their SQLite files, `.temporal/` by default)
-and ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's).
+inventory and shipping keep their SQLite files, `.temporal/` by default),
+ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's) and
+ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up).
 """
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
@@ -19,6 +21,13 @@ DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_DATA_DIR = ".temporal"
 LEDGER_FILENAME = "ledger.sqlite"
+# A server that accepts the connection and never answers would otherwise hold every
+# command for the SDK's own 30 s; a Temporal that answers at all does so in well under this.
+DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,7 @@ class Settings:
     connect_config: ClientConnectConfig
     data_dir: Path
     ui_url_override: str | None
+    connect_timeout: timedelta = DEFAULT_CONNECT_TIMEOUT
 
     @property
     def address(self) -> str:
@@ -50,4 +60,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         connect_config=config,
         data_dir=Path(environ.get("ORDERS_DATA_DIR") or DEFAULT_DATA_DIR),
         ui_url_override=environ.get("ORDERS_UI_URL") or None,
+        connect_timeout=_seconds(environ, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
     )
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    text = environ.get(name)
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not a number of seconds") from None
+    if not 0 < seconds < 3600:
+        raise SettingsError(f"{name}={text!r} must be more than 0 and less than 3600 seconds")
+    return timedelta(seconds=seconds)

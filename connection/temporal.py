@@ -1,5 +1,6 @@
 """Connecting to Temporal and checking what is there."""
 
+import asyncio
 import logging
 import socket
 import time
@@ -44,9 +45,35 @@ def something_answers(address: str, timeout_seconds: float = 1.0) -> bool:
         return False
 
 
+class TemporalUnavailable(ConnectionError):
+    """Temporal could not be reached; the message names the address and what happened."""
+
+
 async def connect(settings: Settings) -> Client:
     """A client with the pydantic converter, so payloads are plain, readable JSON."""
-    return await Client.connect(**settings.connect_config, data_converter=pydantic_data_converter)
+    where = f"Temporal at {settings.address} (namespace {settings.namespace})"
+    started = time.monotonic()
+    try:
+        return await asyncio.wait_for(
+            Client.connect(**settings.connect_config, data_converter=pydantic_data_converter),
+            timeout=settings.connect_timeout.total_seconds(),
+        )
+    except TimeoutError:
+        raise TemporalUnavailable(
+            f"{where} did not answer within {settings.connect_timeout.total_seconds():g} s "
+            "(ORDERS_CONNECT_TIMEOUT); is a Temporal frontend listening there?"
+        ) from None
+    except RuntimeError as err:
+        # The SDK says why in one RuntimeError (refused, TLS, credentials); its text is
+        # shown as it is, shortened, never parsed.
+        raise TemporalUnavailable(
+            f"cannot connect to {where} after {time.monotonic() - started:.0f} s: {_first_line(str(err))}"
+        ) from None
+
+
+def _first_line(message: str, limit: int = 300) -> str:
+    line = message.strip().splitlines()[0] if message.strip() else "no reason given"
+    return line if len(line) <= limit else line[:limit] + "…"
 
 
 async def ensure_search_attributes(client: Client) -> None:

@@ -5,9 +5,16 @@ trace in the stream. `refusal` is the single source of the rules, used by the
 workflow's update validators before anything is written to history.
 """
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.orders import Identifier
 from domain.state import OrderState, OrderStatus
+
+# A reason is recorded in OrderCancelled and shown in the Web UI: a paragraph, not a file.
+MAX_REASON_LENGTH = 1_000
+Reason = Annotated[str, Field(min_length=1, max_length=MAX_REASON_LENGTH)]
 
 
 class _Decision(BaseModel):
@@ -19,18 +26,18 @@ class _Decision(BaseModel):
 
 
 class ApprovePayment(_Decision):
-    approver: str = Field(min_length=1)
-    comment: str | None = None
+    approver: Identifier
+    comment: Reason | None = None
 
 
 class RejectPayment(_Decision):
-    approver: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    approver: Identifier
+    reason: Reason
 
 
 class CancelOrder(_Decision):
-    reason: str = Field(min_length=1)
-    requested_by: str | None = Field(default=None, min_length=1)
+    reason: Reason
+    requested_by: Identifier | None = None
 
 
 Decision = ApprovePayment | RejectPayment | CancelOrder

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from connection import has_live_poller, load_settings, open_connection
+from connection import SettingsError, TemporalUnavailable, has_live_poller, load_settings, open_connection
 from connection.core_logs import forward_core_logs
-from connection.process_exit import exit_now
+from connection.process_exit import EXIT_UNAVAILABLE, exit_now
 from domain import EventEnvelope, OrderState, VersionNotFound, describe_validation_error, read_window
 from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
 from eventstore import EventStore, HistoryReadError, StreamNotFound, load_history_file
@@ -185,7 +185,7 @@ async def replay_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
-_UPDATES = {"approve": "approve_payment", "reject": "reject_payment", "cancel": "cancel_order"}
+_UPDATES: dict[type, str] = {ApprovePayment: "approve_payment", RejectPayment: "reject_payment", CancelOrder: "cancel_order"}
 
 
 def _decision(args: argparse.Namespace) -> Decision:
@@ -204,32 +204,52 @@ async def decision_command(args: argparse.Namespace) -> int:
         raise ValueError(describe_validation_error(err)) from None
     connection = await open_connection(load_settings())
     try:
-        client = connection.client
-        handle = client.get_workflow_handle(workflow_id_for(args.order_id), result_type=OrderState)
-        try:
-            description = await handle.describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise StreamNotFound(f"no order {args.order_id!r}") from None
-            raise
-        if description.status is not WorkflowExecutionStatus.RUNNING:
-            # An order that has ended takes no decision; say why from its history, as
-            # its validator would have, without writing anything.
-            state = await EventStore(client).state_at(args.order_id)
-            reason = refusal(state, decision) or f"order {args.order_id} has ended: {state.status.value} at version {state.version}"
-            raise DecisionRefused(reason)
-        if not await has_live_poller(client, description.task_queue):
-            raise DecisionRefused(
-                f"no worker is polling {description.task_queue!r}: start `python worker.py` and try again"
-            )
-        try:
-            state = await handle.execute_update(_UPDATES[args.command], decision, result_type=OrderState)
-        except WorkflowUpdateFailedError as err:
-            raise DecisionRefused(getattr(err.cause, "message", None) or str(err.cause)) from None
+        state = await decide(connection.client, args.order_id, decision)
     finally:
         await connection.close()
     _print_json(state) if args.json else print(render.order_state(state))
     return 0
+
+
+async def decide(client: Client, order_id: str, decision: Decision) -> OrderState:
+    """Send `decision` to the running order; DecisionRefused says why it was not taken."""
+    handle = client.get_workflow_handle(workflow_id_for(order_id), result_type=OrderState)
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise StreamNotFound(f"no order {order_id!r}") from None
+        raise
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        raise DecisionRefused(await _why_an_ended_order_refuses(client, order_id, decision))
+    if not await has_live_poller(client, description.task_queue):
+        raise DecisionRefused(f"no worker is polling {description.task_queue!r}: start `python worker.py` and try again")
+    return await send_decision(client, handle, order_id, decision)
+
+
+async def send_decision(client: Client, handle: WorkflowHandle, order_id: str, decision: Decision) -> OrderState:
+    try:
+        return await handle.execute_update(_UPDATES[type(decision)], decision, result_type=OrderState)
+    except WorkflowUpdateFailedError as err:
+        raise DecisionRefused(getattr(err.cause, "message", None) or str(err.cause)) from None
+    except RPCError as err:
+        # The order closed while the decision was on its way: "workflow execution already
+        # completed", or "workflow update was aborted by closing workflow".
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise DecisionRefused(await _why_an_ended_order_refuses(client, order_id, decision)) from None
+
+
+async def _why_an_ended_order_refuses(client: Client, order_id: str, decision: Decision) -> str:
+    """Why an order that has ended takes no decision, from its history, as its validator
+    would have said, without writing anything."""
+    state = await EventStore(client).state_at(order_id)
+    if reason := refusal(state, decision):
+        return reason
+    # Closed from outside (terminated, timed out) where its own rules would still allow it.
+    closed = (await client.get_workflow_handle(workflow_id_for(order_id)).describe()).status
+    where = f"at {state.status.value} (version {state.version})" if state.status else "before its first event"
+    return f"order {order_id} was closed ({closed.name if closed else 'unknown'}) {where} before the decision reached it"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,9 +324,19 @@ def run(argv: Sequence[str] | None = None) -> int:
     forward_core_logs(level=logging.ERROR)
     try:
         return asyncio.run(args.run(args))
+    except SettingsError as err:
+        print(f"orders {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except (StreamNotFound, VersionNotFound, HistoryReadError, DecisionRefused, ValueError) as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except TemporalUnavailable as err:
+        print(f"orders {args.command}: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except RPCError as err:
+        print(f"orders {args.command}: Temporal refused the request ({err.status.name}): {err.message}", file=sys.stderr)
+        unavailable = err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+        return EXIT_UNAVAILABLE if unavailable else EXIT_FAILED
 
 
 def main() -> None:

@@ -24,8 +24,17 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from temporalio.client import Client, WorkflowHandle  # noqa: E402
+from temporalio.client import (  # noqa: E402
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateStage,
+)
+from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
+from temporalio.exceptions import ApplicationError  # noqa: E402
 
+from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping  # noqa: E402
 from activities.order_activities import OrderActivities  # noqa: E402
 from connection.embedded_server import start_embedded_server, temporal_cli_path  # noqa: E402
 from connection.process_exit import exit_now  # noqa: E402
@@ -36,6 +45,28 @@ from workflows.contract import TASK_QUEUE, workflow_id_for  # noqa: E402
 from workflows.order_workflow import OrderWorkflow  # noqa: E402
 
 GOLDEN = PROJECT / "tests" / "histories" / "golden"
+
+# Reserving this product fails with a fault nobody planned for, after the charge.
+FAULTY_PRODUCT = "PROD-FAULTY"
+
+
+# Shipping this product takes a few seconds: long enough to ask Temporal to cancel meanwhile.
+SLOW_PRODUCT = "PROD-SLOW"
+SLOW_SHIPPING_SECONDS = 3
+
+
+class CarrierSlowWithOneProduct(SqliteShipping):
+    async def ship(self, idempotency_key, reservations):
+        if any(reservation.product_id == SLOW_PRODUCT for reservation in reservations):
+            await asyncio.sleep(SLOW_SHIPPING_SECONDS)
+        return await super().ship(idempotency_key, reservations)
+
+
+class WarehouseThatBreaksOnOneProduct(SqliteInventory):
+    async def reserve(self, idempotency_key, items):
+        if any(item.product_id == FAULTY_PRODUCT for item in items):
+            raise ApplicationError("warehouse system rejected the request", type="WarehouseFault", non_retryable=True)
+        return await super().reserve(idempotency_key, items)
 
 
 def order(name: str, product_id: str, quantity: int, unit_price: str, **fields) -> OrderInput:
@@ -79,6 +110,36 @@ async def nothing(handle: WorkflowHandle) -> None:
     return None
 
 
+async def cancel_through_temporal_while_held(handle: WorkflowHandle) -> None:
+    """What the Web UI's "Request Cancellation" button does."""
+    await wait_for(handle, OrderStatus.INVENTORY_RESERVED)
+    await handle.cancel()
+
+
+async def cancel_through_temporal_while_shipping(handle: WorkflowHandle) -> None:
+    await wait_for(handle, OrderStatus.INVENTORY_RESERVED)
+    await asyncio.sleep(SLOW_SHIPPING_SECONDS / 3)
+    await handle.cancel()
+
+
+async def start_and_cancel_at_once(client: Client, order_input: OrderInput) -> WorkflowHandle:
+    """Update-with-start: the cancel travels with the start, in the first workflow task."""
+    start = WithStartWorkflowOperation(
+        OrderWorkflow.run,
+        order_input,
+        id=workflow_id_for(order_input.order_id),
+        task_queue=TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    await client.start_update_with_start_workflow(
+        OrderWorkflow.cancel_order,
+        CancelOrder(reason="ordered by mistake", requested_by="customer"),
+        start_workflow_operation=start,
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    return await start.workflow_handle()
+
+
 Scenario = tuple[OrderInput, Callable[[WorkflowHandle], Awaitable[None]]]
 
 SCENARIOS: dict[str, Scenario] = {
@@ -92,7 +153,16 @@ SCENARIOS: dict[str, Scenario] = {
     "approval-timeout": (order("timeout", "PROD-009", 2, "30000.00", approval_timeout="PT2S"), nothing),
     "cancelled-with-refund": (order("cancelled", "PROD-001", 2, "75.25", cancellation_window="PT1H"), cancel_while_held),
     "out-of-stock": (order("short", "PROD-404", 1, "10.00"), nothing),
+    "failed-after-charge": (order("fault", FAULTY_PRODUCT, 1, "10.00"), nothing),
+    "cancelled-on-arrival": (order("arrival", "PROD-001", 1, "10.00"), nothing),
+    "temporal-cancel-while-held": (
+        order("held", "PROD-001", 1, "10.00", cancellation_window="PT1H"),
+        cancel_through_temporal_while_held,
+    ),
+    "temporal-cancel-while-shipping": (order("shipping", SLOW_PRODUCT, 1, "10.00"), cancel_through_temporal_while_shipping),
 }
+# Scenarios that start their order themselves; the others are started plainly.
+STARTS = {"cancelled-on-arrival": start_and_cancel_at_once}
 
 
 def free_port() -> int:
@@ -106,9 +176,12 @@ async def record(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         server = await start_embedded_server(f"127.0.0.1:{free_port()}", "default", Path(scratch))
         try:
-            activities = OrderActivities.over_ledger(Path(scratch) / "ledger.sqlite")
-            await activities.payments.decline_customer("CUSTOMER-DECLINED")
-            await activities.fraud_screen.watch("CUSTOMER-WATCHED", "card used from three countries in an hour")
+            db = LedgerDatabase(Path(scratch) / "ledger.sqlite")
+            payments, fraud_screen = SqlitePaymentGateway(db), SqliteFraudScreen(db)
+            activities = OrderActivities(payments, WarehouseThatBreaksOnOneProduct(db), CarrierSlowWithOneProduct(db), fraud_screen)
+            await db.run(lambda c: c.execute("INSERT INTO stock VALUES (?, 'WH-EAST-1', 100)", (SLOW_PRODUCT,)))
+            await payments.decline_customer("CUSTOMER-DECLINED")
+            await fraud_screen.watch("CUSTOMER-WATCHED", "card used from three countries in an hour")
             async with build_worker(server.client, TASK_QUEUE, activities):
                 for name in names:
                     await record_one(server.client, server.address, name, *SCENARIOS[name])
@@ -117,11 +190,17 @@ async def record(names: list[str]) -> None:
 
 
 async def record_one(client: Client, address: str, name: str, order_input: OrderInput, steer) -> None:
-    handle = await client.start_workflow(
-        OrderWorkflow.run, order_input, id=workflow_id_for(order_input.order_id), task_queue=TASK_QUEUE
-    )
+    if name in STARTS:
+        handle = await STARTS[name](client, order_input)
+    else:
+        handle = await client.start_workflow(
+            OrderWorkflow.run, order_input, id=workflow_id_for(order_input.order_id), task_queue=TASK_QUEUE
+        )
     await steer(handle)
-    state: OrderState = await handle.result()
+    try:
+        state: OrderState = await handle.result()
+    except WorkflowFailureError:
+        state = await handle.query(OrderWorkflow.state)  # what its history folds to
     exported = subprocess.run(
         [temporal_cli_path(), "workflow", "show", "--workflow-id", handle.id, "--output", "json", "--address", address],
         capture_output=True,

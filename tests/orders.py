@@ -72,10 +72,29 @@ class Ledger:
         self.db = LedgerDatabase(path)
         self.payments = SqlitePaymentGateway(self.db)
 
-    def activities(self, payments=None) -> OrderActivities:
+    def activities(self, payments=None, inventory=None, shipping=None) -> OrderActivities:
         return OrderActivities(
-            payments or self.payments, SqliteInventory(self.db), SqliteShipping(self.db), SqliteFraudScreen(self.db)
+            payments or self.payments,
+            inventory or SqliteInventory(self.db),
+            shipping or SqliteShipping(self.db),
+            SqliteFraudScreen(self.db),
         )
+
+    def money_held_without_goods(self) -> list[str]:
+        """Payment keys of money the shop holds for an order that has not shipped: a captured
+        charge with neither a shipment nor a refund, or an authorisation never settled.
+        Right for an order that has closed; an open order may hold either on its way."""
+        return [
+            key
+            for (key,) in self.db.rows(
+                """SELECT payment_key FROM payments p
+                   WHERE p.status = 'Pending'
+                      OR (p.status = 'Completed'
+                          AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.payment_id)
+                          AND NOT EXISTS (SELECT 1 FROM shipments s
+                                          WHERE s.shipment_key = substr(p.payment_key, 1, length(p.payment_key) - 8) || '-fulfillment'))"""
+            )
+        ]
 
     def charges(self, order_id: str) -> list[tuple[str, str]]:
         return self.db.rows("SELECT status, amount FROM payments WHERE payment_key = ?", f"order-{order_id}-payment")

@@ -21,6 +21,8 @@ MALFORMED_ORDER_INPUT = "MalformedOrderInput"
 MALFORMED_INPUT = "MalformedInput"  # of a query or an update
 DECISION_REFUSED = "DecisionRefused"
 OUT_OF_STOCK = "OutOfStock"
+# An order stopped by a step that failed unexpectedly, after its compensation ran.
+STEP_FAILED = "StepFailed"
 PAYMENT_NOT_FOUND = "PaymentNotFound"
 
 

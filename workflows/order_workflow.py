@@ -4,26 +4,32 @@ Determinism: ids, times and randomness come only from `workflow.uuid4()` and
 `workflow.now()`; there is no I/O here and no configuration is read. A change that
 would alter the commands of a recorded history goes behind `workflow.patched()`.
 
+`run` tells the order's story as a straight line of steps (the saga pattern). Each
+step that changes something outside registers how to undo it. A cancellation (asked
+for by a person, a failed fraud screening, stock running out, an approval that never
+came) takes effect at the next checkpoint; a step that fails unexpectedly stops the
+order where it is. Either way one path unwinds what was done, newest first, and
+records OrderCancelled once: no order ends holding a charge without a shipment or a
+refund.
+
 Decisions arrive as updates. Their validators refuse, before anything is written to
-history, what the order's state does not allow (`domain.decisions.refusal`). A
-cancellation is carried out by the main flow at its next step boundary, which undoes
-what was done in reverse order: release the stock, refund or void the payment, then
-record OrderCancelled.
+history, what the order's state does not allow (`domain.decisions.refusal`). The state
+exists before any handler runs (`@workflow.init`), so a decision that arrives with the
+start is judged by the same rules as one that arrives later.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from decimal import Decimal
+from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    import pydantic
-
     from activities.order_activities import OrderActivities
     from activities.requests import (
         FulfillOrder,
@@ -45,36 +51,37 @@ with workflow.unsafe.imports_passed_through():
         OrderStatus,
         PaymentStatus,
         apply_event,
-        describe_validation_error,
         needs_fraud_screening,
         read_window,
         state_as_of,
     )
-    from domain.decisions import ApprovePayment, CancelOrder, RejectPayment, refusal
+    from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
+    from domain.orders import shortened
     from workflows.contract import (
         CUSTOMER_ID,
         DECISION_REFUSED,
         DOMAIN_EVENT_MEMO_KEY,
-        MALFORMED_INPUT,
-        MALFORMED_ORDER_INPUT,
         ORDER_STATUS,
         ORDER_TOTAL,
         OUT_OF_STOCK,
+        STEP_FAILED,
         WORKFLOW_TYPE,
         EventsQuery,
         StateAtQuery,
-        workflow_id_for,
     )
-
-# Stands in for a start request that carried no input at all, so that case fails the
-# workflow with a clear message instead of failing every workflow task with a TypeError.
-NO_INPUT = RawValue(Payload())
+    from workflows.inputs import NO_INPUT, OneOrderPerStart, read_argument, read_order
 
 # Orders recorded before the approval timeout existed waited for a decision with no
 # timer; replaying them must not start one.
 APPROVAL_TIMEOUT_PATCH = "approval-timeout"
 # Orders recorded before fraud screening existed paid without being screened.
 FRAUD_SCREENING_PATCH = "fraud-screening"
+# Orders recorded before this change ended on an unexpected failure with nothing
+# undone; replaying them must not compensate.
+COMPENSATE_ON_FAILURE_PATCH = "compensate-on-failure"
+# Orders recorded before this change stopped dead when Temporal was asked to cancel
+# them (the Web UI's button, `temporal workflow cancel`), undoing nothing.
+CANCEL_REQUEST_PATCH = "cancel-request-unwinds"
 
 # Validation is pure computation: anything that fails it is transient (a worker died).
 _VALIDATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
@@ -85,8 +92,11 @@ _EXTERNAL_SYSTEM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
 )
 _EXTERNAL_CALL_TIMEOUT = timedelta(seconds=30)
+# Enough of a failure's message to say what happened, in OrderCancelled and the Web UI.
+_MAX_FAILURE_MESSAGE = 300
 
-DecisionT = TypeVar("DecisionT", bound=pydantic.BaseModel)
+# Undoes one step; returns the amount it refunded, if it refunded anything.
+Undo = Callable[[], Awaitable[Decimal | None]]
 
 
 @dataclass(frozen=True)
@@ -96,12 +106,31 @@ class _Cancellation:
     causation_id: str | None  # None: caused by the latest event
 
 
+# Temporal was asked to cancel the workflow: the Web UI's button, `temporal workflow
+# cancel`, a client's `handle.cancel()`. It is carried out as any cancellation is.
+_CANCEL_REQUEST = _Cancellation("Cancellation requested through Temporal", WORKFLOW_TYPE, None)
+
+
+class _CancellationDue(Exception):
+    """Raised at a checkpoint once a cancellation has been asked for: the story stops there."""
+
+    def __init__(self, cancellation: _Cancellation) -> None:
+        super().__init__(cancellation.reason)
+        self.cancellation = cancellation
+
+
 @workflow.defn(name=WORKFLOW_TYPE)
-class OrderWorkflow:
-    def __init__(self) -> None:
-        self._state: OrderState | None = None
+class OrderWorkflow(metaclass=OneOrderPerStart):
+    @workflow.init
+    def __init__(self, order_input: RawValue = NO_INPUT) -> None:
+        self._order = read_order(order_input)
+        # The start request is the command that caused the first event; its id also
+        # correlates the whole order unless the caller brought a correlation id of its own.
+        self._start_command_id = workflow.info().run_id
+        self._correlation_id = self._order.correlation_id or self._start_command_id
+        self._state = OrderState(order_id=self._order.order_id)
         self._events: list[EventEnvelope] = []
-        self._correlation_id = ""
+        self._undo: list[Undo] = []
         self._cancellation: _Cancellation | None = None
         self._decision_in_progress = False
         self._fulfilment_started = False
@@ -109,17 +138,31 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
-        order = self._read_order(order_input)
-        info = workflow.info()
-        # The start request is the command that caused the first event; its id also
-        # correlates the whole order unless the caller brought a correlation id of its own.
-        start_command_id = info.run_id
-        self._correlation_id = order.correlation_id or start_command_id
-        self._state = OrderState(order_id=order.order_id)
+        try:
+            await self._take(self._order)
+        except _CancellationDue as due:
+            await self._unwind(due.cancellation)
+            if due.cancellation is _CANCEL_REQUEST:
+                await self._finish()
+                # Made whole first; the workflow then ends as the requester asked: cancelled.
+                raise asyncio.CancelledError(_CANCEL_REQUEST.reason) from None
+        except (ActivityError, ApplicationError) as failure:
+            if not self._compensates_failures():
+                raise
+            step, problem = _what_failed(failure)
+            self._cancellation = _Cancellation(f"Stopped by a failure in {step}: {problem}", WORKFLOW_TYPE, None)
+            await self._unwind(self._cancellation)
+            await self._finish()
+            # The order is made whole; the fault stays visible as the workflow's outcome.
+            # A new, bounded failure: the original, in full, is in the history already.
+            raise ApplicationError(self._cancellation.reason, step, type=STEP_FAILED, non_retryable=True) from None
+        return await self._finish()
+
+    async def _take(self, order: OrderInput) -> None:
+        """The order's story, step by step. Returns early where the order ends by itself."""
         workflow.upsert_search_attributes(
             [CUSTOMER_ID.value_set(order.customer_id), ORDER_TOTAL.value_set(float(order.total_amount))]
         )
-
         self._record(
             OrderReceived(
                 order_id=order.order_id,
@@ -128,34 +171,34 @@ class OrderWorkflow:
                 total_amount=order.total_amount,
             ),
             created_by=WORKFLOW_TYPE,
-            causation_id=start_command_id,
+            causation_id=self._start_command_id,
         )
 
-        validated = await workflow.execute_activity_method(
-            OrderActivities.validate_order,
-            ValidateOrder(order_id=order.order_id, items=order.items, total_amount=order.total_amount),
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=_VALIDATION_RETRY,
-            summary=f"Validate {len(order.items)} item(s) against the total {order.total_amount}",
+        validated = await self._let_finish(
+            workflow.start_activity_method(
+                OrderActivities.validate_order,
+                ValidateOrder(order_id=order.order_id, items=order.items, total_amount=order.total_amount),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_VALIDATION_RETRY,
+                summary=f"Validate {len(order.items)} item(s) against the total {order.total_amount}",
+            )
         )
         self._record(validated, created_by="validate_order")
-        if await self._cancelled_if_requested() or not validated.validation_result.is_valid:
-            return await self._finish()
+        self._checkpoint()
+        if not validated.validation_result.is_valid:
+            return
 
         if self._takes_fraud_screening(order):
-            screening = await self._external_call(
+            screening = await self._call(
                 OrderActivities.screen_for_fraud,
                 ScreenForFraud(order_id=order.order_id, customer_id=order.customer_id, amount=order.total_amount),
                 summary=f"Screen {order.customer_id} for fraud before charging {order.total_amount}",
             )
-            if not screening.passed and self._cancellation is None:
-                self._cancellation = _Cancellation(
-                    f"Failed fraud screening: {screening.reason}", "screen_for_fraud", None
-                )
-            if await self._cancelled_if_requested():
-                return await self._finish()
+            if not screening.passed:
+                self._cancel_at_once(_Cancellation(f"Failed fraud screening: {screening.reason}", "screen_for_fraud", None))
+            self._checkpoint()
 
-        payment = await self._external_call(
+        payment = await self._call(
             OrderActivities.process_payment,
             ProcessPayment(
                 order_id=order.order_id,
@@ -166,13 +209,15 @@ class OrderWorkflow:
             summary=f"Charge {order.total_amount} to {order.customer_id}",
         )
         self._record(payment, created_by="process_payment")
+        self._undo.append(self._give_the_money_back)
         if payment.status is PaymentStatus.PENDING:
             await self._wait_for_payment_decision(order.approval_timeout)
-        if await self._cancelled_if_requested() or self._state.status is not OrderStatus.PAYMENT_COMPLETED:
-            return await self._finish()
+        self._checkpoint()
+        if self._state.status is not OrderStatus.PAYMENT_COMPLETED:
+            return  # the payment failed: nothing was taken
 
         try:
-            reserved = await self._external_call(
+            reserved = await self._call(
                 OrderActivities.reserve_inventory,
                 ReserveInventory(order_id=order.order_id, items=order.items, idempotency_key=self._key("reservation")),
                 summary=f"Reserve stock for {len(order.items)} line(s)",
@@ -180,38 +225,96 @@ class OrderWorkflow:
         except ActivityError as err:
             if not (isinstance(err.cause, ApplicationError) and err.cause.type == OUT_OF_STOCK):
                 raise
-            self._cancellation = self._cancellation or _Cancellation(err.cause.message, "reserve_inventory", None)
-            await self._cancelled_if_requested()
-            return await self._finish()
+            self._cancel_at_once(_Cancellation(err.cause.message, "reserve_inventory", None))
         self._record(reserved, created_by="reserve_inventory")
+        self._undo.append(self._release_the_stock)
 
         if order.cancellation_window > timedelta(0):
             # Shops hold an order for a while before the warehouse starts on it.
-            try:
-                await workflow.wait_condition(
-                    lambda: self._cancellation is not None,
-                    timeout=order.cancellation_window,
-                    timeout_summary="cancellation window",
-                )
-            except asyncio.TimeoutError:
-                pass
-        if await self._cancelled_if_requested():
-            return await self._finish()
+            await self._wait(
+                lambda: self._cancellation is not None,
+                timeout=order.cancellation_window,
+                timeout_summary="cancellation window",
+            )
+        self._checkpoint()
 
         self._fulfilment_started = True
-        fulfilled = await self._external_call(
+        fulfilled = await self._call(
             OrderActivities.fulfill_order,
             FulfillOrder(order_id=order.order_id, reservations=reserved.reservations, idempotency_key=self._key("fulfillment")),
             summary=f"Ship {len(reserved.reservations)} reservation(s)",
         )
         self._record(fulfilled, created_by="fulfill_order")
-        return await self._finish()
+
+    def _compensates_failures(self) -> bool:
+        # Asked only once a step has failed: orders that never fail carry no marker.
+        return workflow.patched(COMPENSATE_ON_FAILURE_PATCH)
 
     def _takes_fraud_screening(self, order: OrderInput) -> bool:
         # Orders recorded before screening existed went straight to payment; replaying
         # them must not schedule a screening. `patched` is asked only for orders the
         # rule selects, so orders below the threshold carry no marker either way.
         return needs_fraud_screening(order.total_amount) and workflow.patched(FRAUD_SCREENING_PATCH)
+
+    # -- Cancellation and compensation -------------------------------------------------
+
+    def _checkpoint(self) -> None:
+        """Where a cancellation asked for since the last step takes effect."""
+        if self._cancellation is not None:
+            raise _CancellationDue(self._cancellation)
+
+    def _cancel_at_once(self, cancellation: _Cancellation) -> NoReturn:
+        """The order cannot go on: cancel it now, unless a cancellation already waits."""
+        self._cancellation = self._cancellation or cancellation
+        raise _CancellationDue(self._cancellation)
+
+    async def _unwind(self, cancellation: _Cancellation) -> None:
+        """Undo what was done, newest first; then record OrderCancelled, once."""
+        refunded = None
+        while self._undo:
+            refunded = await self._undo.pop()() or refunded
+        # Recorded only now: the stream never claims a refund that did not happen.
+        self._record(
+            OrderCancelled(order_id=self._state.order_id, reason=cancellation.reason, refund_amount=refunded),
+            created_by=cancellation.created_by,
+            causation_id=cancellation.causation_id,
+        )
+
+    async def _give_the_money_back(self) -> Decimal | None:
+        """Refund a captured payment, void an authorised one; a failed payment took nothing."""
+        state = self._state
+        if state.payment_status is PaymentStatus.COMPLETED:
+            refund = await self._call(
+                OrderActivities.refund_payment,
+                RefundPayment(
+                    order_id=state.order_id,
+                    payment_id=state.payment_id,
+                    amount=state.total_amount,
+                    idempotency_key=self._key("refund"),
+                ),
+                summary=f"Refund {state.total_amount} of {state.payment_id}",
+            )
+            return refund.amount
+        if state.payment_status is PaymentStatus.PENDING:
+            await self._call(
+                OrderActivities.void_payment,
+                SettlePayment(order_id=state.order_id, idempotency_key=self._key("payment")),
+                summary=f"Void the authorisation {state.payment_id}",
+            )
+        return None
+
+    async def _release_the_stock(self) -> None:
+        if self._state.reservations:
+            await self._call(
+                OrderActivities.release_inventory,
+                ReleaseInventory(order_id=self._state.order_id, idempotency_key=self._key("reservation")),
+                summary=f"Release the stock of {len(self._state.reservations)} reservation(s)",
+            )
+
+    async def _finish(self) -> OrderState:
+        self._closing = True
+        await self._wait(workflow.all_handlers_finished)
+        return self._state
 
     # -- Decisions -------------------------------------------------------------------
 
@@ -220,27 +323,27 @@ class OrderWorkflow:
         decision = self._refuse_if_not_allowed(request, ApprovePayment)
         self._decision_in_progress = True
         try:
-            captured = await self._external_call(
+            captured = await self._call(
                 OrderActivities.capture_payment,
-                SettlePayment(order_id=self._current_state().order_id, idempotency_key=self._key("payment")),
+                SettlePayment(order_id=self._state.order_id, idempotency_key=self._key("payment")),
                 summary=f"Capture the payment approved by {decision.approver}",
             )
             self._record(captured, created_by=decision.approver, causation_id=workflow.current_update_info().id)
         finally:
             self._decision_in_progress = False
-        return self._current_state()
+        return self._state
 
     @workflow.update
     async def reject_payment(self, request: RawValue = NO_INPUT) -> OrderState:
         decision = self._refuse_if_not_allowed(request, RejectPayment)
-        return await self._request_cancellation(
+        return await self._ask_to_cancel(
             f"Payment rejected by {decision.approver}: {decision.reason}", created_by=decision.approver
         )
 
     @workflow.update
     async def cancel_order(self, request: RawValue = NO_INPUT) -> OrderState:
         decision = self._refuse_if_not_allowed(request, CancelOrder)
-        return await self._request_cancellation(decision.reason, created_by=decision.requested_by or "cancel_order")
+        return await self._ask_to_cancel(decision.reason, created_by=decision.requested_by or "cancel_order")
 
     @approve_payment.validator
     def _validate_approval(self, request: RawValue = NO_INPUT) -> None:
@@ -254,16 +357,16 @@ class OrderWorkflow:
     def _validate_cancellation(self, request: RawValue = NO_INPUT) -> None:
         self._refuse_if_not_allowed(request, CancelOrder)
 
-    def _refuse_if_not_allowed(self, request: RawValue, kind: type[DecisionT]) -> DecisionT:
+    def _refuse_if_not_allowed(self, request: RawValue, kind: type[Decision]) -> Any:
         """The decision, read and checked; a malformed or disallowed one is refused.
 
         Run by the validator, before anything reaches history, and again as the handler
         starts: two decisions that arrive in one workflow task both pass their
         validators before either handler runs.
         """
-        decision = _read_argument(request, kind, default_if_missing=False)
+        decision = read_argument(request, kind, default_if_missing=False)
         reason = refusal(
-            self._current_state(),
+            self._state,
             decision,
             decision_in_progress=self._decision_in_progress,
             cancellation_requested=self._cancellation is not None,
@@ -273,9 +376,9 @@ class OrderWorkflow:
             raise ApplicationError(reason, type=DECISION_REFUSED, non_retryable=True)
         return decision
 
-    async def _request_cancellation(self, reason: str, *, created_by: str) -> OrderState:
+    async def _ask_to_cancel(self, reason: str, *, created_by: str) -> OrderState:
         self._cancellation = _Cancellation(reason, created_by, workflow.current_update_info().id)
-        # The main flow carries it out at its next step boundary.
+        # The story takes it up at its next checkpoint.
         await workflow.wait_condition(lambda: self._state.status is OrderStatus.CANCELLED or self._closing)
         if self._state.status is not OrderStatus.CANCELLED:
             raise ApplicationError(
@@ -290,80 +393,33 @@ class OrderWorkflow:
             return self._state.payment_status is not PaymentStatus.PENDING or self._cancellation is not None
 
         if not workflow.patched(APPROVAL_TIMEOUT_PATCH):
-            await workflow.wait_condition(decided)
+            await self._wait(decided)
             return
-        try:
-            await workflow.wait_condition(decided, timeout=approval_timeout, timeout_summary="approval timeout")
-        except asyncio.TimeoutError:
+        if not await self._wait(decided, timeout=approval_timeout, timeout_summary="approval timeout"):
             # An approval already under way when time ran out is let finish.
-            await workflow.wait_condition(lambda: not self._decision_in_progress)
+            await self._wait(lambda: not self._decision_in_progress)
             if not decided():
                 self._cancellation = _Cancellation(
                     f"No payment decision within {approval_timeout}", WORKFLOW_TYPE, None
                 )
 
-    # -- Compensation ----------------------------------------------------------------
-
-    async def _cancelled_if_requested(self) -> bool:
-        """Carry out a requested cancellation, undoing what was done in reverse order."""
-        if self._cancellation is None:
-            return False
-        state = self._current_state()
-        if state.reservations:
-            await self._external_call(
-                OrderActivities.release_inventory,
-                ReleaseInventory(order_id=state.order_id, idempotency_key=self._key("reservation")),
-                summary=f"Release the stock of {len(state.reservations)} reservation(s)",
-            )
-        refunded = None
-        if state.payment_status is PaymentStatus.COMPLETED:
-            refund = await self._external_call(
-                OrderActivities.refund_payment,
-                RefundPayment(
-                    order_id=state.order_id,
-                    payment_id=state.payment_id,
-                    amount=state.total_amount,
-                    idempotency_key=self._key("refund"),
-                ),
-                summary=f"Refund {state.total_amount} of {state.payment_id}",
-            )
-            refunded = refund.amount
-        elif state.payment_status is PaymentStatus.PENDING:
-            await self._external_call(
-                OrderActivities.void_payment,
-                SettlePayment(order_id=state.order_id, idempotency_key=self._key("payment")),
-                summary=f"Void the authorisation {state.payment_id}",
-            )
-        # Recorded only now: the stream never claims a refund that did not happen.
-        self._record(
-            OrderCancelled(order_id=state.order_id, reason=self._cancellation.reason, refund_amount=refunded),
-            created_by=self._cancellation.created_by,
-            causation_id=self._cancellation.causation_id,
-        )
-        return True
-
-    async def _finish(self) -> OrderState:
-        self._closing = True
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._current_state()
-
     # -- Queries ---------------------------------------------------------------------
 
     @workflow.query
     def state(self) -> OrderState:
-        return self._current_state()
+        return self._state
 
     @workflow.query
     def events(self, request: RawValue = NO_INPUT) -> list[EventEnvelope]:
         """The envelopes from `from_version` on, at most `limit` of them, in version order."""
-        window = _read_argument(request, EventsQuery)
+        window = read_argument(request, EventsQuery)
         return read_window(self._events, window.from_version, window.limit)
 
     @workflow.query
     def state_at(self, request: RawValue = NO_INPUT) -> OrderState:
         """Time travel: the state after `version`, or as of the time `at`; the latest if neither."""
-        moment = _read_argument(request, StateAtQuery)
-        return state_as_of(self._current_state().order_id, self._events, moment.version, moment.at)
+        moment = read_argument(request, StateAtQuery)
+        return state_as_of(self._state.order_id, self._events, moment.version, moment.at)
 
     # -- Plumbing --------------------------------------------------------------------
 
@@ -371,56 +427,69 @@ class OrderWorkflow:
         """The idempotency key of one side effect, derived from the workflow id."""
         return f"{workflow.info().workflow_id}-{step}"
 
-    async def _external_call(self, activity, request, *, summary: str):
-        return await workflow.execute_activity_method(
-            activity,
-            request,
-            start_to_close_timeout=_EXTERNAL_CALL_TIMEOUT,
-            retry_policy=_EXTERNAL_SYSTEM_RETRY,
-            summary=summary,
+    async def _call(self, activity: Callable[..., Awaitable[Any]], request: Any, *, summary: str) -> Any:
+        """A call to an external system, retried until it answers (see _EXTERNAL_SYSTEM_RETRY)."""
+        return await self._let_finish(
+            workflow.start_activity_method(
+                activity,
+                request,
+                start_to_close_timeout=_EXTERNAL_CALL_TIMEOUT,
+                retry_policy=_EXTERNAL_SYSTEM_RETRY,
+                summary=summary,
+            )
         )
 
-    def _current_state(self) -> OrderState:
-        if self._state is None:
-            raise ApplicationError("The order has no state: its input was never read", type=MALFORMED_ORDER_INPUT)
-        return self._state
+    async def _let_finish(self, step: workflow.ActivityHandle[Any]) -> Any:
+        """The step's result, even if Temporal is asked to cancel the order while it runs.
 
-    def _read_order(self, order_input: RawValue) -> OrderInput:
-        """Structurally broken input fails the workflow at once, naming the field.
-
-        Decoding inside the workflow (rather than letting the SDK decode the argument)
-        is what turns a bad payload from any client into a closed, explained failure
-        instead of a workflow task that is retried forever.
+        A charge or a shipment in flight may already have happened outside; abandoning
+        it would leave it undone by nobody. It finishes, is recorded, and the cancel
+        request takes effect at the next checkpoint, where it is undone with the rest.
         """
-        if order_input is NO_INPUT:
-            raise ApplicationError(
-                "Malformed order input: the start request carried no order", type=MALFORMED_ORDER_INPUT, non_retryable=True
-            )
+        while True:
+            try:
+                return await asyncio.shield(step)
+            except asyncio.CancelledError:
+                if not self._unwinds_cancel_requests():
+                    step.cancel()  # as before: the step is abandoned and the order stops dead
+                    return await step
+                self._accept_cancel_request()
+
+    async def _wait(
+        self,
+        condition: Callable[[], bool],
+        *,
+        timeout: timedelta | None = None,
+        timeout_summary: str | None = None,
+    ) -> bool:
+        """Wait until `condition` holds (True) or `timeout` passes (False). A cancel request
+        that arrives meanwhile becomes a cancellation, for the caller's next checkpoint."""
         try:
-            order = workflow.payload_converter().from_payload(order_input.payload, OrderInput)
-        except pydantic.ValidationError as err:
-            raise ApplicationError(
-                f"Malformed order input: {describe_validation_error(err)}",
-                type=MALFORMED_ORDER_INPUT,
-                non_retryable=True,
-            ) from None
-        except Exception as err:  # not JSON, or an encoding no converter reads
-            raise ApplicationError(
-                f"Malformed order input: {err}", type=MALFORMED_ORDER_INPUT, non_retryable=True
-            ) from None
-        expected_id = workflow_id_for(order.order_id)
-        if workflow.info().workflow_id != expected_id:
-            raise ApplicationError(
-                f"Malformed order input: workflow id {workflow.info().workflow_id!r} does not match "
-                f"order_id {order.order_id!r}; start it as {expected_id!r}",
-                type=MALFORMED_ORDER_INPUT,
-                non_retryable=True,
-            )
-        return order
+            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=timeout_summary)
+            return True
+        except asyncio.TimeoutError:
+            return False
+        except asyncio.CancelledError:
+            if not self._unwinds_cancel_requests():
+                raise
+            self._accept_cancel_request()
+            return await self._wait(condition, timeout=timeout, timeout_summary=timeout_summary)
+
+    def _unwinds_cancel_requests(self) -> bool:
+        # Asked only when a cancel request arrives: other orders carry no marker.
+        return workflow.patched(CANCEL_REQUEST_PATCH)
+
+    def _accept_cancel_request(self) -> None:
+        """Treat Temporal's cancel request as a cancellation, by the rules a person's
+        cancel_order meets: an order that has ended or started shipping goes on."""
+        _let_the_task_go_on()
+        if refusal(self._state, CancelOrder(reason=_CANCEL_REQUEST.reason), fulfilment_started=self._fulfilment_started):
+            return
+        self._cancellation = self._cancellation or _CANCEL_REQUEST
 
     def _record(self, event: DomainEvent, *, created_by: str, causation_id: str | None = None) -> None:
         """Put `event` in its envelope, fold it into the state and write it into the history."""
-        state = self._current_state()
+        state = self._state
         envelope = EventEnvelope(
             event_id=workflow.uuid4(),
             stream_id=state.order_id,
@@ -442,21 +511,21 @@ class OrderWorkflow:
         workflow.logger.info("Order %s v%s %s", state.order_id, envelope.version, envelope.event_type)
 
 
-def _read_argument(raw: RawValue, kind: type[DecisionT], *, default_if_missing: bool = True) -> DecisionT:
-    """Decode a handler's argument ourselves, so a malformed one is refused with the
-    fields named, where the SDK could only say "Failed decoding arguments"."""
-    if raw is NO_INPUT or raw.payload.metadata.get("encoding") == b"binary/null":
-        if default_if_missing:
-            return kind()
-        raise ApplicationError(f"Malformed {kind.__name__}: no input given", type=MALFORMED_INPUT, non_retryable=True)
-    try:
-        return workflow.payload_converter().from_payload(raw.payload, kind)
-    except pydantic.ValidationError as err:
-        raise ApplicationError(
-            f"Malformed {kind.__name__}: {describe_validation_error(err)}", type=MALFORMED_INPUT, non_retryable=True
-        ) from None
-    except Exception as err:  # not JSON, or an encoding no converter reads
-        raise ApplicationError(f"Malformed {kind.__name__}: {err}", type=MALFORMED_INPUT, non_retryable=True) from None
+def _let_the_task_go_on() -> None:
+    """Forget the cancellation just caught, so the task's later awaits run normally
+    (Python 3.11 counts cancellations on the task; the SDK does the same)."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+def _what_failed(failure: ActivityError | ApplicationError) -> tuple[str, str]:
+    """The step that failed and what it said, in a line of bounded length."""
+    if isinstance(failure, ActivityError):
+        cause = failure.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or failure)
+        return failure.activity_type or "an activity", shortened(message, _MAX_FAILURE_MESSAGE)
+    return WORKFLOW_TYPE, shortened(failure.message, _MAX_FAILURE_MESSAGE)
 
 
 def _describe(state: OrderState) -> str:

@@ -33,6 +33,14 @@ async def temporal_cli(address: str, *args: str, check: bool = True, timeout: fl
     )
 
 
+async def cli_start(address: str, task_queue: str, workflow_id: str, plain_json: str, *options: str) -> None:
+    """`temporal workflow start` of an OrderWorkflow with `plain_json` as its input, as any client could."""
+    await temporal_cli(
+        address, "workflow", "start", "--type", "OrderWorkflow", "--task-queue", task_queue,
+        "--workflow-id", workflow_id, "--input", plain_json, *options,
+    )  # fmt: skip
+
+
 async def temporal_cli_json(address: str, *args: str):
     return json.loads((await temporal_cli(address, *args, "--output", "json")).stdout)
 

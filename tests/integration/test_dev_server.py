@@ -5,7 +5,7 @@ import json
 
 from domain import OrderStatus
 from eventstore import EventStore
-from tests.integration.helpers import address_of, listed, temporal_cli, temporal_cli_json
+from tests.integration.helpers import address_of, cli_start, listed, temporal_cli, temporal_cli_json
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, renamed, start_order
 from worker import build_worker
 from workflows.contract import DOMAIN_EVENT_MEMO_KEY, ORDER_STATUS, ORDER_TOTAL
@@ -29,13 +29,6 @@ async def test_search_attributes_and_memo_are_set_and_listable(dev_env, task_que
     memo = await failed[0].memo()
     assert memo[DOMAIN_EVENT_MEMO_KEY]["event_type"] == "OrderValidated"
     assert memo[DOMAIN_EVENT_MEMO_KEY]["version"] == 2
-
-
-async def cli_start(address: str, task_queue: str, workflow_id: str, plain_json: str) -> None:
-    await temporal_cli(
-        address, "workflow", "start", "--type", "OrderWorkflow", "--task-queue", task_queue,
-        "--workflow-id", workflow_id, "--input", plain_json,
-    )  # fmt: skip
 
 
 async def test_a_plain_json_start_through_the_real_cli_runs_to_fulfilled(dev_env, task_queue, unique):

@@ -42,6 +42,10 @@ def test_every_path_has_a_golden_history():
         "cancelled-with-refund",
         "out-of-stock",
         "failed-fraud-screening",
+        "failed-after-charge",
+        "cancelled-on-arrival",
+        "temporal-cancel-while-held",
+        "temporal-cancel-while-shipping",
     }
 
 
@@ -99,3 +103,50 @@ async def test_a_renamed_activity_fails_replay_naming_the_event(tmp_path):
     assert "reserve_stock" in report.error
     assert report.event_type == "ACTIVITY_TASK_SCHEDULED"
     assert report.state == expected_state(original), "the state still reads back from the history"
+
+
+@workflow.defn(name="OrderWorkflow", sandboxed=False)
+class OrderWorkflowCompensatingWithoutPatch(OrderWorkflow):
+    """Compensation of failed steps as it would be written without `workflow.patched`."""
+
+    @workflow.run
+    async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
+        return await super().run(order_input)
+
+    def _compensates_failures(self) -> bool:
+        return True
+
+
+async def test_compensating_failures_without_its_patch_breaks_orders_that_failed_before_it():
+    recorded = load_history_file(HISTORIES / "before-compensation" / "failed-after-charge.json").history
+    unguarded = {**workflow_options(), "workflows": [OrderWorkflowCompensatingWithoutPatch]}
+    result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
+        recorded, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None, "the suite must be able to fail"
+    assert "Nondeterminism" in str(result.replay_failure)
+    assert (await replay(recorded)).ok, "with the patch, the same history replays"
+
+
+@workflow.defn(name="OrderWorkflow", sandboxed=False)
+class OrderWorkflowUnwindingCancelRequestsWithoutPatch(OrderWorkflow):
+    """Cancel requests carried out as cancellations, written without `workflow.patched`."""
+
+    @workflow.run
+    async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
+        return await super().run(order_input)
+
+    def _unwinds_cancel_requests(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("name", ["temporal-cancel-while-held", "temporal-cancel-while-shipping"])
+async def test_unwinding_cancel_requests_without_its_patch_breaks_orders_cancelled_before_it(name):
+    recorded = load_history_file(HISTORIES / "before-cancel-requests" / f"{name}.json").history
+    unguarded = {**workflow_options(), "workflows": [OrderWorkflowUnwindingCancelRequestsWithoutPatch]}
+    result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
+        recorded, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None, "the suite must be able to fail"
+    assert "Nondeterminism" in str(result.replay_failure)
+    assert (await replay(recorded)).ok, "with the patch, the same history replays"
