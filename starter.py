@@ -1,65 +1,53 @@
 """Start orders and report how each one ended.
 
-    python starter.py                  # the tutorial's three orders
+    python starter.py                  # the tutorial's three orders (examples/tutorial-orders.json)
     python starter.py --file FILE      # one order, or a list of orders, as JSON
     python starter.py --no-wait        # do not keep an embedded server up afterwards
 
 Every order in a file is checked before any is started: one malformed order and
 none of the file starts. An order id that already exists is never processed twice;
 the existing run's outcome is reported instead.
+
+Exit codes: 0 done; 1 an order failed; 2 a malformed file or setting; 3 Temporal could
+not be reached.
 """
 
 import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from connection import Connection, SettingsError, TemporalUnavailable, has_live_poller, load_settings, open_connection
+import views
+from activities.order_activities import OrderActivities
+from connection import Connection, SettingsError, TemporalUnavailable, has_live_worker, load_settings, open_connection
 from connection.core_logs import forward_core_logs
-from connection.process_exit import EXIT_UNAVAILABLE, exit_now
+from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from domain import OrderInput, OrderState, OrderStatus, describe_validation_error
-from worker import build_worker
-from workflows.contract import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
+from eventstore import EventStore
+from hosting import build_worker
+from workflows.order_workflow import OrderWorkflow
 
-EXIT_BAD_INPUT = 2
 EXIT_ORDER_FAILED = 1
+EXIT_BAD_INPUT = 2
 
-TUTORIAL_ORDERS = [
-    {
-        "order_id": "ORDER-001",
-        "customer_id": "CUSTOMER-123",
-        "total_amount": "150.50",
-        "items": [{"product_id": "PROD-001", "quantity": 2, "unit_price": "75.25"}],
-    },
-    {
-        "order_id": "ORDER-002",
-        "customer_id": "CUSTOMER-456",
-        "total_amount": "25000.00",
-        "items": [{"product_id": "PROD-002", "quantity": 1, "unit_price": "25000.00"}],
-    },
-    {
-        "order_id": "ORDER-003",
-        "customer_id": "CUSTOMER-789",
-        "total_amount": "100.00",
-        "items": [],
-    },
-]
+TUTORIAL_ORDERS = Path(__file__).resolve().parent / "examples" / "tutorial-orders.json"
 
 _SETTLE_POLL_SECONDS = 0.5
-_PICK_UP_SECONDS = 5.0
 
 
 class OrderFileError(Exception):
@@ -75,7 +63,7 @@ def parse_orders(entries: object, source: str) -> list[OrderInput]:
     for position, entry in enumerate(entries, start=1):
         label = f"order {position}"
         if isinstance(entry, dict) and isinstance(entry.get("order_id"), str):
-            label += f" ({entry['order_id']})"
+            label += f" ({entry['order_id'][:64]})"
         try:
             orders.append(OrderInput.model_validate(entry))
         except ValidationError as err:
@@ -104,67 +92,59 @@ def load_orders(path: Path) -> list[OrderInput]:
 
 
 @dataclass
-class OrderOutcome:
+class Outcome:
     order_id: str
     run_id: str | None
     already_existed: bool
-    state: OrderState | None = None
+    state: OrderState
     waiting_for_approval: bool = False
     failure: str | None = None
 
+    def headline(self) -> str:
+        text = "Failed" if self.failure else self.state.status.value if self.state.status else "Not started"
+        if self.waiting_for_approval:
+            text += " (waiting for manual approval)"
+        if self.already_existed:
+            text += " (already existed: reported, not processed again)"
+        return text
 
-@dataclass
-class StartedOrder:
-    order_id: str
-    handle: WorkflowHandle
-    already_existed: bool
 
-
-async def start_order(connection: Connection, order: OrderInput) -> StartedOrder:
-    client = connection.client
+async def start_order(client: Client, order: OrderInput) -> tuple[WorkflowHandle[Any, OrderState], bool]:
+    """The order's workflow, and whether it existed already (then it is not started again)."""
     workflow_id = workflow_id_for(order.order_id)
     try:
-        handle: WorkflowHandle = await client.start_workflow(
+        # By name: the workflow takes its input raw, to refuse malformed input itself.
+        handle: WorkflowHandle[Any, OrderState] = await client.start_workflow(
             WORKFLOW_TYPE,
             order,
+            result_type=OrderState,
             id=workflow_id,
             task_queue=TASK_QUEUE,
-            result_type=OrderState,
             # An order id is processed once, ever: a second start reports the first run.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=f"Order {order.order_id} for {order.customer_id}, total {order.total_amount}",
         )
-        return StartedOrder(order.order_id, handle, already_existed=False)
+        return handle, False
     except WorkflowAlreadyStartedError:
-        return StartedOrder(order.order_id, client.get_workflow_handle(workflow_id, result_type=OrderState), True)
+        return client.get_workflow_handle(workflow_id, result_type=OrderState), True
 
 
-async def outcome_of(started: StartedOrder) -> OrderOutcome:
-    outcome = OrderOutcome(started.order_id, started.handle.result_run_id, started.already_existed)
+async def outcome_of(
+    client: Client, order: OrderInput, handle: WorkflowHandle[Any, OrderState], already_existed: bool
+) -> Outcome:
     try:
-        outcome.state, outcome.waiting_for_approval = await settle(started.handle)
+        state, waiting = await settle(handle)
+        failure = None
     except WorkflowFailureError as err:
-        outcome.failure = str(err.cause or err)
-    if outcome.run_id is None:
-        outcome.run_id = (await started.handle.describe()).run_id
-    return outcome
+        # What the order recorded before it failed, if anything, is in its history.
+        state, waiting = (await EventStore(client).read_stream(order.order_id)).state_at(), False
+        failure = str(getattr(err.cause, "message", None) or err.cause or err)
+    run_id = handle.result_run_id or (await handle.describe()).run_id
+    return Outcome(order.order_id, run_id, already_existed, state, waiting, failure)
 
 
-async def picked_up(started: Sequence[StartedOrder], within_seconds: float) -> bool:
-    """Whether a worker has started on every running order within the time given."""
-    deadline = asyncio.get_running_loop().time() + within_seconds
-    while True:
-        descriptions = [await order.handle.describe() for order in started]
-        # Started, task scheduled: a history of two events has not been touched by a worker.
-        if all(d.status is not WorkflowExecutionStatus.RUNNING or d.history_length > 2 for d in descriptions):
-            return True
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.2)
-
-
-async def settle(handle: WorkflowHandle) -> tuple[OrderState, bool]:
+async def settle(handle: WorkflowHandle[Any, OrderState]) -> tuple[OrderState, bool]:
     """The final state, or the state of an order that now waits for a person to approve it."""
     result = asyncio.ensure_future(handle.result())
     try:
@@ -173,97 +153,62 @@ async def settle(handle: WorkflowHandle) -> tuple[OrderState, bool]:
             if done:
                 return result.result(), False
             try:
-                state = await handle.query("state", result_type=OrderState)
+                state = await handle.query(OrderWorkflow.state)
             except RPCError:
-                continue  # its first workflow task has not run yet
+                continue  # no worker has taken it up yet
             if state.status is OrderStatus.PAYMENT_PENDING:
                 return state, True
     finally:
         result.cancel()
 
 
-def describe_outcome(outcome: OrderOutcome, link: str | None) -> str:
-    state = outcome.state
-    headline = "Failed" if outcome.failure else state.status.value
-    if outcome.waiting_for_approval:
-        headline += " (waiting for manual approval)"
-    if outcome.already_existed:
-        headline += " (already existed: reported, not processed again)"
-    lines = [f"{outcome.order_id}: {headline}"]
+def report(outcome: Outcome, link: str | None) -> str:
+    text = views.order_report(outcome.state, outcome.headline(), link=link)
     if outcome.failure:
-        lines.append(f"  failure     {outcome.failure}")
-    else:
-        lines.append(f"  validation  {'failed' if state.validation_errors else 'passed'}")
-        lines += [f"    error     {error}" for error in state.validation_errors]
-        lines += [f"    warning   {warning}" for warning in state.warnings]
-        if state.payment_id:
-            lines.append(f"  payment     {state.payment_id} ({state.payment_status.value})")
-        else:
-            lines.append(f"  payment     skipped: {state.payment_skipped_reason or 'not reached'}")
-        lines.append(f"  tracking    {state.tracking_number or '-'}")
-        if state.cancellation_reason:
-            refund = state.refund_amount if state.refund_amount is not None else "none"
-            lines.append(f"  cancelled   {state.cancellation_reason}; refund {refund}")
-        if outcome.waiting_for_approval:
-            lines.append(f"  decide      orders approve {state.order_id} --approver NAME  (or: orders reject / orders cancel)")
-        lines.append(f"  events      {state.version}")
-    if link:
-        lines.append(f"  web ui      {link}")
-    return "\n".join(lines)
-
-
-async def wait_for_interrupt() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+        headline, _, facts = text.partition("\n")
+        text = "\n".join(filter(None, [headline, f"  failure     {outcome.failure}", facts]))
+    return text
 
 
 async def start_orders(orders: Sequence[OrderInput], keep_up: bool) -> int:
-    connection = await open_connection(load_settings())
+    settings = load_settings()
+    connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     worker: Worker | None = None
-    worker_run: asyncio.Task | None = None
-
-    def run_worker_here(why: str) -> None:
-        nonlocal worker, worker_run
-        worker = build_worker(connection.client)
-        worker_run = asyncio.create_task(worker.run())
-        print(f"{why}: running one inside this process.")
-
     try:
-        if connection.embedded or not await has_live_poller(connection.client, TASK_QUEUE):
-            run_worker_here(f"No worker was polling {TASK_QUEUE!r}")
-        started = [await start_order(connection, order) for order in orders]
-        # The server lists a worker that stopped a minute ago as a poller still; trust,
-        # but check that some worker really picks the orders up.
-        if worker is None and not await picked_up(started, _PICK_UP_SECONDS):
-            run_worker_here(f"No worker picked the orders up within {_PICK_UP_SECONDS:.0f} s")
-        outcomes = await asyncio.gather(*(outcome_of(order) for order in started))
-        for outcome in outcomes:
-            print()
-            print(describe_outcome(outcome, connection.workflow_link(workflow_id_for(outcome.order_id), outcome.run_id)))
-        started_something = bool(connection.embedded or worker)
-        if keep_up and started_something:
-            print()
-            if connection.ui_url:
-                print(f"Web UI: {connection.ui_url}")
-            print("Keeping the server and worker up for inspection; Ctrl-C to stop.")
-            await wait_for_interrupt()
+        if connection.embedded or not await has_live_worker(connection.client, TASK_QUEUE):
+            # Nobody else serves the orders: serve them here, over this machine's ledger.
+            activities = OrderActivities.over_ledger(settings.ledger_path)
+            worker = build_worker(connection.client, activities=activities)
+            print(f"No worker was polling {TASK_QUEUE!r}: running one inside this process.")
+        async with AsyncExitStack() as running:
+            if worker:
+                await running.enter_async_context(worker)
+            started = [(order, *await start_order(connection.client, order)) for order in orders]
+            outcomes = await asyncio.gather(*(outcome_of(connection.client, *each) for each in started))
+            for outcome in outcomes:
+                print()
+                print(report(outcome, connection.workflow_link(workflow_id_for(outcome.order_id), outcome.run_id)))
+            if keep_up and (connection.embedded or worker):
+                _say_what_stays_up(connection)
+                await wait_for_interrupt()
         return EXIT_ORDER_FAILED if any(outcome.failure for outcome in outcomes) else 0
     finally:
-        if worker:
-            await worker.shutdown()
-            await worker_run
         await connection.close()
+
+
+def _say_what_stays_up(connection: Connection) -> None:
+    print()
+    if connection.ui_url:
+        print(f"Web UI: {connection.ui_url}")
+    print("Keeping the server and worker up for inspection; Ctrl-C to stop.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--file", type=Path, help="JSON file holding one order or a list of orders")
     parser.add_argument(
-        "--no-wait", action="store_true", help="stop the server and worker this run started, and exit"
+        "--file", type=Path, default=TUTORIAL_ORDERS, help="JSON file holding one order or a list of orders"
     )
+    parser.add_argument("--no-wait", action="store_true", help="stop the server and worker this run started, and exit")
     args = parser.parse_args(argv)
     # Same stream as the report, so "started the embedded server" comes first.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
@@ -271,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     forward_core_logs()
 
     try:
-        orders = load_orders(args.file) if args.file else parse_orders(TUTORIAL_ORDERS, "tutorial orders")
+        orders = load_orders(args.file)
     except OrderFileError as err:
         print(f"error: {err}", file=sys.stderr)
         print("No order was started.", file=sys.stderr)

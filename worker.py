@@ -3,51 +3,34 @@
 Connects through the SDK's env config (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and
 API key variables; `localhost:7233` by default). If nothing answers at a local address,
 starts the embedded dev server there first.
+
+The composition root of a worker process: settings are read here, once, and the
+activities, client and worker are built from them.
 """
 
 import asyncio
 import logging
-import signal
-from datetime import timedelta
-
-from temporalio.client import Client
-from temporalio.worker import Worker
 
 from activities.order_activities import OrderActivities
 from connection import SettingsError, TemporalUnavailable, load_settings, open_connection
 from connection.core_logs import forward_core_logs
-from connection.process_exit import EXIT_UNAVAILABLE, exit_now
-from workflows.contract import TASK_QUEUE
-from workflows.hosting import workflow_options
+from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
+from hosting import build_worker
 
 log = logging.getLogger("worker")
 
 EXIT_BAD_SETTINGS = 2
 
 
-def build_worker(client: Client, task_queue: str = TASK_QUEUE, activities: OrderActivities | None = None) -> Worker:
-    """A worker for `task_queue`; its activities use the ledger under ORDERS_DATA_DIR unless given."""
-    activities = activities or OrderActivities.over_ledger(load_settings().ledger_path)
-    return Worker(
-        client,
-        task_queue=task_queue,
-        activities=activities.all(),
-        graceful_shutdown_timeout=timedelta(seconds=10),
-        **workflow_options(),
-    )
-
-
 async def serve() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-
-    connection = await open_connection(load_settings())
+    settings = load_settings()
+    activities = OrderActivities.over_ledger(settings.ledger_path)
+    connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     try:
-        async with build_worker(connection.client):
+        async with build_worker(connection.client, activities=activities):
             log.info("Serving task queue %r in namespace %r; Ctrl-C to stop", TASK_QUEUE, connection.client.namespace)
-            await stop.wait()
+            await wait_for_interrupt()
             log.info("Stopping: finishing running activities first")
     finally:
         await connection.close()

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from activities.gateways import Charge, FraudScreening, OutOfStock, PaymentNotFound, Refund, Shipment
 from domain import InventoryReservation, OrderItem, PaymentStatus, payment_status_for
@@ -67,7 +67,11 @@ class LedgerDatabase:
             if db.execute("SELECT COUNT(*) FROM stock").fetchone()[0] == 0:
                 db.executemany(
                     "INSERT INTO stock (product_id, warehouse_id, on_hand) VALUES (?, ?, ?)",
-                    [(product, warehouse, units) for product, by_warehouse in SEED_STOCK.items() for warehouse, units in by_warehouse.items()],
+                    [
+                        (product, warehouse, units)
+                        for product, by_warehouse in SEED_STOCK.items()
+                        for warehouse, units in by_warehouse.items()
+                    ],
                 )
 
     def _connect(self) -> sqlite3.Connection:
@@ -98,7 +102,7 @@ class LedgerDatabase:
         return await asyncio.to_thread(in_transaction)
 
     # For tests and operators: what the ledger holds.
-    def rows(self, sql: str, *parameters: object) -> list[tuple]:
+    def rows(self, sql: str, *parameters: object) -> list[tuple[Any, ...]]:
         with self._connect() as db:
             return db.execute(sql, parameters).fetchall()
 
@@ -112,7 +116,9 @@ class SqlitePaymentGateway:
 
     async def charge(self, idempotency_key: str, customer_id: str, amount: Decimal) -> Charge:
         def charge(db: sqlite3.Connection) -> Charge:
-            existing = db.execute("SELECT payment_id, amount, status FROM payments WHERE payment_key = ?", (idempotency_key,)).fetchone()
+            existing = db.execute(
+                "SELECT payment_id, amount, status FROM payments WHERE payment_key = ?", (idempotency_key,)
+            ).fetchone()
             if existing:
                 return Charge(payment_id=existing[0], amount=Decimal(existing[1]), status=PaymentStatus(existing[2]))
             declined = db.execute("SELECT 1 FROM declined_customers WHERE customer_id = ?", (customer_id,)).fetchone()
@@ -134,11 +140,16 @@ class SqlitePaymentGateway:
 
     async def _settle_authorisation(self, idempotency_key: str, outcome: PaymentStatus) -> Charge:
         def settle(db: sqlite3.Connection) -> Charge:
-            row = db.execute("SELECT payment_id, amount, status FROM payments WHERE payment_key = ?", (idempotency_key,)).fetchone()
+            row = db.execute(
+                "SELECT payment_id, amount, status FROM payments WHERE payment_key = ?", (idempotency_key,)
+            ).fetchone()
             if row is None:
                 raise PaymentNotFound(f"no payment with key {idempotency_key!r}")
             if row[2] == PaymentStatus.PENDING.value:
-                db.execute("UPDATE payments SET status = ?, updated_at = ? WHERE payment_key = ?", (outcome.value, _now(), idempotency_key))
+                db.execute(
+                    "UPDATE payments SET status = ?, updated_at = ? WHERE payment_key = ?",
+                    (outcome.value, _now(), idempotency_key),
+                )
                 return Charge(payment_id=row[0], amount=Decimal(row[1]), status=outcome)
             # Already settled: a retry after success returns what happened the first time.
             return Charge(payment_id=row[0], amount=Decimal(row[1]), status=PaymentStatus(row[2]))
@@ -147,10 +158,15 @@ class SqlitePaymentGateway:
 
     async def refund(self, idempotency_key: str, payment_id: str, amount: Decimal) -> Refund:
         def refund(db: sqlite3.Connection) -> Refund:
-            existing = db.execute("SELECT payment_id, amount FROM refunds WHERE refund_key = ?", (idempotency_key,)).fetchone()
+            existing = db.execute(
+                "SELECT payment_id, amount FROM refunds WHERE refund_key = ?", (idempotency_key,)
+            ).fetchone()
             if existing:
                 return Refund(payment_id=existing[0], amount=Decimal(existing[1]))
-            if not db.execute("SELECT 1 FROM payments WHERE payment_id = ? AND status = ?", (payment_id, PaymentStatus.COMPLETED.value)).fetchone():
+            if not db.execute(
+                "SELECT 1 FROM payments WHERE payment_id = ? AND status = ?",
+                (payment_id, PaymentStatus.COMPLETED.value),
+            ).fetchone():
                 raise PaymentNotFound(f"no completed payment {payment_id} to refund")
             db.execute("INSERT INTO refunds VALUES (?, ?, ?, ?)", (idempotency_key, payment_id, str(amount), _now()))
             return Refund(payment_id=payment_id, amount=amount)
@@ -176,7 +192,8 @@ class SqliteInventory:
             taken: list[tuple[str, str, int]] = []
             for item in items:
                 stock = db.execute(
-                    "SELECT warehouse_id, on_hand FROM stock WHERE product_id = ? AND on_hand > 0 ORDER BY on_hand DESC, warehouse_id",
+                    "SELECT warehouse_id, on_hand FROM stock WHERE product_id = ? AND on_hand > 0"
+                    " ORDER BY on_hand DESC, warehouse_id",
                     (item.product_id,),
                 ).fetchall()
                 available = sum(on_hand for _, on_hand in stock)
@@ -194,7 +211,8 @@ class SqliteInventory:
                     if not wanted:
                         break
             db.executemany(
-                "INSERT INTO reservations (reservation_key, line, product_id, warehouse_id, quantity) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO reservations (reservation_key, line, product_id, warehouse_id, quantity)"
+                " VALUES (?, ?, ?, ?, ?)",
                 [(idempotency_key, line, *row) for line, row in enumerate(taken)],
             )
             return _reservations(db, idempotency_key)
@@ -204,7 +222,8 @@ class SqliteInventory:
     async def release(self, idempotency_key: str) -> list[InventoryReservation]:
         def release(db: sqlite3.Connection) -> list[InventoryReservation]:
             held = db.execute(
-                "SELECT product_id, warehouse_id, quantity FROM reservations WHERE reservation_key = ? AND released_at IS NULL",
+                "SELECT product_id, warehouse_id, quantity FROM reservations"
+                " WHERE reservation_key = ? AND released_at IS NULL",
                 (idempotency_key,),
             ).fetchall()
             for product_id, warehouse_id, quantity in held:
@@ -212,7 +231,10 @@ class SqliteInventory:
                     "UPDATE stock SET on_hand = on_hand + ? WHERE product_id = ? AND warehouse_id = ?",
                     (quantity, product_id, warehouse_id),
                 )
-            db.execute("UPDATE reservations SET released_at = ? WHERE reservation_key = ? AND released_at IS NULL", (_now(), idempotency_key))
+            db.execute(
+                "UPDATE reservations SET released_at = ? WHERE reservation_key = ? AND released_at IS NULL",
+                (_now(), idempotency_key),
+            )
             return _reservations(db, idempotency_key)
 
         return await self.db.run(release)
@@ -222,7 +244,8 @@ def _reservations(db: sqlite3.Connection, key: str) -> list[InventoryReservation
     return [
         InventoryReservation(product_id=product_id, quantity=quantity, warehouse_id=warehouse_id)
         for product_id, warehouse_id, quantity in db.execute(
-            "SELECT product_id, warehouse_id, quantity FROM reservations WHERE reservation_key = ? ORDER BY line", (key,)
+            "SELECT product_id, warehouse_id, quantity FROM reservations WHERE reservation_key = ? ORDER BY line",
+            (key,),
         )
     ]
 
@@ -233,11 +256,18 @@ class SqliteShipping:
 
     async def ship(self, idempotency_key: str, reservations: Sequence[InventoryReservation]) -> Shipment:
         def ship(db: sqlite3.Connection) -> Shipment:
-            existing = db.execute("SELECT fulfillment_id, tracking_number FROM shipments WHERE shipment_key = ?", (idempotency_key,)).fetchone()
+            existing = db.execute(
+                "SELECT fulfillment_id, tracking_number FROM shipments WHERE shipment_key = ?", (idempotency_key,)
+            ).fetchone()
             if existing:
                 return Shipment(fulfillment_id=existing[0], tracking_number=existing[1])
-            shipment = Shipment(fulfillment_id=f"FUL-{uuid.uuid4()}", tracking_number=f"TRK{uuid.uuid4().int % 10**12:012d}")
-            db.execute("INSERT INTO shipments VALUES (?, ?, ?)", (idempotency_key, shipment.fulfillment_id, shipment.tracking_number))
+            shipment = Shipment(
+                fulfillment_id=f"FUL-{uuid.uuid4()}", tracking_number=f"TRK{uuid.uuid4().int % 10**12:012d}"
+            )
+            db.execute(
+                "INSERT INTO shipments VALUES (?, ?, ?)",
+                (idempotency_key, shipment.fulfillment_id, shipment.tracking_number),
+            )
             return shipment
 
         return await self.db.run(ship)
@@ -258,4 +288,6 @@ class SqliteFraudScreen:
         return await self.db.run(screen)
 
     async def watch(self, customer_id: str, reason: str) -> None:
-        await self.db.run(lambda db: db.execute("INSERT OR REPLACE INTO fraud_watchlist VALUES (?, ?)", (customer_id, reason)))
+        await self.db.run(
+            lambda db: db.execute("INSERT OR REPLACE INTO fraud_watchlist VALUES (?, ?)", (customer_id, reason))
+        )

@@ -6,9 +6,10 @@ matches on; anything else (a timeout, a dropped connection) is retried by the
 activity's retry policy, and the idempotency keys make the retry safe.
 """
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -35,10 +36,10 @@ from activities.requests import (
     SettlePayment,
     ValidateOrder,
 )
+from contract import OUT_OF_STOCK, PAYMENT_NOT_FOUND
 from domain import InventoryReservation, InventoryReserved, OrderFulfilled, OrderValidated, PaymentProcessed
 from domain import validate_order as check_business_rules
 from domain.orders import shortened
-from workflows.contract import OUT_OF_STOCK, PAYMENT_NOT_FOUND
 
 
 class OrderActivities:
@@ -88,7 +89,9 @@ class OrderActivities:
     async def refund_payment(self, request: RefundPayment) -> Refund:
         with _as_application_errors():
             refund = await self.payments.refund(request.idempotency_key, request.payment_id, request.amount)
-        activity.logger.info("Refunded %s of payment %s for order %s", refund.amount, refund.payment_id, request.order_id)
+        activity.logger.info(
+            "Refunded %s of payment %s for order %s", refund.amount, refund.payment_id, request.order_id
+        )
         return refund
 
     @activity.defn(name="reserve_inventory")
@@ -110,7 +113,7 @@ class OrderActivities:
             tracking_number=shipment.tracking_number,
         )
 
-    def all(self) -> list:
+    def all(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activity callables to register on a worker."""
         return [
             self.validate_order,

@@ -16,7 +16,6 @@ and compare runs of this script only with each other.
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
@@ -28,19 +27,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from temporalio import workflow  # noqa: E402
-from temporalio.client import Client  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
 
-from activities.order_activities import OrderActivities  # noqa: E402
-from activities.requests import FulfillOrder, ProcessPayment, ReserveInventory, ValidateOrder  # noqa: E402
-from connection.embedded_server import start_embedded_server  # noqa: E402
-from connection.process_exit import exit_now  # noqa: E402
-from domain import OrderInput, OrderItem  # noqa: E402
-from eventstore import EventStore  # noqa: E402
-from workflows.contract import EventsQuery, workflow_id_for  # noqa: E402
-from workflows.hosting import workflow_options  # noqa: E402
-from workflows.order_workflow import OrderWorkflow  # noqa: E402
+from activities.order_activities import OrderActivities
+from activities.requests import FulfillOrder, ProcessPayment, ReserveInventory, ValidateOrder
+from connection.embedded_server import free_local_port, start_embedded_server
+from connection.process import exit_now
+from contract import SEARCH_ATTRIBUTES, EventsQuery, workflow_id_for
+from domain import OrderInput, OrderItem
+from eventstore import EventStore
+from hosting import workflow_options
+from workflows.order_workflow import OrderWorkflow
 
 _CALL = {"start_to_close_timeout": timedelta(seconds=30)}
 
@@ -53,11 +52,18 @@ class OrderWithoutEvents:
     async def run(self, order: OrderInput) -> str:
         key = workflow.info().workflow_id
         await workflow.execute_activity_method(
-            OrderActivities.validate_order, ValidateOrder(order_id=order.order_id, items=order.items, total_amount=order.total_amount), **_CALL
+            OrderActivities.validate_order,
+            ValidateOrder(order_id=order.order_id, items=order.items, total_amount=order.total_amount),
+            **_CALL,
         )
         await workflow.execute_activity_method(
             OrderActivities.process_payment,
-            ProcessPayment(order_id=order.order_id, customer_id=order.customer_id, amount=order.total_amount, idempotency_key=f"{key}-payment"),
+            ProcessPayment(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                amount=order.total_amount,
+                idempotency_key=f"{key}-payment",
+            ),
             **_CALL,
         )
         reserved = await workflow.execute_activity_method(
@@ -67,7 +73,9 @@ class OrderWithoutEvents:
         )
         await workflow.execute_activity_method(
             OrderActivities.fulfill_order,
-            FulfillOrder(order_id=order.order_id, reservations=reserved.reservations, idempotency_key=f"{key}-fulfillment"),
+            FulfillOrder(
+                order_id=order.order_id, reservations=reserved.reservations, idempotency_key=f"{key}-fulfillment"
+            ),
             **_CALL,
         )
         return "Fulfilled"
@@ -103,10 +111,8 @@ def report(name: str, baseline: str, base: float, other: float) -> None:
 
 async def main(orders: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = await start_embedded_server(f"127.0.0.1:{port}", "default", Path(scratch))
+        address = f"127.0.0.1:{free_local_port()}"
+        server = await start_embedded_server(address, "default", Path(scratch), SEARCH_ATTRIBUTES)
         try:
             await run_benchmarks(server.client, Path(scratch), orders)
         finally:
@@ -119,13 +125,18 @@ async def run_benchmarks(client: Client, scratch: Path, orders: int) -> None:
     options = workflow_options()
     options["workflows"] = [*options["workflows"], OrderWithoutEvents]
     async with Worker(client, task_queue=queue, activities=activities.all(), **options):
+
         async def order_with_events():
             order = an_order()
-            await client.execute_workflow(OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=queue)
+            await client.execute_workflow(
+                OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=queue
+            )
 
         async def order_without_events():
             order = an_order()
-            await client.execute_workflow(OrderWithoutEvents.run, order, id=workflow_id_for(order.order_id), task_queue=queue)
+            await client.execute_workflow(
+                OrderWithoutEvents.run, order, id=workflow_id_for(order.order_id), task_queue=queue
+            )
 
         await order_with_events()  # warm up both paths
         await order_without_events()
@@ -134,7 +145,9 @@ async def run_benchmarks(client: Client, scratch: Path, orders: int) -> None:
         report("an order, recording its events in the history", "no events", base, other)
 
         order = an_order()
-        handle = await client.start_workflow(OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=queue)
+        handle = await client.start_workflow(
+            OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=queue
+        )
         await handle.result()
         store, paged = EventStore(client), EventStore(client, page_size=1)
         base, other = await interleaved(

@@ -8,7 +8,7 @@ from connection.temporal import (
     TemporalUnavailable,
     connect,
     ensure_search_attributes,
-    has_live_poller,
+    has_live_worker,
     is_local_address,
     something_answers,
 )
@@ -21,7 +21,7 @@ __all__ = [
     "TemporalUnavailable",
     "connect",
     "ensure_search_attributes",
-    "has_live_poller",
+    "has_live_worker",
     "is_local_address",
     "load_settings",
     "open_connection",

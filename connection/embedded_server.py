@@ -13,19 +13,21 @@ and is stopped by whoever started it.
 
 import asyncio
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from connection.temporal import TemporalUnavailable, split_address
-from workflows.contract import SEARCH_ATTRIBUTES
 
 DEFAULT_UI_PORT_OFFSET = 1000  # the CLI's own convention: 7233 -> 8233
 DATABASE_FILENAME = "temporal.db"
@@ -54,13 +56,31 @@ def temporal_cli_path() -> str:
     return found
 
 
+def free_local_port() -> int:
+    """A port P on 127.0.0.1 where an embedded server could start now: P and its Web UI's
+    P + 1000 are both free."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port + DEFAULT_UI_PORT_OFFSET < 65536 and not is_listening(port + DEFAULT_UI_PORT_OFFSET):
+            return port
+    raise EmbeddedServerError("no free pair of ports for a server and its Web UI on 127.0.0.1")
+
+
+def is_listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 class EmbeddedServerError(TemporalUnavailable):
     """The dev server did not come up."""
 
 
 @dataclass
 class EmbeddedServer:
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     client: Client
     address: str
     ui_url: str
@@ -77,7 +97,9 @@ class EmbeddedServer:
                 await asyncio.to_thread(self.process.wait)
 
 
-async def start_embedded_server(address: str, namespace: str, data_dir: Path) -> EmbeddedServer:
+async def start_embedded_server(
+    address: str, namespace: str, data_dir: Path, search_attributes: Sequence[SearchAttributeKey[Any]] = ()
+) -> EmbeddedServer:
     host, port = split_address(address)
     ip = "127.0.0.1" if host == "localhost" else host
     ui_port = port + DEFAULT_UI_PORT_OFFSET
@@ -91,7 +113,7 @@ async def start_embedded_server(address: str, namespace: str, data_dir: Path) ->
         "--db-filename", str(database),
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
         "--log-level", "warn",
-        *(f"--search-attribute={key.name}={_CLI_TYPE_NAMES[key.indexed_value_type]}" for key in SEARCH_ATTRIBUTES),
+        *(f"--search-attribute={key.name}={_CLI_TYPE_NAMES[key.indexed_value_type]}" for key in search_attributes),
     ]  # fmt: skip
     with log.open("ab") as log_file:
         process = subprocess.Popen(
@@ -107,7 +129,7 @@ async def start_embedded_server(address: str, namespace: str, data_dir: Path) ->
     return EmbeddedServer(process, client, target, f"http://{ip}:{ui_port}", database, log)
 
 
-async def _connect_when_ready(process: subprocess.Popen, target: str, namespace: str, log: Path) -> Client:
+async def _connect_when_ready(process: subprocess.Popen[bytes], target: str, namespace: str, log: Path) -> Client:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
     while True:
         if process.poll() is not None:
@@ -121,6 +143,7 @@ async def _connect_when_ready(process: subprocess.Popen, target: str, namespace:
         except RuntimeError:
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(
-                    f"the embedded Temporal dev server did not answer at {target} within {_STARTUP_TIMEOUT_SECONDS}s; see {log}"
+                    f"the embedded Temporal dev server did not answer at {target} within {_STARTUP_TIMEOUT_SECONDS}s;"
+                    f" see {log}"
                 ) from None
             await asyncio.sleep(0.1)

@@ -2,9 +2,12 @@
 dev server started because nothing answered at a local address."""
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 
 from connection.embedded_server import DEFAULT_UI_PORT_OFFSET, EmbeddedServer, start_embedded_server
 from connection.settings import Settings
@@ -30,10 +33,11 @@ class Connection:
             await self.embedded.stop()
 
 
-async def open_connection(settings: Settings) -> Connection:
+async def open_connection(settings: Settings, search_attributes: Sequence[SearchAttributeKey[Any]]) -> Connection:
+    """Connect as `settings` say, with `search_attributes` registered where they are missing."""
     address = settings.address
     if is_local_address(address) and not something_answers(address):
-        server = await start_embedded_server(address, settings.namespace, settings.data_dir)
+        server = await start_embedded_server(address, settings.namespace, settings.data_dir, search_attributes)
         log.info(
             "Nothing answered at %s, so started the embedded Temporal dev server there "
             "(Web UI %s, SQLite at %s, log at %s)",
@@ -44,7 +48,7 @@ async def open_connection(settings: Settings) -> Connection:
         )
         return Connection(server.client, server, settings.ui_url_override or server.ui_url)
     client = await connect(settings)
-    await ensure_search_attributes(client)
+    await ensure_search_attributes(client, search_attributes)
     return Connection(client, None, settings.ui_url_override or _guess_ui_url(address))
 
 

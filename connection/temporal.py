@@ -4,22 +4,25 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Sequence
+from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType, WorkerStatus
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from connection.settings import Settings
-from workflows.contract import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
-# A poller idle on a long poll (about a minute) still counts as live; one silent for
-# longer than this belonged to a worker that has gone.
-_LIVE_POLLER_WINDOW_SECONDS = 90
+# A worker heartbeats every minute, and a poller idles on a long poll for about as long:
+# one silent for longer than this belonged to a worker that has gone.
+_LIVE_WINDOW_SECONDS = 90
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
@@ -76,8 +79,8 @@ def _first_line(message: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
-async def ensure_search_attributes(client: Client) -> None:
-    """Register OrderStatus, CustomerId and OrderTotal where they are missing.
+async def ensure_search_attributes(client: Client, search_attributes: Sequence[SearchAttributeKey[Any]]) -> None:
+    """Register `search_attributes` where they are missing.
 
     Works on a dev server and a self-hosted cluster; Temporal Cloud refuses it, and
     there they are created once with `tcld` (see the README).
@@ -90,7 +93,7 @@ async def ensure_search_attributes(client: Client) -> None:
         missing = {
             # The SDK's enum and the API's share their numbers.
             key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-            for key in SEARCH_ATTRIBUTES
+            for key in search_attributes
             if key.name not in existing.custom_attributes
         }
         if missing:
@@ -102,7 +105,19 @@ async def ensure_search_attributes(client: Client) -> None:
         log.warning("Could not check or register search attributes in %s: %s", namespace, err)
 
 
-async def has_live_poller(client: Client, task_queue: str) -> bool:
+async def has_live_worker(client: Client, task_queue: str) -> bool:
+    """Whether some worker serves `task_queue` now.
+
+    The task queue's recent pollers say who polled in the last minute or so, which
+    includes workers that have since stopped. Workers also announce themselves (the SDK's
+    worker heartbeats, read with `ListWorkers`), and one that stops says so as it stops:
+    a recent poller that has announced its own shutdown is not counted. A worker's first
+    announcement can come later than its first poll, so a poller not announced at all
+    counts as live. Servers without `ListWorkers` are judged by their pollers alone.
+    """
+    running, stopped = await _announced_workers(client, task_queue)
+    if running:
+        return True
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -111,4 +126,31 @@ async def has_live_poller(client: Client, task_queue: str) -> bool:
         )
     )
     now = time.time()
-    return any(now - poller.last_access_time.ToSeconds() < _LIVE_POLLER_WINDOW_SECONDS for poller in response.pollers)
+    return any(
+        now - poller.last_access_time.ToSeconds() < _LIVE_WINDOW_SECONDS and poller.identity not in stopped
+        for poller in response.pollers
+    )
+
+
+async def _announced_workers(client: Client, task_queue: str) -> tuple[bool, set[str]]:
+    """Whether a worker on `task_queue` announced itself running lately, and the
+    identities of those that announced they stopped."""
+    request = ListWorkersRequest(namespace=client.namespace, query=f"TaskQueue='{task_queue}'")
+    running, stopped = False, set()
+    now = time.time()
+    while True:
+        try:
+            response = await client.workflow_service.list_workers(request)
+        except RPCError as err:
+            if err.status != RPCStatusCode.UNIMPLEMENTED:
+                raise
+            return False, set()
+        for info in response.workers_info:
+            heartbeat = info.worker_heartbeat
+            if heartbeat.status == WorkerStatus.WORKER_STATUS_RUNNING:
+                running = running or now - heartbeat.heartbeat_time.ToSeconds() < _LIVE_WINDOW_SECONDS
+            else:
+                stopped.add(heartbeat.worker_identity)
+        if not response.next_page_token:
+            return running, stopped
+        request.next_page_token = response.next_page_token

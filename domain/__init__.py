@@ -20,6 +20,7 @@ from domain.events import (
     ValidationResult,
 )
 from domain.orders import DEFAULT_CURRENCY, Money, OrderInput, OrderItem, describe_validation_error
+from domain.problems import ProblemCode, ValidationProblem
 from domain.rules import (
     FRAUD_SCREENING_THRESHOLD,
     LARGE_ORDER_THRESHOLD,
@@ -32,27 +33,24 @@ from domain.rules import (
     validate_order,
 )
 from domain.state import EventStreamError, OrderState, OrderStatus, apply_event, fold_events
-from domain.stream import VersionNotFound, read_window, state_as_of
+from domain.stream import OrderStream, VersionNotFound, read_window, state_as_of
 from domain.upcasting import EventSchemaError, upcast
 
 __all__ = [
-    "FRAUD_SCREENING_THRESHOLD",
-    "needs_fraud_screening",
     "DEFAULT_CURRENCY",
-    "EventSchemaError",
-    "VersionNotFound",
-    "read_window",
-    "state_as_of",
-    "upcast",
     "EVENT_TYPES",
-    "DomainEvent",
-    "EventEnvelope",
-    "EventStreamError",
-    "InventoryReservation",
-    "InventoryReserved",
+    "FRAUD_SCREENING_THRESHOLD",
     "LARGE_ORDER_THRESHOLD",
     "LARGE_ORDER_WARNING",
     "MANUAL_APPROVAL_THRESHOLD",
+    "PAYMENT_SKIPPED_REASON",
+    "TOTAL_TOLERANCE",
+    "DomainEvent",
+    "EventEnvelope",
+    "EventSchemaError",
+    "EventStreamError",
+    "InventoryReservation",
+    "InventoryReserved",
     "Money",
     "OrderCancelled",
     "OrderFulfilled",
@@ -61,15 +59,21 @@ __all__ = [
     "OrderReceived",
     "OrderState",
     "OrderStatus",
+    "OrderStream",
     "OrderValidated",
-    "PAYMENT_SKIPPED_REASON",
     "PaymentProcessed",
     "PaymentStatus",
-    "TOTAL_TOLERANCE",
+    "ProblemCode",
+    "ValidationProblem",
     "ValidationResult",
+    "VersionNotFound",
     "apply_event",
-    "fold_events",
-    "payment_status_for",
-    "validate_order",
     "describe_validation_error",
+    "fold_events",
+    "needs_fraud_screening",
+    "payment_status_for",
+    "read_window",
+    "state_as_of",
+    "upcast",
+    "validate_order",
 ]

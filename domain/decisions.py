@@ -55,7 +55,9 @@ def refusal(
     fulfilment_started: bool = False,
 ) -> str | None:
     """Why `decision` cannot be taken now, naming the order's status and version; None if it can."""
-    where = f"order {state.order_id} is {state.status.value if state.status else 'not started'} at version {state.version}"
+    where = (
+        f"order {state.order_id} is {state.status.value if state.status else 'not started'} at version {state.version}"
+    )
     if decision.expected_version is not None and decision.expected_version != state.version:
         return f"stale expected_version {decision.expected_version}: {where}"
     if cancellation_requested:

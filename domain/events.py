@@ -7,12 +7,13 @@ reader can upcast an event written under an older schema before folding it.
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.orders import Money, OrderItem
+from domain.problems import ValidationProblem, problem_from_message
 
 
 class _Frozen(BaseModel):
@@ -21,8 +22,17 @@ class _Frozen(BaseModel):
 
 class ValidationResult(_Frozen):
     is_valid: bool
-    errors: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
+    errors: tuple[ValidationProblem, ...] = ()
+    warnings: tuple[ValidationProblem, ...] = ()
+
+    @field_validator("errors", "warnings", mode="before")
+    @classmethod
+    def _read_messages_recorded_before_codes(cls, problems: Any) -> Any:
+        # validate_order's results in histories recorded before problems had codes are
+        # lists of messages; replaying those histories decodes them with this model.
+        if isinstance(problems, list | tuple):
+            return [problem_from_message(p) if isinstance(p, str) else p for p in problems]
+        return problems
 
 
 class PaymentStatus(StrEnum):
@@ -53,6 +63,8 @@ class OrderReceived(_Event):
 
 
 class OrderValidated(_Event):
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: each error and warning carries a code and subject
+
     validation_result: ValidationResult
 
 
@@ -76,9 +88,9 @@ class OrderCancelled(_Event):
     refund_amount: Money | None = None
 
 
-_EVENT_CLASSES = (OrderReceived, OrderValidated, PaymentProcessed, InventoryReserved, OrderFulfilled, OrderCancelled)
-DomainEvent = Union[_EVENT_CLASSES]  # noqa: UP007 - built from the tuple, the one list of event types
-EVENT_TYPES: dict[str, type[_Event]] = {cls.__name__: cls for cls in _EVENT_CLASSES}
+# The one list of event types.
+DomainEvent = OrderReceived | OrderValidated | PaymentProcessed | InventoryReserved | OrderFulfilled | OrderCancelled
+EVENT_TYPES: dict[str, type[_Event]] = {cls.__name__: cls for cls in get_args(DomainEvent)}
 
 
 class EventEnvelope(_Frozen):

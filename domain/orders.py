@@ -37,7 +37,6 @@ MAX_AMOUNT_DIGITS = 30
 MAX_WAIT = timedelta(days=366)
 
 
-
 def _within_amount_limits(amount: Decimal) -> Decimal:
     if amount.copy_abs() > MAX_AMOUNT:  # copy_abs, unlike abs(), cannot overflow
         raise ValueError(f"must be between -{MAX_AMOUNT} and {MAX_AMOUNT}")
@@ -87,7 +86,8 @@ class OrderInput(BaseModel):
         default=DEFAULT_APPROVAL_TIMEOUT,
         gt=timedelta(0),
         le=MAX_WAIT,
-        description="How long a payment above the approval threshold waits for a decision before the order cancels itself.",
+        description="How long a payment above the approval threshold waits for a decision before the order"
+        " cancels itself.",
     )
     cancellation_window: timedelta = Field(
         default=timedelta(0),

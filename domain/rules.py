@@ -1,11 +1,11 @@
 """The tutorial's business rules, exactly, over exact money."""
 
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 
 from domain.events import PaymentStatus, ValidationResult
 from domain.orders import OrderItem
+from domain.problems import ProblemCode, ValidationProblem
 
 TOTAL_TOLERANCE = Decimal("0.01")
 LARGE_ORDER_THRESHOLD = Decimal("10000")
@@ -20,27 +20,37 @@ PAYMENT_SKIPPED_REASON = "Order validation failed"
 
 def validate_order(items: Sequence[OrderItem], total_amount: Decimal) -> ValidationResult:
     """Every error is reported, not only the first."""
-    errors: list[str] = []
-    warnings: list[str] = []
+    errors: list[ValidationProblem] = []
+    warnings: list[ValidationProblem] = []
 
     if not items:
-        errors.append("Order must contain at least one item")
+        errors.append(ValidationProblem(code=ProblemCode.NO_ITEMS, message="Order must contain at least one item"))
     for item in items:
+        product = item.product_id
         if item.quantity == 0:
-            errors.append(f"Item {item.product_id} has zero quantity")
+            errors.append(_about(product, ProblemCode.ZERO_QUANTITY, f"Item {product} has zero quantity"))
         elif item.quantity < 0:
-            errors.append(f"Item {item.product_id} has negative quantity")
+            errors.append(_about(product, ProblemCode.NEGATIVE_QUANTITY, f"Item {product} has negative quantity"))
         if item.unit_price <= 0:
-            errors.append(f"Item {item.product_id} has invalid price")
+            errors.append(_about(product, ProblemCode.INVALID_PRICE, f"Item {product} has invalid price"))
 
     calculated_total = sum((item.quantity * item.unit_price for item in items), Decimal(0))
     if abs(calculated_total - total_amount) > TOTAL_TOLERANCE:
-        errors.append(f"Total amount mismatch: expected {calculated_total}, got {total_amount}")
+        errors.append(
+            ValidationProblem(
+                code=ProblemCode.TOTAL_MISMATCH,
+                message=f"Total amount mismatch: expected {calculated_total}, got {total_amount}",
+            )
+        )
 
     if total_amount > LARGE_ORDER_THRESHOLD:
-        warnings.append(LARGE_ORDER_WARNING)
+        warnings.append(ValidationProblem(code=ProblemCode.LARGE_ORDER, message=LARGE_ORDER_WARNING))
 
     return ValidationResult(is_valid=not errors, errors=tuple(errors), warnings=tuple(warnings))
+
+
+def _about(product_id: str, code: ProblemCode, message: str) -> ValidationProblem:
+    return ValidationProblem(code=code, subject=product_id, message=message)
 
 
 def needs_fraud_screening(total_amount: Decimal) -> bool:
@@ -54,13 +64,3 @@ def payment_status_for(amount: Decimal) -> PaymentStatus:
     if amount > MANUAL_APPROVAL_THRESHOLD:
         return PaymentStatus.PENDING
     return PaymentStatus.COMPLETED
-
-
-_ITEM_NAMED = re.compile(r"^Item \S+ has ")
-_MISMATCH_FIGURES = re.compile(r"^(Total amount mismatch):.*$")
-
-
-def error_kind(message: str) -> str:
-    """A validation error without the figures and product that make each one unique,
-    so errors can be counted by kind: "Item PROD-7 has zero quantity" -> "Item * has zero quantity"."""
-    return _MISMATCH_FIGURES.sub(r"\1", _ITEM_NAMED.sub("Item * has ", message))

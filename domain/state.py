@@ -91,8 +91,8 @@ def apply_event(state: OrderState, envelope: EventEnvelope) -> OrderState:
         case OrderValidated(validation_result=result):
             changes = {
                 "status": OrderStatus.VALIDATED if result.is_valid else OrderStatus.VALIDATION_FAILED,
-                "validation_errors": result.errors,
-                "warnings": result.warnings,
+                "validation_errors": tuple(problem.message for problem in result.errors),
+                "warnings": tuple(problem.message for problem in result.warnings),
                 "payment_skipped_reason": None if result.is_valid else PAYMENT_SKIPPED_REASON,
             }
         case PaymentProcessed(payment_id=payment_id, status=payment_status):

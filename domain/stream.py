@@ -1,10 +1,12 @@
-"""Reading a stream: a window of versions, or the state as of a version or a time.
+"""One order's stream, and the reads every reader makes of it: a window of versions, or
+the state as of a version or a time.
 
-The workflow's queries, the history reader and the CLI all answer with these, so a
-read means the same thing wherever it is made.
+The server reader, the history-file reader and the workflow's own queries all hand out
+an `OrderStream`, so a read means the same thing wherever it is made.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.events import EventEnvelope
@@ -15,8 +17,30 @@ class VersionNotFound(LookupError):
     """A version the stream does not have."""
 
 
-def read_window(envelopes: Sequence[EventEnvelope], from_version: int = 1, limit: int | None = None) -> list[EventEnvelope]:
-    """The envelopes from `from_version` on, at most `limit` of them (the tutorial's read_stream)."""
+@dataclass(frozen=True)
+class OrderStream:
+    """An order's envelopes, in version order, wherever they were read from."""
+
+    order_id: str
+    envelopes: tuple[EventEnvelope, ...]
+
+    @property
+    def version(self) -> int:
+        """The version of the latest event; 0 for a stream with none."""
+        return self.envelopes[-1].version if self.envelopes else 0
+
+    def read(self, from_version: int = 1, limit: int | None = None) -> list[EventEnvelope]:
+        """The envelopes from `from_version` on, at most `limit` of them (the tutorial's read_stream)."""
+        return read_window(self.envelopes, from_version, limit)
+
+    def state_at(self, version: int | None = None, at: datetime | None = None) -> OrderState:
+        """The state after `version`, or after every event recorded at or before `at`; else the latest."""
+        return state_as_of(self.order_id, self.envelopes, version, at)
+
+
+def read_window(
+    envelopes: Sequence[EventEnvelope], from_version: int = 1, limit: int | None = None
+) -> list[EventEnvelope]:
     if from_version < 1:
         raise ValueError(f"from_version must be 1 or more, not {from_version}")
     if limit is not None and limit < 0:
@@ -31,7 +55,6 @@ def state_as_of(
     version: int | None = None,
     at: datetime | None = None,
 ) -> OrderState:
-    """The state after `version`, or after every event recorded at or before `at`; else the latest."""
     if version is not None and at is not None:
         raise ValueError("give a version or a time, not both")
     if version is not None:

@@ -1,4 +1,8 @@
-"""The order-summary projection: a read model folded from order states."""
+"""The order-summary projection: a read model folded from order streams.
+
+Statuses and amounts come from each order's state; validation problems are counted by
+their code, read from the OrderValidated events themselves.
+"""
 
 from collections import Counter
 from collections.abc import Iterable
@@ -7,9 +11,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.events import OrderValidated
 from domain.orders import Money
-from domain.rules import error_kind
-from domain.state import OrderState, OrderStatus
+from domain.problems import ProblemCode, ValidationProblem
+from domain.state import OrderStatus
+from domain.stream import OrderStream
 
 
 class StatusTotals(BaseModel):
@@ -33,8 +39,9 @@ class AwaitingApproval(BaseModel):
 class ValidationErrorCount(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    error: str
+    code: ProblemCode
     orders: int
+    example: str  # one message of this code, for people
 
 
 class OrderSummary(BaseModel):
@@ -49,13 +56,15 @@ class OrderSummary(BaseModel):
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-def summarize(states: Iterable[OrderState], top_errors: int = 5) -> OrderSummary:
+def summarize(streams: Iterable[OrderStream], top_errors: int = 5) -> OrderSummary:
     counts: Counter[OrderStatus] = Counter()
     amounts: dict[OrderStatus, Decimal] = {}
     awaiting: list[AwaitingApproval] = []
-    errors: Counter[str] = Counter()
+    errors: Counter[ProblemCode] = Counter()
+    examples: dict[ProblemCode, str] = {}
     total = 0
-    for state in states:
+    for stream in streams:
+        state = stream.state_at()
         if state.status is None:
             continue
         total += 1
@@ -71,7 +80,10 @@ def summarize(states: Iterable[OrderState], top_errors: int = 5) -> OrderSummary
                     waiting_since=state.updated_at,
                 )
             )
-        errors.update({error_kind(error) for error in state.validation_errors})
+        problems = _validation_errors(stream)
+        errors.update({problem.code for problem in problems})
+        for problem in problems:
+            examples.setdefault(problem.code, problem.message)
     return OrderSummary(
         orders=total,
         by_status=tuple(
@@ -81,6 +93,12 @@ def summarize(states: Iterable[OrderState], top_errors: int = 5) -> OrderSummary
         ),
         awaiting_approval=tuple(sorted(awaiting, key=lambda order: order.waiting_since or _NEVER)),
         top_validation_errors=tuple(
-            ValidationErrorCount(error=error, orders=count) for error, count in errors.most_common(top_errors)
+            ValidationErrorCount(code=code, orders=count, example=examples[code])
+            for code, count in errors.most_common(top_errors)
         ),
     )
+
+
+def _validation_errors(stream: OrderStream) -> tuple[ValidationProblem, ...]:
+    validated = [envelope.data for envelope in stream.envelopes if isinstance(envelope.data, OrderValidated)]
+    return validated[-1].validation_result.errors if validated else ()

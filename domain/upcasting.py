@@ -7,6 +7,9 @@ at the next version. `upcast` applies them in a chain, v1 -> v2 -> ... -> curren
 Schema changes so far:
 - OrderReceived v2: every order line carries a `currency`. Lines recorded before
   (v1) were all in US dollars, the only currency the shop took, so they read as "USD".
+- OrderValidated v2: every error and warning carries a code and a subject beside its
+  message. Those recorded before (v1) were messages in a few fixed forms, which
+  `domain.problems.problem_from_message` tells apart.
 """
 
 from collections.abc import Callable
@@ -14,6 +17,7 @@ from typing import Any
 
 from domain.events import EVENT_TYPES
 from domain.orders import DEFAULT_CURRENCY
+from domain.problems import problem_from_message
 
 Data = dict[str, Any]
 Upcaster = Callable[[Data], Data]
@@ -27,17 +31,27 @@ def _order_lines_get_a_currency(data: Data) -> Data:
     return {**data, "items": [{"currency": DEFAULT_CURRENCY, **item} for item in data.get("items", [])]}
 
 
+def _problems_get_codes(data: Data) -> Data:
+    result = data.get("validation_result", {})
+    lifted = {
+        key: [problem_from_message(message).model_dump(mode="json") for message in result.get(key, [])]
+        for key in ("errors", "warnings")
+    }
+    return {**data, "validation_result": {**result, **lifted}}
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("OrderReceived", 1): _order_lines_get_a_currency,
+    ("OrderValidated", 1): _problems_get_codes,
 }
 
 
 def upcast(raw_envelope: Data) -> Data:
     """The envelope (as plain JSON data) with its data at the current schema version."""
     event_type = raw_envelope.get("event_type")
-    event_class = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
-    if event_class is None:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise EventSchemaError(f"unknown event_type {event_type!r}")
+    event_class = EVENT_TYPES[event_type]
     version = raw_envelope.get("schema_version")
     current = event_class.SCHEMA_VERSION
     if not isinstance(version, int) or version < 1:
@@ -48,6 +62,8 @@ def upcast(raw_envelope: Data) -> Data:
         )
     data = raw_envelope.get("data")
     while version < current:
+        if not isinstance(data, dict):
+            raise EventSchemaError(f"{event_type} schema_version {version} has no data to upcast")
         upcaster = UPCASTERS.get((event_type, version))
         if upcaster is None:
             raise EventSchemaError(f"no upcaster lifts {event_type} from schema_version {version}")

@@ -12,15 +12,28 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
 
-from domain import EventEnvelope, EventSchemaError, describe_validation_error, upcast
-from workflows.contract import DOMAIN_EVENT_MEMO_KEY
+from contract import DOMAIN_EVENT_MEMO_KEY, order_id_of
+from domain import EventEnvelope, EventSchemaError, OrderStream, describe_validation_error, upcast
 
 _JSON_ENCODING = b"json/plain"
 
 
 class HistoryReadError(ValueError):
     """A history whose domain events cannot be read."""
+
+
+def stream_in(history: WorkflowHistory) -> OrderStream:
+    """The order stream recorded in `history`, upcast to the current schemas."""
+    try:
+        envelopes = envelopes_in_history(history.events)
+    except HistoryReadError as err:
+        raise HistoryReadError(f"workflow {history.workflow_id!r}: {err}") from None
+    order_id = envelopes[0].stream_id if envelopes else order_id_of(history.workflow_id)
+    if order_id is None:
+        raise HistoryReadError(f"workflow {history.workflow_id!r} holds no order events (is it an OrderWorkflow?)")
+    return OrderStream(order_id, tuple(envelopes))
 
 
 def envelopes_in_history(events: Iterable[HistoryEvent]) -> list[EventEnvelope]:

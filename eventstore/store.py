@@ -2,15 +2,14 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain import EventEnvelope, OrderState, read_window, state_as_of
+from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
+from domain import OrderStream
 from domain.summary import OrderSummary, summarize
-from eventstore.history import HistoryReadError, envelopes_in_history
-from workflows.contract import WORKFLOW_TYPE, workflow_id_for
+from eventstore.history import stream_in
 
 
 class StreamNotFound(LookupError):
@@ -23,51 +22,29 @@ class EventStore:
         self._client = client
         self._page_size = page_size
 
-    async def read_stream(self, order_id: str, from_version: int = 1, limit: int | None = None) -> list[EventEnvelope]:
-        """The order's envelopes from `from_version` on, at most `limit` of them."""
-        return read_window(await self._read_whole_stream(order_id), from_version, limit)
+    async def read_stream(self, order_id: str) -> OrderStream:
+        """The order's stream, read from its history: `.read(from_version, limit)`, `.state_at(…)`."""
+        return stream_in(await self.history(order_id))
 
-    async def state_at(self, order_id: str, version: int | None = None, at: datetime | None = None) -> OrderState:
-        """The order's state after `version`, or as of `at`; None for both means the latest."""
-        return state_as_of(order_id, await self._read_whole_stream(order_id), version, at)
-
-    async def read_all(self, query: str | None = None) -> AsyncIterator[tuple[str, list[EventEnvelope]]]:
-        """(order id, envelopes) for every order the visibility `query` selects, newest first."""
+    async def read_all(self, query: str | None = None) -> AsyncIterator[OrderStream]:
+        """The stream of every order the visibility `query` selects, newest first."""
         async for order_id in self.order_ids(query):
-            yield order_id, await self._read_whole_stream(order_id)
+            yield await self.read_stream(order_id)
 
     async def order_ids(self, query: str | None = None) -> AsyncIterator[str]:
         """Ids of the orders the visibility `query` selects (e.g. "OrderStatus='Fulfilled'")."""
-        selection = f"WorkflowType='{WORKFLOW_TYPE}'"
-        if query:
-            selection += f" AND ({query})"
-        prefix = workflow_id_for("")
-        async for execution in self._client.list_workflows(selection):
-            if execution.id.startswith(prefix):
-                yield execution.id.removeprefix(prefix)
+        async for execution in self._client.list_workflows(_selection(query)):
+            order_id = order_id_of(execution.id)
+            if order_id is not None:
+                yield order_id
 
-    async def summarize(
-        self,
-        query: str | None = None,
-        on_progress: Callable[[int, int], None] | None = None,
-        concurrency: int = 8,
-    ) -> OrderSummary:
-        """The order-summary projection over the orders `query` selects: visibility picks
-        them, each one's state is folded from its own history."""
-        order_ids = [order_id async for order_id in self.order_ids(query)]
-        limit = asyncio.Semaphore(concurrency)
-        done = 0
+    async def count(self, query: str | None = None) -> int:
+        """How many orders the visibility `query` selects."""
+        return (await self._client.count_workflows(_selection(query))).count
 
-        async def state_of(order_id: str) -> OrderState:
-            nonlocal done
-            async with limit:
-                state = await self.state_at(order_id)
-            done += 1
-            if on_progress:
-                on_progress(done, len(order_ids))
-            return state
-
-        return summarize(await asyncio.gather(*(state_of(order_id) for order_id in order_ids)))
+    def histories(self, query: str | None = None) -> AsyncIterator[WorkflowHistory]:
+        """The whole history of every order the visibility `query` selects, fetched as consumed."""
+        return self._client.list_workflows(_selection(query)).map_histories()
 
     async def history(self, order_id: str) -> WorkflowHistory:
         """The order's whole Temporal history, page by page."""
@@ -76,13 +53,36 @@ class EventStore:
             events = [event async for event in handle.fetch_history_events(page_size=self._page_size)]
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise StreamNotFound(f"no order {order_id!r}: no workflow {handle.id!r} in namespace {self._client.namespace!r}") from None
+                raise StreamNotFound(
+                    f"no order {order_id!r}: no workflow {handle.id!r} in namespace {self._client.namespace!r}"
+                ) from None
             raise
         return WorkflowHistory(handle.id, events)
 
-    async def _read_whole_stream(self, order_id: str) -> list[EventEnvelope]:
-        history = await self.history(order_id)
-        try:
-            return envelopes_in_history(history.events)
-        except HistoryReadError as err:
-            raise HistoryReadError(f"workflow {history.workflow_id!r}: {err}") from None
+    async def summarize(
+        self,
+        query: str | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        concurrency: int = 8,
+    ) -> OrderSummary:
+        """The order-summary projection over the orders `query` selects: visibility picks
+        them, each one's stream is read from its own history."""
+        order_ids = [order_id async for order_id in self.order_ids(query)]
+        limit = asyncio.Semaphore(concurrency)
+        done = 0
+
+        async def stream_of(order_id: str) -> OrderStream:
+            nonlocal done
+            async with limit:
+                stream = await self.read_stream(order_id)
+            done += 1
+            if on_progress:
+                on_progress(done, len(order_ids))
+            return stream
+
+        return summarize(await asyncio.gather(*(stream_of(order_id) for order_id in order_ids)))
+
+
+def _selection(query: str | None) -> str:
+    selection = f"WorkflowType='{WORKFLOW_TYPE}'"
+    return f"{selection} AND ({query})" if query else selection

@@ -13,7 +13,6 @@ on purpose, never to make a failing replay pass.
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,12 +35,12 @@ from temporalio.exceptions import ApplicationError  # noqa: E402
 
 from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping  # noqa: E402
 from activities.order_activities import OrderActivities  # noqa: E402
-from connection.embedded_server import start_embedded_server, temporal_cli_path  # noqa: E402
-from connection.process_exit import exit_now  # noqa: E402
+from connection.embedded_server import free_local_port, start_embedded_server, temporal_cli_path  # noqa: E402
+from connection.process import exit_now  # noqa: E402
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for  # noqa: E402
 from domain import OrderInput, OrderItem, OrderState, OrderStatus  # noqa: E402
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment  # noqa: E402
-from worker import build_worker  # noqa: E402
-from workflows.contract import TASK_QUEUE, workflow_id_for  # noqa: E402
+from hosting import build_worker  # noqa: E402
 from workflows.order_workflow import OrderWorkflow  # noqa: E402
 
 GOLDEN = PROJECT / "tests" / "histories" / "golden"
@@ -98,12 +97,16 @@ async def approve(handle: WorkflowHandle) -> None:
 
 async def reject(handle: WorkflowHandle) -> None:
     await wait_for(handle, OrderStatus.PAYMENT_PENDING)
-    await handle.execute_update(OrderWorkflow.reject_payment, RejectPayment(approver="risk-team", reason="card reported stolen"))
+    await handle.execute_update(
+        OrderWorkflow.reject_payment, RejectPayment(approver="risk-team", reason="card reported stolen")
+    )
 
 
 async def cancel_while_held(handle: WorkflowHandle) -> None:
     await wait_for(handle, OrderStatus.INVENTORY_RESERVED)
-    await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="customer changed mind", requested_by="support"))
+    await handle.execute_update(
+        OrderWorkflow.cancel_order, CancelOrder(reason="customer changed mind", requested_by="support")
+    )
 
 
 async def nothing(handle: WorkflowHandle) -> None:
@@ -151,7 +154,10 @@ SCENARIOS: dict[str, Scenario] = {
     "approved": (order("approved", "PROD-009", 2, "30000.00"), approve),
     "rejected": (order("rejected", "PROD-009", 2, "30000.00"), reject),
     "approval-timeout": (order("timeout", "PROD-009", 2, "30000.00", approval_timeout="PT2S"), nothing),
-    "cancelled-with-refund": (order("cancelled", "PROD-001", 2, "75.25", cancellation_window="PT1H"), cancel_while_held),
+    "cancelled-with-refund": (
+        order("cancelled", "PROD-001", 2, "75.25", cancellation_window="PT1H"),
+        cancel_while_held,
+    ),
     "out-of-stock": (order("short", "PROD-404", 1, "10.00"), nothing),
     "failed-after-charge": (order("fault", FAULTY_PRODUCT, 1, "10.00"), nothing),
     "cancelled-on-arrival": (order("arrival", "PROD-001", 1, "10.00"), nothing),
@@ -159,30 +165,31 @@ SCENARIOS: dict[str, Scenario] = {
         order("held", "PROD-001", 1, "10.00", cancellation_window="PT1H"),
         cancel_through_temporal_while_held,
     ),
-    "temporal-cancel-while-shipping": (order("shipping", SLOW_PRODUCT, 1, "10.00"), cancel_through_temporal_while_shipping),
+    "temporal-cancel-while-shipping": (
+        order("shipping", SLOW_PRODUCT, 1, "10.00"),
+        cancel_through_temporal_while_shipping,
+    ),
 }
 # Scenarios that start their order themselves; the others are started plainly.
 STARTS = {"cancelled-on-arrival": start_and_cancel_at_once}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def record(names: list[str]) -> None:
     GOLDEN.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        server = await start_embedded_server(f"127.0.0.1:{free_port()}", "default", Path(scratch))
+        server = await start_embedded_server(
+            f"127.0.0.1:{free_local_port()}", "default", Path(scratch), SEARCH_ATTRIBUTES
+        )
         try:
             db = LedgerDatabase(Path(scratch) / "ledger.sqlite")
             payments, fraud_screen = SqlitePaymentGateway(db), SqliteFraudScreen(db)
-            activities = OrderActivities(payments, WarehouseThatBreaksOnOneProduct(db), CarrierSlowWithOneProduct(db), fraud_screen)
+            activities = OrderActivities(
+                payments, WarehouseThatBreaksOnOneProduct(db), CarrierSlowWithOneProduct(db), fraud_screen
+            )
             await db.run(lambda c: c.execute("INSERT INTO stock VALUES (?, 'WH-EAST-1', 100)", (SLOW_PRODUCT,)))
             await payments.decline_customer("CUSTOMER-DECLINED")
             await fraud_screen.watch("CUSTOMER-WATCHED", "card used from three countries in an hour")
-            async with build_worker(server.client, TASK_QUEUE, activities):
+            async with build_worker(server.client, TASK_QUEUE, activities=activities):
                 for name in names:
                     await record_one(server.client, server.address, name, *SCENARIOS[name])
         finally:

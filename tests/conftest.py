@@ -2,12 +2,14 @@
 
 - `time_skipping_env`: the time-skipping test server, for workflow logic and timers.
 - `dev_env`: the `temporal` CLI's dev server, for search attributes, the CLI and processes.
+- `shop` / `dev_shop`: a worker serving the test's own task queue on one of them, its
+  activities over the test's own SQLite ledger, for the whole test.
 Each test gets fresh order ids, so tests share a server without sharing workflows.
 """
 
-import os
 import sysconfig
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from connection.embedded_server import temporal_cli_path
-from tests.orders import Ledger
-from workflows.contract import SEARCH_ATTRIBUTES
+from contract import SEARCH_ATTRIBUTES
+from tests.orders import Ledger, Shop, open_shop
 
 
 def test_server_path() -> str:
@@ -25,19 +27,6 @@ def test_server_path() -> str:
 
 
 test_server_path.__test__ = False  # a helper, not a test
-
-
-@pytest.fixture(scope="session", autouse=True)
-def data_dir(tmp_path_factory):
-    """Workers built without explicit activities keep their ledger here, not in the project."""
-    path = tmp_path_factory.mktemp("orders-data")
-    previous = os.environ.get("ORDERS_DATA_DIR")
-    os.environ["ORDERS_DATA_DIR"] = str(path)
-    yield path
-    if previous is None:
-        del os.environ["ORDERS_DATA_DIR"]
-    else:
-        os.environ["ORDERS_DATA_DIR"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +72,19 @@ def unique() -> str:
 def ledger(tmp_path) -> Ledger:
     """A SQLite ledger of the test's own, for workers whose side effects the test inspects."""
     return Ledger(tmp_path / "ledger.sqlite")
+
+
+@pytest.fixture
+async def shop(time_skipping_env, task_queue, ledger) -> AsyncIterator[Shop]:
+    """A worker on the time-skipping server for this test. Leave every order closed
+    before the test ends: one left with work scheduled and no worker holds the shared
+    server's clock, and another test's `env.sleep` would wait in real time."""
+    async with open_shop(time_skipping_env, task_queue, ledger) as running:
+        yield running
+
+
+@pytest.fixture
+async def dev_shop(dev_env, task_queue, ledger) -> AsyncIterator[Shop]:
+    """A worker on the dev server for this test."""
+    async with open_shop(dev_env, task_queue, ledger) as running:
+        yield running

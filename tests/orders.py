@@ -1,26 +1,35 @@
-"""Orders and helpers shared by the workflow and integration tests."""
+"""Orders, a shop to place them in, and what the ledger says of them: shared by the
+workflow and integration tests. Production code does the work; this only wires it."""
 
-import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
+from activities.gateways import FraudScreen, Inventory, PaymentGateway, Shipping
 from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
 from activities.order_activities import OrderActivities
-from domain import EventEnvelope, OrderInput, OrderItem, OrderState, OrderStatus
-from starter import TUTORIAL_ORDERS, parse_orders
-from workflows.contract import DOMAIN_EVENT_MEMO_KEY, workflow_id_for
+from contract import FULFILLMENT, PAYMENT, REFUND, idempotency_key, workflow_id_for
+from domain import OrderInput, OrderItem, OrderState, OrderStatus
+from hosting import build_worker
+from starter import TUTORIAL_ORDERS, load_orders
+from tests.waiting import wait_until
 from workflows.order_workflow import OrderWorkflow
 
-ORDER_001, ORDER_002, ORDER_003 = parse_orders(TUTORIAL_ORDERS, "tutorial orders")
+ORDER_001, ORDER_002, ORDER_003 = load_orders(TUTORIAL_ORDERS)
 
 
-def renamed(order: OrderInput, suffix: str, **changes) -> OrderInput:
+def renamed(order: OrderInput, suffix: str, **changes: Any) -> OrderInput:
     return order.model_copy(update={"order_id": f"{order.order_id}-{suffix}", **changes})
 
 
-def one_line_order(order_id: str, product_id: str, quantity: int, unit_price: str, total: str | None = None, **fields) -> OrderInput:
+def one_line_order(
+    order_id: str, product_id: str, quantity: int, unit_price: str, total: str | None = None, **fields: Any
+) -> OrderInput:
     """An order of one line whose total adds up unless `total` says otherwise."""
     price = Decimal(unit_price)
     return OrderInput(
@@ -32,37 +41,25 @@ def one_line_order(order_id: str, product_id: str, quantity: int, unit_price: st
     )
 
 
-async def start_order(client: Client, order: OrderInput, task_queue: str, **options) -> WorkflowHandle:
+async def start_order(client: Client, order: OrderInput, task_queue: str, **options: Any) -> WorkflowHandle:
     return await client.start_workflow(
-        OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=task_queue, result_type=OrderState, **options
+        OrderWorkflow.run,
+        order,
+        id=workflow_id_for(order.order_id),
+        task_queue=task_queue,
+        result_type=OrderState,
+        **options,
     )
 
 
-async def recorded_envelopes(client: Client, workflow_id: str) -> list[EventEnvelope]:
-    """The envelopes the workflow wrote into its history, one per WorkflowPropertiesModified event."""
-    converter = client.data_converter.payload_converter
-    envelopes = []
-    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
-            fields = event.workflow_properties_modified_event_attributes.upserted_memo.fields
-            if DOMAIN_EVENT_MEMO_KEY in fields:
-                envelopes.append(converter.from_payload(fields[DOMAIN_EVENT_MEMO_KEY], EventEnvelope))
-    return envelopes
-
-
-
-
 async def wait_for_status(handle: WorkflowHandle, status: OrderStatus, seconds: float = 15) -> OrderState:
-    """Poll the `state` query until the order reaches `status`."""
-    for _ in range(int(seconds / 0.05)):
-        try:
-            state = await handle.query(OrderWorkflow.state)
-            if state.status is status:
-                return state
-        except Exception:  # noqa: BLE001 - the first workflow task may not have run yet
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{handle.id} never reached {status}")
+    """The order's state once the `state` query says it has reached `status`."""
+
+    async def reached() -> OrderState | None:
+        state = await handle.query(OrderWorkflow.state)
+        return state if state.status is status else None
+
+    return await wait_until(reached, seconds=seconds, what=f"{handle.id} to reach {status}")
 
 
 class Ledger:
@@ -72,35 +69,71 @@ class Ledger:
         self.db = LedgerDatabase(path)
         self.payments = SqlitePaymentGateway(self.db)
 
-    def activities(self, payments=None, inventory=None, shipping=None) -> OrderActivities:
+    def activities(
+        self,
+        payments: PaymentGateway | None = None,
+        inventory: Inventory | None = None,
+        shipping: Shipping | None = None,
+        fraud_screen: FraudScreen | None = None,
+    ) -> OrderActivities:
+        """The real activities over this ledger, with any of its systems swapped for another."""
         return OrderActivities(
             payments or self.payments,
             inventory or SqliteInventory(self.db),
             shipping or SqliteShipping(self.db),
-            SqliteFraudScreen(self.db),
+            fraud_screen or SqliteFraudScreen(self.db),
         )
+
+    def charges(self, order_id: str) -> list[tuple[str, str]]:
+        return self.db.rows("SELECT status, amount FROM payments WHERE payment_key = ?", self._key(order_id, PAYMENT))
+
+    def refunds(self, order_id: str) -> list[tuple[str]]:
+        return self.db.rows("SELECT amount FROM refunds WHERE refund_key = ?", self._key(order_id, REFUND))
+
+    def stock(self, product_id: str) -> int:
+        return self.db.rows("SELECT COALESCE(SUM(on_hand), 0) FROM stock WHERE product_id = ?", product_id)[0][0]
 
     def money_held_without_goods(self) -> list[str]:
         """Payment keys of money the shop holds for an order that has not shipped: a captured
         charge with neither a shipment nor a refund, or an authorisation never settled.
         Right for an order that has closed; an open order may hold either on its way."""
-        return [
-            key
-            for (key,) in self.db.rows(
-                """SELECT payment_key FROM payments p
-                   WHERE p.status = 'Pending'
-                      OR (p.status = 'Completed'
-                          AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.payment_id)
-                          AND NOT EXISTS (SELECT 1 FROM shipments s
-                                          WHERE s.shipment_key = substr(p.payment_key, 1, length(p.payment_key) - 8) || '-fulfillment'))"""
+        held = []
+        for key, status, payment_id in self.db.rows("SELECT payment_key, status, payment_id FROM payments"):
+            workflow_id = key.removesuffix(f"-{PAYMENT}")
+            shipped = self.db.rows(
+                "SELECT 1 FROM shipments WHERE shipment_key = ?", idempotency_key(workflow_id, FULFILLMENT)
             )
-        ]
+            refunded = self.db.rows("SELECT 1 FROM refunds WHERE payment_id = ?", payment_id)
+            if status == "Pending" or (status == "Completed" and not shipped and not refunded):
+                held.append(key)
+        return held
 
-    def charges(self, order_id: str) -> list[tuple[str, str]]:
-        return self.db.rows("SELECT status, amount FROM payments WHERE payment_key = ?", f"order-{order_id}-payment")
+    @staticmethod
+    def _key(order_id: str, effect: str) -> str:
+        return idempotency_key(workflow_id_for(order_id), effect)
 
-    def refunds(self, order_id: str) -> list[tuple[str]]:
-        return self.db.rows("SELECT amount FROM refunds WHERE refund_key = ?", f"order-{order_id}-refund")
 
-    def stock(self, product_id: str) -> int:
-        return self.db.rows("SELECT COALESCE(SUM(on_hand), 0) FROM stock WHERE product_id = ?", product_id)[0][0]
+@dataclass
+class Shop:
+    """A running worker on one test's task queue, over the test's ledger."""
+
+    client: Client
+    task_queue: str
+    ledger: Ledger
+
+    async def start(self, order: OrderInput, **options: Any) -> WorkflowHandle:
+        return await start_order(self.client, order, self.task_queue, **options)
+
+    async def place(self, order: OrderInput) -> OrderState:
+        """Start the order and wait for how it ended."""
+        return await (await self.start(order)).result()
+
+
+@asynccontextmanager
+async def open_shop(
+    env: WorkflowEnvironment, task_queue: str, ledger: Ledger, activities: OrderActivities | None = None
+) -> AsyncIterator[Shop]:
+    """A worker serving `task_queue` while the block runs; its activities are `activities`,
+    or the real ones over `ledger`."""
+    async with build_worker(env.client, task_queue, activities=activities or ledger.activities()):
+        yield Shop(env.client, task_queue, ledger)

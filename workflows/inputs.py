@@ -17,9 +17,9 @@ from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from contract import MALFORMED_INPUT, MALFORMED_ORDER_INPUT, workflow_id_for
 from domain import OrderInput, describe_validation_error
 from domain.orders import shortened
-from workflows.contract import MALFORMED_INPUT, MALFORMED_ORDER_INPUT, workflow_id_for
 
 # Stands in for a start or a request that carried no payload at all.
 NO_INPUT = RawValue(Payload())
@@ -78,7 +78,9 @@ def read_argument(raw: RawValue, kind: type[ModelT], *, default_if_missing: bool
     try:
         return _decode(raw.payload, kind)
     except ValueError as problem:
-        raise ApplicationError(f"Malformed {kind.__name__}: {problem}", type=MALFORMED_INPUT, non_retryable=True) from None
+        raise ApplicationError(
+            f"Malformed {kind.__name__}: {problem}", type=MALFORMED_INPUT, non_retryable=True
+        ) from None
 
 
 def _encoding(payload: Payload) -> bytes | None:

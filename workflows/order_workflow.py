@@ -20,10 +20,9 @@ start is judged by the same rules as one that arrives later.
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -41,6 +40,26 @@ with workflow.unsafe.imports_passed_through():
         SettlePayment,
         ValidateOrder,
     )
+    from contract import (
+        APPROVE_PAYMENT,
+        CANCEL_ORDER,
+        CUSTOMER_ID,
+        DECISION_REFUSED,
+        DOMAIN_EVENT_MEMO_KEY,
+        FULFILLMENT,
+        ORDER_STATUS,
+        ORDER_TOTAL,
+        OUT_OF_STOCK,
+        PAYMENT,
+        REFUND,
+        REJECT_PAYMENT,
+        RESERVATION,
+        STEP_FAILED,
+        WORKFLOW_TYPE,
+        EventsQuery,
+        StateAtQuery,
+        idempotency_key,
+    )
     from domain import (
         DomainEvent,
         EventEnvelope,
@@ -49,26 +68,14 @@ with workflow.unsafe.imports_passed_through():
         OrderReceived,
         OrderState,
         OrderStatus,
+        OrderStream,
         PaymentStatus,
         apply_event,
         needs_fraud_screening,
-        read_window,
-        state_as_of,
     )
     from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
-    from domain.orders import shortened
-    from workflows.contract import (
-        CUSTOMER_ID,
-        DECISION_REFUSED,
-        DOMAIN_EVENT_MEMO_KEY,
-        ORDER_STATUS,
-        ORDER_TOTAL,
-        OUT_OF_STOCK,
-        STEP_FAILED,
-        WORKFLOW_TYPE,
-        EventsQuery,
-        StateAtQuery,
-    )
+    from views import web_ui_details
+    from workflows.cancellation import CANCEL_REQUEST, Cancellation, CancellationDue, stopped_by, this_update
     from workflows.inputs import NO_INPUT, OneOrderPerStart, read_argument, read_order
 
 # Orders recorded before the approval timeout existed waited for a decision with no
@@ -92,31 +99,9 @@ _EXTERNAL_SYSTEM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
 )
 _EXTERNAL_CALL_TIMEOUT = timedelta(seconds=30)
-# Enough of a failure's message to say what happened, in OrderCancelled and the Web UI.
-_MAX_FAILURE_MESSAGE = 300
-
 # Undoes one step; returns the amount it refunded, if it refunded anything.
 Undo = Callable[[], Awaitable[Decimal | None]]
-
-
-@dataclass(frozen=True)
-class _Cancellation:
-    reason: str
-    created_by: str
-    causation_id: str | None  # None: caused by the latest event
-
-
-# Temporal was asked to cancel the workflow: the Web UI's button, `temporal workflow
-# cancel`, a client's `handle.cancel()`. It is carried out as any cancellation is.
-_CANCEL_REQUEST = _Cancellation("Cancellation requested through Temporal", WORKFLOW_TYPE, None)
-
-
-class _CancellationDue(Exception):
-    """Raised at a checkpoint once a cancellation has been asked for: the story stops there."""
-
-    def __init__(self, cancellation: _Cancellation) -> None:
-        super().__init__(cancellation.reason)
-        self.cancellation = cancellation
+ResultT = TypeVar("ResultT")
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -131,7 +116,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._state = OrderState(order_id=self._order.order_id)
         self._events: list[EventEnvelope] = []
         self._undo: list[Undo] = []
-        self._cancellation: _Cancellation | None = None
+        self._cancellation: Cancellation | None = None
         self._decision_in_progress = False
         self._fulfilment_started = False
         self._closing = False
@@ -140,17 +125,16 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
         try:
             await self._take(self._order)
-        except _CancellationDue as due:
+        except CancellationDue as due:
             await self._unwind(due.cancellation)
-            if due.cancellation is _CANCEL_REQUEST:
+            if due.cancellation is CANCEL_REQUEST:
                 await self._finish()
                 # Made whole first; the workflow then ends as the requester asked: cancelled.
-                raise asyncio.CancelledError(_CANCEL_REQUEST.reason) from None
+                raise asyncio.CancelledError(CANCEL_REQUEST.reason) from None
         except (ActivityError, ApplicationError) as failure:
             if not self._compensates_failures():
                 raise
-            step, problem = _what_failed(failure)
-            self._cancellation = _Cancellation(f"Stopped by a failure in {step}: {problem}", WORKFLOW_TYPE, None)
+            step, self._cancellation = stopped_by(failure)
             await self._unwind(self._cancellation)
             await self._finish()
             # The order is made whole; the fault stays visible as the workflow's outcome.
@@ -195,7 +179,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 summary=f"Screen {order.customer_id} for fraud before charging {order.total_amount}",
             )
             if not screening.passed:
-                self._cancel_at_once(_Cancellation(f"Failed fraud screening: {screening.reason}", "screen_for_fraud", None))
+                self._cancel_at_once(
+                    Cancellation(f"Failed fraud screening: {screening.reason}", "screen_for_fraud", None)
+                )
             self._checkpoint()
 
         payment = await self._call(
@@ -204,7 +190,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 order_id=order.order_id,
                 customer_id=order.customer_id,
                 amount=order.total_amount,
-                idempotency_key=self._key("payment"),
+                idempotency_key=self._key(PAYMENT),
             ),
             summary=f"Charge {order.total_amount} to {order.customer_id}",
         )
@@ -219,13 +205,13 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         try:
             reserved = await self._call(
                 OrderActivities.reserve_inventory,
-                ReserveInventory(order_id=order.order_id, items=order.items, idempotency_key=self._key("reservation")),
+                ReserveInventory(order_id=order.order_id, items=order.items, idempotency_key=self._key(RESERVATION)),
                 summary=f"Reserve stock for {len(order.items)} line(s)",
             )
         except ActivityError as err:
             if not (isinstance(err.cause, ApplicationError) and err.cause.type == OUT_OF_STOCK):
                 raise
-            self._cancel_at_once(_Cancellation(err.cause.message, "reserve_inventory", None))
+            self._cancel_at_once(Cancellation(err.cause.message, "reserve_inventory", None))
         self._record(reserved, created_by="reserve_inventory")
         self._undo.append(self._release_the_stock)
 
@@ -241,7 +227,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._fulfilment_started = True
         fulfilled = await self._call(
             OrderActivities.fulfill_order,
-            FulfillOrder(order_id=order.order_id, reservations=reserved.reservations, idempotency_key=self._key("fulfillment")),
+            FulfillOrder(
+                order_id=order.order_id, reservations=reserved.reservations, idempotency_key=self._key(FULFILLMENT)
+            ),
             summary=f"Ship {len(reserved.reservations)} reservation(s)",
         )
         self._record(fulfilled, created_by="fulfill_order")
@@ -261,14 +249,14 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     def _checkpoint(self) -> None:
         """Where a cancellation asked for since the last step takes effect."""
         if self._cancellation is not None:
-            raise _CancellationDue(self._cancellation)
+            raise CancellationDue(self._cancellation)
 
-    def _cancel_at_once(self, cancellation: _Cancellation) -> NoReturn:
+    def _cancel_at_once(self, cancellation: Cancellation) -> NoReturn:
         """The order cannot go on: cancel it now, unless a cancellation already waits."""
         self._cancellation = self._cancellation or cancellation
-        raise _CancellationDue(self._cancellation)
+        raise CancellationDue(self._cancellation)
 
-    async def _unwind(self, cancellation: _Cancellation) -> None:
+    async def _unwind(self, cancellation: Cancellation) -> None:
         """Undo what was done, newest first; then record OrderCancelled, once."""
         refunded = None
         while self._undo:
@@ -290,7 +278,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                     order_id=state.order_id,
                     payment_id=state.payment_id,
                     amount=state.total_amount,
-                    idempotency_key=self._key("refund"),
+                    idempotency_key=self._key(REFUND),
                 ),
                 summary=f"Refund {state.total_amount} of {state.payment_id}",
             )
@@ -298,7 +286,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         if state.payment_status is PaymentStatus.PENDING:
             await self._call(
                 OrderActivities.void_payment,
-                SettlePayment(order_id=state.order_id, idempotency_key=self._key("payment")),
+                SettlePayment(order_id=state.order_id, idempotency_key=self._key(PAYMENT)),
                 summary=f"Void the authorisation {state.payment_id}",
             )
         return None
@@ -307,7 +295,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         if self._state.reservations:
             await self._call(
                 OrderActivities.release_inventory,
-                ReleaseInventory(order_id=self._state.order_id, idempotency_key=self._key("reservation")),
+                ReleaseInventory(order_id=self._state.order_id, idempotency_key=self._key(RESERVATION)),
                 summary=f"Release the stock of {len(self._state.reservations)} reservation(s)",
             )
 
@@ -318,29 +306,29 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
 
     # -- Decisions -------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=APPROVE_PAYMENT)
     async def approve_payment(self, request: RawValue = NO_INPUT) -> OrderState:
         decision = self._refuse_if_not_allowed(request, ApprovePayment)
         self._decision_in_progress = True
         try:
             captured = await self._call(
                 OrderActivities.capture_payment,
-                SettlePayment(order_id=self._state.order_id, idempotency_key=self._key("payment")),
+                SettlePayment(order_id=self._state.order_id, idempotency_key=self._key(PAYMENT)),
                 summary=f"Capture the payment approved by {decision.approver}",
             )
-            self._record(captured, created_by=decision.approver, causation_id=workflow.current_update_info().id)
+            self._record(captured, created_by=decision.approver, causation_id=this_update())
         finally:
             self._decision_in_progress = False
         return self._state
 
-    @workflow.update
+    @workflow.update(name=REJECT_PAYMENT)
     async def reject_payment(self, request: RawValue = NO_INPUT) -> OrderState:
         decision = self._refuse_if_not_allowed(request, RejectPayment)
         return await self._ask_to_cancel(
             f"Payment rejected by {decision.approver}: {decision.reason}", created_by=decision.approver
         )
 
-    @workflow.update
+    @workflow.update(name=CANCEL_ORDER)
     async def cancel_order(self, request: RawValue = NO_INPUT) -> OrderState:
         decision = self._refuse_if_not_allowed(request, CancelOrder)
         return await self._ask_to_cancel(decision.reason, created_by=decision.requested_by or "cancel_order")
@@ -377,12 +365,12 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         return decision
 
     async def _ask_to_cancel(self, reason: str, *, created_by: str) -> OrderState:
-        self._cancellation = _Cancellation(reason, created_by, workflow.current_update_info().id)
+        self._cancellation = Cancellation(reason, created_by, this_update())
         # The story takes it up at its next checkpoint.
         await workflow.wait_condition(lambda: self._state.status is OrderStatus.CANCELLED or self._closing)
         if self._state.status is not OrderStatus.CANCELLED:
             raise ApplicationError(
-                f"order {self._state.order_id} ended {self._state.status.value} before it could be cancelled",
+                f"order {self._state.order_id} ended {self._state.status} before it could be cancelled",
                 type=DECISION_REFUSED,
                 non_retryable=True,
             )
@@ -399,9 +387,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             # An approval already under way when time ran out is let finish.
             await self._wait(lambda: not self._decision_in_progress)
             if not decided():
-                self._cancellation = _Cancellation(
-                    f"No payment decision within {approval_timeout}", WORKFLOW_TYPE, None
-                )
+                self._cancellation = Cancellation(f"No payment decision within {approval_timeout}", WORKFLOW_TYPE, None)
 
     # -- Queries ---------------------------------------------------------------------
 
@@ -413,21 +399,26 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     def events(self, request: RawValue = NO_INPUT) -> list[EventEnvelope]:
         """The envelopes from `from_version` on, at most `limit` of them, in version order."""
         window = read_argument(request, EventsQuery)
-        return read_window(self._events, window.from_version, window.limit)
+        return self._stream().read(window.from_version, window.limit)
 
     @workflow.query
     def state_at(self, request: RawValue = NO_INPUT) -> OrderState:
         """Time travel: the state after `version`, or as of the time `at`; the latest if neither."""
         moment = read_argument(request, StateAtQuery)
-        return state_as_of(self._state.order_id, self._events, moment.version, moment.at)
+        return self._stream().state_at(moment.version, moment.at)
+
+    def _stream(self) -> OrderStream:
+        """The order's stream as every reader sees it, from what this run has recorded."""
+        return OrderStream(self._state.order_id, tuple(self._events))
 
     # -- Plumbing --------------------------------------------------------------------
 
-    def _key(self, step: str) -> str:
-        """The idempotency key of one side effect, derived from the workflow id."""
-        return f"{workflow.info().workflow_id}-{step}"
+    def _key(self, effect: str) -> str:
+        return idempotency_key(workflow.info().workflow_id, effect)
 
-    async def _call(self, activity: Callable[..., Awaitable[Any]], request: Any, *, summary: str) -> Any:
+    async def _call(
+        self, activity: Callable[[OrderActivities, Any], Awaitable[ResultT]], request: Any, *, summary: str
+    ) -> ResultT:
         """A call to an external system, retried until it answers (see _EXTERNAL_SYSTEM_RETRY)."""
         return await self._let_finish(
             workflow.start_activity_method(
@@ -439,7 +430,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             )
         )
 
-    async def _let_finish(self, step: workflow.ActivityHandle[Any]) -> Any:
+    async def _let_finish(self, step: workflow.ActivityHandle[ResultT]) -> ResultT:
         """The step's result, even if Temporal is asked to cancel the order while it runs.
 
         A charge or a shipment in flight may already have happened outside; abandoning
@@ -467,7 +458,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         try:
             await workflow.wait_condition(condition, timeout=timeout, timeout_summary=timeout_summary)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         except asyncio.CancelledError:
             if not self._unwinds_cancel_requests():
@@ -483,9 +474,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         """Treat Temporal's cancel request as a cancellation, by the rules a person's
         cancel_order meets: an order that has ended or started shipping goes on."""
         _let_the_task_go_on()
-        if refusal(self._state, CancelOrder(reason=_CANCEL_REQUEST.reason), fulfilment_started=self._fulfilment_started):
+        if refusal(self._state, CancelOrder(reason=CANCEL_REQUEST.reason), fulfilment_started=self._fulfilment_started):
             return
-        self._cancellation = self._cancellation or _CANCEL_REQUEST
+        self._cancellation = self._cancellation or CANCEL_REQUEST
 
     def _record(self, event: DomainEvent, *, created_by: str, causation_id: str | None = None) -> None:
         """Put `event` in its envelope, fold it into the state and write it into the history."""
@@ -505,9 +496,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._state = apply_event(state, envelope)
         self._events.append(envelope)
         workflow.upsert_memo({DOMAIN_EVENT_MEMO_KEY: envelope})
-        if self._state.status is not state.status:
+        if self._state.status is not None and self._state.status is not state.status:
             workflow.upsert_search_attributes([ORDER_STATUS.value_set(self._state.status.value)])
-        workflow.set_current_details(_describe(self._state))
+        workflow.set_current_details(web_ui_details(self._state))
         workflow.logger.info("Order %s v%s %s", state.order_id, envelope.version, envelope.event_type)
 
 
@@ -517,30 +508,3 @@ def _let_the_task_go_on() -> None:
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()
-
-
-def _what_failed(failure: ActivityError | ApplicationError) -> tuple[str, str]:
-    """The step that failed and what it said, in a line of bounded length."""
-    if isinstance(failure, ActivityError):
-        cause = failure.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause or failure)
-        return failure.activity_type or "an activity", shortened(message, _MAX_FAILURE_MESSAGE)
-    return WORKFLOW_TYPE, shortened(failure.message, _MAX_FAILURE_MESSAGE)
-
-
-def _describe(state: OrderState) -> str:
-    """A few lines of Markdown for the Web UI's current details."""
-    lines = [f"**{state.status.value}** at version {state.version}", f"Customer {state.customer_id}, total {state.total_amount}"]
-    if state.validation_errors:
-        lines.append("Errors: " + "; ".join(state.validation_errors))
-    if state.warnings:
-        lines.append("Warnings: " + "; ".join(state.warnings))
-    if state.payment_id:
-        lines.append(f"Payment {state.payment_id} ({state.payment_status.value})")
-    if state.status is OrderStatus.PAYMENT_PENDING:
-        lines.append("Waiting for `approve_payment` or `reject_payment`")
-    if state.tracking_number:
-        lines.append(f"Tracking {state.tracking_number}")
-    if state.cancellation_reason:
-        lines.append(f"Cancelled: {state.cancellation_reason}; refund {state.refund_amount or 'none'}")
-    return "\n\n".join(lines)

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -12,6 +11,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from connection.embedded_server import temporal_cli_path
+from tests.waiting import wait_until
 
 PROJECT = Path(__file__).resolve().parents[2]
 ORDERS_COMMAND = str(Path(sysconfig.get_path("scripts")) / "orders")
@@ -21,7 +21,9 @@ def address_of(env) -> str:
     return env.client.service_client.config.target_host
 
 
-async def temporal_cli(address: str, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+async def temporal_cli(
+    address: str, *args: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """Run the real CLI off the event loop, so a worker in this process can answer it."""
     return await asyncio.to_thread(
         subprocess.run,
@@ -43,22 +45,6 @@ async def cli_start(address: str, task_queue: str, workflow_id: str, plain_json:
 
 async def temporal_cli_json(address: str, *args: str):
     return json.loads((await temporal_cli(address, *args, "--output", "json")).stdout)
-
-
-def free_port_pair() -> int:
-    """A port P such that P (server) and P + 1000 (Web UI) are both free now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port + 1000 < 65536 and not is_listening(port + 1000):
-            return port
-    raise RuntimeError("no free port pair")
-
-
-def is_listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def run_script(script: str, *args: str, env: dict[str, str], timeout: float = 120, cwd: Path = PROJECT):
@@ -88,12 +74,12 @@ def processes_mentioning(text: str) -> list[str]:
 
 async def listed(client: Client, query: str, expected: int) -> list:
     """Visibility is eventually consistent: wait until `expected` workflows match."""
-    for _ in range(100):
+
+    async def enough() -> list | None:
         found = [execution async for execution in client.list_workflows(query)]
-        if len(found) >= expected:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{query!r} matched {len(found)}, expected {expected}")
+        return found if len(found) >= expected else None
+
+    return await wait_until(enough, seconds=10, what=f"{expected} workflow(s) to match {query!r}")
 
 
 def run_orders_command(*args: str, address: str = "127.0.0.1:1", timeout: float = 120) -> subprocess.CompletedProcess:

@@ -11,10 +11,10 @@ import subprocess
 import sys
 
 from activities.ledger import LedgerDatabase
+from contract import TASK_QUEUE, EventsQuery, workflow_id_for
 from domain import OrderState, OrderStatus
 from tests.integration.helpers import PROJECT, address_of
 from tests.orders import ORDER_001, renamed
-from workflows.contract import TASK_QUEUE, EventsQuery, workflow_id_for
 from workflows.order_workflow import OrderWorkflow
 
 

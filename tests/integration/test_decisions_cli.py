@@ -6,11 +6,10 @@ the CLIs run as real processes.
 
 import json
 
+from contract import TASK_QUEUE, EventsQuery
 from domain import OrderStatus
-from tests.integration.helpers import address_of, listed, orders_cli, temporal_cli, temporal_cli_json
-from tests.orders import one_line_order, wait_for_status
-from worker import build_worker
-from workflows.contract import TASK_QUEUE, EventsQuery
+from tests.integration.helpers import address_of, cli_start, listed, orders_cli, temporal_cli, temporal_cli_json
+from tests.orders import one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 
@@ -27,13 +26,6 @@ def large_order_json(order_id: str, **fields) -> str:
     )
 
 
-async def cli_start(address: str, order_id: str, plain_json: str) -> None:
-    await temporal_cli(
-        address, "workflow", "start", "--type", "OrderWorkflow", "--task-queue", TASK_QUEUE,
-        "--workflow-id", f"order-{order_id}", "--input", plain_json,
-    )  # fmt: skip
-
-
 async def history_length(env, order_id: str) -> int:
     return len([event async for event in env.client.get_workflow_handle(f"order-{order_id}").fetch_history_events()])
 
@@ -41,8 +33,8 @@ async def history_length(env, order_id: str) -> int:
 async def test_a_60000_order_waits_for_approval_and_the_real_cli_approves_it_to_fulfilled(dev_env, unique, ledger):
     address = address_of(dev_env)
     order_id = f"BIG-{unique}"
-    async with build_worker(dev_env.client, TASK_QUEUE, ledger.activities()):
-        await cli_start(address, order_id, large_order_json(order_id))
+    async with open_shop(dev_env, TASK_QUEUE, ledger):
+        await cli_start(address, TASK_QUEUE, f"order-{order_id}", large_order_json(order_id))
         handle = dev_env.client.get_workflow_handle(f"order-{order_id}")
         await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
         await listed(dev_env.client, f"WorkflowId='order-{order_id}' AND OrderStatus='PaymentPending'", 1)
@@ -68,18 +60,24 @@ async def test_a_60000_order_waits_for_approval_and_the_real_cli_approves_it_to_
     assert ledger.charges(order_id) == [("Completed", "60000")]
 
 
-async def test_an_approved_order_cancelled_in_its_window_is_refunded_once_and_its_stock_released(dev_env, unique, ledger):
+async def test_an_approved_order_cancelled_in_its_window_is_refunded_once_and_its_stock_released(
+    dev_env, unique, ledger
+):
     address = address_of(dev_env)
     order_id = f"HOLD-{unique}"
-    async with build_worker(dev_env.client, TASK_QUEUE, ledger.activities()):
-        await cli_start(address, order_id, large_order_json(order_id, cancellation_window="PT1H"))
+    async with open_shop(dev_env, TASK_QUEUE, ledger):
+        await cli_start(
+            address, TASK_QUEUE, f"order-{order_id}", large_order_json(order_id, cancellation_window="PT1H")
+        )
         handle = dev_env.client.get_workflow_handle(f"order-{order_id}")
         await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
 
         approved = await orders_cli(dev_env, "approve", order_id, "--approver", "ops-lead", "--json")
         await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
         held_stock = ledger.stock("PROD-009")
-        cancelled = await orders_cli(dev_env, "cancel", order_id, "--reason", "customer called", "--requested-by", "support", "--json")
+        cancelled = await orders_cli(
+            dev_env, "cancel", order_id, "--reason", "customer called", "--requested-by", "support", "--json"
+        )
         final = await handle.result()
 
     assert approved.returncode == 0, approved.stderr
@@ -96,8 +94,10 @@ async def test_an_approved_order_cancelled_in_its_window_is_refunded_once_and_it
 
 async def test_refused_decisions_name_status_and_version_and_leave_the_history_untouched(dev_env, unique, ledger):
     order = one_line_order(f"REFUSE-{unique}", "PROD-001", 1, "10.00", cancellation_window="PT1H")
-    async with build_worker(dev_env.client, TASK_QUEUE, ledger.activities()):
-        handle = await dev_env.client.start_workflow(OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue=TASK_QUEUE)
+    async with open_shop(dev_env, TASK_QUEUE, ledger):
+        handle = await dev_env.client.start_workflow(
+            OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue=TASK_QUEUE
+        )
         await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
         before = await history_length(dev_env, order.order_id)
 
@@ -114,10 +114,14 @@ async def test_refused_decisions_name_status_and_version_and_leave_the_history_u
 
     assert approve.returncode == 1
     assert approve.stderr.strip() == (
-        f"orders approve: cannot approve payment: order {order.order_id} is InventoryReserved at version 4, not PaymentPending"
+        f"orders approve: cannot approve payment: order {order.order_id} is InventoryReserved at version 4,"
+        " not PaymentPending"
     )
     assert stale.returncode == 1
-    assert stale.stderr.strip() == f"orders cancel: stale expected_version 2: order {order.order_id} is InventoryReserved at version 4"
+    assert (
+        stale.stderr.strip()
+        == f"orders cancel: stale expected_version 2: order {order.order_id} is InventoryReserved at version 4"
+    )
     assert malformed.returncode != 0
     assert "reason: Field required" in malformed.stderr + malformed.stdout
     assert after == before, "a refused update writes nothing to the history"
@@ -126,8 +130,10 @@ async def test_refused_decisions_name_status_and_version_and_leave_the_history_u
 
 async def test_a_decision_on_an_order_that_has_ended_is_refused_from_its_history(dev_env, unique, ledger):
     order = one_line_order(f"DONE-{unique}", "PROD-001", 1, "10.00")
-    async with build_worker(dev_env.client, TASK_QUEUE, ledger.activities()):
-        handle = await dev_env.client.start_workflow(OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue=TASK_QUEUE)
+    async with open_shop(dev_env, TASK_QUEUE, ledger):
+        handle = await dev_env.client.start_workflow(
+            OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue=TASK_QUEUE
+        )
         await handle.result()
     before = await history_length(dev_env, order.order_id)
 

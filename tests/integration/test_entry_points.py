@@ -10,22 +10,22 @@ import sys
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from connection import has_live_poller
+from connection import has_live_worker
+from connection.embedded_server import free_local_port, is_listening, start_embedded_server
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
+from hosting import build_worker
 from tests.integration.helpers import (
     PROJECT,
     address_of,
-    free_port_pair,
-    is_listening,
     processes_mentioning,
     run_script,
 )
 from tests.orders import ORDER_001, renamed
-from worker import build_worker
-from workflows.contract import TASK_QUEUE, workflow_id_for
+from tests.waiting import wait_until
 
 
 def test_starter_runs_the_tutorial_orders_on_an_embedded_server_and_leaves_nothing_behind(tmp_path):
-    port = free_port_pair()
+    port = free_local_port()
     data_dir = tmp_path / "data"
     env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "ORDERS_DATA_DIR": str(data_dir)}
 
@@ -59,7 +59,10 @@ def test_starter_runs_the_tutorial_orders_on_an_embedded_server_and_leaves_nothi
 
 async def test_a_file_with_one_malformed_order_starts_none_of_its_orders(dev_env, tmp_path, unique):
     good = renamed(ORDER_001, unique).model_dump(mode="json")
-    bad = {**renamed(ORDER_001, f"{unique}-bad").model_dump(mode="json"), "items": [{"product_id": "P", "quantity": "many", "unit_price": 1}]}
+    bad = {
+        **renamed(ORDER_001, f"{unique}-bad").model_dump(mode="json"),
+        "items": [{"product_id": "P", "quantity": "many", "unit_price": 1}],
+    }
     orders_file = tmp_path / "orders.json"
     orders_file.write_text(json.dumps([good, bad]))
 
@@ -68,10 +71,16 @@ async def test_a_file_with_one_malformed_order_starts_none_of_its_orders(dev_env
     )
 
     assert result.returncode == 2
-    assert f"{orders_file}: order 2 ({bad['order_id']}): items.0.quantity: Input should be a valid integer" in result.stderr
+    assert (
+        f"{orders_file}: order 2 ({bad['order_id']}): items.0.quantity: Input should be a valid integer"
+        in result.stderr
+    )
     assert "No order was started." in result.stderr
     assert result.stdout == ""
-    listed = [execution async for execution in dev_env.client.list_workflows(f"WorkflowId='{workflow_id_for(good['order_id'])}'")]
+    listed = [
+        execution
+        async for execution in dev_env.client.list_workflows(f"WorkflowId='{workflow_id_for(good['order_id'])}'")
+    ]
     assert listed == []
 
 
@@ -90,25 +99,32 @@ def test_a_missing_file_is_refused_naming_it(tmp_path):
     assert f"{tmp_path / 'nope.json'}: cannot read it" in result.stderr
 
 
-async def test_starter_runs_a_file_of_orders_even_where_a_stopped_worker_still_looks_alive(dev_env, tmp_path, unique):
-    order = renamed(ORDER_001, unique).model_dump(mode="json")
-    orders_file = tmp_path / "orders.json"
-    orders_file.write_text(json.dumps(order))
-    env = {"TEMPORAL_ADDRESS": address_of(dev_env)}
-    # A worker that polled `orders` a moment ago is still listed by the server.
-    async with build_worker(dev_env.client, TASK_QUEUE):
-        await asyncio.sleep(0.5)
-    assert await has_live_poller(dev_env.client, TASK_QUEUE)
+async def test_starter_serves_its_orders_itself_once_the_last_worker_has_stopped(ledger, tmp_path, unique):
+    """The server still lists a worker that stopped a moment ago among the task queue's
+    pollers; the worker's own heartbeat says it stopped, and the starter believes that.
+    A server of its own: no other test's workers on `orders`."""
+    server = await start_embedded_server(
+        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
+    )
+    try:
+        order = renamed(ORDER_001, unique).model_dump(mode="json")
+        orders_file = tmp_path / "orders.json"
+        orders_file.write_text(json.dumps(order))
+        async with build_worker(server.client, TASK_QUEUE, activities=ledger.activities()):
+            await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="the worker to poll")
+        assert not await has_live_worker(server.client, TASK_QUEUE)
 
-    result = await asyncio.to_thread(run_script, "starter.py", "--file", str(orders_file), "--no-wait", env=env)
+        env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path)}
+        result = await asyncio.to_thread(run_script, "starter.py", "--file", str(orders_file), "--no-wait", env=env)
 
-    assert result.returncode == 0, result.stderr
-    assert "No worker picked the orders up within 5 s: running one inside this process." in result.stdout
-    assert f"{order['order_id']}: Fulfilled\n" in result.stdout
-    assert "embedded" not in result.stdout
-    handle = dev_env.client.get_workflow_handle(workflow_id_for(order["order_id"]))
-    description = await handle.describe()
-    assert await description.static_summary() == f"Order {order['order_id']} for CUSTOMER-123, total 150.50"
+        assert result.returncode == 0, result.stderr
+        assert "No worker was polling 'orders': running one inside this process." in result.stdout
+        assert f"{order['order_id']}: Fulfilled\n" in result.stdout
+        assert "embedded" not in result.stdout
+        description = await server.client.get_workflow_handle(workflow_id_for(order["order_id"])).describe()
+        assert await description.static_summary() == f"Order {order['order_id']} for CUSTOMER-123, total 150.50"
+    finally:
+        await server.stop()
 
 
 async def serve_one_order_then_sigterm(client: Client | None, address: str, order_id: str, **env: str) -> str:
@@ -148,7 +164,7 @@ async def test_worker_serves_orders_and_stops_gracefully_on_sigterm(dev_env, uni
 
 
 async def test_worker_starts_the_embedded_server_when_nothing_answers_and_stops_it_on_sigterm(tmp_path, unique):
-    port = free_port_pair()
+    port = free_local_port()
     data_dir = tmp_path / "data"
     output = await serve_one_order_then_sigterm(None, f"127.0.0.1:{port}", unique, ORDERS_DATA_DIR=str(data_dir))
     assert f"Nothing answered at 127.0.0.1:{port}, so started the embedded Temporal dev server" in output

@@ -15,12 +15,11 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import SqliteInventory
-
+from contract import ORDER_STATUS, OUT_OF_STOCK, STEP_FAILED
 from domain import OrderStatus
 from tests.integration.helpers import address_of, cli_start, temporal_cli
-from tests.orders import ORDER_001, renamed, start_order
-from worker import build_worker
-from workflows.contract import ORDER_STATUS, OUT_OF_STOCK, STEP_FAILED
+from tests.orders import ORDER_001, open_shop, renamed
+from tests.waiting import wait_until
 from workflows.order_workflow import OrderWorkflow
 
 MALFORMED = {
@@ -44,19 +43,18 @@ def plain_order(order_id: str, **changes) -> dict:
 
 async def settled(handle, seconds: float = 20):
     """The order's description once it has closed or waits for approval."""
-    for _ in range(int(seconds / 0.1)):
+
+    async def closed_or_waiting():
         description = await handle.describe()
-        if description.status is not WorkflowExecutionStatus.RUNNING:
-            return description
-        if description.typed_search_attributes.get(ORDER_STATUS) == OrderStatus.PAYMENT_PENDING.value:
-            return description
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{handle.id} still running after {seconds} s: {description.status}")
+        waiting = description.typed_search_attributes.get(ORDER_STATUS) == OrderStatus.PAYMENT_PENDING.value
+        return description if description.status is not WorkflowExecutionStatus.RUNNING or waiting else None
+
+    return await wait_until(closed_or_waiting, seconds=seconds, what=f"{handle.id} to close or wait for approval")
 
 
-async def test_no_client_input_leaves_an_order_stuck_terminated_or_holding_money(dev_env, task_queue, unique, ledger, tmp_path):
+async def test_no_client_input_leaves_an_order_stuck_terminated_or_holding_money(dev_shop, dev_env, unique, tmp_path):
     address = address_of(dev_env)
-    client = dev_env.client
+    client, task_queue, ledger = dev_shop.client, dev_shop.task_queue, dev_shop.ledger
     ordinary = {
         f"OK-{unique}": plain_order(f"OK-{unique}"),
         f"SHORT-{unique}": plain_order(
@@ -68,38 +66,50 @@ async def test_no_client_input_leaves_an_order_stuck_terminated_or_holding_money
             items=[{"product_id": "PROD-009", "quantity": 2, "unit_price": "30000.00"}],
         ),
     }
-    malformed = {f"{name.upper()}-{unique}": plain_order(f"{name.upper()}-{unique}", **changes) for name, changes in MALFORMED.items()}
-    encoded = {f"ENC-{n}-{unique}": (plain_order(f"ENC-{n}-{unique}"), encoding) for n, encoding in enumerate(WRONG_ENCODING)}
+    malformed = {
+        f"{name.upper()}-{unique}": plain_order(f"{name.upper()}-{unique}", **changes)
+        for name, changes in MALFORMED.items()
+    }
+    encoded = {
+        f"ENC-{n}-{unique}": (plain_order(f"ENC-{n}-{unique}"), encoding) for n, encoding in enumerate(WRONG_ENCODING)
+    }
     huge_product = f"HUGE-PRODUCT-{unique}"
     huge_file = tmp_path / "huge.json"
     huge_file.write_text(
-        json.dumps(plain_order(huge_product, items=[{"product_id": "P" * 1_000_000, "quantity": 2, "unit_price": "75.25"}]))
+        json.dumps(
+            plain_order(huge_product, items=[{"product_id": "P" * 1_000_000, "quantity": 2, "unit_price": "75.25"}])
+        )
     )
 
-    async with build_worker(client, task_queue, ledger.activities()):
-        for order_id, order in (ordinary | malformed).items():
-            await cli_start(address, task_queue, f"order-{order_id}", json.dumps(order))
-        for order_id, (order, encoding) in encoded.items():
-            await cli_start(address, task_queue, f"order-{order_id}", json.dumps(order), "--input-meta", f"encoding={encoding}")
-        await temporal_cli(
-            address, "workflow", "start", "--type", "OrderWorkflow", "--task-queue", task_queue,
-            "--workflow-id", f"order-{huge_product}", "--input-file", str(huge_file),
-        )  # fmt: skip
-        every_id = [*ordinary, *malformed, *encoded, huge_product]
-        handles = {order_id: client.get_workflow_handle(f"order-{order_id}") for order_id in every_id}
-        outcomes = dict(zip(every_id, await asyncio.gather(*(settled(handle) for handle in handles.values()))))
+    for order_id, order in (ordinary | malformed).items():
+        await cli_start(address, task_queue, f"order-{order_id}", json.dumps(order))
+    for order_id, (order, encoding) in encoded.items():
+        await cli_start(
+            address, task_queue, f"order-{order_id}", json.dumps(order), "--input-meta", f"encoding={encoding}"
+        )
+    await temporal_cli(
+        address, "workflow", "start", "--type", "OrderWorkflow", "--task-queue", task_queue,
+        "--workflow-id", f"order-{huge_product}", "--input-file", str(huge_file),
+    )  # fmt: skip
+    every_id = [*ordinary, *malformed, *encoded, huge_product]
+    handles = {order_id: client.get_workflow_handle(f"order-{order_id}") for order_id in every_id}
+    outcomes = dict(zip(every_id, await asyncio.gather(*(settled(handle) for handle in handles.values())), strict=True))
 
-        histories = {
-            order_id: (await temporal_cli(address, "workflow", "show", "--workflow-id", handle.id, "--output", "json")).stdout
-            for order_id, handle in handles.items()
-        }
-        pending = handles[f"PENDING-{unique}"]
-        await pending.execute_update("reject_payment", {"approver": "risk-team", "reason": "test over"})
-        await pending.result()
+    histories = {
+        order_id: (
+            await temporal_cli(address, "workflow", "show", "--workflow-id", handle.id, "--output", "json")
+        ).stdout
+        for order_id, handle in handles.items()
+    }
+    pending = handles[f"PENDING-{unique}"]
+    await pending.execute_update("reject_payment", {"approver": "risk-team", "reason": "test over"})
+    await pending.result()
 
     for order_id, history in histories.items():
         assert "WORKFLOW_TASK_FAILED" not in history and "WorkflowTaskFailed" not in history, order_id
-        assert outcomes[order_id].status is not WorkflowExecutionStatus.TERMINATED, f"{order_id} was terminated by the server"
+        assert outcomes[order_id].status is not WorkflowExecutionStatus.TERMINATED, (
+            f"{order_id} was terminated by the server"
+        )
     for order_id in [*malformed, *encoded, huge_product]:
         assert outcomes[order_id].status is WorkflowExecutionStatus.FAILED, order_id
         failure = json.loads(histories[order_id])["events"][-1]["workflowExecutionFailedEventAttributes"]["failure"]
@@ -123,8 +133,9 @@ class WarehouseWithAnEnormousError(SqliteInventory):
 
 async def test_a_failure_the_server_cut_down_after_the_charge_is_still_refunded(dev_env, task_queue, unique, ledger):
     order = renamed(ORDER_001, unique)
-    async with build_worker(dev_env.client, task_queue, ledger.activities(inventory=WarehouseWithAnEnormousError(ledger.db))):
-        handle = await start_order(dev_env.client, order, task_queue)
+    activities = ledger.activities(inventory=WarehouseWithAnEnormousError(ledger.db))
+    async with open_shop(dev_env, task_queue, ledger, activities) as shop:
+        handle = await shop.start(order)
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
         state = await handle.query(OrderWorkflow.state)

@@ -2,17 +2,16 @@
 
 import json
 
+from contract import EventsQuery
 from tests.integration.helpers import address_of, listed, orders_cli, temporal_cli, temporal_cli_json
-from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, renamed, start_order
-from worker import build_worker
-from workflows.contract import EventsQuery
+from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, open_shop, renamed
 from workflows.order_workflow import OrderWorkflow
 
 
-async def run_orders(env, task_queue, *orders):
+async def run_orders(env, task_queue, ledger, *orders):
     """Run the orders with a worker, keep what the `events` query answered, then stop the worker."""
-    async with build_worker(env.client, task_queue):
-        handles = [await start_order(env.client, order, task_queue) for order in orders]
+    async with open_shop(env, task_queue, ledger) as shop:
+        handles = [await shop.start(order) for order in orders]
         for handle in handles:
             await handle.result()
         return [
@@ -21,9 +20,11 @@ async def run_orders(env, task_queue, *orders):
         ]
 
 
-async def test_with_the_worker_stopped_orders_events_prints_what_the_events_query_returned(dev_env, task_queue, unique):
+async def test_with_the_worker_stopped_orders_events_prints_what_the_events_query_returned(
+    dev_env, task_queue, ledger, unique
+):
     order = renamed(ORDER_001, unique)
-    [queried] = await run_orders(dev_env, task_queue, order)
+    [queried] = await run_orders(dev_env, task_queue, ledger, order)
 
     result = await orders_cli(dev_env, "events", order.order_id, "--json")
 
@@ -38,9 +39,9 @@ async def test_with_the_worker_stopped_orders_events_prints_what_the_events_quer
     assert "reserve_inventory  v3" in lines[1]
 
 
-async def test_with_the_worker_stopped_orders_state_travels_to_version_2(dev_env, task_queue, unique):
+async def test_with_the_worker_stopped_orders_state_travels_to_version_2(dev_env, task_queue, ledger, unique):
     order = renamed(ORDER_001, unique)
-    await run_orders(dev_env, task_queue, order)
+    await run_orders(dev_env, task_queue, ledger, order)
 
     validated = await orders_cli(dev_env, "state", order.order_id, "--version", "2", "--json")
     latest = await orders_cli(dev_env, "state", order.order_id, "--json")
@@ -51,15 +52,19 @@ async def test_with_the_worker_stopped_orders_state_travels_to_version_2(dev_env
     assert json.loads(latest.stdout)["status"] == "Fulfilled"
 
 
-async def test_orders_history_file_reads_a_real_cli_export_like_the_server(dev_env, task_queue, unique, tmp_path):
+async def test_orders_events_and_state_read_a_real_cli_export_like_the_server(
+    dev_env, task_queue, ledger, unique, tmp_path
+):
     order = renamed(ORDER_002, unique)
-    [queried] = await run_orders(dev_env, task_queue, order)
+    [queried] = await run_orders(dev_env, task_queue, ledger, order)
     exported = tmp_path / "history.json"
-    show = await temporal_cli(address_of(dev_env), "workflow", "show", "--workflow-id", f"order-{order.order_id}", "--output", "json")
+    show = await temporal_cli(
+        address_of(dev_env), "workflow", "show", "--workflow-id", f"order-{order.order_id}", "--output", "json"
+    )
     exported.write_text(show.stdout)
 
-    stream = await orders_cli(dev_env, "history-file", str(exported), "--json")
-    at_3 = await orders_cli(dev_env, "history-file", str(exported), "--version", "3", "--json")
+    stream = await orders_cli(dev_env, "events", str(exported), "--json")
+    at_3 = await orders_cli(dev_env, "state", str(exported), "--version", "3", "--json")
     from_server = await orders_cli(dev_env, "state", order.order_id, "--version", "3", "--json")
 
     assert stream.returncode == 0, stream.stderr
@@ -68,10 +73,10 @@ async def test_orders_history_file_reads_a_real_cli_export_like_the_server(dev_e
     assert json.loads(at_3.stdout)["status"] == "PaymentCompleted"
 
 
-async def test_orders_report_counts_the_tutorial_orders_by_status(dev_env, task_queue, unique):
+async def test_orders_report_counts_the_tutorial_orders_by_status(dev_env, task_queue, ledger, unique):
     customer = f"CUSTOMER-{unique}"
     orders = [renamed(order, unique, customer_id=customer) for order in (ORDER_001, ORDER_002, ORDER_003)]
-    await run_orders(dev_env, task_queue, *orders)
+    await run_orders(dev_env, task_queue, ledger, *orders)
     await listed(dev_env.client, f"CustomerId='{customer}' AND ExecutionStatus='Completed'", 3)
 
     result = await orders_cli(dev_env, "report", "--json", "--query", f"CustomerId='{customer}'")
@@ -84,21 +89,20 @@ async def test_orders_report_counts_the_tutorial_orders_by_status(dev_env, task_
         "ValidationFailed": (1, "100.00"),
     }
     assert report["awaiting_approval"] == []
-    assert {row["error"]: row["orders"] for row in report["top_validation_errors"]} == {
-        "Order must contain at least one item": 1,
-        "Total amount mismatch": 1,
+    assert {row["code"]: row["orders"] for row in report["top_validation_errors"]} == {
+        "no_items": 1,
+        "total_mismatch": 1,
     }
 
 
-async def test_orders_report_lists_orders_waiting_for_approval_and_shows_progress_over_many(dev_env, task_queue, unique):
+async def test_orders_report_lists_orders_waiting_for_approval_and_shows_progress_over_many(dev_shop, dev_env, unique):
     customer = f"MANY-{unique}"
     pending = one_line_order(f"BIG-{unique}", "PROD-009", 2, "30000", customer_id=customer)
     invalid = [one_line_order(f"BAD-{unique}-{n}", f"P{n}", 0, "1", customer_id=customer) for n in range(21)]
-    async with build_worker(dev_env.client, task_queue):
-        big = await start_order(dev_env.client, pending, task_queue)
-        for order in invalid:
-            await (await start_order(dev_env.client, order, task_queue)).result()
-        await listed(dev_env.client, f"CustomerId='{customer}' AND OrderStatus='PaymentPending'", 1)
+    big = await dev_shop.start(pending)
+    for order in invalid:
+        await (await dev_shop.start(order)).result()
+    await listed(dev_env.client, f"CustomerId='{customer}' AND OrderStatus='PaymentPending'", 1)
     await listed(dev_env.client, f"CustomerId='{customer}' AND OrderStatus='ValidationFailed'", 21)
 
     result = await orders_cli(dev_env, "report", "--query", f"CustomerId='{customer}'")
@@ -109,33 +113,32 @@ async def test_orders_report_lists_orders_waiting_for_approval_and_shows_progres
     assert "22 order(s)" in result.stdout
     assert "Waiting for approval: 1" in result.stdout
     assert f"BIG-{unique}" in result.stdout and "60000" in result.stdout
-    assert "21      Item * has zero quantity" in result.stdout
+    assert "21      zero_quantity  Item P" in result.stdout
 
 
-async def test_time_travel_works_from_the_real_cli_through_the_state_at_query(dev_env, task_queue, unique):
+async def test_time_travel_works_from_the_real_cli_through_the_state_at_query(dev_shop, dev_env, unique):
     order = renamed(ORDER_001, unique)
-    async with build_worker(dev_env.client, task_queue):
-        await (await start_order(dev_env.client, order, task_queue)).result()
-        answer = await temporal_cli_json(
-            address_of(dev_env), "workflow", "query", "--workflow-id", f"order-{order.order_id}",
-            "--name", "state_at", "--input", '{"version": 2}',
-        )  # fmt: skip
+    await (await dev_shop.start(order)).result()
+    answer = await temporal_cli_json(
+        address_of(dev_env), "workflow", "query", "--workflow-id", f"order-{order.order_id}",
+        "--name", "state_at", "--input", '{"version": 2}',
+    )  # fmt: skip
     assert answer["queryResult"][0]["status"] == "Validated"
     assert answer["queryResult"][0]["version"] == 2
 
 
 async def test_an_unknown_order_a_bad_version_and_a_malformed_file_each_get_one_line_and_a_failing_exit(
-    dev_env, task_queue, unique, tmp_path
+    dev_env, task_queue, ledger, unique, tmp_path
 ):
     order = renamed(ORDER_003, unique)
-    await run_orders(dev_env, task_queue, order)
+    await run_orders(dev_env, task_queue, ledger, order)
     not_a_history = tmp_path / "notes.json"
     not_a_history.write_text("[1, 2")
 
     unknown = await orders_cli(dev_env, "events", f"NOPE-{unique}")
     too_far = await orders_cli(dev_env, "state", order.order_id, "--version", "7")
     negative = await orders_cli(dev_env, "state", order.order_id, "--version", "-1")
-    malformed = await orders_cli(dev_env, "history-file", str(not_a_history))
+    malformed = await orders_cli(dev_env, "events", str(not_a_history))
 
     for result, names in [
         (unknown, f"no order 'NOPE-{unique}'"),

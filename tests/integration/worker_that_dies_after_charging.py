@@ -8,11 +8,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping  # noqa: E402
-from activities.order_activities import OrderActivities  # noqa: E402
-from connection import connect, load_settings  # noqa: E402
-from worker import build_worker  # noqa: E402
-from workflows.contract import TASK_QUEUE  # noqa: E402
+from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
+from activities.order_activities import OrderActivities
+from connection import connect, load_settings
+from contract import TASK_QUEUE
+from hosting import build_worker
 
 
 class GatewayThatHangsAfterCharging(SqlitePaymentGateway):
@@ -25,8 +25,10 @@ class GatewayThatHangsAfterCharging(SqlitePaymentGateway):
 async def main() -> None:
     settings = load_settings()
     db = LedgerDatabase(settings.ledger_path)
-    activities = OrderActivities(GatewayThatHangsAfterCharging(db), SqliteInventory(db), SqliteShipping(db), SqliteFraudScreen(db))
-    async with build_worker(await connect(settings), TASK_QUEUE, activities):
+    activities = OrderActivities(
+        GatewayThatHangsAfterCharging(db), SqliteInventory(db), SqliteShipping(db), SqliteFraudScreen(db)
+    )
+    async with build_worker(await connect(settings), TASK_QUEUE, activities=activities):
         print("serving", flush=True)
         await asyncio.Event().wait()
 

@@ -123,7 +123,10 @@ def test_order_fulfilled_records_fulfilment_and_tracking():
 
 def test_order_cancelled_records_reason_and_refund():
     state = state_after(
-        received(), valid(), paid(), OrderCancelled(order_id=ORDER, reason="changed mind", refund_amount=Decimal("150.50"))
+        received(),
+        valid(),
+        paid(),
+        OrderCancelled(order_id=ORDER, reason="changed mind", refund_amount=Decimal("150.50")),
     )
     assert state.status is OrderStatus.CANCELLED
     assert state.cancellation_reason == "changed mind"
@@ -137,7 +140,7 @@ def test_apply_leaves_the_previous_state_untouched():
 
 
 def test_an_event_that_skips_a_version_is_refused():
-    with pytest.raises(EventStreamError, match="at version 1; event .* has version 3"):
+    with pytest.raises(EventStreamError, match=r"at version 1; event .* has version 3"):
         apply_event(state_after(received()), envelope(valid(), 3))
 
 

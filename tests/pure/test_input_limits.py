@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from contract import workflow_id_for
 from domain import OrderInput, describe_validation_error, validate_order
-from workflows.contract import workflow_id_for
 
 # What Temporal accepts where an order's values land.
 KEYWORD_SEARCH_ATTRIBUTE_BYTES = 2_048

@@ -15,9 +15,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain import OrderInput, OrderState, needs_fraud_screening
-from eventstore import load_history_file
-from eventstore.replay import replay
-from workflows.hosting import workflow_options
+from eventstore import load_history_file, read_history_file
+from hosting import workflow_options
+from hosting.replay import replay
 from workflows.order_workflow import NO_INPUT, OrderWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
@@ -51,13 +51,16 @@ def test_every_path_has_a_golden_history():
 
 @pytest.mark.parametrize("history", RECORDED, ids=lambda path: f"{path.parent.name}/{path.stem}")
 async def test_a_recorded_history_replays_with_todays_code(history):
-    report = await replay(load_history_file(history).history)
-    assert report.ok, f"{history.relative_to(HISTORIES)}: replay diverged at event {report.event_id} ({report.event_type}): {report.error}"
+    report = await replay(load_history_file(history))
+    assert report.ok, (
+        f"{history.relative_to(HISTORIES)}: replay diverged at event {report.event_id}"
+        f" ({report.event_type}): {report.error}"
+    )
 
 
 @pytest.mark.parametrize("history", RECORDED, ids=lambda path: f"{path.parent.name}/{path.stem}")
 def test_a_recorded_history_folds_to_the_state_it_ended_with(history):
-    assert load_history_file(history).state_at() == expected_state(history)
+    assert read_history_file(history).state_at() == expected_state(history)
 
 
 @workflow.defn(name="OrderWorkflow", sandboxed=False)
@@ -77,7 +80,7 @@ UNGUARDED = {**workflow_options(), "workflows": [OrderWorkflowScreeningWithoutPa
 
 @pytest.mark.parametrize("name", ["large-order-warning", "approved", "rejected", "approval-timeout"])
 async def test_fraud_screening_without_its_patch_breaks_orders_recorded_before_it(name):
-    recorded = load_history_file(BEFORE_SCREENING / f"{name}.json").history
+    recorded = load_history_file(BEFORE_SCREENING / f"{name}.json")
     result = await Replayer(data_converter=pydantic_data_converter, **UNGUARDED).replay_workflow(
         recorded, raise_on_replay_failure=False
     )
@@ -87,7 +90,7 @@ async def test_fraud_screening_without_its_patch_breaks_orders_recorded_before_i
 
 
 async def test_orders_below_the_screening_threshold_are_untouched_by_the_patch():
-    recorded = load_history_file(BEFORE_SCREENING / "fulfilled.json").history
+    recorded = load_history_file(BEFORE_SCREENING / "fulfilled.json")
     result = await Replayer(data_converter=pydantic_data_converter, **UNGUARDED).replay_workflow(
         recorded, raise_on_replay_failure=False
     )
@@ -98,7 +101,7 @@ async def test_a_renamed_activity_fails_replay_naming_the_event(tmp_path):
     original = HISTORIES / "golden" / "fulfilled.json"
     renamed = tmp_path / "renamed.json"
     renamed.write_text(original.read_text().replace('"name": "reserve_inventory"', '"name": "reserve_stock"'))
-    report = await replay(load_history_file(renamed).history)
+    report = await replay(load_history_file(renamed))
     assert not report.ok
     assert "reserve_stock" in report.error
     assert report.event_type == "ACTIVITY_TASK_SCHEDULED"
@@ -118,7 +121,7 @@ class OrderWorkflowCompensatingWithoutPatch(OrderWorkflow):
 
 
 async def test_compensating_failures_without_its_patch_breaks_orders_that_failed_before_it():
-    recorded = load_history_file(HISTORIES / "before-compensation" / "failed-after-charge.json").history
+    recorded = load_history_file(HISTORIES / "before-compensation" / "failed-after-charge.json")
     unguarded = {**workflow_options(), "workflows": [OrderWorkflowCompensatingWithoutPatch]}
     result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
         recorded, raise_on_replay_failure=False
@@ -142,7 +145,7 @@ class OrderWorkflowUnwindingCancelRequestsWithoutPatch(OrderWorkflow):
 
 @pytest.mark.parametrize("name", ["temporal-cancel-while-held", "temporal-cancel-while-shipping"])
 async def test_unwinding_cancel_requests_without_its_patch_breaks_orders_cancelled_before_it(name):
-    recorded = load_history_file(HISTORIES / "before-cancel-requests" / f"{name}.json").history
+    recorded = load_history_file(HISTORIES / "before-cancel-requests" / f"{name}.json")
     unguarded = {**workflow_options(), "workflows": [OrderWorkflowUnwindingCancelRequestsWithoutPatch]}
     result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
         recorded, raise_on_replay_failure=False

@@ -6,8 +6,7 @@ import subprocess
 from pathlib import Path
 
 from tests.integration.helpers import address_of, listed, run_orders_command
-from tests.orders import ORDER_001, ORDER_002, ORDER_003, renamed, start_order
-from worker import build_worker
+from tests.orders import ORDER_001, ORDER_002, ORDER_003, renamed
 
 GOLDEN = Path(__file__).resolve().parents[1] / "histories" / "golden"
 
@@ -26,7 +25,9 @@ def test_replaying_a_cli_export_prints_ok_and_the_final_state():
 
 def test_replaying_a_file_with_a_renamed_activity_fails_naming_the_event(tmp_path):
     renamed_file = tmp_path / "renamed.json"
-    renamed_file.write_text((GOLDEN / "fulfilled.json").read_text().replace('"name": "fulfill_order"', '"name": "ship_order"'))
+    renamed_file.write_text(
+        (GOLDEN / "fulfilled.json").read_text().replace('"name": "fulfill_order"', '"name": "ship_order"')
+    )
     result = orders_replay(str(renamed_file), "--json")
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -34,9 +35,15 @@ def test_replaying_a_file_with_a_renamed_activity_fails_naming_the_event(tmp_pat
     assert report["event_type"] == "ACTIVITY_TASK_SCHEDULED"
     assert "'ship_order'" in report["error"]
     scheduled = [
-        event for event in json.loads(renamed_file.read_text())["events"] if "activityTaskScheduledEventAttributes" in event
+        event
+        for event in json.loads(renamed_file.read_text())["events"]
+        if "activityTaskScheduledEventAttributes" in event
     ]
-    assert str(report["event_id"]) == next(e["eventId"] for e in scheduled if e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "ship_order")
+    assert str(report["event_id"]) == next(
+        e["eventId"]
+        for e in scheduled
+        if e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "ship_order"
+    )
     assert report["state"]["status"] == "Fulfilled"
     assert "WARN" not in result.stdout
 
@@ -45,12 +52,11 @@ def test_replay_in_debug_mode_still_replays():
     assert orders_replay(str(GOLDEN / "rejected.json"), "--debug").returncode == 0
 
 
-async def test_replaying_orders_from_the_server_by_id_and_by_query(dev_env, task_queue, unique):
+async def test_replaying_orders_from_the_server_by_id_and_by_query(dev_shop, dev_env, unique):
     customer = f"REPLAY-{unique}"
     orders = [renamed(order, unique, customer_id=customer) for order in (ORDER_001, ORDER_002, ORDER_003)]
-    async with build_worker(dev_env.client, task_queue):
-        for order in orders:
-            await (await start_order(dev_env.client, order, task_queue)).result()
+    for order in orders:
+        await (await dev_shop.start(order)).result()
     await listed(dev_env.client, f"CustomerId='{customer}' AND ExecutionStatus='Completed'", 3)
     address = address_of(dev_env)
 

@@ -12,10 +12,9 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from activities.ledger import SqlitePaymentGateway, SqliteShipping
+from contract import EventsQuery
 from domain import OrderStatus, PaymentStatus
-from tests.orders import one_line_order, start_order, wait_for_status
-from worker import build_worker
-from workflows.contract import EventsQuery
+from tests.orders import one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 REASON = "Cancellation requested through Temporal"
@@ -53,14 +52,12 @@ async def cancelled_outcome(handle):
     return await handle.query(OrderWorkflow.state), await handle.query(OrderWorkflow.events, EventsQuery())
 
 
-async def test_a_cancel_request_while_held_releases_the_stock_and_refunds(time_skipping_env, task_queue, unique, ledger):
+async def test_a_cancel_request_while_held_releases_the_stock_and_refunds(shop, unique, ledger):
     order = one_line_order(f"HELD-{unique}", "PROD-001", 2, "10.00", cancellation_window="PT1H")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
-        await handle.cancel()
-        state, envelopes = await cancelled_outcome(handle)
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
+    await handle.cancel()
+    state, envelopes = await cancelled_outcome(handle)
 
     assert state.status is OrderStatus.CANCELLED
     assert (state.cancellation_reason, state.refund_amount) == (REASON, Decimal("20.00"))
@@ -75,9 +72,8 @@ async def test_a_cancel_request_while_charging_lets_the_charge_finish_then_refun
 ):
     gateway = SlowGateway(ledger.db)
     order = one_line_order(f"CHARGING-{unique}", "PROD-001", 1, "10.00")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities(payments=gateway)):
-        handle = await start_order(client, order, task_queue)
+    async with open_shop(time_skipping_env, task_queue, ledger, ledger.activities(payments=gateway)) as shop:
+        handle = await shop.start(order)
         await gateway.charging.wait()
         await handle.cancel()
         state, envelopes = await cancelled_outcome(handle)
@@ -89,16 +85,12 @@ async def test_a_cancel_request_while_charging_lets_the_charge_finish_then_refun
     assert ledger.money_held_without_goods() == []
 
 
-async def test_a_cancel_request_while_waiting_for_approval_voids_the_authorisation(
-    time_skipping_env, task_queue, unique, ledger
-):
+async def test_a_cancel_request_while_waiting_for_approval_voids_the_authorisation(shop, unique, ledger):
     order = one_line_order(f"PENDING-{unique}", "PROD-009", 2, "30000.00")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        await handle.cancel()
-        state, _ = await cancelled_outcome(handle)
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    await handle.cancel()
+    state, _ = await cancelled_outcome(handle)
 
     assert state.payment_status is PaymentStatus.CANCELLED
     assert ledger.charges(order.order_id) == [("Cancelled", "60000.00")]
@@ -110,9 +102,8 @@ async def test_a_cancel_request_once_shipping_started_is_too_late_and_the_order_
 ):
     carrier = SlowCarrier(ledger.db)
     order = one_line_order(f"SHIPPING-{unique}", "PROD-001", 1, "10.00")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities(shipping=carrier)):
-        handle = await start_order(client, order, task_queue)
+    async with open_shop(time_skipping_env, task_queue, ledger, ledger.activities(shipping=carrier)) as shop:
+        handle = await shop.start(order)
         await carrier.shipping.wait()
         await handle.cancel()
         final = await handle.result()

@@ -1,9 +1,8 @@
 """Approvals, rejections, cancellations and compensation on the time-skipping server,
 with the real activities over a SQLite ledger of each test's own.
 
-Every test leaves its order closed (finished or terminated) before its worker stops:
-an order left with work scheduled and no worker holds the shared server's clock, and
-another test's `env.sleep` would then wait in real time."""
+Every test leaves its order closed (finished or terminated) before its worker stops
+(see the `shop` fixture)."""
 
 import asyncio
 from datetime import timedelta
@@ -15,11 +14,10 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import SqliteFraudScreen, SqlitePaymentGateway
+from contract import DECISION_REFUSED, MALFORMED_INPUT, EventsQuery
 from domain import OrderState, OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
-from tests.orders import one_line_order, start_order, wait_for_status
-from worker import build_worker
-from workflows.contract import DECISION_REFUSED, MALFORMED_INPUT, EventsQuery
+from tests.orders import one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 APPROVED_STREAM = [
@@ -59,17 +57,15 @@ async def refused(update) -> ApplicationError:
     return cause
 
 
-async def test_an_approved_payment_is_captured_and_the_order_fulfilled(time_skipping_env, task_queue, unique, ledger):
+async def test_an_approved_payment_is_captured_and_the_order_fulfilled(shop, unique, ledger):
     order = large_order(unique)
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        approved = await handle.execute_update(
-            OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead", comment="known customer"), id="approval-1"
-        )
-        final = await handle.result()
-        envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    approved = await handle.execute_update(
+        OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead", comment="known customer"), id="approval-1"
+    )
+    final = await handle.result()
+    envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
 
     assert approved.status is OrderStatus.PAYMENT_COMPLETED and approved.version == 4
     assert final.status is OrderStatus.FULFILLED
@@ -83,17 +79,17 @@ async def test_an_approved_payment_is_captured_and_the_order_fulfilled(time_skip
     assert ledger.stock("PROD-009") == 1000 - 2
 
 
-async def test_a_rejected_payment_cancels_the_order_without_refund(time_skipping_env, task_queue, unique, ledger):
+async def test_a_rejected_payment_cancels_the_order_without_refund(shop, unique, ledger):
     order = large_order(unique)
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        rejected = await handle.execute_update(
-            OrderWorkflow.reject_payment, RejectPayment(approver="risk-team", reason="card reported stolen"), id="rejection-1"
-        )
-        final = await handle.result()
-        envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    rejected = await handle.execute_update(
+        OrderWorkflow.reject_payment,
+        RejectPayment(approver="risk-team", reason="card reported stolen"),
+        id="rejection-1",
+    )
+    final = await handle.result()
+    envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
 
     assert rejected == final
     assert final.status is OrderStatus.CANCELLED
@@ -107,15 +103,11 @@ async def test_a_rejected_payment_cancels_the_order_without_refund(time_skipping
     assert ledger.stock("PROD-009") == 1000
 
 
-async def test_an_order_nobody_decides_on_cancels_itself_when_the_approval_window_closes(
-    time_skipping_env, task_queue, unique, ledger
-):
+async def test_an_order_nobody_decides_on_cancels_itself_when_the_approval_window_closes(shop, unique, ledger):
     order = large_order(unique, approval_timeout="PT1H")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        final = await handle.result()  # the test server skips the hour
-        envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
+    handle = await shop.start(order)
+    final = await handle.result()  # the test server skips the hour
+    envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
 
     assert final.status is OrderStatus.CANCELLED
     assert final.cancellation_reason == "No payment decision within 1:00:00"
@@ -125,29 +117,25 @@ async def test_an_order_nobody_decides_on_cancels_itself_when_the_approval_windo
     assert ledger.refunds(order.order_id) == []
 
 
-async def test_the_approval_window_defaults_to_48_hours(time_skipping_env, task_queue, unique, ledger):
+async def test_the_approval_window_defaults_to_48_hours(shop, time_skipping_env, unique):
     order = large_order(unique)
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        await time_skipping_env.sleep(timedelta(hours=47))
-        assert (await handle.query(OrderWorkflow.state)).status is OrderStatus.PAYMENT_PENDING
-        final = await handle.result()
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    await time_skipping_env.sleep(timedelta(hours=47))
+    assert (await handle.query(OrderWorkflow.state)).status is OrderStatus.PAYMENT_PENDING
+    final = await handle.result()
     assert final.cancellation_reason == "No payment decision within 2 days, 0:00:00"
 
 
-async def test_a_pending_order_cancelled_by_the_customer_voids_its_payment(time_skipping_env, task_queue, unique, ledger):
+async def test_a_pending_order_cancelled_by_the_customer_voids_its_payment(shop, unique, ledger):
     order = large_order(unique)
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        cancelled = await handle.execute_update(
-            OrderWorkflow.cancel_order, CancelOrder(reason="changed my mind", requested_by="CUSTOMER-TEST"), id="cancel-1"
-        )
-        assert await handle.result() == cancelled
-        envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    cancelled = await handle.execute_update(
+        OrderWorkflow.cancel_order, CancelOrder(reason="changed my mind", requested_by="CUSTOMER-TEST"), id="cancel-1"
+    )
+    assert await handle.result() == cancelled
+    envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
 
     assert cancelled.status is OrderStatus.CANCELLED
     assert (cancelled.cancellation_reason, cancelled.refund_amount) == ("changed my mind", None)
@@ -156,17 +144,13 @@ async def test_a_pending_order_cancelled_by_the_customer_voids_its_payment(time_
     assert ledger.refunds(order.order_id) == []
 
 
-async def test_cancelling_after_reservation_releases_the_stock_and_refunds_the_payment_once(
-    time_skipping_env, task_queue, unique, ledger
-):
+async def test_cancelling_after_reservation_releases_the_stock_and_refunds_the_payment_once(shop, unique, ledger):
     order = one_line_order(f"HELD-{unique}", "PROD-001", 2, "75.25", cancellation_window="PT1H")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
-        assert ledger.stock("PROD-001") == 1000 - 2
-        cancelled = await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="found it cheaper"))
-        final = await handle.result()
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
+    assert ledger.stock("PROD-001") == 1000 - 2
+    cancelled = await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="found it cheaper"))
+    final = await handle.result()
 
     assert cancelled == final
     assert final.status is OrderStatus.CANCELLED
@@ -178,20 +162,16 @@ async def test_cancelling_after_reservation_releases_the_stock_and_refunds_the_p
     assert ledger.stock("PROD-001") == 1000
 
 
-async def test_an_order_held_in_its_cancellation_window_is_fulfilled_when_the_window_closes(
-    time_skipping_env, task_queue, unique, ledger
-):
+async def test_an_order_held_in_its_cancellation_window_is_fulfilled_when_the_window_closes(shop, unique):
     order = one_line_order(f"HELD-{unique}", "PROD-001", 1, "10.00", cancellation_window=3600)
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        final = await handle.result()
-        envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
+    handle = await shop.start(order)
+    final = await handle.result()
+    envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
     assert final.status is OrderStatus.FULFILLED
     assert envelopes[-1].created_at - envelopes[-2].created_at >= timedelta(hours=1)
 
 
-async def test_a_line_short_of_stock_refunds_the_payment_and_names_the_product(time_skipping_env, task_queue, unique, ledger):
+async def test_a_line_short_of_stock_refunds_the_payment_and_names_the_product(shop, unique, ledger):
     order = one_line_order(f"SHORT-{unique}", "PROD-001", 1, "10.00").model_copy(
         update={
             "items": (
@@ -201,25 +181,23 @@ async def test_a_line_short_of_stock_refunds_the_payment_and_names_the_product(t
             "total_amount": Decimal("21.00"),
         }
     )
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        final = await (await start_order(client, order, task_queue)).result()
+    final = await (await shop.start(order)).result()
 
     assert final.status is OrderStatus.CANCELLED
     assert final.cancellation_reason == "Out of stock: PROD-010 (wanted 11, available 10)"
     assert final.refund_amount == Decimal("21.00")
     assert final.events_applied == ("OrderReceived", "OrderValidated", "PaymentProcessed", "OrderCancelled")
     assert ledger.refunds(order.order_id) == [("21.00",)]
-    assert (ledger.stock("PROD-001"), ledger.stock("PROD-010")) == (1000, 10), "an order is reserved whole or not at all"
+    assert (ledger.stock("PROD-001"), ledger.stock("PROD-010")) == (1000, 10), (
+        "an order is reserved whole or not at all"
+    )
 
 
-async def test_a_declined_payment_fails_the_order_without_retrying(time_skipping_env, task_queue, unique, ledger):
+async def test_a_declined_payment_fails_the_order_without_retrying(shop, unique, ledger):
     order = one_line_order(f"DECLINED-{unique}", "PROD-001", 1, "10.00", customer_id=f"BAD-CARD-{unique}")
     await ledger.payments.decline_customer(order.customer_id)
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        final = await handle.result()
+    handle = await shop.start(order)
+    final = await handle.result()
     attempts = [
         event.activity_task_started_event_attributes.attempt
         async for event in handle.fetch_history_events()
@@ -242,12 +220,13 @@ class GatewayWhoseRefundsTimeOutTwice(SqlitePaymentGateway):
         return await super().refund(idempotency_key, payment_id, amount)
 
 
-async def test_a_refund_that_fails_transiently_is_retried_until_it_happens_once(time_skipping_env, task_queue, unique, ledger):
+async def test_a_refund_that_fails_transiently_is_retried_until_it_happens_once(
+    time_skipping_env, task_queue, unique, ledger
+):
     gateway = GatewayWhoseRefundsTimeOutTwice(ledger.db)
     order = one_line_order(f"RETRY-{unique}", "PROD-001", 1, "10.00", cancellation_window="PT1H")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities(payments=gateway)):
-        handle = await start_order(client, order, task_queue)
+    async with open_shop(time_skipping_env, task_queue, ledger, ledger.activities(payments=gateway)) as shop:
+        handle = await shop.start(order)
         await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
         final = await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="test"))
         assert await handle.result() == final
@@ -256,55 +235,52 @@ async def test_a_refund_that_fails_transiently_is_retried_until_it_happens_once(
     assert ledger.refunds(order.order_id) == [("10.00",)]
 
 
-async def test_approving_twice_is_refused_with_no_new_history_event(time_skipping_env, task_queue, unique, ledger):
+async def test_approving_twice_is_refused_with_no_new_history_event(shop, unique, ledger):
     order = large_order(unique, cancellation_window="PT1H")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead"))
-        await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
-        before = await history_length(handle)
-        cause = await refused(handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead")))
-        added = await events_after(handle, before)
-        await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="test over"))
-        await handle.result()
-    assert cause.message == f"cannot approve payment: order {order.order_id} is InventoryReserved at version 5, not PaymentPending"
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead"))
+    await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
+    before = await history_length(handle)
+    cause = await refused(handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead")))
+    added = await events_after(handle, before)
+    await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="test over"))
+    await handle.result()
+    assert (
+        cause.message
+        == f"cannot approve payment: order {order.order_id} is InventoryReserved at version 5, not PaymentPending"
+    )
     assert added == []
     assert ledger.charges(order.order_id) == [("Completed", "60000.00")]
     assert ledger.refunds(order.order_id) == [("60000.00",)]
 
 
-async def test_a_stale_expected_version_is_refused_with_no_new_history_event(time_skipping_env, task_queue, unique, ledger):
+async def test_a_stale_expected_version_is_refused_with_no_new_history_event(shop, unique):
     order = large_order(unique)
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        before = await history_length(handle)
-        cause = await refused(
-            handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="stale view", expected_version=2))
-        )
-        added = await events_after(handle, before)
-        current = await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops", expected_version=3))
-        await handle.result()
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    before = await history_length(handle)
+    cause = await refused(
+        handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="stale view", expected_version=2))
+    )
+    added = await events_after(handle, before)
+    current = await handle.execute_update(
+        OrderWorkflow.approve_payment, ApprovePayment(approver="ops", expected_version=3)
+    )
+    await handle.result()
     assert cause.message == f"stale expected_version 2: order {order.order_id} is PaymentPending at version 3"
     assert added == []
     assert current.status is OrderStatus.PAYMENT_COMPLETED
 
 
-async def test_a_malformed_decision_is_rejected_naming_the_field_and_the_order_carries_on(
-    time_skipping_env, task_queue, unique, ledger
-):
+async def test_a_malformed_decision_is_rejected_naming_the_field_and_the_order_carries_on(shop, unique):
     order = large_order(unique)
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        with pytest.raises(WorkflowUpdateFailedError) as caught:
-            await handle.execute_update("approve_payment", {"aprover": "typo"})
-        approved = await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops"))
-        await handle.result()
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update("approve_payment", {"aprover": "typo"})
+    approved = await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops"))
+    await handle.result()
     assert caught.value.cause.type == MALFORMED_INPUT
     assert caught.value.cause.message == (
         "Malformed ApprovePayment: approver: Field required; aprover: Extra inputs are not permitted"
@@ -312,21 +288,19 @@ async def test_a_malformed_decision_is_rejected_naming_the_field_and_the_order_c
     assert approved.status is OrderStatus.PAYMENT_COMPLETED
 
 
-async def test_concurrent_approve_and_cancel_exactly_one_wins(time_skipping_env, task_queue, unique, ledger):
+async def test_concurrent_approve_and_cancel_exactly_one_wins(shop, unique, ledger):
     order = large_order(unique, cancellation_window="PT1H")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
-        outcomes = await asyncio.gather(
-            handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead")),
-            handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="customer called")),
-            return_exceptions=True,
-        )
-        if isinstance(outcomes[0], OrderState):  # approved: it now waits in its cancellation window
-            state = await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
-            await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="test over"))
-        await handle.result()
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+    outcomes = await asyncio.gather(
+        handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead")),
+        handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="customer called")),
+        return_exceptions=True,
+    )
+    if isinstance(outcomes[0], OrderState):  # approved: it now waits in its cancellation window
+        state = await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
+        await handle.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="test over"))
+    await handle.result()
 
     won = [outcome for outcome in outcomes if isinstance(outcome, OrderState)]
     lost = [outcome for outcome in outcomes if not isinstance(outcome, OrderState)]
@@ -341,16 +315,12 @@ async def test_concurrent_approve_and_cancel_exactly_one_wins(time_skipping_env,
         assert ledger.charges(order.order_id) == [("Completed", "60000.00")]
 
 
-async def test_a_large_order_from_a_watched_customer_is_cancelled_before_any_payment(
-    time_skipping_env, task_queue, unique, ledger
-):
+async def test_a_large_order_from_a_watched_customer_is_cancelled_before_any_payment(shop, unique, ledger):
     order = one_line_order(f"FRAUD-{unique}", "PROD-001", 1, "10000.01", customer_id=f"WATCHED-{unique}")
     small = one_line_order(f"SMALL-{unique}", "PROD-001", 1, "10000.00", customer_id=f"WATCHED-{unique}")
     await SqliteFraudScreen(ledger.db).watch(order.customer_id, "card used from three countries in an hour")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        blocked = await (await start_order(client, order, task_queue)).result()
-        unscreened = await (await start_order(client, small, task_queue)).result()
+    blocked = await (await shop.start(order)).result()
+    unscreened = await (await shop.start(small)).result()
 
     assert blocked.status is OrderStatus.CANCELLED
     assert blocked.cancellation_reason == "Failed fraud screening: card used from three countries in an hour"

@@ -16,11 +16,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import SqliteInventory, SqliteShipping
+from contract import STEP_FAILED, EventsQuery
 from domain import OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment
-from tests.orders import one_line_order, start_order, wait_for_status
-from worker import build_worker
-from workflows.contract import STEP_FAILED, EventsQuery
+from tests.orders import one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import COMPENSATE_ON_FAILURE_PATCH, OrderWorkflow
 
 
@@ -28,7 +27,9 @@ class WarehouseWithAFault(SqliteInventory):
     """Reservations fail with an error nobody planned for, and retrying cannot help."""
 
     async def reserve(self, idempotency_key, items):
-        raise ApplicationError("warehouse system rejected the request: schema error", type="WarehouseFault", non_retryable=True)
+        raise ApplicationError(
+            "warehouse system rejected the request: schema error", type="WarehouseFault", non_retryable=True
+        )
 
 
 class CarrierThatRefuses(SqliteShipping):
@@ -36,9 +37,9 @@ class CarrierThatRefuses(SqliteShipping):
         raise ApplicationError("carrier refused the parcel", type="CarrierRefused", non_retryable=True)
 
 
-async def run_to_failure(env, task_queue, activities, order):
-    async with build_worker(env.client, task_queue, activities):
-        handle = await start_order(env.client, order, task_queue)
+async def run_to_failure(env, task_queue, ledger, activities, order):
+    async with open_shop(env, task_queue, ledger, activities) as shop:
+        handle = await shop.start(order)
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
         state = await handle.query(OrderWorkflow.state)
@@ -53,7 +54,7 @@ async def test_a_reservation_that_fails_unexpectedly_after_the_charge_refunds_it
     order = one_line_order(f"FAULT-{unique}", "PROD-001", 2, "10.00")
     activities = ledger.activities(inventory=WarehouseWithAFault(ledger.db))
 
-    failure, state, envelopes, kinds = await run_to_failure(time_skipping_env, task_queue, activities, order)
+    failure, state, envelopes, kinds = await run_to_failure(time_skipping_env, task_queue, ledger, activities, order)
 
     assert failure.cause.type == STEP_FAILED, "the fault stays the workflow's outcome"
     assert failure.cause.details == ("reserve_inventory",)
@@ -71,11 +72,13 @@ async def test_a_reservation_that_fails_unexpectedly_after_the_charge_refunds_it
     assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds
 
 
-async def test_a_shipment_that_fails_unexpectedly_releases_the_stock_and_refunds(time_skipping_env, task_queue, unique, ledger):
+async def test_a_shipment_that_fails_unexpectedly_releases_the_stock_and_refunds(
+    time_skipping_env, task_queue, unique, ledger
+):
     order = one_line_order(f"NOSHIP-{unique}", "PROD-003", 3, "5.00")
     activities = ledger.activities(shipping=CarrierThatRefuses(ledger.db))
 
-    failure, state, envelopes, _ = await run_to_failure(time_skipping_env, task_queue, activities, order)
+    failure, state, envelopes, _ = await run_to_failure(time_skipping_env, task_queue, ledger, activities, order)
 
     assert failure.cause.message == "Stopped by a failure in fulfill_order: carrier refused the parcel"
     assert state.status is OrderStatus.CANCELLED
@@ -92,8 +95,8 @@ async def test_an_approved_payment_is_refunded_when_the_warehouse_fails_afterwar
 ):
     order = one_line_order(f"BIGFAULT-{unique}", "PROD-009", 2, "30000.00")
     activities = ledger.activities(inventory=WarehouseWithAFault(ledger.db))
-    async with build_worker(time_skipping_env.client, task_queue, activities):
-        handle = await start_order(time_skipping_env.client, order, task_queue)
+    async with open_shop(time_skipping_env, task_queue, ledger, activities) as shop:
+        handle = await shop.start(order)
         await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
         await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead"))
         with pytest.raises(WorkflowFailureError):
@@ -110,8 +113,8 @@ async def test_the_compensation_is_marked_in_the_history_so_older_orders_replay_
 ):
     order = one_line_order(f"MARKED-{unique}", "PROD-001", 1, "10.00")
     activities = ledger.activities(inventory=WarehouseWithAFault(ledger.db))
-    async with build_worker(time_skipping_env.client, task_queue, activities):
-        handle = await start_order(time_skipping_env.client, order, task_queue)
+    async with open_shop(time_skipping_env, task_queue, ledger, activities) as shop:
+        handle = await shop.start(order)
         with pytest.raises(WorkflowFailureError):
             await handle.result()
     patches = [

@@ -13,24 +13,24 @@ import json
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.common import RawValue
+from temporalio.client import WithStartWorkflowOperation, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.common import RawValue, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from contract import DECISION_REFUSED, MALFORMED_INPUT, MALFORMED_ORDER_INPUT, EventsQuery, workflow_id_for
 from domain import OrderStatus
-from domain.decisions import CancelOrder
-from tests.orders import ORDER_001, one_line_order, renamed, start_order, wait_for_status
-from worker import build_worker
-from workflows.contract import MALFORMED_INPUT, MALFORMED_ORDER_INPUT, EventsQuery
+from domain.decisions import ApprovePayment, CancelOrder
+from tests.orders import ORDER_001, one_line_order, renamed, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 
-async def malformed_start_failure(client, task_queue: str, workflow_id: str, *args) -> ApplicationError:
+async def malformed_start_failure(shop, workflow_id: str, *args) -> ApplicationError:
     """Start OrderWorkflow by name with raw input, as a client in another language would."""
-    async with build_worker(client, task_queue):
-        handle = await client.start_workflow("OrderWorkflow", args=list(args), id=workflow_id, task_queue=task_queue)
-        with pytest.raises(WorkflowFailureError) as caught:
-            await asyncio.wait_for(handle.result(), timeout=30)
+    handle = await shop.client.start_workflow(
+        "OrderWorkflow", args=list(args), id=workflow_id, task_queue=shop.task_queue
+    )
+    with pytest.raises(WorkflowFailureError) as caught:
+        await asyncio.wait_for(handle.result(), timeout=30)
     kinds = [event.event_type async for event in handle.fetch_history_events()]
     assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds, "no workflow task may fail and retry"
     cause = caught.value.cause
@@ -49,43 +49,43 @@ def raw(data: bytes, encoding: bytes) -> RawValue:
     return RawValue(Payload(metadata={"encoding": encoding}, data=data))
 
 
-async def test_an_order_missing_a_field_fails_at_once_naming_the_field(time_skipping_env, task_queue, unique):
+async def test_an_order_missing_a_field_fails_at_once_naming_the_field(shop, unique):
     order = {"order_id": f"BAD-{unique}", "total_amount": 10, "items": []}
-    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-BAD-{unique}", order)
+    cause = await malformed_start_failure(shop, f"order-BAD-{unique}", order)
     assert "customer_id: Field required" in cause.message
 
 
-async def test_an_order_with_a_wrong_type_fails_at_once_naming_the_field(time_skipping_env, task_queue, unique):
+async def test_an_order_with_a_wrong_type_fails_at_once_naming_the_field(shop, unique):
     order = {
         "order_id": f"BAD-{unique}",
         "customer_id": "C",
         "total_amount": "ten",
         "items": [{"product_id": "P", "quantity": "2x", "unit_price": 1}],
     }
-    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-BAD-{unique}", order)
+    cause = await malformed_start_failure(shop, f"order-BAD-{unique}", order)
     assert "total_amount:" in cause.message
     assert "items.0.quantity:" in cause.message
 
 
-async def test_a_start_without_input_fails_at_once(time_skipping_env, task_queue, unique):
-    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-NONE-{unique}")
+async def test_a_start_without_input_fails_at_once(shop, unique):
+    cause = await malformed_start_failure(shop, f"order-NONE-{unique}")
     assert "carried no order" in cause.message
 
 
-async def test_input_that_is_not_an_object_fails_at_once(time_skipping_env, task_queue, unique):
-    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-LIST-{unique}", [1, 2])
+async def test_input_that_is_not_an_object_fails_at_once(shop, unique):
+    cause = await malformed_start_failure(shop, f"order-LIST-{unique}", [1, 2])
     assert "Malformed order input" in cause.message
 
 
-async def test_a_start_with_two_inputs_fails_at_once(time_skipping_env, task_queue, unique):
+async def test_a_start_with_two_inputs_fails_at_once(shop, unique):
     order = plain_order(f"TWO-{unique}")
-    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-TWO-{unique}", order, order)
+    cause = await malformed_start_failure(shop, f"order-TWO-{unique}", order, order)
     assert "expected one order, got 2 arguments" in cause.message
 
 
-async def test_a_workflow_id_that_is_not_order_dash_order_id_is_refused(time_skipping_env, task_queue, unique):
+async def test_a_workflow_id_that_is_not_order_dash_order_id_is_refused(shop, unique):
     order = plain_order(f"X-{unique}")
-    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"wrong-{unique}", order)
+    cause = await malformed_start_failure(shop, f"wrong-{unique}", order)
     assert f"start it as 'order-X-{unique}'" in cause.message
 
 
@@ -102,7 +102,10 @@ OUT_OF_BOUNDS = {
         {"total_amount": "1e308", "items": [{"product_id": "PROD-001", "quantity": 1, "unit_price": 1e308}]},
         "items.0.unit_price: Value error, must be between",
     ),
-    "customer-2049-bytes": ({"customer_id": "C" * 2047 + "é"}, "customer_id: String should have at most 256 characters"),
+    "customer-2049-bytes": (
+        {"customer_id": "C" * 2047 + "é"},
+        "customer_id: String should have at most 256 characters",
+    ),
     "customer-700-euro-signs": ({"customer_id": "€" * 700}, "customer_id: String should have at most 256 characters"),
     "product-id-of-a-megabyte": (
         {"items": [{"product_id": "P" * 1_000_000, "quantity": 2, "unit_price": "75.25"}]},
@@ -121,73 +124,71 @@ OUT_OF_BOUNDS = {
 
 
 @pytest.mark.parametrize("case", OUT_OF_BOUNDS, ids=str)
-async def test_values_that_fit_no_temporal_limit_are_refused_naming_the_field(time_skipping_env, task_queue, unique, case):
+async def test_values_that_fit_no_temporal_limit_are_refused_naming_the_field(shop, unique, case):
     changes, problem = OUT_OF_BOUNDS[case]
     order_id = f"BOUNDS-{unique}"
-    cause = await malformed_start_failure(
-        time_skipping_env.client, task_queue, f"order-{order_id}", plain_order(order_id, **changes)
-    )
+    cause = await malformed_start_failure(shop, f"order-{order_id}", plain_order(order_id, **changes))
     assert problem in cause.message
     assert len(cause.message) < 1_000, "a failure message stays small whatever the input held"
 
 
 @pytest.mark.parametrize("encoding", [b"binary/plain", b"json/protobuf", b"text/csv"])
-async def test_an_order_in_another_encoding_fails_at_once_naming_the_encoding(time_skipping_env, task_queue, unique, encoding):
+async def test_an_order_in_another_encoding_fails_at_once_naming_the_encoding(shop, unique, encoding):
     order_id = f"ENC-{unique}"
     payload = raw(json.dumps(plain_order(order_id)).encode(), encoding)
-    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-{order_id}", payload)
+    cause = await malformed_start_failure(shop, f"order-{order_id}", payload)
     assert f"expected JSON (encoding json/plain), got encoding '{encoding.decode()}'" in cause.message
 
 
-async def test_a_field_name_of_100_kb_is_named_shortened(time_skipping_env, task_queue, unique):
+async def test_a_field_name_of_100_kb_is_named_shortened(shop, unique):
     order_id = f"KEY-{unique}"
     order = plain_order(order_id) | {"x" * 100_000: 1}
-    cause = await malformed_start_failure(time_skipping_env.client, task_queue, f"order-{order_id}", order)
+    cause = await malformed_start_failure(shop, f"order-{order_id}", order)
     assert "…(100000 characters): Extra inputs are not permitted" in cause.message
     assert len(cause.message) < 1_000
 
 
-async def test_a_cancel_that_arrives_with_the_start_is_judged_and_carried_out(time_skipping_env, task_queue, unique, ledger):
-    """Sent before any worker ran the order: the first workflow task holds both the start
-    and the update, and the order's state must exist when the validator runs."""
-    client = time_skipping_env.client
-    order = renamed(ORDER_001, unique)
-    handle = await start_order(client, order, task_queue)
-    cancelling = asyncio.create_task(
-        handle.start_update(
-            OrderWorkflow.cancel_order,
-            CancelOrder(reason="ordered by mistake", requested_by="CUSTOMER-123"),
-            id="early-cancel",
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-        )
+def started_with(shop, order) -> WithStartWorkflowOperation:
+    """Update-with-start: the decision travels with the start, so the order's first
+    workflow task holds both, and its state must exist when the validator runs."""
+    return WithStartWorkflowOperation(
+        OrderWorkflow.run,
+        order,
+        id=workflow_id_for(order.order_id),
+        task_queue=shop.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
     )
-    await asyncio.sleep(0.5)  # the update waits at the server for the first workflow task
-    async with build_worker(client, task_queue, ledger.activities()):
-        update = await cancelling
-        cancelled = await update.result()
-        final = await handle.result()
-        envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
 
-    assert cancelled == final
-    assert final.status is OrderStatus.CANCELLED
-    assert final.cancellation_reason == "ordered by mistake"
+
+async def test_a_cancel_that_arrives_with_the_start_is_judged_and_carried_out(dev_shop, unique):
+    order = renamed(ORDER_001, unique)
+    start = started_with(dev_shop, order)
+    cancelled = await dev_shop.client.execute_update_with_start_workflow(
+        OrderWorkflow.cancel_order,
+        CancelOrder(reason="ordered by mistake", requested_by="CUSTOMER-123"),
+        id="early-cancel",
+        start_workflow_operation=start,
+    )
+    handle = await start.workflow_handle()
+    envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
+
+    assert cancelled == await handle.result()
+    assert cancelled.status is OrderStatus.CANCELLED
+    assert cancelled.cancellation_reason == "ordered by mistake"
     assert [envelope.event_type for envelope in envelopes] == ["OrderReceived", "OrderValidated", "OrderCancelled"]
     assert (envelopes[-1].created_by, envelopes[-1].causation_id) == ("CUSTOMER-123", "early-cancel")
-    assert ledger.charges(order.order_id) == [], "nothing charged, nothing shipped"
+    assert dev_shop.ledger.charges(order.order_id) == [], "nothing charged, nothing shipped"
 
 
-async def test_an_approval_that_arrives_with_the_start_is_refused_by_the_same_rule_as_later(
-    time_skipping_env, task_queue, unique, ledger
-):
-    client = time_skipping_env.client
+async def test_an_approval_that_arrives_with_the_start_is_refused_by_the_same_rule_as_later(dev_shop, unique):
     order = renamed(ORDER_001, unique)
-    handle = await start_order(client, order, task_queue)
-    approving = asyncio.create_task(handle.execute_update("approve_payment", {"approver": "ops-lead"}))
-    await asyncio.sleep(0.5)
-    async with build_worker(client, task_queue, ledger.activities()):
-        with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await approving
-        final = await handle.result()
+    start = started_with(dev_shop, order)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await dev_shop.client.execute_update_with_start_workflow(
+            OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead"), start_workflow_operation=start
+        )
+    final = await (await start.workflow_handle()).result()
+    assert refused.value.cause.type == DECISION_REFUSED
     assert refused.value.cause.message == (
         f"cannot approve payment: order {order.order_id} is not started at version 0, not PaymentPending"
     )
@@ -203,17 +204,13 @@ async def test_an_approval_that_arrives_with_the_start_is_refused_by_the_same_ru
     ],
     ids=["binary", "reason-of-a-megabyte", "long-requester"],
 )
-async def test_a_malformed_cancel_is_refused_and_the_order_carries_on(
-    time_skipping_env, task_queue, unique, ledger, argument, problem
-):
+async def test_a_malformed_cancel_is_refused_and_the_order_carries_on(shop, unique, argument, problem):
     order = one_line_order(f"HELD-{unique}", "PROD-001", 1, "10.00", cancellation_window="PT1H")
-    client = time_skipping_env.client
-    async with build_worker(client, task_queue, ledger.activities()):
-        handle = await start_order(client, order, task_queue)
-        await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
-        with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update("cancel_order", argument)
-        final = await handle.result()
+    handle = await shop.start(order)
+    await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update("cancel_order", argument)
+    final = await handle.result()
     assert refused.value.cause.type == MALFORMED_INPUT
     assert problem in refused.value.cause.message
     assert final.status is OrderStatus.FULFILLED

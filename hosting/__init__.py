@@ -1,13 +1,23 @@
-"""How OrderWorkflow is hosted, shared by the worker and the replayer: a replay proves
-something only if it runs the workflow exactly as the worker does."""
+"""How OrderWorkflow is hosted: the worker that serves it and the replayer that checks
+it, built here alone. A replay proves something only if it runs the workflow exactly as
+the worker does, so both take the same workflow options.
 
+Nothing here reads settings: the entry points build the activities and the client and
+hand them in.
+"""
+
+import uuid
 import warnings
+from datetime import timedelta
 from typing import Any
 
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.order_activities import OrderActivities
+from contract import TASK_QUEUE
 from workflows.order_workflow import OrderWorkflow
 
 # The sandbox stays on. These modules are deterministic and side-effect free at import,
@@ -16,12 +26,16 @@ PASSTHROUGH_MODULES = (
     "pydantic",
     "pydantic_core",
     "annotated_types",
+    "contract",
     "domain",
+    "views",
     "activities",
-    "workflows.contract",
     "workflows.inputs",
+    "workflows.cancellation",
 )
 
+# Running activities may finish this long after a worker is asked to stop.
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 # A start whose input is malformed fails in OrderWorkflow.__init__, before the SDK awaits
 # the run coroutine it had already made; Python then warns that it was never awaited.
@@ -40,6 +54,20 @@ def workflow_options() -> dict[str, Any]:
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
         ),
     }
+
+
+def build_worker(client: Client, task_queue: str = TASK_QUEUE, *, activities: OrderActivities) -> Worker:
+    """A worker serving OrderWorkflow and `activities` on `task_queue`."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        # An identity of its own, not just its process's: the server can then say which
+        # of a process's workers polled, and which announced they stopped.
+        identity=f"{client.identity}/{uuid.uuid4().hex[:8]}",
+        activities=activities.all(),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        **workflow_options(),
+    )
 
 
 def build_replayer(debug_mode: bool = False) -> Replayer:

@@ -1,4 +1,7 @@
-"""Names that clients, workers, tools and tests agree on. Changing one breaks them all."""
+"""Names that clients, workers, tools and tests agree on. Changing one breaks them all.
+
+The ground floor: every layer imports it, and it imports nothing of this project.
+"""
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from temporalio.common import SearchAttributeKey
@@ -26,8 +29,34 @@ STEP_FAILED = "StepFailed"
 PAYMENT_NOT_FOUND = "PaymentNotFound"
 
 
+# The workflow's updates (decisions) and queries, for clients that name them.
+APPROVE_PAYMENT = "approve_payment"
+REJECT_PAYMENT = "reject_payment"
+CANCEL_ORDER = "cancel_order"
+
+_WORKFLOW_ID_PREFIX = "order-"
+
+
 def workflow_id_for(order_id: str) -> str:
-    return f"order-{order_id}"
+    return f"{_WORKFLOW_ID_PREFIX}{order_id}"
+
+
+def order_id_of(workflow_id: str) -> str | None:
+    """The order id in an OrderWorkflow's id; None for any other id."""
+    return workflow_id.removeprefix(_WORKFLOW_ID_PREFIX) if workflow_id.startswith(_WORKFLOW_ID_PREFIX) else None
+
+
+# The side effects an order causes outside, each under an idempotency key of its own.
+PAYMENT, RESERVATION, FULFILLMENT, REFUND = "payment", "reservation", "fulfillment", "refund"
+
+
+def idempotency_key(workflow_id: str, effect: str) -> str:
+    """The key an external system sees for one effect of one order: `order-X-payment`.
+
+    Derived from the workflow id, so every retry and every replay presents the same key
+    and the system answers with its first answer.
+    """
+    return f"{workflow_id}-{effect}"
 
 
 class EventsQuery(BaseModel):

@@ -1,0 +1,63 @@
+"""`orders replay`: today's workflow code against recorded histories, to gate a deploy."""
+
+import argparse
+import json
+import sys
+
+import views
+from eventstore import EventStore, load_history_file
+from hosting.replay import ReplayReport, replay, replay_all
+from orders_cli.session import is_history_file, temporal
+
+EXIT_FAILED = 1
+
+
+async def replay_command(args: argparse.Namespace) -> int:
+    if args.target is None and args.query is None:
+        raise ValueError("give an ORDER_ID, a history file PATH, or --query")
+    if args.target is not None:
+        if is_history_file(args.target):
+            report = await replay(load_history_file(args.target), debug=args.debug)
+        else:
+            async with temporal() as client:
+                report = await replay(await EventStore(client).history(args.target), debug=args.debug)
+        _print(report, args.json, with_state=True)
+        return 0 if report.ok else EXIT_FAILED
+
+    replayed = failed = 0
+    async with temporal() as client:
+        store = EventStore(client)
+        total = await store.count(args.query)
+        async for report in replay_all(store.histories(args.query), debug=args.debug):
+            replayed += 1
+            failed += not report.ok
+            _print(report, args.json, with_state=False)
+            print(f"\rReplaying order histories: {replayed}/{total}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    print(f"{replayed} replayed: {replayed - failed} OK, {failed} failed", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
+
+
+def _print(report: ReplayReport, as_json: bool, *, with_state: bool) -> None:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "workflow_id": report.workflow_id,
+                    "ok": report.ok,
+                    "error": report.error,
+                    "error_type": report.error_type,
+                    "event_id": report.event_id,
+                    "event_type": report.event_type,
+                    "state": report.state.model_dump(mode="json") if report.state else None,
+                }
+            )
+        )
+        return
+    if report.ok:
+        print(f"{report.workflow_id}: OK")
+    else:
+        where = f"event {report.event_id} ({report.event_type})" if report.event_id else "the end of the history"
+        print(f"{report.workflow_id}: FAILED at {where}: {report.error_type}: {report.error}")
+    if with_state and report.state:
+        print(views.order_state(report.state))
