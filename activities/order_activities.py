@@ -60,19 +60,19 @@ class OrderActivities:
     @activity.defn(name="validate_order")
     async def validate_order(self, request: ValidateOrder) -> OrderValidated:
         result = check_business_rules(request.items, request.total_amount)
-        activity.logger.info("Order %s valid=%s errors=%s", request.order_id, result.is_valid, result.errors)
+        activity.logger.debug("Order %s valid=%s errors=%s", request.order_id, result.is_valid, result.errors)
         return OrderValidated(order_id=request.order_id, validation_result=result)
 
     @activity.defn(name="screen_for_fraud")
     async def screen_for_fraud(self, request: ScreenForFraud) -> FraudScreening:
         screening = await self.fraud_screen.screen(request.customer_id, request.amount)
-        activity.logger.info("Fraud screening of order %s: passed=%s", request.order_id, screening.passed)
+        activity.logger.debug("Fraud screening of order %s: passed=%s", request.order_id, screening.passed)
         return screening
 
     @activity.defn(name="process_payment")
     async def process_payment(self, request: ProcessPayment) -> PaymentProcessed:
         charge = await self.payments.charge(request.idempotency_key, request.customer_id, request.amount)
-        activity.logger.info("Payment %s for order %s: %s", charge.payment_id, request.order_id, charge.status)
+        activity.logger.debug("Payment %s for order %s: %s", charge.payment_id, request.order_id, charge.status)
         return _payment_processed(request.order_id, charge)
 
     @activity.defn(name="capture_payment")
@@ -89,7 +89,7 @@ class OrderActivities:
     async def refund_payment(self, request: RefundPayment) -> Refund:
         with _as_application_errors():
             refund = await self.payments.refund(request.idempotency_key, request.payment_id, request.amount)
-        activity.logger.info(
+        activity.logger.debug(
             "Refunded %s of payment %s for order %s", refund.amount, refund.payment_id, request.order_id
         )
         return refund
