@@ -4,7 +4,7 @@ The ground floor: every layer imports it, and it imports nothing of this project
 """
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 TASK_QUEUE = "orders"
 WORKFLOW_TYPE = "OrderWorkflow"
@@ -13,6 +13,20 @@ ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 ORDER_TOTAL = SearchAttributeKey.for_float("OrderTotal")
 SEARCH_ATTRIBUTES = (ORDER_STATUS, CUSTOMER_ID, ORDER_TOTAL)
+# The status of an order that has just arrived: domain.OrderStatus.RECEIVED.
+RECEIVED = "Received"
+
+
+def search_attributes_at_start(customer_id: str, total_amount: float) -> TypedSearchAttributes:
+    """What a client sets as it starts an order, so the workflow need not upsert them."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(CUSTOMER_ID, customer_id),
+            SearchAttributePair(ORDER_TOTAL, total_amount),
+            SearchAttributePair(ORDER_STATUS, RECEIVED),
+        ]
+    )
+
 
 # Each recorded domain event is upserted under this memo key. Every upsert becomes a
 # WorkflowPropertiesModified history event carrying that one envelope, so the history

@@ -37,7 +37,7 @@ from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory
 from activities.order_activities import OrderActivities  # noqa: E402
 from connection.embedded_server import free_local_port, start_embedded_server, temporal_cli_path  # noqa: E402
 from connection.process import exit_now  # noqa: E402
-from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for  # noqa: E402
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, search_attributes_at_start, workflow_id_for  # noqa: E402
 from domain import OrderInput, OrderItem, OrderState, OrderStatus  # noqa: E402
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment  # noqa: E402
 from hosting import build_worker  # noqa: E402
@@ -133,6 +133,7 @@ async def start_and_cancel_at_once(client: Client, order_input: OrderInput) -> W
         id=workflow_id_for(order_input.order_id),
         task_queue=TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=search_attributes_at_start(order_input.customer_id, float(order_input.total_amount)),
     )
     await client.start_update_with_start_workflow(
         OrderWorkflow.cancel_order,
@@ -200,8 +201,13 @@ async def record_one(client: Client, address: str, name: str, order_input: Order
     if name in STARTS:
         handle = await STARTS[name](client, order_input)
     else:
+        # As our clients start orders: the search attributes set with the start.
         handle = await client.start_workflow(
-            OrderWorkflow.run, order_input, id=workflow_id_for(order_input.order_id), task_queue=TASK_QUEUE
+            OrderWorkflow.run,
+            order_input,
+            id=workflow_id_for(order_input.order_id),
+            task_queue=TASK_QUEUE,
+            search_attributes=search_attributes_at_start(order_input.customer_id, float(order_input.total_amount)),
         )
     await steer(handle)
     try:

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from domain import EventEnvelope, OrderInput, OrderValidated, ValidationResult, describe_validation_error
+from contract import RECEIVED
+from domain import EventEnvelope, OrderInput, OrderStatus, OrderValidated, ValidationResult, describe_validation_error
 from tests.builders import envelope, received
 
 ORDER_JSON = {
@@ -92,3 +93,7 @@ def test_an_envelope_built_in_code_must_name_its_data():
     good = envelope(event, 2)
     with pytest.raises(ValidationError, match="does not match data"):
         EventEnvelope(**{**good.__dict__, "event_type": "OrderReceived"})
+
+
+def test_the_contracts_first_status_is_the_domains():
+    assert OrderStatus.RECEIVED.value == RECEIVED

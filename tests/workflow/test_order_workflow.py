@@ -128,7 +128,7 @@ async def test_activities_carry_summaries_and_the_workflow_shows_its_state_as_cu
     summaries = [
         converter.from_payload(event.user_metadata.summary, str)
         async for event in handle.fetch_history_events()
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        if event.user_metadata.HasField("summary")  # activities, and the local one's marker
     ]
     assert summaries == [
         "Validate 1 item(s) against the total 25000.00",
