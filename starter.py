@@ -1,12 +1,17 @@
-"""Start orders and report how each one ended.
+"""Start orders and report how they ended.
 
-    python starter.py                  # the tutorial's three orders (examples/tutorial-orders.json)
-    python starter.py --file FILE      # one order, or a list of orders, as JSON
-    python starter.py --no-wait        # do not keep an embedded server up afterwards
+    python starter.py                     # the tutorial's three orders (examples/tutorial-orders.json)
+    python starter.py --file FILE         # a JSON order, a JSON list of orders, or JSON Lines (one a line)
+    python starter.py --file FILE --json  # the outcome for machines
+    python starter.py --no-wait           # do not keep an embedded server up afterwards
+    python starter.py --worker-here       # serve the orders in this process, whoever else polls
 
-Every order in a file is checked before any is started: one malformed order and
-none of the file starts. An order id that already exists is never processed twice;
-the existing run's outcome is reported instead.
+Every order in a file is checked before any is started: one malformed order and none of
+the file starts. An order id that already exists is never processed twice; the existing
+run's outcome is reported instead. Orders are started a bounded number at a time, their
+outcomes awaited as they come (results for orders that end, one visibility query a second
+for those that wait for approval), with progress on stderr; then a summary. Each order's
+detail is printed for small runs, or with --verbose.
 
 Exit codes: 0 done; 1 an order failed; 2 a malformed file or setting; 3 Temporal could
 not be reached.
@@ -17,91 +22,165 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
-from temporalio.worker import Worker
 
 import views
 from activities.order_activities import OrderActivities
 from connection import Connection, SettingsError, TemporalUnavailable, has_live_worker, load_settings, open_connection
 from connection.core_logs import forward_core_logs
 from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
-from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
+from contract import (
+    ORDER_STATUS,
+    SEARCH_ATTRIBUTES,
+    TASK_QUEUE,
+    WORKFLOW_TYPE,
+    order_id_of,
+    search_attributes_at_start,
+    workflow_id_for,
+)
 from domain import OrderInput, OrderState, OrderStatus, describe_validation_error
 from eventstore import EventStore
 from hosting import build_worker
-from workflows.order_workflow import OrderWorkflow
 
 EXIT_ORDER_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 TUTORIAL_ORDERS = Path(__file__).resolve().parent / "examples" / "tutorial-orders.json"
 
-_SETTLE_POLL_SECONDS = 0.5
+# Start requests at once, and orders started but not yet settled: enough to keep a server
+# and its workers busy, few enough that ten thousand orders never mean ten thousand open
+# requests, nor ten thousand workflows crowding the workers' caches (1,000 each) at once.
+_CONCURRENT_STARTS = 64
+_ORDERS_IN_FLIGHT = 512
+_PENDING_POLL = timedelta(seconds=1)
+# Up to this many orders, each one's detail is printed; above, the summary alone.
+_DETAIL_UP_TO = 20
+_LISTED_UP_TO = 20
+_REASONS_UP_TO = 5
+_PLAIN_PROGRESS_EVERY = timedelta(seconds=5)
+# With another worker trusted to serve the orders: how long to wait for a first order to
+# settle before saying that none may be serving (a killed worker looks alive for a while).
+_NO_WORKER_WARNING_AFTER = timedelta(seconds=15)
 
 
 class OrderFileError(Exception):
     """A file of orders that cannot be started; the message names the file and the field."""
 
 
-def parse_orders(entries: object, source: str) -> list[OrderInput]:
-    entries = entries if isinstance(entries, list) else [entries]
-    if not entries:
-        raise OrderFileError(f"{source}: the list holds no orders")
+# -- Reading orders ------------------------------------------------------------------------
+
+
+def parse_orders(entries: Iterable[tuple[str, object]]) -> list[OrderInput]:
+    """(where, entry) pairs into orders; every problem is collected before any is raised."""
     orders: list[OrderInput] = []
     problems: list[str] = []
-    for position, entry in enumerate(entries, start=1):
-        label = f"order {position}"
+    seen: set[str] = set()
+    for where, entry in entries:
+        label = where
         if isinstance(entry, dict) and isinstance(entry.get("order_id"), str):
             label += f" ({entry['order_id'][:64]})"
         try:
-            orders.append(OrderInput.model_validate(entry))
+            order = OrderInput.model_validate(entry)
         except ValidationError as err:
-            problems.append(f"{source}: {label}: {describe_validation_error(err)}")
-    seen: set[str] = set()
-    for order in orders:
+            problems.append(f"{label}: {describe_validation_error(err)}")
+            continue
         if order.order_id in seen:
-            problems.append(f"{source}: order_id {order.order_id!r} appears more than once")
+            problems.append(f"{label}: order_id {order.order_id!r} appears more than once")
         seen.add(order.order_id)
+        orders.append(order)
     if problems:
-        raise OrderFileError("\n".join(problems))
+        shown = problems[:_LISTED_UP_TO]
+        if len(problems) > len(shown):
+            shown.append(f"… and {len(problems) - len(shown)} more problems")
+        raise OrderFileError("\n".join(shown))
+    if not orders:
+        raise OrderFileError("no orders to start")
     return orders
 
 
 def load_orders(path: Path) -> list[OrderInput]:
+    """A JSON order, a JSON list of orders, or JSON Lines (one order a line)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise OrderFileError(f"{path}: cannot read it: {err}") from None
     try:
         # Decimal, not float: 150.10 must stay 150.10.
-        entries = json.loads(text, parse_float=Decimal)
+        document = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as err:
-        raise OrderFileError(f"{path}: not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
-    return parse_orders(entries, str(path))
+        if path.suffix != ".jsonl" and not (err.msg == "Extra data" and text.lstrip().startswith("{")):
+            raise OrderFileError(
+                f"{path}: not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+            ) from None
+        return _parse(path, _json_lines(path, text))
+    entries = document if isinstance(document, list) else [document]
+    return _parse(path, ((f"order {n}", entry) for n, entry in enumerate(entries, start=1)))
+
+
+def _json_lines(path: Path, text: str) -> Iterable[tuple[str, object]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"line {number}", json.loads(line, parse_float=Decimal)
+        except json.JSONDecodeError as err:
+            raise OrderFileError(f"{path}: line {number}: not valid JSON: {err.msg}, column {err.colno}") from None
+
+
+def _parse(path: Path, entries: Iterable[tuple[str, object]]) -> list[OrderInput]:
+    try:
+        return parse_orders(entries)
+    except OrderFileError as err:
+        raise OrderFileError("\n".join(f"{path}: {line}" for line in str(err).splitlines())) from None
+
+
+# -- Starting and following ----------------------------------------------------------------
 
 
 @dataclass
 class Outcome:
-    order_id: str
-    run_id: str | None
-    already_existed: bool
-    state: OrderState
+    order: OrderInput
+    already_existed: bool = False
+    run_id: str | None = None
+    state: OrderState | None = None
     waiting_for_approval: bool = False
     failure: str | None = None
 
+    @property
+    def kind(self) -> str:
+        """What the summary counts it as."""
+        if self.failure:
+            return "Failed"
+        if self.waiting_for_approval:
+            return "Waiting for approval"
+        return self.state.status.value if self.state and self.state.status else "Not started"
+
+    @property
+    def reason(self) -> str | None:
+        """Why an order that ended did not ship, in the words of its events."""
+        state = self.state
+        if self.failure or state is None or state.status in (None, OrderStatus.FULFILLED) or self.waiting_for_approval:
+            return None
+        return state.cancellation_reason or next(iter(state.validation_errors), None) or state.payment_skipped_reason
+
     def headline(self) -> str:
-        text = "Failed" if self.failure else self.state.status.value if self.state.status else "Not started"
+        text = (
+            "Failed" if self.failure else self.state.status.value if self.state and self.state.status else "Not started"
+        )
         if self.waiting_for_approval:
             text += " (waiting for manual approval)"
         if self.already_existed:
@@ -109,91 +188,313 @@ class Outcome:
         return text
 
 
-async def start_order(client: Client, order: OrderInput) -> tuple[WorkflowHandle[Any, OrderState], bool]:
-    """The order's workflow, and whether it existed already (then it is not started again)."""
+@dataclass
+class Run:
+    """Orders on their way: started, then settled (ended, or waiting for a person)."""
+
+    outcomes: dict[str, Outcome]
+    started: int = 0
+    settled: int = 0
+    # The result each started order is awaited for, until it ends or is found waiting.
+    results: dict[str, asyncio.Future[OrderState]] = field(default_factory=dict)
+    on_change: Callable[[], None] = lambda: None
+
+    def count(self, *, started: int = 0, settled: int = 0) -> None:
+        self.started += started
+        self.settled += settled
+        self.on_change()
+
+    def awaited(self) -> list[str]:
+        return [order_id for order_id, result in self.results.items() if not result.done()]
+
+
+async def follow(client: Client, orders: Sequence[OrderInput], run: Run, *, eager: bool) -> None:
+    """Start every order, a bounded number at a time, and wait until each has settled:
+    the next order starts as an earlier one ends or is found waiting for a person."""
+    starts, in_flight = asyncio.Semaphore(_CONCURRENT_STARTS), asyncio.Semaphore(_ORDERS_IN_FLIGHT)
+    began = datetime.now(UTC) - timedelta(minutes=1)  # the server's clock may differ a little
+
+    async def start_and_follow(order: OrderInput) -> None:
+        outcome = run.outcomes[order.order_id]
+        async with in_flight:
+            async with starts:
+                handle = await _start(client, order, outcome, eager=eager)
+            run.count(started=1)
+            await _await_end(client, handle, outcome, run)
+            run.count(settled=1)
+
+    watcher = asyncio.create_task(_watch_for_approvals(client, run, began))
+    try:
+        await asyncio.gather(*(start_and_follow(order) for order in orders))
+    finally:
+        watcher.cancel()
+
+
+async def _start(
+    client: Client, order: OrderInput, outcome: Outcome, *, eager: bool
+) -> WorkflowHandle[Any, OrderState]:
     workflow_id = workflow_id_for(order.order_id)
     try:
         # By name: the workflow takes its input raw, to refuse malformed input itself.
         handle: WorkflowHandle[Any, OrderState] = await client.start_workflow(
             WORKFLOW_TYPE,
             order,
-            result_type=OrderState,
             id=workflow_id,
             task_queue=TASK_QUEUE,
+            result_type=OrderState,
             # An order id is processed once, ever: a second start reports the first run.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=f"Order {order.order_id} for {order.customer_id}, total {order.total_amount}",
+            # Set now, they cost the workflow no command.
+            search_attributes=search_attributes_at_start(order.customer_id, float(order.total_amount)),
+            # With the worker in this process, its first task is handed over with the start.
+            request_eager_start=eager,
         )
-        return handle, False
+        outcome.run_id = handle.result_run_id
+        return handle
     except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(workflow_id, result_type=OrderState), True
+        outcome.already_existed = True
+        return client.get_workflow_handle(workflow_id, result_type=OrderState)
 
 
-async def outcome_of(
-    client: Client, order: OrderInput, handle: WorkflowHandle[Any, OrderState], already_existed: bool
-) -> Outcome:
+async def _await_end(client: Client, handle: WorkflowHandle[Any, OrderState], outcome: Outcome, run: Run) -> None:
+    result = run.results[outcome.order.order_id] = asyncio.ensure_future(handle.result())
     try:
-        state, waiting = await settle(handle)
-        failure = None
+        outcome.state = await result
     except WorkflowFailureError as err:
         # What the order recorded before it failed, if anything, is in its history.
-        state, waiting = (await EventStore(client).read_stream(order.order_id)).state_at(), False
-        failure = str(getattr(err.cause, "message", None) or err.cause or err)
-    run_id = handle.result_run_id or (await handle.describe()).run_id
-    return Outcome(order.order_id, run_id, already_existed, state, waiting, failure)
+        outcome.state = (await EventStore(client).read_stream(outcome.order.order_id)).state_at()
+        outcome.failure = str(getattr(err.cause, "message", None) or err.cause or err)
+    except asyncio.CancelledError:
+        if not result.cancelled() or not outcome.waiting_for_approval:
+            raise  # this run itself is being cancelled
+    if outcome.run_id is None:
+        outcome.run_id = (await handle.describe()).run_id
 
 
-async def settle(handle: WorkflowHandle[Any, OrderState]) -> tuple[OrderState, bool]:
-    """The final state, or the state of an order that now waits for a person to approve it."""
-    result = asyncio.ensure_future(handle.result())
-    try:
-        while True:
-            done, _ = await asyncio.wait({result}, timeout=_SETTLE_POLL_SECONDS)
-            if done:
-                return result.result(), False
-            try:
-                state = await handle.query(OrderWorkflow.state)
-            except RPCError:
-                continue  # no worker has taken it up yet
-            if state.status is OrderStatus.PAYMENT_PENDING:
-                return state, True
-    finally:
-        result.cancel()
+async def _watch_for_approvals(client: Client, run: Run, began: datetime) -> None:
+    """Once a second, one visibility query for this run's orders that wait for a person:
+    their result would not come before someone decides."""
+    pending = (
+        f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
+        f" AND {ORDER_STATUS.name}='{OrderStatus.PAYMENT_PENDING.value}'"
+    )
+    while True:
+        await asyncio.sleep(_PENDING_POLL.total_seconds())
+        awaited = set(run.awaited())
+        if not awaited:
+            continue
+        # Orders this run started began after it; an order found already there may be older.
+        older = any(run.outcomes[order_id].already_existed for order_id in awaited)
+        query = pending if older else f"{pending} AND StartTime >= '{began.isoformat()}'"
+        async for execution in client.list_workflows(query):
+            order_id = order_id_of(execution.id)
+            if order_id not in awaited:
+                continue
+            outcome = run.outcomes[order_id]
+            outcome.waiting_for_approval = True
+            outcome.run_id = execution.run_id
+            outcome.state = (await EventStore(client).read_stream(order_id)).state_at()
+            run.results[order_id].cancel()
 
 
-def report(outcome: Outcome, link: str | None) -> str:
-    text = views.order_report(outcome.state, outcome.headline(), link=link)
+# -- Reporting -----------------------------------------------------------------------------
+
+
+def summary(outcomes: Sequence[Outcome], elapsed: float) -> dict[str, Any]:
+    counts: Counter[str] = Counter()
+    amounts: dict[str, Decimal] = {}
+    for outcome in outcomes:
+        counts[outcome.kind] += 1
+        amounts[outcome.kind] = amounts.get(outcome.kind, Decimal(0)) + outcome.order.total_amount
+    return {
+        "orders": len(outcomes),
+        "seconds": round(elapsed, 1),
+        "per_second": round(len(outcomes) / elapsed, 1) if elapsed else None,
+        "already_existed": sum(outcome.already_existed for outcome in outcomes),
+        "by_outcome": {kind: {"orders": counts[kind], "amount": str(amounts[kind])} for kind in sorted(counts)},
+        "not_shipped_because": dict(Counter(o.reason for o in outcomes if o.reason).most_common()),
+        "failed": [{"order_id": o.order.order_id, "failure": o.failure} for o in outcomes if o.failure],
+        "waiting_for_approval": [o.order.order_id for o in outcomes if o.waiting_for_approval],
+    }
+
+
+def render_summary(figures: dict[str, Any]) -> str:
+    lines = [
+        f"{figures['orders']} order(s) in {figures['seconds']} s ({figures['per_second']} a second);"
+        f" {figures['already_existed']} already existed and were reported, not processed again",
+        "",
+        views.table(
+            ("OUTCOME", "ORDERS", "AMOUNT"),
+            [(kind, row["orders"], row["amount"]) for kind, row in figures["by_outcome"].items()],
+        ),
+    ]
+    reasons = list(figures["not_shipped_because"].items())
+    if reasons:
+        lines += ["", "Why orders did not ship:"]
+        lines += [f"  {count:>6}  {reason}" for reason, count in reasons[:_REASONS_UP_TO]]
+        if len(reasons) > _REASONS_UP_TO:
+            lines.append(f"  … and {len(reasons) - _REASONS_UP_TO} other reasons")
+    if figures["failed"]:
+        lines += ["", "Failed:"]
+        lines += [f"  {row['order_id']}: {row['failure']}" for row in figures["failed"][:_LISTED_UP_TO]]
+        lines += _more(figures["failed"])
+        lines.append("  see how each ended: orders events ORDER_ID")
+    if figures["waiting_for_approval"]:
+        lines += ["", "Waiting for approval:"]
+        lines += [f"  {order_id}" for order_id in figures["waiting_for_approval"][:_LISTED_UP_TO]]
+        lines += _more(figures["waiting_for_approval"])
+        lines.append("  decide with: orders approve ORDER_ID --approver NAME  (or orders reject / orders cancel)")
+        lines.append("  list them:   orders report --query \"OrderStatus='PaymentPending'\"")
+    lines += ["", "Look next: orders report (every order), orders events ORDER_ID (one order's story)"]
+    return "\n".join(lines)
+
+
+def _more(rows: Sequence[object]) -> list[str]:
+    return [f"  … and {len(rows) - _LISTED_UP_TO} more"] if len(rows) > _LISTED_UP_TO else []
+
+
+def detail(outcome: Outcome, link: str | None) -> str:
+    state = outcome.state or OrderState(order_id=outcome.order.order_id)
+    text = views.order_report(state, outcome.headline(), link=link)
     if outcome.failure:
         headline, _, facts = text.partition("\n")
         text = "\n".join(filter(None, [headline, f"  failure     {outcome.failure}", facts]))
     return text
 
 
-async def start_orders(orders: Sequence[OrderInput], keep_up: bool) -> int:
+class ProgressDisplay:
+    """Progress on stderr: a bar on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Progress | None = None
+        self.last_line = 0.0
+        self.run: Run | None = None
+
+    def __enter__(self) -> "ProgressDisplay":
+        if sys.stderr.isatty():
+            self.bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                transient=True,
+            )  # fmt: skip
+            self.bar.start()
+            self.started_task = self.bar.add_task("started", total=self.total)
+            self.settled_task = self.bar.add_task("settled", total=self.total)
+        return self
+
+    def update(self) -> None:
+        assert self.run is not None
+        if self.bar is not None:
+            self.bar.update(self.started_task, completed=self.run.started)
+            self.bar.update(self.settled_task, completed=self.run.settled)
+        elif (
+            time.monotonic() - self.last_line >= _PLAIN_PROGRESS_EVERY.total_seconds() or self.run.settled == self.total
+        ):
+            self.last_line = time.monotonic()
+            print(
+                f"orders: {self.run.started}/{self.total} started, {self.run.settled} settled",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# -- The run -------------------------------------------------------------------------------
+
+
+async def start_orders(
+    orders: Sequence[OrderInput], *, keep_up: bool, verbose: bool, as_json: bool, worker_here: bool = False
+) -> int:
     settings = load_settings()
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
-    worker: Worker | None = None
     try:
-        if connection.embedded or not await has_live_worker(connection.client, TASK_QUEUE):
-            # Nobody else serves the orders: serve them here, over this machine's ledger.
-            activities = OrderActivities.over_ledger(settings.ledger_path)
-            worker = build_worker(connection.client, activities=activities)
-            print(f"No worker was polling {TASK_QUEUE!r}: running one inside this process.")
         async with AsyncExitStack() as running:
-            if worker:
-                await running.enter_async_context(worker)
-            started = [(order, *await start_order(connection.client, order)) for order in orders]
-            outcomes = await asyncio.gather(*(outcome_of(connection.client, *each) for each in started))
-            for outcome in outcomes:
-                print()
-                print(report(outcome, connection.workflow_link(workflow_id_for(outcome.order_id), outcome.run_id)))
-            if keep_up and (connection.embedded or worker):
+            ours = (
+                worker_here
+                or connection.embedded is not None
+                or not await has_live_worker(connection.client, TASK_QUEUE)
+            )
+            if ours:
+                # Nobody else serves the orders: serve them here, over this machine's ledger.
+                activities = OrderActivities.over_ledger(settings.ledger_path)
+                await running.enter_async_context(build_worker(connection.client, activities=activities))
+                if not worker_here:
+                    print(
+                        f"No worker was polling {TASK_QUEUE!r}: running one inside this process.",
+                        file=_chatter(as_json),
+                    )
+            run = Run({order.order_id: Outcome(order) for order in orders})
+            began = time.monotonic()
+            with ProgressDisplay(len(orders)) as progress:
+                progress.run, run.on_change = run, progress.update
+                if not ours:
+                    running.push_async_callback(_cancelled, asyncio.create_task(_warn_if_nothing_settles(run)))
+                await follow(connection.client, orders, run, eager=ours)
+            outcomes = list(run.outcomes.values())
+            figures = summary(outcomes, time.monotonic() - began)
+            _print_outcomes(connection, outcomes, figures, verbose=verbose, as_json=as_json)
+            if keep_up and (connection.embedded or ours):
                 _say_what_stays_up(connection)
                 await wait_for_interrupt()
-        return EXIT_ORDER_FAILED if any(outcome.failure for outcome in outcomes) else 0
+        return EXIT_ORDER_FAILED if figures["failed"] else 0
     finally:
         await connection.close()
+
+
+async def _warn_if_nothing_settles(run: Run) -> None:
+    """A worker killed outright still looks alive to the server for a minute or so; if
+    the orders are left to it, say so rather than wait without a word."""
+    await asyncio.sleep(_NO_WORKER_WARNING_AFTER.total_seconds())
+    if run.started and not run.settled:
+        print(
+            f"warning: no order has settled in {_NO_WORKER_WARNING_AFTER.seconds} s. A worker polled "
+            f"{TASK_QUEUE!r} lately, so none was started here; if it has stopped, start one "
+            "(python worker.py), or stop this run and start it again with --worker-here. "
+            "Orders already started wait for a worker; none is lost.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+
+
+def _chatter(as_json: bool) -> TextIO:
+    """Where words for people go: stdout, unless stdout carries JSON."""
+    return sys.stderr if as_json else sys.stdout
+
+
+def _print_outcomes(
+    connection: Connection, outcomes: Sequence[Outcome], figures: dict[str, Any], *, verbose: bool, as_json: bool
+) -> None:
+    if as_json:
+        figures = {
+            **figures,
+            "outcomes": [
+                {
+                    "order_id": o.order.order_id,
+                    "outcome": o.kind,
+                    "already_existed": o.already_existed,
+                    "failure": o.failure,
+                    "state": o.state.model_dump(mode="json") if o.state else None,
+                }
+                for o in outcomes
+            ],
+        }
+        print(json.dumps(figures, indent=2))
+        return
+    if verbose or len(outcomes) <= _DETAIL_UP_TO:
+        for outcome in outcomes:
+            print()
+            print(detail(outcome, connection.workflow_link(workflow_id_for(outcome.order.order_id), outcome.run_id)))
+    print()
+    print(render_summary(figures))
 
 
 def _say_what_stays_up(connection: Connection) -> None:
@@ -205,13 +506,18 @@ def _say_what_stays_up(connection: Connection) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--file", type=Path, default=TUTORIAL_ORDERS, help="JSON file holding one order or a list of orders"
-    )
+    parser.add_argument("--file", type=Path, default=TUTORIAL_ORDERS, help="orders as JSON or JSON Lines")
     parser.add_argument("--no-wait", action="store_true", help="stop the server and worker this run started, and exit")
+    parser.add_argument("--verbose", action="store_true", help="each order's detail, however many there are")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON for machines")
+    parser.add_argument(
+        "--worker-here",
+        action="store_true",
+        help=f"serve the orders inside this process even if another worker polled {TASK_QUEUE!r} lately",
+    )
     args = parser.parse_args(argv)
     # Same stream as the report, so "started the embedded server" comes first.
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=_chatter(args.json))
     logging.getLogger("connection").setLevel(logging.INFO)
     forward_core_logs()
 
@@ -224,7 +530,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     keep_up = not args.no_wait and sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        return asyncio.run(start_orders(orders, keep_up))
+        return asyncio.run(
+            start_orders(orders, keep_up=keep_up, verbose=args.verbose, as_json=args.json, worker_here=args.worker_here)
+        )
     except TemporalUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         print("No order was started.", file=sys.stderr)

@@ -1,15 +1,18 @@
 """starter.py and worker.py as real processes, against servers of their own or the dev server."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+import starter
 from connection import has_live_worker
 from connection.embedded_server import free_local_port, is_listening, start_embedded_server
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
@@ -172,3 +175,59 @@ async def test_worker_starts_the_embedded_server_when_nothing_answers_and_stops_
     assert not is_listening(port)
     assert (data_dir / "temporal.db").exists()
     assert processes_mentioning(str(data_dir)) == []
+
+
+async def test_the_starter_says_so_when_a_worker_that_looks_alive_serves_nothing(tmp_path, unique, monkeypatch, capsys):
+    """A worker killed outright still counts among the task queue's pollers for a minute or
+    so. The starter leaves the orders to it, warns when nothing settles, and a second run
+    with --worker-here serves the order the first one left waiting: nothing lost, nothing twice."""
+    server = await start_embedded_server(
+        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
+    )
+    env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path / "data")}
+    worker = subprocess.Popen(
+        [sys.executable, str(PROJECT / "worker.py")],
+        env={**os.environ, **env},
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        while "Serving task queue" not in (line := await asyncio.to_thread(worker.stdout.readline)):
+            assert line, "worker.py exited before serving"
+        await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="the worker to poll")
+        worker.kill()
+        worker.wait(10)
+        assert await has_live_worker(server.client, TASK_QUEUE), "the killed worker still looks alive"
+
+        order = renamed(ORDER_001, unique)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(starter, "_NO_WORKER_WARNING_AFTER", timedelta(seconds=1))
+        trusting = asyncio.create_task(starter.start_orders([order], keep_up=False, verbose=False, as_json=False))
+        seen = ""
+
+        async def warned() -> bool:
+            nonlocal seen
+            seen += capsys.readouterr().err
+            return "warning: no order has settled in 1 s" in seen
+
+        await wait_until(warned, seconds=30, what="the starter to warn that nothing settles")
+        assert "--worker-here" in seen and "none is lost" in seen
+        trusting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await trusting
+
+        orders_file = tmp_path / "orders.json"
+        orders_file.write_text(order.model_dump_json())
+        result = await asyncio.to_thread(
+            run_script, "starter.py", "--file", str(orders_file), "--no-wait", "--worker-here", env=env
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"{order.order_id}: Fulfilled (already existed" in result.stdout, result.stdout
+        assert "warning" not in result.stderr
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        await server.stop()
