@@ -1,0 +1,488 @@
+"""Orders at volume, against Temporal's own floor, in one run on one server.
+
+    python benchmarks/volume.py                      # the whole table: about ten minutes
+    python benchmarks/volume.py --only floor,ours    # some rows of it
+
+Everything runs on one embedded dev server (file SQLite, WAL) started for the run. The
+workers run in processes of their own, as `worker.py` runs them, so their CPU is theirs.
+
+- floor: a no-op workflow with the same four activities, on a default worker: what
+  Temporal itself needs per order on this machine.
+- ours: OrderWorkflow on the worker `worker.py` builds, with every lever on; then with
+  each lever off in turn, to see what it is worth; and with 1 and 2 worker processes.
+- eager: the starter's in-process worker, with and without eager workflow start.
+- starter: `starter.py --file` against a plain client, on as many orders each.
+- report: `orders report`'s projection against fetching the same histories raw.
+- memory: a worker's resident memory after 1,000 and after 5,000 orders.
+
+Timings on a shared 2-core machine are noisy: read the ratios, each measured side by side
+in the same run, and the medians over --rounds.
+"""
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from temporalio.client import Client, WorkflowHandle  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+import hosting  # noqa: E402
+from activities.ledger import LedgerDatabase  # noqa: E402
+from activities.order_activities import OrderActivities  # noqa: E402
+from benchmarks.floor import Floor, floor_step  # noqa: E402
+from connection import load_settings  # noqa: E402
+from connection.embedded_server import free_local_port, start_embedded_server  # noqa: E402
+from connection.process import exit_now, wait_for_interrupt  # noqa: E402
+from connection.temporal import connect  # noqa: E402
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for  # noqa: E402
+from domain import OrderInput, OrderItem  # noqa: E402
+from eventstore import EventStore  # noqa: E402
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_SDK_DEFAULT_POLLERS = {"max_concurrent_workflow_task_polls": 5, "max_concurrent_activity_task_polls": 5}
+
+
+# -- Worker processes ----------------------------------------------------------------------
+
+
+async def serve(kind: str, task_queue: str, levers_off: Sequence[str]) -> None:
+    """Run as a process of its own: one worker of `kind` until SIGTERM."""
+    settings = load_settings()
+    client = await connect(settings)
+    if kind == "floor":
+        worker = Worker(client, task_queue=task_queue, workflows=[Floor], activities=[floor_step])
+    else:
+        options = _levers_off(levers_off)
+        worker = hosting.build_worker(
+            client, task_queue, activities=OrderActivities.over_ledger(settings.ledger_path), **options
+        )
+    async with worker:
+        print("ready", flush=True)
+        await wait_for_interrupt()
+
+
+def _levers_off(levers: Sequence[str]) -> dict[str, Any]:
+    """Turn levers off in this worker process; the Worker options that go with them."""
+    options: dict[str, Any] = {}
+    if "fewer-round-trips" in levers:
+        from benchmarks.variants import OrderWorkflowWithMoreRoundTrips
+
+        options["workflows"] = [OrderWorkflowWithMoreRoundTrips]
+    if "pollers" in levers:
+        options.update(_SDK_DEFAULT_POLLERS)
+    if "bytecode" in levers:
+        sys.dont_write_bytecode = True
+        hosting._cache_workflow_bytecode = lambda: None  # type: ignore[attr-defined]
+        for cached in (PROJECT / "workflows" / "__pycache__").glob("order_workflow.*.pyc"):
+            cached.unlink()
+    if "ledger-connections" in levers:
+        _open_a_connection_per_ledger_call()
+    return options
+
+
+def _open_a_connection_per_ledger_call() -> None:
+    """The ledger as it was: a connection opened and closed per call, a sync per commit."""
+    import sqlite3
+    from contextlib import contextmanager
+
+    @contextmanager
+    def transaction(self: LedgerDatabase):  # type: ignore[no-untyped-def]
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout = 30000")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.close()
+
+    LedgerDatabase.transaction = transaction  # type: ignore[method-assign]
+
+
+@dataclass
+class Workers:
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    @classmethod
+    def spawn(
+        cls, kind: str, task_queue: str, count: int, env: dict[str, str], levers_off: Sequence[str] = ()
+    ) -> "Workers":
+        workers = cls()
+        log = Path(env["ORDERS_DATA_DIR"]) / f"worker-{task_queue}.log"
+        for _ in range(count):
+            command = [sys.executable, __file__, "worker", "--kind", kind, "--task-queue", task_queue]
+            command += [f"--lever-off={lever}" for lever in levers_off]
+            with log.open("a") as errors:
+                workers.processes.append(
+                    subprocess.Popen(
+                        command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=errors, text=True
+                    )
+                )
+        for process in workers.processes:
+            assert process.stdout is not None
+            while (line := process.stdout.readline()) and line.strip() != "ready":
+                pass
+            if not line:
+                workers.stop()
+                raise RuntimeError(f"a {kind} worker did not start: {log.read_text()[-2000:]}")
+        return workers
+
+    def cpu_seconds(self) -> float:
+        return sum(_cpu_seconds(process.pid) for process in self.processes)
+
+    def resident_mb(self) -> float:
+        return sum(_resident_mb(process.pid) for process in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            process.wait(60)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _resident_mb(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE / 2**20
+
+
+# -- Orders --------------------------------------------------------------------------------
+
+
+def stock_up(ledger_path: Path) -> None:
+    """Stock enough of every product that each order measured takes the happy path: the
+    seeded stock runs out after a few thousand orders, and orders cancelled for want of
+    stock would be measured in their place."""
+    with LedgerDatabase(ledger_path).transaction() as db:
+        db.execute("UPDATE stock SET on_hand = 10000000")
+
+
+def an_order(run: str, n: int, customer: str | None = None) -> OrderInput:
+    """An order of the happy path: charged, reserved and shipped, four activities."""
+    return OrderInput(
+        order_id=f"BENCH-{run}-{n}",
+        customer_id=customer or f"CUSTOMER-{n % 97}",
+        total_amount=Decimal("150.50"),
+        items=(OrderItem(product_id=f"PROD-00{1 + n % 9}", quantity=2, unit_price=Decimal("75.25")),),
+    )
+
+
+async def start_order(
+    client: Client, order: OrderInput, task_queue: str, *, attributes: bool = True, eager: bool = False
+) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        WORKFLOW_TYPE,
+        order,
+        id=workflow_id_for(order.order_id),
+        task_queue=task_queue,
+        search_attributes=search_attributes_at_start(order.customer_id, float(order.total_amount))
+        if attributes
+        else None,
+        request_eager_start=eager,
+    )
+
+
+async def run_all(
+    starts: Iterable[Awaitable[WorkflowHandle[Any, Any]]], in_flight: int
+) -> list[WorkflowHandle[Any, Any]]:
+    """Start, at most `in_flight` at a time, and wait for every result."""
+    limit = asyncio.Semaphore(in_flight)
+
+    async def one(start: Awaitable[WorkflowHandle[Any, Any]]) -> WorkflowHandle[Any, Any]:
+        async with limit:
+            handle = await start
+            await handle.result()
+            return handle
+
+    return await asyncio.gather(*(one(start) for start in starts))
+
+
+# -- Measurements --------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    per_second: float
+    worker_cpu_ms: float = 0.0
+    server_cpu_ms: float = 0.0
+    events: int = 0
+
+
+@dataclass
+class Bench:
+    client: Client
+    server_pid: int
+    env: dict[str, str]
+    orders: int
+
+    async def throughput(
+        self, kind: str, *, processes: int = 1, levers_off: Sequence[str] = (), attributes: bool = True
+    ) -> Figures:
+        """`orders` workflows in flight at once against fresh worker processes."""
+        task_queue, run = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
+        workers = Workers.spawn(kind, task_queue, processes, self.env, levers_off)
+        try:
+            worker_cpu, server_cpu = workers.cpu_seconds(), _cpu_seconds(self.server_pid)
+            started = time.monotonic()
+            if kind == "floor":
+                starts = (
+                    self.client.start_workflow(Floor.run, f"{run}-{n}", id=f"floor-{run}-{n}", task_queue=task_queue)
+                    for n in range(self.orders)
+                )
+            else:
+                starts = (
+                    start_order(self.client, an_order(run, n), task_queue, attributes=attributes)
+                    for n in range(self.orders)
+                )
+            handles = await run_all(starts, self.orders)
+            elapsed = time.monotonic() - started
+            worker_cpu = workers.cpu_seconds() - worker_cpu
+            server_cpu = _cpu_seconds(self.server_pid) - server_cpu
+        finally:
+            workers.stop()
+        events = len([event async for event in handles[0].fetch_history_events()])
+        n = self.orders
+        return Figures(n / elapsed, 1000 * worker_cpu / n, 1000 * server_cpu / n, events)
+
+    async def eager(self, eager: bool, scratch: Path) -> Figures:
+        """A worker in this process, as the starter runs one, with or without eager start."""
+        task_queue, run = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
+        activities = OrderActivities.over_ledger(scratch / "ledger.sqlite")
+        async with hosting.build_worker(self.client, task_queue, activities=activities):
+            started = time.monotonic()
+            starts = (start_order(self.client, an_order(run, n), task_queue, eager=eager) for n in range(self.orders))
+            await run_all(starts, self.orders)
+            return Figures(self.orders / (time.monotonic() - started))
+
+
+async def starter_against_client(bench: Bench, count: int, scratch: Path) -> tuple[Figures, Figures, str]:
+    """starter.py --file, and a plain client, each with `count` orders, on one worker
+    process serving `orders`. Returns also the customer of the client's orders."""
+    run = uuid.uuid4().hex[:6]
+    customer = f"REPORT-{run}"
+    workers = Workers.spawn("orders", TASK_QUEUE, 1, bench.env)
+    try:
+        started = time.monotonic()
+        starts = (start_order(bench.client, an_order(f"C{run}", n, customer), TASK_QUEUE) for n in range(count))
+        await run_all(starts, 300)
+        client = Figures(count / (time.monotonic() - started))
+
+        orders_file = scratch / f"orders-{run}.jsonl"
+        orders_file.write_text("".join(an_order(f"S{run}", n).model_dump_json() + "\n" for n in range(count)))
+        started = time.monotonic()
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(PROJECT / "starter.py"), "--file", str(orders_file), "--no-wait"],
+            env={**os.environ, **bench.env},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"starter.py failed: {result.stderr[-2000:]}")
+        starter = Figures(count / (time.monotonic() - started))
+    finally:
+        workers.stop()
+    return starter, client, customer
+
+
+async def report_against_raw(client: Client, customer: str) -> tuple[Figures, Figures, int]:
+    """The summary projection over an order set, against fetching the same histories raw."""
+    store = EventStore(client)
+    query = f"CustomerId='{customer}'"
+    order_ids = [order_id async for order_id in store.order_ids(query)]
+    limit = asyncio.Semaphore(8)  # the projection's own concurrency
+
+    async def fetch(order_id: str) -> None:
+        async with limit:
+            await store.history(order_id)
+
+    started = time.monotonic()
+    await asyncio.gather(*(fetch(order_id) for order_id in order_ids))
+    raw = Figures(len(order_ids) / (time.monotonic() - started))
+    started = time.monotonic()
+    summary = await store.summarize(query)
+    report = Figures(summary.orders / (time.monotonic() - started))
+    return report, raw, len(order_ids)
+
+
+async def memory(bench: Bench, after: Sequence[int]) -> list[float]:
+    """A worker process's resident memory after each count of orders, cumulatively."""
+    task_queue, run = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
+    workers = Workers.spawn("orders", task_queue, 1, bench.env)
+    resident, done = [], 0
+    try:
+        for count in after:
+            starts = (start_order(bench.client, an_order(run, n), task_queue) for n in range(done, count))
+            await run_all(starts, 300)
+            done = count
+            await asyncio.sleep(2)  # let finished orders leave the worker's cache
+            resident.append(workers.resident_mb())
+    finally:
+        workers.stop()
+    return resident
+
+
+# -- The table -----------------------------------------------------------------------------
+
+
+def table(rows: Sequence[Sequence[object]]) -> str:
+    widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
+
+
+LEVERS = {
+    "fewer-round-trips": "without local validation, start attributes, one status upsert a task",
+    "pollers": "with the SDK's default 5 pollers of each kind",
+    "bytecode": "without cached bytecode for the workflow module",
+    "ledger-connections": "with a ledger connection opened per call",
+}
+
+
+async def main(args: argparse.Namespace) -> None:
+    only = set(args.only.split(",")) if args.only else None
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        address = f"127.0.0.1:{free_local_port()}"
+        server = await start_embedded_server(address, "default", scratch, SEARCH_ATTRIBUTES)
+        env = {"TEMPORAL_ADDRESS": address, "ORDERS_DATA_DIR": str(scratch)}
+        stock_up(scratch / "ledger.sqlite")
+        bench = Bench(server.client, server.process.pid, env, args.orders)
+        rows: list[list[object]] = []
+        try:
+            await Bench(server.client, server.process.pid, env, 20).throughput("orders")  # warm the server up
+            measured: dict[str, list[Figures]] = {}
+            variants: list[tuple[str, dict[str, Any]]] = [("floor", {"kind": "floor"}), ("ours", {"kind": "orders"})]
+            if wanted("levers"):
+                variants += [
+                    (f"ours {text}", {"kind": "orders", "levers_off": [lever]}) for lever, text in LEVERS.items()
+                ]
+                variants.append(("ours without start attributes (client)", {"kind": "orders", "attributes": False}))
+            if wanted("processes"):
+                variants.append(("ours, 2 worker processes", {"kind": "orders", "processes": 2}))
+            for _ in range(args.rounds):
+                for name, options in variants:
+                    measured.setdefault(name, []).append(await bench.throughput(**options))
+            floor = statistics.median(figures.per_second for figures in measured["floor"])
+            for name, runs in measured.items():
+                rate = statistics.median(figures.per_second for figures in runs)
+                rows.append(
+                    [
+                        name,
+                        f"{rate:.1f}",
+                        f"{rate / floor:.2f} x floor",
+                        f"{statistics.median(f.worker_cpu_ms for f in runs):.1f}",
+                        f"{statistics.median(f.server_cpu_ms for f in runs):.1f}",
+                        runs[0].events,
+                    ]
+                )
+            if wanted("eager"):
+                on, off = [], []
+                for _ in range(args.rounds):
+                    off.append((await bench.eager(False, scratch)).per_second)
+                    on.append((await bench.eager(True, scratch)).per_second)
+                rate_on, rate_off = statistics.median(on), statistics.median(off)
+                rows.append(
+                    [
+                        "in-process worker, eager start",
+                        f"{rate_on:.1f}",
+                        f"{rate_on / rate_off:.2f} x without",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
+            if wanted("starter") or wanted("report"):
+                starter, client, customer = await starter_against_client(bench, args.starter_orders, scratch)
+                rows.append(
+                    [
+                        f"starter.py --file, {args.starter_orders} orders",
+                        f"{starter.per_second:.1f}",
+                        f"{starter.per_second / client.per_second:.2f} x plain client ({client.per_second:.1f})",
+                        "", "", "",
+                    ]
+                )  # fmt: skip
+                if wanted("report"):
+                    report, raw, count = await report_against_raw(server.client, customer)
+                    rows.append(
+                        [
+                            f"orders report over {count} orders",
+                            f"{report.per_second:.1f}",
+                            f"{report.per_second / raw.per_second:.2f} x raw fetch ({raw.per_second:.1f})",
+                            "", "", "",
+                        ]
+                    )  # fmt: skip
+            if wanted("memory"):
+                counts = [int(count) for count in args.memory.split(",")]
+                resident = await memory(bench, counts)
+                for count, megabytes in zip(counts, resident, strict=True):
+                    rows.append(
+                        [
+                            f"worker memory after {count} orders",
+                            f"{megabytes:.0f} MB",
+                            f"{megabytes / resident[0]:.2f} x first",
+                            "",
+                            "",
+                            "",
+                        ]
+                    )
+            # Every order measured should have shipped; any other ending measured something else.
+            unshipped = await server.client.count_workflows(
+                f"WorkflowType='{WORKFLOW_TYPE}' AND OrderStatus!='Fulfilled'"
+            )
+        finally:
+            await server.stop()
+        header = ["measured", "per second", "ratio", "worker CPU ms/order", "server CPU ms/order", "events/order"]
+        print(f"{args.orders} orders in flight, medians of {args.rounds} round(s); {os.cpu_count()} cores\n")
+        print(table([header, *rows]))
+        print(f"\norders that did not end Fulfilled: {unshipped.count} (should be 0)")
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    worker = sub.add_parser("worker", help="(internal) one worker process")
+    worker.add_argument("--kind", choices=["floor", "orders"], required=True)
+    worker.add_argument("--task-queue", required=True)
+    worker.add_argument("--lever-off", action="append", default=[], choices=list(LEVERS))
+    parser.add_argument("--orders", type=int, default=300, help="orders in flight at once (default 300)")
+    parser.add_argument("--rounds", type=int, default=2, help="measurements of each kind (default 2)")
+    parser.add_argument("--starter-orders", type=int, default=2000, help="orders for starter and client (default 2000)")
+    parser.add_argument("--memory", default="1000,5000", help="order counts to read memory after (default 1000,5000)")
+    parser.add_argument("--only", help="comma-separated: levers, processes, eager, starter, report, memory")
+    args = parser.parse_args()
+    if args.command == "worker":
+        asyncio.run(serve(args.kind, args.task_queue, args.lever_off))
+    else:
+        asyncio.run(main(args))
+    exit_now(0)
+
+
+if __name__ == "__main__":
+    cli()
