@@ -4,23 +4,26 @@ Each call is idempotent by its key, as real payment and warehouse APIs are: the 
 key always gets the first answer, so a retried activity never charges, refunds,
 reserves, releases or ships twice. Amounts are stored as exact decimal text.
 
-SQLite is used from worker threads, one connection per call, in WAL mode with a busy
-timeout; every change runs in a `BEGIN IMMEDIATE` transaction so two workers sharing
-the file cannot both take the last unit of stock.
+SQLite is used from worker threads, one connection per thread (opened once, reused), in
+WAL mode with a busy timeout; every change runs in a `BEGIN IMMEDIATE` transaction so two
+workers sharing the file cannot both take the last unit of stock.
 """
 
 import asyncio
 import sqlite3
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 from activities.gateways import Charge, FraudScreening, OutOfStock, PaymentNotFound, Refund, Shipment
+from contract import FULFILLMENT, PAYMENT, REFUND, RESERVATION
 from domain import InventoryReservation, OrderItem, PaymentStatus, payment_status_for
 
 T = TypeVar("T")
@@ -301,3 +304,40 @@ class SqliteFraudScreen:
         await self.db.run(
             lambda db: db.execute("INSERT OR REPLACE INTO fraud_watchlist VALUES (?, ?)", (customer_id, reason))
         )
+
+
+@dataclass
+class OrderEffects:
+    """What the outside world did for one order, as the ledger recorded it."""
+
+    charge: tuple[str, Decimal, str] | None = None  # payment id, amount, status
+    refunds: list[tuple[str, Decimal]] = field(default_factory=list)  # payment id, amount
+    reserved: list[InventoryReservation] = field(default_factory=list)
+    held: list[InventoryReservation] = field(default_factory=list)  # reserved and not released
+    shipment: str | None = None  # fulfillment id
+
+
+def effects_by_workflow_id(db: LedgerDatabase) -> dict[str, OrderEffects]:
+    """Every effect in the ledger, under the workflow id its idempotency key names."""
+    effects: dict[str, OrderEffects] = defaultdict(OrderEffects)
+
+    def owner(key: str, effect: str) -> OrderEffects:
+        return effects[key.removesuffix(f"-{effect}")]
+
+    for key, payment_id, amount, status in db.rows("SELECT payment_key, payment_id, amount, status FROM payments"):
+        owner(key, PAYMENT).charge = (payment_id, Decimal(amount), status)
+    for key, payment_id, amount in db.rows("SELECT refund_key, payment_id, amount FROM refunds"):
+        owner(key, REFUND).refunds.append((payment_id, Decimal(amount)))
+    reservations = db.rows(
+        "SELECT reservation_key, product_id, warehouse_id, quantity, released_at FROM reservations"
+        " ORDER BY reservation_key, line"
+    )
+    for key, product_id, warehouse_id, quantity, released_at in reservations:
+        line = InventoryReservation(product_id=product_id, quantity=quantity, warehouse_id=warehouse_id)
+        order = owner(key, RESERVATION)
+        order.reserved.append(line)
+        if released_at is None:
+            order.held.append(line)
+    for key, fulfillment_id in db.rows("SELECT shipment_key, fulfillment_id FROM shipments"):
+        owner(key, FULFILLMENT).shipment = fulfillment_id
+    return dict(effects)

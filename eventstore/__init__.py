@@ -7,11 +7,12 @@ server reader and the file reader hand out the same `domain.OrderStream`.
 
 from eventstore.history import HistoryReadError, envelopes_in_history, stream_in
 from eventstore.history_file import load_history_file, read_history_file
-from eventstore.store import EventStore, StreamNotFound
+from eventstore.store import EventStore, StoredStream, StreamNotFound
 
 __all__ = [
     "EventStore",
     "HistoryReadError",
+    "StoredStream",
     "StreamNotFound",
     "envelopes_in_history",
     "load_history_file",

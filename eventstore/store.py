@@ -1,9 +1,10 @@
 """Reading order streams from a Temporal server's histories."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
@@ -14,6 +15,14 @@ from eventstore.history import stream_in
 
 class StreamNotFound(LookupError):
     """No order with this id has ever been started."""
+
+
+@dataclass(frozen=True)
+class StoredStream:
+    """An order's stream, and whether its workflow still runs (so more may be recorded)."""
+
+    stream: OrderStream
+    running: bool
 
 
 class EventStore:
@@ -37,6 +46,23 @@ class EventStore:
             order_id = order_id_of(execution.id)
             if order_id is not None:
                 yield order_id
+
+    async def existing(self, workflow_ids: Sequence[str], concurrency: int = 8) -> set[str]:
+        """Those of `workflow_ids` the server has a workflow for, running or closed."""
+        limit = asyncio.Semaphore(concurrency)
+
+        async def exists(workflow_id: str) -> bool:
+            async with limit:
+                try:
+                    await self._client.get_workflow_handle(workflow_id).describe()
+                    return True
+                except RPCError as err:
+                    if err.status == RPCStatusCode.NOT_FOUND:
+                        return False
+                    raise
+
+        found = await asyncio.gather(*(exists(workflow_id) for workflow_id in workflow_ids))
+        return {workflow_id for workflow_id, yes in zip(workflow_ids, found, strict=True) if yes}
 
     async def count(self, query: str | None = None) -> int:
         """How many orders the visibility `query` selects."""
@@ -67,20 +93,35 @@ class EventStore:
     ) -> OrderSummary:
         """The order-summary projection over the orders `query` selects: visibility picks
         them, each one's stream is read from its own history."""
-        order_ids = [order_id async for order_id in self.order_ids(query)]
+        read = await self.read_many(query, on_progress, concurrency)
+        return summarize(order.stream for order in read)
+
+    async def read_many(
+        self,
+        query: str | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        concurrency: int = 8,
+    ) -> list[StoredStream]:
+        """The stream of every order `query` selects, `concurrency` histories read at a
+        time, each with whether its workflow still runs."""
+        selected = [
+            (order_id, execution.status == WorkflowExecutionStatus.RUNNING)
+            async for execution in self._client.list_workflows(_selection(query))
+            if (order_id := order_id_of(execution.id)) is not None
+        ]
         limit = asyncio.Semaphore(concurrency)
         done = 0
 
-        async def stream_of(order_id: str) -> OrderStream:
+        async def read(order_id: str, running: bool) -> StoredStream:
             nonlocal done
             async with limit:
                 stream = await self.read_stream(order_id)
             done += 1
             if on_progress:
-                on_progress(done, len(order_ids))
-            return stream
+                on_progress(done, len(selected))
+            return StoredStream(stream, running)
 
-        return summarize(await asyncio.gather(*(stream_of(order_id) for order_id in order_ids)))
+        return list(await asyncio.gather(*(read(order_id, running) for order_id, running in selected)))
 
 
 def _selection(query: str | None) -> str:

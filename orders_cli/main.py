@@ -8,8 +8,8 @@ Decisions (approve, reject, cancel) are workflow updates and need a worker polli
 TEMPORAL_NAMESPACE, ...); when nothing answers at a local address, the embedded dev
 server is started on this machine's `.temporal/` data.
 
-Exit codes: 0 done; 1 not found, refused, unreadable or a replay that failed;
-2 malformed arguments or settings; 3 Temporal could not be reached.
+Exit codes: 0 done; 1 not found, refused, unreadable, a replay that failed, or discrepancies
+found by reconcile; 2 malformed arguments or settings; 3 Temporal could not be reached.
 """
 
 import argparse
@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import TypeAdapter, ValidationError
@@ -31,6 +32,7 @@ from domain import VersionNotFound
 from eventstore import HistoryReadError, StreamNotFound
 from orders_cli.decisions import DecisionRefused, decision_command
 from orders_cli.reads import events_command, report_command, state_command
+from orders_cli.reconcile import reconcile_command
 from orders_cli.replaying import replay_command
 
 EXIT_FAILED = 1
@@ -126,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", parents=[output], help="the order-summary projection over all orders")
     report.add_argument("--query", help="a visibility query choosing the orders, e.g. \"OrderStatus='Fulfilled'\"")
     report.set_defaults(run=report_command)
+
+    reconciling = commands.add_parser(
+        "reconcile",
+        parents=[output],
+        help="hold the event streams against the ledger of side effects; exit 1 if any discrepancy",
+    )
+    reconciling.add_argument("--query", help="a visibility query choosing the orders (default: every order)")
+    reconciling.add_argument(
+        "--ledger", type=Path, metavar="PATH", help="the ledger's SQLite file (default: ORDERS_DATA_DIR's)"
+    )
+    reconciling.set_defaults(run=reconcile_command)
     return parser
 
 

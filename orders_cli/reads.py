@@ -2,14 +2,10 @@
 work after an order closed and with no worker running."""
 
 import argparse
-import sys
 
 import views
 from eventstore import EventStore
-from orders_cli.session import print_json, read_stream, temporal
-
-# Shown when `orders report` reads more histories than this.
-_PROGRESS_THRESHOLD = 20
+from orders_cli.session import print_json, progress_on_stderr, read_stream, temporal
 
 
 async def events_command(args: argparse.Namespace) -> int:
@@ -26,12 +22,7 @@ async def state_command(args: argparse.Namespace) -> int:
 
 
 async def report_command(args: argparse.Namespace) -> int:
-    def show_progress(done: int, total: int) -> None:
-        if total > _PROGRESS_THRESHOLD:
-            end = "\n" if done == total else ""
-            print(f"\rReading order histories: {done}/{total}", end=end, file=sys.stderr, flush=True)
-
     async with temporal() as client:
-        summary = await EventStore(client).summarize(args.query, on_progress=show_progress)
+        summary = await EventStore(client).summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
     print_json(summary) if args.json else print(views.order_summary(summary))
     return 0

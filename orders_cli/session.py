@@ -1,7 +1,10 @@
-"""How the `orders` command reaches what it reads: a Temporal server, or a history file."""
+"""How the `orders` command reaches what it reads: a Temporal server, or a history file;
+and how it shows progress while it reads many."""
 
 import json
-from collections.abc import AsyncIterator, Sequence
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -42,3 +45,27 @@ def print_json(value: BaseModel | Sequence[BaseModel]) -> None:
         print(json.dumps([item.model_dump(mode="json") for item in value], indent=2))
     else:
         print(value.model_dump_json(indent=2))
+
+
+# Reads of more orders than this show their progress on stderr.
+_PROGRESS_ABOVE = 20
+_PLAIN_PROGRESS_EVERY_SECONDS = 5.0
+
+
+def progress_on_stderr(what: str) -> Callable[[int, int], None]:
+    """An on_progress(done, total) that redraws one line on a terminal, and otherwise
+    writes a line every few seconds (and the last), so a log never gets one line per order."""
+    on_terminal = sys.stderr.isatty()
+    last_line = 0.0
+
+    def show(done: int, total: int) -> None:
+        nonlocal last_line
+        if total <= _PROGRESS_ABOVE:
+            return
+        if on_terminal:
+            print(f"\r{what}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+        elif done == total or time.monotonic() - last_line >= _PLAIN_PROGRESS_EVERY_SECONDS:
+            last_line = time.monotonic()
+            print(f"{what}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return show

@@ -1,0 +1,181 @@
+"""`orders reconcile`: the event streams held against the ledger of side effects.
+
+After an incident, operators of an event-sourced system check that what the streams say
+happened is what the outside world did, and back: every charge recorded has its payment
+and every payment its event; every refund in an OrderCancelled has its refund and back;
+every reservation of a closed order shipped or released; every shipment has its
+OrderFulfilled. Orders still running are counted, not judged: an effect may be done
+while its event is not yet recorded. A ledger row that names no order at all is judged.
+"""
+
+import argparse
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from activities.ledger import LedgerDatabase, OrderEffects, effects_by_workflow_id
+from connection import load_settings
+from contract import order_id_of, workflow_id_for
+from domain import (
+    InventoryReserved,
+    OrderCancelled,
+    OrderFulfilled,
+    OrderStatus,
+    PaymentProcessed,
+    PaymentStatus,
+)
+from eventstore import EventStore, StoredStream
+from orders_cli.session import progress_on_stderr, temporal
+
+EXIT_DISCREPANCIES = 1
+_LISTED_UP_TO = 50
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    order_id: str
+    problem: str
+
+
+@dataclass
+class Reconciliation:
+    orders: int = 0
+    running: int = 0  # counted, not judged
+    effects: Counter[str] = field(default_factory=Counter)
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+
+
+def reconcile(orders: list[StoredStream], ledger: dict[str, OrderEffects]) -> Reconciliation:
+    """Every closed order's stream against its effects, and every effect against an order."""
+    result = Reconciliation(orders=len(orders))
+    known: set[str] = set()
+    for order in orders:
+        workflow_id = workflow_id_for(order.stream.order_id)
+        known.add(workflow_id)
+        effects = ledger.get(workflow_id, OrderEffects())
+        result.effects.update(_counted(effects))
+        if order.running:
+            result.running += 1
+            continue
+        result.discrepancies += [Discrepancy(order.stream.order_id, p) for p in _problems(order, effects)]
+    for workflow_id, effects in sorted(ledger.items()):
+        if workflow_id not in known:
+            result.effects.update(_counted(effects))
+            order_id = order_id_of(workflow_id) or workflow_id
+            result.discrepancies.append(
+                Discrepancy(order_id, f"the ledger holds {_described(effects)} but no such order exists")
+            )
+    return result
+
+
+def _problems(order: StoredStream, effects: OrderEffects) -> list[str]:
+    events = [envelope.data for envelope in order.stream.envelopes]
+    state = order.stream.state_at()
+    problems: list[str] = []
+
+    payments = [event for event in events if isinstance(event, PaymentProcessed)]
+    if payments and effects.charge is None:
+        problems.append(f"PaymentProcessed {payments[0].payment_id} is in the stream, but the ledger has no payment")
+    elif effects.charge is not None and not payments:
+        payment_id, amount, status = effects.charge
+        problems.append(f"the ledger has payment {payment_id} ({amount} {status}), but the stream records none")
+    elif effects.charge is not None:
+        payment_id, amount, status = effects.charge
+        recorded = payments[0]
+        if recorded.payment_id != payment_id:
+            problems.append(f"the stream's payment is {recorded.payment_id}, the ledger's {payment_id}")
+        if recorded.amount != amount:
+            problems.append(f"payment {payment_id}: the stream says {recorded.amount}, the ledger {amount}")
+        if state.payment_status is not None and state.payment_status.value != status:
+            problems.append(f"payment {payment_id}: the stream ends {state.payment_status.value}, the ledger {status}")
+
+    refunded = sum(
+        (event.refund_amount or Decimal(0) for event in events if isinstance(event, OrderCancelled)), Decimal(0)
+    )
+    paid_back = sum((amount for _, amount in effects.refunds), Decimal(0))
+    if refunded != paid_back:
+        problems.append(f"refunds: the stream records {refunded}, the ledger {paid_back}")
+
+    reserved = [line for event in events if isinstance(event, InventoryReserved) for line in event.reservations]
+    if sorted(map(repr, reserved)) != sorted(map(repr, effects.reserved)):
+        problems.append(f"reservations: the stream records {len(reserved)} line(s), the ledger {len(effects.reserved)}")
+    fulfilled = [event for event in events if isinstance(event, OrderFulfilled)]
+    if fulfilled and effects.shipment != fulfilled[0].fulfillment_id:
+        problems.append(
+            f"OrderFulfilled {fulfilled[0].fulfillment_id} is in the stream, "
+            f"the ledger has {f'shipment {effects.shipment}' if effects.shipment else 'no shipment'}"
+        )
+    elif effects.shipment and not fulfilled:
+        problems.append(f"the ledger shipped {effects.shipment}, but the stream records no OrderFulfilled")
+    if effects.held and state.status is not OrderStatus.FULFILLED:
+        problems.append(f"closed {state.status} with {len(effects.held)} reserved line(s) never released")
+
+    charge_status = effects.charge[2] if effects.charge else None
+    if charge_status == PaymentStatus.COMPLETED.value and effects.shipment is None and not effects.refunds:
+        problems.append("closed holding a completed charge with neither a shipment nor a refund")
+    elif charge_status == PaymentStatus.PENDING.value:
+        problems.append("closed holding an authorisation never captured nor voided")
+    return problems
+
+
+def _counted(effects: OrderEffects) -> Counter[str]:
+    return Counter(
+        {
+            "charges": effects.charge is not None,
+            "refunds": len(effects.refunds),
+            "reserved lines": len(effects.reserved),
+            "shipments": effects.shipment is not None,
+        }
+    )
+
+
+def _described(effects: OrderEffects) -> str:
+    parts = []
+    if effects.charge:
+        payment_id, amount, status = effects.charge
+        parts.append(f"payment {payment_id} ({amount} {status})")
+    parts += [f"refund of {amount} on {payment_id}" for payment_id, amount in effects.refunds]
+    if effects.reserved:
+        parts.append(f"{len(effects.reserved)} reserved line(s)")
+    if effects.shipment:
+        parts.append(f"shipment {effects.shipment}")
+    return ", ".join(parts) or "nothing"
+
+
+async def reconcile_command(args: argparse.Namespace) -> int:
+    ledger_path: Path = args.ledger or load_settings().ledger_path
+    if not ledger_path.is_file():
+        raise ValueError(f"no ledger at {ledger_path} (set ORDERS_DATA_DIR or pass --ledger PATH)")
+
+    ledger = effects_by_workflow_id(LedgerDatabase(ledger_path))
+    async with temporal() as client:
+        store = EventStore(client)
+        orders = await store.read_many(args.query, on_progress=progress_on_stderr("Reading histories"))
+        selected = {workflow_id_for(order.stream.order_id) for order in orders}
+        # Effects of orders the query left out are not judged; effects of no order at all are.
+        outside = [workflow_id for workflow_id in ledger if workflow_id not in selected]
+        elsewhere = await store.existing(outside)
+    result = reconcile(orders, {w: effects for w, effects in ledger.items() if w not in elsewhere})
+    if args.json:
+        print(json.dumps({**asdict(result), "effects": dict(result.effects)}, indent=2))
+    else:
+        print(_rendered(result, ledger_path))
+    return EXIT_DISCREPANCIES if result.discrepancies else 0
+
+
+def _rendered(result: Reconciliation, ledger_path: Path) -> str:
+    effects = ", ".join(f"{count} {kind}" for kind, count in result.effects.items())
+    lines = [
+        f"{result.orders} order(s) held against {ledger_path} ({effects or 'no effects'}); "
+        f"{result.running} still running, not judged",
+    ]
+    if not result.discrepancies:
+        return "\n".join([*lines, "No discrepancies."])
+    lines += ["", f"{len(result.discrepancies)} discrepancies:"]
+    lines += [f"  {d.order_id}: {d.problem}" for d in result.discrepancies[:_LISTED_UP_TO]]
+    if len(result.discrepancies) > _LISTED_UP_TO:
+        lines.append(f"  … and {len(result.discrepancies) - _LISTED_UP_TO} more (--json lists them all)")
+    lines.append("  each order's story: orders events ORDER_ID")
+    return "\n".join(lines)
