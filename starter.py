@@ -434,7 +434,7 @@ async def start_orders(
                 progress.run, run.on_change = run, progress.update
                 if not ours:
                     running.push_async_callback(_cancelled, asyncio.create_task(_warn_if_nothing_settles(run)))
-                await follow(connection.client, orders, run, eager=ours)
+                await connection.unless_server_given_up(follow(connection.client, orders, run, eager=ours))
             outcomes = list(run.outcomes.values())
             figures = summary(outcomes, time.monotonic() - began)
             _print_outcomes(connection, outcomes, figures, verbose=verbose, as_json=as_json)

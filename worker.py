@@ -51,7 +51,7 @@ async def serve(processes: int, started_by: int | None = None) -> None:
                 connection.client.namespace,
                 processes,
             )
-            await _until_stopped(started_by)
+            await connection.unless_server_given_up(_until_stopped(started_by))
             log.info("Stopping: finishing running activities first")
             for other in others:
                 other.send_signal(signal.SIGTERM)

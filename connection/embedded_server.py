@@ -9,9 +9,14 @@ one lets the server write its banner to our stdout, which corrupts `--json` outp
 and shares our process group, so a Ctrl-C meant for us reaches the server first.
 Here the server logs to `<data dir>/dev-server.log`, runs in a session of its own,
 and is stopped by whoever started it.
+
+Whoever started it also watches it (`EmbeddedServer.supervise`): a server that dies is
+started again on the same data within a second or two, with a warning saying so; clients
+and workers reconnect by themselves. One that keeps dying is given up, naming its log.
 """
 
 import asyncio
+import logging
 import shutil
 import socket
 import subprocess
@@ -29,11 +34,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from connection.temporal import TemporalUnavailable, split_address
 
+log = logging.getLogger(__name__)
+
 DEFAULT_UI_PORT_OFFSET = 1000  # the CLI's own convention: 7233 -> 8233
 DATABASE_FILENAME = "temporal.db"
 LOG_FILENAME = "dev-server.log"
 _STARTUP_TIMEOUT_SECONDS = 60
 _STOP_TIMEOUT_SECONDS = 15
+_WATCH_EVERY_SECONDS = 0.5
+# A server that dies this often within the window is not started again.
+_RESTARTS_UP_TO = 3
+_RESTART_WINDOW_SECONDS = 60
 _CLI_TYPE_NAMES = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",
     SearchAttributeIndexedValueType.DOUBLE: "Double",
@@ -86,8 +97,12 @@ class EmbeddedServer:
     ui_url: str
     database: Path
     log: Path
+    command: list[str]
+    namespace: str
+    stopping: bool = False
 
     async def stop(self) -> None:
+        self.stopping = True
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -95,6 +110,34 @@ class EmbeddedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 await asyncio.to_thread(self.process.wait)
+
+    async def supervise(self) -> None:
+        """Start the server again on the same data whenever it dies, until stop(). Raises
+        EmbeddedServerError, naming the log, once it has died too often to keep trying."""
+        restarts: list[float] = []
+        while True:
+            await asyncio.sleep(_WATCH_EVERY_SECONDS)
+            if self.stopping or self.process.poll() is None:
+                continue
+            died = time.monotonic()
+            restarts = [when for when in restarts if died - when < _RESTART_WINDOW_SECONDS]
+            if len(restarts) >= _RESTARTS_UP_TO:
+                raise EmbeddedServerError(
+                    f"the embedded Temporal dev server at {self.address} exited with code {self.process.returncode}, "
+                    f"the {len(restarts) + 1}th time in {_RESTART_WINDOW_SECONDS} s; not starting it again. "
+                    f"The last line of {self.log}: {_last_line(self.log)}"
+                )
+            log.warning(
+                "The embedded Temporal dev server at %s exited with code %s; starting it again on the same data (%s)",
+                self.address,
+                self.process.returncode,
+                self.database,
+            )
+            self.process = _launch(self.command, self.log)
+            # Ready once a client of its own can connect; ours reconnects by itself.
+            await _connect_when_ready(self.process, self.address, self.namespace, self.log)
+            restarts.append(died)
+            log.warning("The embedded Temporal dev server is back after %.1f s", time.monotonic() - died)
 
 
 async def start_embedded_server(
@@ -115,10 +158,7 @@ async def start_embedded_server(
         "--log-level", "warn",
         *(f"--search-attribute={key.name}={_CLI_TYPE_NAMES[key.indexed_value_type]}" for key in search_attributes),
     ]  # fmt: skip
-    with log.open("ab") as log_file:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    process = _launch(command, log)
     target = f"{ip}:{port}"
     try:
         client = await _connect_when_ready(process, target, namespace, log)
@@ -126,17 +166,27 @@ async def start_embedded_server(
         process.kill()
         process.wait()
         raise
-    return EmbeddedServer(process, client, target, f"http://{ip}:{ui_port}", database, log)
+    return EmbeddedServer(process, client, target, f"http://{ip}:{ui_port}", database, log, command, namespace)
+
+
+def _launch(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as log_file:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _last_line(log: Path) -> str:
+    return (log.read_text(errors="replace").strip().splitlines() or ["(empty)"])[-1]
 
 
 async def _connect_when_ready(process: subprocess.Popen[bytes], target: str, namespace: str, log: Path) -> Client:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
     while True:
         if process.poll() is not None:
-            last_line = (log.read_text(errors="replace").strip().splitlines() or ["(empty)"])[-1]
             raise EmbeddedServerError(
                 f"the embedded Temporal dev server at {target} exited with code {process.returncode}; "
-                f"the last line of {log}: {last_line}"
+                f"the last line of {log}: {_last_line(log)}"
             )
         try:
             return await Client.connect(target, namespace=namespace, data_converter=pydantic_data_converter)

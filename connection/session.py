@@ -1,19 +1,28 @@
 """One connection for an entry point: to the configured Temporal, or to an embedded
 dev server started because nothing answered at a local address."""
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
-from connection.embedded_server import DEFAULT_UI_PORT_OFFSET, EmbeddedServer, start_embedded_server
+from connection.embedded_server import (
+    DEFAULT_UI_PORT_OFFSET,
+    EmbeddedServer,
+    EmbeddedServerError,
+    start_embedded_server,
+)
 from connection.settings import Settings
 from connection.temporal import connect, ensure_search_attributes, is_local_address, something_answers, split_address
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -21,6 +30,16 @@ class Connection:
     client: Client
     embedded: EmbeddedServer | None
     ui_url: str | None
+    # Watches the embedded server and starts it again when it dies; fails once it gives up.
+    supervision: asyncio.Task[None] | None = None
+
+    async def server_given_up(self) -> None:
+        """Returns never while the server is Temporal's business or is kept up; raises
+        EmbeddedServerError, naming the server's log, once the embedded one is given up."""
+        if self.supervision is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.shield(self.supervision)
 
     def workflow_link(self, workflow_id: str, run_id: str | None) -> str | None:
         if not self.ui_url:
@@ -28,7 +47,25 @@ class Connection:
         link = f"{self.ui_url}/namespaces/{self.client.namespace}/workflows/{workflow_id}"
         return f"{link}/{run_id}/history" if run_id else link
 
+    async def unless_server_given_up(self, work: Awaitable[T]) -> T:
+        """`work`'s result; or EmbeddedServerError, if the embedded server is given up first."""
+        working = asyncio.ensure_future(work)
+        watching = asyncio.ensure_future(self.server_given_up())
+        try:
+            await asyncio.wait([working, watching], return_when=asyncio.FIRST_COMPLETED)
+            if not working.done():
+                working.cancel()
+                watching.result()  # raises why the server was given up
+            return working.result()
+        finally:
+            working.cancel()
+            watching.cancel()
+
     async def close(self) -> None:
+        if self.supervision:
+            self.supervision.cancel()
+            with contextlib.suppress(asyncio.CancelledError, EmbeddedServerError):
+                await self.supervision
         if self.embedded:
             await self.embedded.stop()
 
@@ -46,7 +83,8 @@ async def open_connection(settings: Settings, search_attributes: Sequence[Search
             server.database,
             server.log,
         )
-        return Connection(server.client, server, settings.ui_url_override or server.ui_url)
+        supervision = asyncio.create_task(server.supervise(), name="embedded server supervision")
+        return Connection(server.client, server, settings.ui_url_override or server.ui_url, supervision)
     client = await connect(settings)
     await ensure_search_attributes(client, search_attributes)
     return Connection(client, None, settings.ui_url_override or _guess_ui_url(address))
