@@ -442,6 +442,12 @@ async def start_orders(
                 _say_what_stays_up(connection)
                 await wait_for_interrupt()
         return EXIT_ORDER_FAILED if figures["failed"] else 0
+    except asyncio.CancelledError:
+        # The SDK cancels a worker's block when the worker fails for good: when the
+        # embedded server was given up, say that rather than show a cancelled task.
+        if given_up := connection.given_up():
+            raise given_up from None
+        raise
     finally:
         await connection.close()
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from activities.order_activities import OrderActivities
 from connection import SettingsError, TemporalUnavailable, load_settings, open_connection
 from connection.core_logs import forward_core_logs
+from connection.embedded_server import EmbeddedServerError
 from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from hosting import GRACEFUL_SHUTDOWN, build_worker
@@ -44,17 +45,31 @@ async def serve(processes: int, started_by: int | None = None) -> None:
     try:
         # The others find the server this one found or started; none starts another.
         others = [_start_another(connection.client.service_client.config.target_host) for _ in range(processes - 1)]
-        async with build_worker(connection.client, activities=activities):
-            log.info(
-                "Serving task queue %r in namespace %r with %d process(es); Ctrl-C to stop",
-                TASK_QUEUE,
-                connection.client.namespace,
-                processes,
-            )
-            await connection.unless_server_given_up(_until_stopped(started_by))
-            log.info("Stopping: finishing running activities first")
-            for other in others:
-                other.send_signal(signal.SIGTERM)
+        try:
+            async with build_worker(connection.client, activities=activities):
+                log.info(
+                    "Serving task queue %r in namespace %r with %d process(es); Ctrl-C to stop",
+                    TASK_QUEUE,
+                    connection.client.namespace,
+                    processes,
+                )
+                try:
+                    await connection.unless_server_given_up(_until_stopped(started_by))
+                except EmbeddedServerError as err:
+                    # Nothing can be finished or reported with no server: stop now, not
+                    # gracefully. The other processes see this one gone and stop too.
+                    log.error("%s", err)
+                    exit_now(EXIT_UNAVAILABLE)
+                log.info("Stopping: finishing running activities first")
+                for other in others:
+                    other.send_signal(signal.SIGTERM)
+        except asyncio.CancelledError:
+            # Signals stop this process through _until_stopped, never by cancelling it; the
+            # SDK cancels the block when the worker fails for good, as when its server is gone.
+            address = connection.client.service_client.config.target_host
+            raise connection.given_up() or TemporalUnavailable(
+                f"the worker stopped: Temporal at {address} stopped answering; see the log above"
+            ) from None
     finally:
         await asyncio.to_thread(_wait_for, others)
         await connection.close()

@@ -47,6 +47,14 @@ class Connection:
         link = f"{self.ui_url}/namespaces/{self.client.namespace}/workflows/{workflow_id}"
         return f"{link}/{run_id}/history" if run_id else link
 
+    def given_up(self) -> EmbeddedServerError | None:
+        """Why the embedded server was given up, once it has been."""
+        supervision = self.supervision
+        if supervision is None or not supervision.done() or supervision.cancelled():
+            return None
+        error = supervision.exception()
+        return error if isinstance(error, EmbeddedServerError) else None
+
     async def unless_server_given_up(self, work: Awaitable[T]) -> T:
         """`work`'s result; or EmbeddedServerError, if the embedded server is given up first."""
         working = asyncio.ensure_future(work)

@@ -137,8 +137,10 @@ async def test_a_server_that_keeps_dying_is_given_up_naming_its_log(tmp_path):
         for _ in range(3):
             await kill_server_and_wait_until_back(worker, database, signal.SIGKILL)
         os.kill(server_pid(database), signal.SIGKILL)
+        killed = time.monotonic()
 
         code = await asyncio.to_thread(worker.process.wait, 60)
+        print(f"\nworker.py gave up and exited {time.monotonic() - killed:.1f} s after the fourth death")
         worker.said += worker.process.stdout.read()
         assert code == 3, worker.said
         assert "not starting it again" in worker.said and str(data / "dev-server.log") in worker.said, worker.said
