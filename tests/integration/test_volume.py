@@ -7,15 +7,16 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 import starter
 from contract import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
@@ -140,6 +141,54 @@ async def test_worker_processes_serve_together_and_stop_together(dev_env, tmp_pa
     assert len(ours) == 2 and running == ours
     assert {result["status"] for result in results} == {"Fulfilled"}
     assert not any(_alive(pid) for pid in ours), "no worker process is left behind"
+
+
+async def test_worker_processes_wait_for_a_ledger_another_writer_holds_and_nothing_fails(dev_env, tmp_path, unique):
+    """Several worker processes share the ledger's SQLite file. While another writer holds
+    it, their activities wait for it (busy timeout, 30 s) and go on: a busy ledger is never
+    a business failure, and no activity attempt fails."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(tmp_path)}
+    worker = subprocess.Popen(
+        [sys.executable, str(PROJECT / "worker.py"), "--processes", "2"],
+        env=env,
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    other_writer = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
+    try:
+        await asyncio.to_thread(_read_until, worker, "with 2 process(es)")
+        ours = {worker.pid, *_children(worker.pid)}
+        await wait_until(lambda: _running(dev_env.client, ours), what="both processes to serve `orders`")
+        other_writer.execute("BEGIN IMMEDIATE")  # the write lock, held
+        orders = [one_line_order(f"LOCK-{unique}-{n}", f"PROD-00{1 + n % 8}", 1, "10.00") for n in range(40)]
+        handles = [
+            await dev_env.client.start_workflow(
+                WORKFLOW_TYPE, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE
+            )
+            for order in orders
+        ]
+        await asyncio.sleep(3)
+        ended_while_locked = [h.id for h in handles if (await h.describe()).status != WorkflowExecutionStatus.RUNNING]
+        other_writer.execute("COMMIT")
+        results = await asyncio.gather(*(handle.result() for handle in handles))
+        failed_attempts = [
+            (handle.id, event.event_type)
+            for handle in handles
+            async for event in handle.fetch_history_events()
+            if event.event_type
+            in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED, EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT)
+        ]
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 60) == 0
+    finally:
+        other_writer.close()
+        if worker.poll() is None:
+            worker.kill()
+    assert ended_while_locked == [], "the lock held every order at its first write"
+    assert {result["status"] for result in results} == {"Fulfilled"}
+    assert failed_attempts == []
 
 
 async def test_the_other_worker_processes_stop_when_the_first_is_killed_outright(dev_env, tmp_path):

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from contract import workflow_id_for
 from domain import OrderInput, describe_validation_error, validate_order
+from domain.decisions import MAX_REASON_LENGTH, ApprovePayment, CancelOrder, RejectPayment
 
 # What Temporal accepts where an order's values land.
 KEYWORD_SEARCH_ATTRIBUTE_BYTES = 2_048
@@ -67,3 +68,33 @@ def test_the_largest_order_the_door_admits_validates():
     )
     result = validate_order(order.items, order.total_amount)
     assert not result.is_valid
+
+
+# Decisions: what people send to approve_payment, reject_payment and cancel_order.
+anything = st.one_of(texts, numbers, st.none(), st.booleans(), st.lists(st.integers(), max_size=3))
+decisions = st.fixed_dictionaries(
+    {},
+    optional={
+        "approver": anything,
+        "comment": anything,
+        "reason": anything,
+        "requested_by": anything,
+        "expected_version": st.one_of(st.integers(min_value=-5, max_value=10**20), anything),
+        "extra": anything,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.sampled_from([ApprovePayment, RejectPayment, CancelOrder]), decisions)
+def test_a_decision_that_passes_the_door_fits_the_history_and_a_refused_one_is_named_briefly(model, data):
+    try:
+        decision = model.model_validate_json(json.dumps(data))
+    except ValidationError as refused:
+        message = describe_validation_error(refused)
+        assert 0 < len(message) < 2_000
+        return
+    for text in (getattr(decision, name, None) for name in ("approver", "comment", "reason", "requested_by")):
+        # Names and reasons are recorded in OrderCancelled, memos and the Web UI.
+        assert text is None or (isinstance(text, str) and 0 < len(text) <= MAX_REASON_LENGTH)
+    assert decision.expected_version is None or decision.expected_version >= 0
