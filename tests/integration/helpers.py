@@ -59,16 +59,39 @@ def run_script(script: str, *args: str, env: dict[str, str], timeout: float = 12
     )
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of running processes that contain `text` (a data dir, say)."""
-    found = []
+def spawn_script(script: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
+    """One of this project's scripts as a process of its own, `env` over ours, its
+    output and errors merged into one text stream to read as it comes."""
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT / script), *args],
+        env={**os.environ, **env},
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+async def read_until(process: subprocess.Popen, marker: str) -> str:
+    """What the process printed up to and including the line with `marker`."""
+    seen = ""
+    while marker not in seen:
+        line = await asyncio.to_thread(process.stdout.readline)
+        assert line, f"the process exited before printing {marker!r}:\n{seen}"
+        seen += line
+    return seen
+
+
+def processes_mentioning(*texts: str) -> dict[int, str]:
+    """Pid and command line of every running process whose command line holds all `texts`."""
+    found = {}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if text in line:
-            found.append(line)
+        if all(text in line for text in texts):
+            found[int(cmdline.parent.name)] = line
     return found
 
 

@@ -3,10 +3,7 @@
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import subprocess
-import sys
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -18,10 +15,11 @@ from connection.embedded_server import free_local_port, is_listening, start_embe
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from hosting import build_worker
 from tests.integration.helpers import (
-    PROJECT,
     address_of,
     processes_mentioning,
+    read_until,
     run_script,
+    spawn_script,
 )
 from tests.orders import ORDER_001, renamed
 from tests.waiting import wait_until
@@ -48,7 +46,7 @@ def test_starter_runs_the_tutorial_orders_on_an_embedded_server_and_leaves_nothi
     assert f"web ui      http://127.0.0.1:{port + 1000}/namespaces/default/workflows/order-ORDER-001/" in out
     assert (data_dir / "temporal.db").exists()
     assert not is_listening(port) and not is_listening(port + 1000)
-    assert processes_mentioning(str(data_dir)) == []
+    assert not processes_mentioning(str(data_dir))
 
     # Without --no-wait but with no terminal, it must not wait either.
     second = run_script("starter.py", env=env)
@@ -57,7 +55,7 @@ def test_starter_runs_the_tutorial_orders_on_an_embedded_server_and_leaves_nothi
     assert second.stdout.count("(already existed: reported, not processed again)") == 3
     payment_ids = [line for line in out.splitlines() if line.strip().startswith("payment")]
     assert payment_ids == [line for line in second.stdout.splitlines() if line.strip().startswith("payment")]
-    assert processes_mentioning(str(data_dir)) == []
+    assert not processes_mentioning(str(data_dir))
 
 
 async def test_a_file_with_one_malformed_order_starts_none_of_its_orders(dev_env, tmp_path, unique):
@@ -132,14 +130,7 @@ async def test_starter_serves_its_orders_itself_once_the_last_worker_has_stopped
 
 async def serve_one_order_then_sigterm(client: Client | None, address: str, order_id: str, **env: str) -> str:
     """Run worker.py at `address`, have it process one order, stop it with SIGTERM; its output."""
-    worker = subprocess.Popen(
-        [sys.executable, str(PROJECT / "worker.py")],
-        env={**os.environ, "TEMPORAL_ADDRESS": address, **env},
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = spawn_script("worker.py", env={"TEMPORAL_ADDRESS": address, **env})
     try:
         output = ""
         while "Serving task queue" not in output:
@@ -174,7 +165,7 @@ async def test_worker_starts_the_embedded_server_when_nothing_answers_and_stops_
     assert "Stopped" in output
     assert not is_listening(port)
     assert (data_dir / "temporal.db").exists()
-    assert processes_mentioning(str(data_dir)) == []
+    assert not processes_mentioning(str(data_dir))
 
 
 async def test_the_starter_says_so_when_a_worker_that_looks_alive_serves_nothing(tmp_path, unique, monkeypatch, capsys):
@@ -185,17 +176,9 @@ async def test_the_starter_says_so_when_a_worker_that_looks_alive_serves_nothing
         f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
     )
     env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path / "data")}
-    worker = subprocess.Popen(
-        [sys.executable, str(PROJECT / "worker.py")],
-        env={**os.environ, **env},
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = spawn_script("worker.py", env=env)
     try:
-        while "Serving task queue" not in (line := await asyncio.to_thread(worker.stdout.readline)):
-            assert line, "worker.py exited before serving"
+        await read_until(worker, "Serving task queue")
         await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="the worker to poll")
         worker.kill()
         worker.wait(10)

@@ -13,9 +13,6 @@ long as the slowest case, about a minute on a 2-core machine.
 """
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,11 +26,11 @@ from domain import OrderInput, OrderStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
 from eventstore import EventStore, StoredStream
 from orders_cli.reconcile import reconcile
-from tests.integration.helpers import PROJECT, address_of
+from tests.integration.helpers import address_of, read_until, spawn_script
 from tests.orders import Ledger, one_line_order
 from workflows.order_workflow import OrderWorkflow
 
-SCRIPT = str(PROJECT / "tests/integration/worker_that_dies_once.py")
+SCRIPT = "tests/integration/worker_that_dies_once.py"
 CASES_AT_ONCE = 11
 
 
@@ -96,23 +93,6 @@ class Outcome:
     recovery_seconds: float | None = None
 
 
-def spawn(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, SCRIPT, *args],
-        env={**os.environ, **env},
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-async def line_with(process: subprocess.Popen, text: str) -> str:
-    while text not in (line := await asyncio.to_thread(process.stdout.readline)):
-        assert line, f"the worker exited before printing {text!r}"
-    return line
-
-
 async def wait_for_status(handle, status: OrderStatus) -> None:
     while (await handle.query(OrderWorkflow.state)).status is not status:
         await asyncio.sleep(0.5)
@@ -127,12 +107,12 @@ async def run_case(dev_env, base: Path, unique: str, step: str, when: str, proce
     env = {"TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(data)}
     task_queue = f"kill-{unique}-{name}"
     dying = [
-        spawn(env, task_queue, "--die-in", step, "--when", when, "--tombstone", str(data / "died"))
+        spawn_script(SCRIPT, task_queue, "--die-in", step, "--when", when, "--tombstone", str(data / "died"), env=env)
         for _ in range(processes)
     ]
     survivor = None
     try:
-        await asyncio.gather(*(line_with(process, "serving") for process in dying))
+        await asyncio.gather(*(read_until(process, "serving") for process in dying))
         fields = dict(journey.order)
         product, quantity, price = fields.pop("product_id"), fields.pop("quantity"), fields.pop("unit_price")
         order = one_line_order(f"KILL-{unique}-{name}", product, quantity, price, **fields)
@@ -152,7 +132,7 @@ async def run_case(dev_env, base: Path, unique: str, step: str, when: str, proce
             await asyncio.sleep(0.1)
         died_at = time.monotonic()
         if processes == 1:
-            survivor = spawn(env, task_queue)
+            survivor = spawn_script(SCRIPT, task_queue, env=env)
         final = await asyncio.wait_for(handle.result(), timeout=120)
         recovery = time.monotonic() - died_at
         problems = _judged(order, journey, final, ledger, stock_before)

@@ -7,8 +7,6 @@ server that keeps dying is given up, naming its log, with a non-zero exit."""
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,22 +20,14 @@ from domain import OrderStatus
 from domain.decisions import ApprovePayment
 from eventstore import EventStore
 from orders_cli.reconcile import reconcile
-from tests.integration.helpers import PROJECT, processes_mentioning
+from tests.integration.helpers import processes_mentioning, spawn_script
 from tests.orders import one_line_order
 from workflows.order_workflow import OrderWorkflow
 
 
 def server_pids(database: Path) -> list[int]:
     """The pids of dev server processes that run on `database`."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "start-dev" in line and str(database) in line:
-            found.append(int(cmdline.parent.name))
-    return found
+    return list(processes_mentioning("start-dev", str(database)))
 
 
 def server_pid(database: Path) -> int:
@@ -49,14 +39,7 @@ class Worker:
     """worker.py as a process, its log read as it comes."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROJECT / "worker.py")],
-            env={**os.environ, **env},
-            cwd=PROJECT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        self.process = spawn_script("worker.py", env=env)
         self.said = ""
 
     async def until(self, text: str, seconds: float = 60, times: int = 1) -> None:

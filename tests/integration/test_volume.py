@@ -5,11 +5,8 @@ nothing twice; and a worker of several processes. Timings are the benchmark's bu
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 import starter
 from contract import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
-from tests.integration.helpers import PROJECT, address_of, run_script
+from tests.integration.helpers import address_of, read_until, run_script, spawn_script
 from tests.orders import Ledger, one_line_order, open_shop
 from tests.waiting import wait_until
 
@@ -112,17 +109,10 @@ def test_a_malformed_line_of_json_lines_is_named_and_nothing_starts(tmp_path):
 
 
 async def test_worker_processes_serve_together_and_stop_together(dev_env, tmp_path, unique):
-    env = {**os.environ, "TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(tmp_path)}
-    worker = subprocess.Popen(
-        [sys.executable, str(PROJECT / "worker.py"), "--processes", "2"],
-        env=env,
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = {"TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(tmp_path)}
+    worker = spawn_script("worker.py", "--processes", "2", env=env)
     try:
-        await asyncio.to_thread(_read_until, worker, "with 2 process(es)")
+        await read_until(worker, "with 2 process(es)")
         ours = {worker.pid, *_children(worker.pid)}
         running = await wait_until(lambda: _running(dev_env.client, ours), what="both processes to serve `orders`")
         orders = [one_line_order(f"PROC-{unique}-{n}", "PROD-001", 1, "10.00") for n in range(10)]
@@ -147,18 +137,11 @@ async def test_worker_processes_wait_for_a_ledger_another_writer_holds_and_nothi
     """Several worker processes share the ledger's SQLite file. While another writer holds
     it, their activities wait for it (busy timeout, 30 s) and go on: a busy ledger is never
     a business failure, and no activity attempt fails."""
-    env = {**os.environ, "TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(tmp_path)}
-    worker = subprocess.Popen(
-        [sys.executable, str(PROJECT / "worker.py"), "--processes", "2"],
-        env=env,
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = {"TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(tmp_path)}
+    worker = spawn_script("worker.py", "--processes", "2", env=env)
     other_writer = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
     try:
-        await asyncio.to_thread(_read_until, worker, "with 2 process(es)")
+        await read_until(worker, "with 2 process(es)")
         ours = {worker.pid, *_children(worker.pid)}
         await wait_until(lambda: _running(dev_env.client, ours), what="both processes to serve `orders`")
         other_writer.execute("BEGIN IMMEDIATE")  # the write lock, held
@@ -192,17 +175,10 @@ async def test_worker_processes_wait_for_a_ledger_another_writer_holds_and_nothi
 
 
 async def test_the_other_worker_processes_stop_when_the_first_is_killed_outright(dev_env, tmp_path):
-    env = {**os.environ, "TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(tmp_path)}
-    worker = subprocess.Popen(
-        [sys.executable, str(PROJECT / "worker.py"), "--processes", "2"],
-        env=env,
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = {"TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(tmp_path)}
+    worker = spawn_script("worker.py", "--processes", "2", env=env)
     try:
-        await asyncio.to_thread(_read_until, worker, "with 2 process(es)")
+        await read_until(worker, "with 2 process(es)")
         other = _children(worker.pid)
         assert len(other) == 1
         await wait_until(lambda: _running(dev_env.client, other), what="the other process to serve `orders`")
@@ -215,14 +191,6 @@ async def test_the_other_worker_processes_stop_when_the_first_is_killed_outright
         return not _alive(*other)
 
     await wait_until(stopped, what="the other process to stop by itself")
-
-
-def _read_until(process: subprocess.Popen, text: str) -> None:
-    seen = ""
-    while text not in seen:
-        line = process.stdout.readline()
-        assert line, f"exited before saying {text!r}:\n{seen}"
-        seen += line
 
 
 def _alive(pid: int) -> bool:
