@@ -14,17 +14,20 @@ for those that wait for approval), with progress on stderr; then a summary. Each
 detail is printed for small runs, or with --verbose.
 
 Exit codes: 0 done; 1 an order failed; 2 a malformed file or setting; 3 Temporal could
-not be reached.
+not be reached (or the embedded server was given up); 130 stopped by Ctrl-C or SIGTERM,
+saying how many orders were started.
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +45,7 @@ import views
 from activities.order_activities import OrderActivities
 from connection import Connection, SettingsError, TemporalUnavailable, has_live_worker, load_settings, open_connection
 from connection.core_logs import forward_core_logs
+from connection.embedded_server import EmbeddedServerError
 from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
 from contract import (
     ORDER_STATUS,
@@ -58,6 +62,7 @@ from hosting import build_worker
 
 EXIT_ORDER_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
 TUTORIAL_ORDERS = Path(__file__).resolve().parent / "examples" / "tutorial-orders.json"
 
@@ -412,6 +417,7 @@ async def start_orders(
 ) -> int:
     settings = load_settings()
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
+    run: Run | None = None
     try:
         async with AsyncExitStack() as running:
             ours = (
@@ -434,7 +440,12 @@ async def start_orders(
                 progress.run, run.on_change = run, progress.update
                 if not ours:
                     running.push_async_callback(_cancelled, asyncio.create_task(_warn_if_nothing_settles(run)))
-                await connection.unless_server_given_up(follow(connection.client, orders, run, eager=ours))
+                following = connection.unless_server_given_up(follow(connection.client, orders, run, eager=ours))
+                if not await _unless_interrupted(following):
+                    # Leaving the block stops the worker gracefully, then the server.
+                    print("Stopped by a signal.", file=sys.stderr)
+                    _say_where_it_stopped(run, len(orders))
+                    return EXIT_INTERRUPTED
             outcomes = list(run.outcomes.values())
             figures = summary(outcomes, time.monotonic() - began)
             _print_outcomes(connection, outcomes, figures, verbose=verbose, as_json=as_json)
@@ -442,14 +453,48 @@ async def start_orders(
                 _say_what_stays_up(connection)
                 await wait_for_interrupt()
         return EXIT_ORDER_FAILED if figures["failed"] else 0
-    except asyncio.CancelledError:
-        # The SDK cancels a worker's block when the worker fails for good: when the
-        # embedded server was given up, say that rather than show a cancelled task.
-        if given_up := connection.given_up():
-            raise given_up from None
-        raise
+    except (asyncio.CancelledError, EmbeddedServerError) as stopped:
+        # Cancelled: by Ctrl-C or SIGTERM, or by the SDK, which cancels a worker's block
+        # when the worker fails for good (as when the embedded server was given up).
+        given_up = connection.given_up()
+        if given_up is None and isinstance(stopped, asyncio.CancelledError):
+            print("Stopped by a signal.", file=sys.stderr)
+            _say_where_it_stopped(run, len(orders))
+            raise
+        print(f"error: {given_up or stopped}", file=sys.stderr)
+        _say_where_it_stopped(run, len(orders))
+        return EXIT_UNAVAILABLE
     finally:
         await connection.close()
+
+
+def _say_where_it_stopped(run: "Run | None", total: int) -> None:
+    if run is None or not run.started:
+        print("No order was started.", file=sys.stderr)
+        return
+    print(
+        f"{run.started} of {total} order(s) were started and {run.settled} settled. Temporal keeps the started ones: "
+        f"they go on whenever a worker serves {TASK_QUEUE!r}. Run the same file again to start the rest; "
+        "orders already started are reported, not processed again.",
+        file=sys.stderr,
+    )
+
+
+async def _unless_interrupted(work: Awaitable[None]) -> bool:
+    """True once `work` is done; False if Ctrl-C or SIGTERM came first (`work` is cancelled)."""
+    working = asyncio.ensure_future(work)
+    interrupted = asyncio.ensure_future(wait_for_interrupt())
+    try:
+        await asyncio.wait([working, interrupted], return_when=asyncio.FIRST_COMPLETED)
+        if working.done():
+            working.result()
+            return True
+        working.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await working
+        return False
+    finally:
+        interrupted.cancel()
 
 
 async def _warn_if_nothing_settles(run: Run) -> None:
@@ -535,6 +580,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
     keep_up = not args.no_wait and sys.stdin.isatty() and sys.stdout.isatty()
+    # SIGTERM stops a run as Ctrl-C does: the worker and the embedded server it started
+    # are stopped in order, and what was started is said; nothing is left running. While
+    # orders are followed, both signals are the event loop's (start_orders); before, they
+    # interrupt whatever runs.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return asyncio.run(
             start_orders(orders, keep_up=keep_up, verbose=args.verbose, as_json=args.json, worker_here=args.worker_here)
@@ -546,6 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

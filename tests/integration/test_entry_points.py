@@ -21,7 +21,7 @@ from tests.integration.helpers import (
     run_script,
     spawn_script,
 )
-from tests.orders import ORDER_001, renamed
+from tests.orders import ORDER_001, one_line_order, renamed
 from tests.waiting import wait_until
 
 
@@ -214,3 +214,26 @@ async def test_the_starter_says_so_when_a_worker_that_looks_alive_serves_nothing
         if worker.poll() is None:
             worker.kill()
         await server.stop()
+
+
+async def test_sigterm_stops_a_starter_run_in_order_and_leaves_nothing_running(tmp_path, unique):
+    """SIGTERM in the middle of a big file: the in-process worker and the embedded server it
+    started are stopped, the run says how far it got, exit 130; no process is left behind."""
+    data_dir = tmp_path / "data"
+    orders_file = tmp_path / "orders.jsonl"
+    orders = [one_line_order(f"TERM-{unique}-{n}", "PROD-001", 1, "10.00") for n in range(2_000)]
+    orders_file.write_text("".join(order.model_dump_json() + "\n" for order in orders))
+    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{free_local_port()}", "ORDERS_DATA_DIR": str(data_dir)}
+    starter_run = spawn_script("starter.py", "--file", str(orders_file), "--no-wait", env=env)
+    try:
+        await read_until(starter_run, "orders: ")  # the first progress line: orders are on their way
+        starter_run.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(starter_run.wait, 60)
+        said = starter_run.stdout.read()
+    finally:
+        if starter_run.poll() is None:
+            starter_run.kill()
+    assert code == 130, said
+    assert "Stopped by a signal." in said and " of 2000 order(s) were started" in said, said
+    assert "Traceback" not in said
+    assert not processes_mentioning(str(data_dir)), "the embedded server stopped with the starter"
