@@ -9,13 +9,15 @@ TEMPORAL_NAMESPACE, ...); when nothing answers at a local address, the embedded 
 server is started on this machine's `.temporal/` data.
 
 Exit codes: 0 done; 1 not found, refused, unreadable, a replay that failed, or discrepancies
-found by reconcile; 2 malformed arguments or settings; 3 Temporal could not be reached.
+found by reconcile; 2 malformed arguments or settings; 3 Temporal could not be reached;
+130 stopped by Ctrl-C or SIGTERM.
 """
 
 import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -37,6 +39,7 @@ from orders_cli.replaying import replay_command
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -149,9 +152,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("connection").setLevel(logging.INFO)
     # A replay that diverges is reported by us, once; the core's own warning would repeat it.
     forward_core_logs(level=logging.ERROR)
+    # SIGTERM stops a command as Ctrl-C does, so an embedded server it started is stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         code: int = asyncio.run(args.run(args))
         return code
+    except KeyboardInterrupt:
+        print(f"orders {args.command}: stopped by a signal", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except SettingsError as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE
