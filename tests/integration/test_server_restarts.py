@@ -14,8 +14,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.ledger import LedgerDatabase, effects_by_workflow_id
-from connection.embedded_server import free_local_port
-from contract import TASK_QUEUE, workflow_id_for
+from connection.embedded_server import free_local_port, start_embedded_server
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from domain import OrderStatus
 from domain.decisions import ApprovePayment
 from eventstore import EventStore
@@ -133,3 +133,49 @@ async def test_a_server_that_keeps_dying_is_given_up_naming_its_log(tmp_path):
             worker.process.kill()
         for pid in server_pids(database):
             os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_worker_reconnects_by_itself_to_a_server_restarted_under_it(tmp_path, unique):
+    """A server of one's own, not the worker's to supervise: killed outright while orders run
+    and one waits for approval, then started again on the same data by its operator (here
+    the test). worker.py reconnects by itself; every order ends once; the approval is taken."""
+    address, data = f"127.0.0.1:{free_local_port()}", tmp_path / "server"
+    server = await start_embedded_server(address, "default", data, SEARCH_ATTRIBUTES)
+    ledger_dir = tmp_path / "ledger"
+    worker = Worker({"TEMPORAL_ADDRESS": address, "ORDERS_DATA_DIR": str(ledger_dir)})
+    try:
+        await worker.until("Serving task queue")
+        small = [one_line_order(f"EXT-{unique}-{n}", "PROD-001", 1, "10.00") for n in range(30)]
+        large = one_line_order(f"EXT-{unique}-BIG", "PROD-009", 2, "30000.00")
+        for order in [*small, large]:
+            await server.client.start_workflow(
+                OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE
+            )
+        server.process.kill()
+        server.process.wait()
+        killed = time.monotonic()
+        server = await start_embedded_server(address, "default", data, SEARCH_ATTRIBUTES)
+        back = time.monotonic() - killed
+        client = server.client
+        handles = [client.get_workflow_handle(workflow_id_for(order.order_id)) for order in small]
+        ended = await asyncio.wait_for(asyncio.gather(*(handle.result() for handle in handles)), 90)
+        all_ended = time.monotonic() - killed
+        big = client.get_workflow_handle(workflow_id_for(large.order_id))
+        while (await big.query(OrderWorkflow.state)).status is not OrderStatus.PAYMENT_PENDING:
+            await asyncio.sleep(0.2)
+        await big.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops"))
+        approved = await asyncio.wait_for(big.result(), 60)
+        print(f"\nserver started again after {back:.1f} s; 30 orders ended {all_ended:.1f} s after the kill")
+
+        assert [state["status"] for state in ended] == ["Fulfilled"] * len(small)
+        assert approved["status"] == "Fulfilled"
+        assert "starting it again" not in worker.said, "not the worker's server to restart"
+        ledger = LedgerDatabase(ledger_dir / "ledger.sqlite")
+        assert ledger.rows("SELECT COUNT(*) FROM payments")[0][0] == len(small) + 1, "each order charged once"
+        orders = await EventStore(client).read_many(f"WorkflowId STARTS_WITH 'order-EXT-{unique}-'")
+        assert reconcile(orders, effects_by_workflow_id(ledger)).discrepancies == []
+    finally:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(worker.process.wait, 30)
+        await server.stop()
