@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import subprocess
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -15,6 +16,7 @@ from connection.embedded_server import free_local_port, is_listening, start_embe
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from hosting import build_worker
 from tests.integration.helpers import (
+    ORDERS_COMMAND,
     address_of,
     processes_mentioning,
     read_until,
@@ -237,3 +239,26 @@ async def test_sigterm_stops_a_starter_run_in_order_and_leaves_nothing_running(t
     assert "Stopped by a signal." in said and " of 2000 order(s) were started" in said, said
     assert "Traceback" not in said
     assert not processes_mentioning(str(data_dir)), "the embedded server stopped with the starter"
+
+
+async def test_sigterm_while_orders_starts_its_embedded_server_leaves_nothing_running(tmp_path):
+    data_dir = tmp_path / "data"
+    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{free_local_port()}", "ORDERS_DATA_DIR": str(data_dir)}
+    command = await asyncio.to_thread(
+        subprocess.Popen,
+        [ORDERS_COMMAND, "events", "ORDER-001"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await wait_until(lambda: asyncio.sleep(0, (data_dir / "dev-server.log").exists()), what="the server to start")
+        command.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(command.wait, 30)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert code == 130, command.stderr.read()
+    assert "orders events: stopped by a signal" in command.stderr.read()
+    assert not processes_mentioning(str(data_dir)), "the server it was starting is stopped"
