@@ -166,13 +166,16 @@ class Outcome:
     failure: str | None = None
 
     @property
-    def kind(self) -> str:
-        """What the summary counts it as."""
+    def status(self) -> str:
+        """How the order stands, as its state says, or that it failed."""
         if self.failure:
             return "Failed"
-        if self.waiting_for_approval:
-            return "Waiting for approval"
         return self.state.status.value if self.state and self.state.status else "Not started"
+
+    @property
+    def kind(self) -> str:
+        """What the summary counts it as."""
+        return "Waiting for approval" if self.waiting_for_approval and not self.failure else self.status
 
     @property
     def reason(self) -> str | None:
@@ -183,9 +186,7 @@ class Outcome:
         return state.cancellation_reason or next(iter(state.validation_errors), None) or state.payment_skipped_reason
 
     def headline(self) -> str:
-        text = (
-            "Failed" if self.failure else self.state.status.value if self.state and self.state.status else "Not started"
-        )
+        text = self.status
         if self.waiting_for_approval:
             text += " (waiting for manual approval)"
         if self.already_existed:
