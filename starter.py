@@ -40,10 +40,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 import views
 from activities.order_activities import OrderActivities
-from connection import Connection, SettingsError, TemporalUnavailable, has_live_worker, load_settings, open_connection
+from connection import (
+    Connection,
+    SettingsError,
+    TemporalUnavailable,
+    has_live_worker,
+    load_settings,
+    open_connection,
+    silence_of,
+)
 from connection.core_logs import forward_core_logs
 from connection.embedded_server import EmbeddedServerError
 from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
@@ -442,7 +451,20 @@ async def start_orders(
                 if not ours:
                     running.push_async_callback(_cancelled, asyncio.create_task(_warn_if_nothing_settles(run)))
                 following = connection.unless_server_given_up(follow(connection.client, orders, run, eager=ours))
-                if not await _unless_interrupted(following):
+                try:
+                    finished = await _unless_interrupted(following)
+                except RPCError as err:
+                    if (silent := silence_of(err, settings)) is None:
+                        raise
+                    # A worker stops by telling the server; one fallen silent would hold this
+                    # run for the core's own deadline. The worker here is left as a crashed
+                    # one is (Temporal retries its activities elsewhere); a server this run
+                    # started is stopped.
+                    print(f"error: {silent}", file=sys.stderr)
+                    _say_where_it_stopped(run, len(orders))
+                    await connection.close()
+                    exit_now(EXIT_UNAVAILABLE)
+                if not finished:
                     # Leaving the block stops the worker gracefully, then the server.
                     print("Stopped by a signal.", file=sys.stderr)
                     _say_where_it_stopped(run, len(orders))
@@ -463,6 +485,12 @@ async def start_orders(
             _say_where_it_stopped(run, len(orders))
             raise
         print(f"error: {given_up or stopped}", file=sys.stderr)
+        _say_where_it_stopped(run, len(orders))
+        return EXIT_UNAVAILABLE
+    except RPCError as err:
+        if (silent := silence_of(err, settings)) is None:
+            raise
+        print(f"error: {silent}", file=sys.stderr)
         _say_where_it_stopped(run, len(orders))
         return EXIT_UNAVAILABLE
     finally:

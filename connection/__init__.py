@@ -10,6 +10,7 @@ from connection.temporal import (
     ensure_search_attributes,
     has_live_worker,
     is_local_address,
+    silence_of,
     something_answers,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "is_local_address",
     "load_settings",
     "open_connection",
+    "silence_of",
     "something_answers",
     "start_embedded_server",
 ]

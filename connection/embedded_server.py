@@ -25,14 +25,15 @@ import sysconfig
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from connection.temporal import TemporalUnavailable, split_address
+from connection.settings import DEFAULT_RPC_TIMEOUT
+from connection.temporal import TemporalUnavailable, client_options, split_address
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,11 @@ class EmbeddedServer:
 
 
 async def start_embedded_server(
-    address: str, namespace: str, data_dir: Path, search_attributes: Sequence[SearchAttributeKey[Any]] = ()
+    address: str,
+    namespace: str,
+    data_dir: Path,
+    search_attributes: Sequence[SearchAttributeKey[Any]] = (),
+    rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT,
 ) -> EmbeddedServer:
     host, port = split_address(address)
     ip = "127.0.0.1" if host == "localhost" else host
@@ -161,7 +166,7 @@ async def start_embedded_server(
     process = _launch(command, log)
     target = f"{ip}:{port}"
     try:
-        client = await _connect_when_ready(process, target, namespace, log)
+        client = await _connect_when_ready(process, target, namespace, log, rpc_timeout)
     except BaseException:
         process.kill()
         process.wait()
@@ -180,7 +185,13 @@ def _last_line(log: Path) -> str:
     return (log.read_text(errors="replace").strip().splitlines() or ["(empty)"])[-1]
 
 
-async def _connect_when_ready(process: subprocess.Popen[bytes], target: str, namespace: str, log: Path) -> Client:
+async def _connect_when_ready(
+    process: subprocess.Popen[bytes],
+    target: str,
+    namespace: str,
+    log: Path,
+    rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT,
+) -> Client:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
     while True:
         if process.poll() is not None:
@@ -189,7 +200,7 @@ async def _connect_when_ready(process: subprocess.Popen[bytes], target: str, nam
                 f"the last line of {log}: {_last_line(log)}"
             )
         try:
-            return await Client.connect(target, namespace=namespace, data_converter=pydantic_data_converter)
+            return await Client.connect(target, namespace=namespace, **client_options(rpc_timeout))
         except RuntimeError:
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(

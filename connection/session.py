@@ -82,7 +82,9 @@ async def open_connection(settings: Settings, search_attributes: Sequence[Search
     """Connect as `settings` say, with `search_attributes` registered where they are missing."""
     address = settings.address
     if is_local_address(address) and not something_answers(address):
-        server = await start_embedded_server(address, settings.namespace, settings.data_dir, search_attributes)
+        server = await start_embedded_server(
+            address, settings.namespace, settings.data_dir, search_attributes, settings.rpc_timeout
+        )
         log.info(
             "Nothing answered at %s, so started the embedded Temporal dev server there "
             "(Web UI %s, SQLite at %s, log at %s)",

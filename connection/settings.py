@@ -5,8 +5,9 @@ TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and the TOML file at
 TEMPORAL_CONFIG_FILE; `localhost:7233` when nothing is set. Two settings are ours:
 ORDERS_DATA_DIR (where the embedded server and the simulated payment gateway,
 inventory and shipping keep their SQLite files, `.temporal/` by default),
-ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's) and
-ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up).
+ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's),
+ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up) and
+ORDERS_RPC_TIMEOUT (seconds a call may go unanswered once connected).
 """
 
 import os
@@ -24,6 +25,10 @@ LEDGER_FILENAME = "ledger.sqlite"
 # A server that accepts the connection and never answers would otherwise hold every
 # command for the SDK's own 30 s; a Temporal that answers at all does so in well under this.
 DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
+# A call to a server that answered once and then fell silent (frozen, or a network that
+# stalls) fails after this; the SDK's own default, made a setting and applied to every
+# call but the long polls, which wait by design (see connection.temporal).
+DEFAULT_RPC_TIMEOUT = timedelta(seconds=30)
 
 
 class SettingsError(ValueError):
@@ -36,6 +41,7 @@ class Settings:
     data_dir: Path
     ui_url_override: str | None
     connect_timeout: timedelta = DEFAULT_CONNECT_TIMEOUT
+    rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT
 
     @property
     def address(self) -> str:
@@ -61,6 +67,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir=Path(environ.get("ORDERS_DATA_DIR") or DEFAULT_DATA_DIR),
         ui_url_override=environ.get("ORDERS_UI_URL") or None,
         connect_timeout=_seconds(environ, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
+        rpc_timeout=_seconds(environ, "ORDERS_RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT),
     )
 
 

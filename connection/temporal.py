@@ -5,6 +5,7 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType, WorkerStatus
@@ -16,7 +17,8 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from connection.settings import Settings
+from connection.deadlines import CallDeadlines, call_timeout, keep_alive, stopped_answering
+from connection.settings import DEFAULT_RPC_TIMEOUT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,23 @@ class TemporalUnavailable(ConnectionError):
     """Temporal could not be reached; the message names the address and what happened."""
 
 
+def client_options(rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT) -> dict[str, Any]:
+    """What every client of ours is connected with, besides where: the pydantic
+    converter, so payloads are plain, readable JSON; and deadlines, so a server that
+    falls silent fails the call instead of holding it (connection.deadlines)."""
+    return {
+        "data_converter": pydantic_data_converter,
+        "interceptors": [CallDeadlines(rpc_timeout)],
+        "keep_alive_config": keep_alive(rpc_timeout),
+    }
+
+
 async def connect(settings: Settings) -> Client:
-    """A client with the pydantic converter, so payloads are plain, readable JSON."""
     where = f"Temporal at {settings.address} (namespace {settings.namespace})"
     started = time.monotonic()
     try:
         return await asyncio.wait_for(
-            Client.connect(**settings.connect_config, data_converter=pydantic_data_converter),
+            Client.connect(**settings.connect_config, **client_options(settings.rpc_timeout)),
             timeout=settings.connect_timeout.total_seconds(),
         )
     except TimeoutError:
@@ -72,6 +84,13 @@ async def connect(settings: Settings) -> Client:
         raise TemporalUnavailable(
             f"cannot connect to {where} after {time.monotonic() - started:.0f} s: {_first_line(str(err))}"
         ) from None
+
+
+def silence_of(err: RPCError, settings: Settings) -> TemporalUnavailable | None:
+    """`err` as TemporalUnavailable when it says the server fell silent or went away;
+    None when it is the server's own answer to the call."""
+    message = stopped_answering(err, settings.address, settings.namespace, settings.rpc_timeout)
+    return None if message is None else TemporalUnavailable(message)
 
 
 def _first_line(message: str, limit: int = 300) -> str:
@@ -88,7 +107,7 @@ async def ensure_search_attributes(client: Client, search_attributes: Sequence[S
     namespace = client.namespace
     try:
         existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
+            ListSearchAttributesRequest(namespace=namespace), timeout=call_timeout(client)
         )
         missing = {
             # The SDK's enum and the API's share their numbers.
@@ -98,7 +117,8 @@ async def ensure_search_attributes(client: Client, search_attributes: Sequence[S
         }
         if missing:
             await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing),
+                timeout=call_timeout(client),
             )
             log.info("Registered search attributes %s in namespace %s", ", ".join(missing), namespace)
     except Exception as err:  # noqa: BLE001 - the worker can still run; the upsert will say what is missing
@@ -123,7 +143,8 @@ async def has_live_worker(client: Client, task_queue: str) -> bool:
             namespace=client.namespace,
             task_queue=TaskQueue(name=task_queue),
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
+        ),
+        timeout=call_timeout(client),
     )
     now = time.time()
     return any(
@@ -140,7 +161,7 @@ async def _announced_workers(client: Client, task_queue: str) -> tuple[bool, set
     now = time.time()
     while True:
         try:
-            response = await client.workflow_service.list_workers(request)
+            response = await client.workflow_service.list_workers(request, timeout=call_timeout(client))
         except RPCError as err:
             if err.status != RPCStatusCode.UNIMPLEMENTED:
                 raise

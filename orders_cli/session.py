@@ -10,8 +10,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio.client import Client
+from temporalio.service import RPCError
 
-from connection import load_settings, open_connection
+from connection import load_settings, open_connection, silence_of
 from contract import SEARCH_ATTRIBUTES
 from domain import OrderStream
 from eventstore import EventStore, read_history_file
@@ -20,9 +21,15 @@ from eventstore import EventStore, read_history_file
 @asynccontextmanager
 async def temporal() -> AsyncIterator[Client]:
     """A client as the settings say (or on the embedded server), closed afterwards."""
-    connection = await open_connection(load_settings(), SEARCH_ATTRIBUTES)
+    settings = load_settings()
+    connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     try:
         yield connection.client
+    except RPCError as err:
+        # A server that answered and then fell silent is said as such, in one line.
+        if (silent := silence_of(err, settings)) is None:
+            raise
+        raise silent from None
     finally:
         await connection.close()
 
