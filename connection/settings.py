@@ -6,8 +6,10 @@ TEMPORAL_CONFIG_FILE; `localhost:7233` when nothing is set. Two settings are our
 ORDERS_DATA_DIR (where the embedded server and the simulated payment gateway,
 inventory and shipping keep their SQLite files, `.temporal/` by default),
 ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's),
-ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up) and
-ORDERS_RPC_TIMEOUT (seconds a call may go unanswered once connected).
+ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up),
+ORDERS_RPC_TIMEOUT (seconds a call may go unanswered once connected) and
+ORDERS_PROJECTIONS_DSN (where the read models are kept; a SQLite file under
+ORDERS_DATA_DIR by default).
 """
 
 import os
@@ -22,6 +24,7 @@ DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_DATA_DIR = ".temporal"
 LEDGER_FILENAME = "ledger.sqlite"
+PROJECTIONS_FILENAME = "projections.sqlite"
 # A server that accepts the connection and never answers would otherwise hold every
 # command for the SDK's own 30 s; a Temporal that answers at all does so in well under this.
 DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
@@ -42,6 +45,7 @@ class Settings:
     ui_url_override: str | None
     connect_timeout: timedelta = DEFAULT_CONNECT_TIMEOUT
     rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT
+    projections_dsn: str | None = None
 
     @property
     def address(self) -> str:
@@ -56,6 +60,22 @@ class Settings:
         """The SQLite file of the simulated payment gateway, inventory and shipping."""
         return self.data_dir / LEDGER_FILENAME
 
+    @property
+    def projections_path(self) -> Path:
+        """The SQLite file of the read models: ORDERS_PROJECTIONS_DSN, a path or
+        sqlite:///PATH, or projections.sqlite under ORDERS_DATA_DIR."""
+        dsn = self.projections_dsn
+        if dsn is None:
+            return self.data_dir / PROJECTIONS_FILENAME
+        if dsn.startswith("sqlite:///"):
+            return Path(dsn.removeprefix("sqlite:///"))
+        if "://" in dsn:
+            scheme = dsn.split("://", 1)[0]
+            raise SettingsError(
+                f"ORDERS_PROJECTIONS_DSN: {scheme}:// read models are not supported; give a SQLite path or sqlite:///PATH"
+            )
+        return Path(dsn)
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
@@ -68,6 +88,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ui_url_override=environ.get("ORDERS_UI_URL") or None,
         connect_timeout=_seconds(environ, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
         rpc_timeout=_seconds(environ, "ORDERS_RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT),
+        projections_dsn=environ.get("ORDERS_PROJECTIONS_DSN") or None,
     )
 
 

@@ -12,7 +12,12 @@ WORKFLOW_TYPE = "OrderWorkflow"
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 ORDER_TOTAL = SearchAttributeKey.for_float("OrderTotal")
-SEARCH_ATTRIBUTES = (ORDER_STATUS, CUSTOMER_ID, ORDER_TOTAL)
+# The version of the order's latest event and when it was recorded, published with the
+# status: how a projector finds the orders changed since its checkpoint, and how far
+# behind it is, from visibility alone.
+ORDER_VERSION = SearchAttributeKey.for_int("OrderVersion")
+ORDER_UPDATED_AT = SearchAttributeKey.for_datetime("OrderUpdatedAt")
+SEARCH_ATTRIBUTES = (ORDER_STATUS, CUSTOMER_ID, ORDER_TOTAL, ORDER_VERSION, ORDER_UPDATED_AT)
 # The status of an order that has just arrived: domain.OrderStatus.RECEIVED.
 RECEIVED = "Received"
 

@@ -32,7 +32,8 @@ from domain.rules import (
     payment_status_for,
     validate_order,
 )
-from domain.state import EventStreamError, OrderState, OrderStatus, apply_event, fold_events
+from domain.snapshots import Snapshot, SnapshotSource, state_from_snapshot
+from domain.state import STATE_SCHEMA_VERSION, EventStreamError, OrderState, OrderStatus, apply_event, fold_events
 from domain.stream import OrderStream, VersionNotFound, read_window, state_as_of
 from domain.upcasting import EventSchemaError, upcast
 
@@ -44,6 +45,7 @@ __all__ = [
     "LARGE_ORDER_WARNING",
     "MANUAL_APPROVAL_THRESHOLD",
     "PAYMENT_SKIPPED_REASON",
+    "STATE_SCHEMA_VERSION",
     "TOTAL_TOLERANCE",
     "DomainEvent",
     "EventEnvelope",
@@ -64,6 +66,8 @@ __all__ = [
     "PaymentProcessed",
     "PaymentStatus",
     "ProblemCode",
+    "Snapshot",
+    "SnapshotSource",
     "ValidationProblem",
     "ValidationResult",
     "VersionNotFound",
@@ -74,6 +78,7 @@ __all__ = [
     "payment_status_for",
     "read_window",
     "state_as_of",
+    "state_from_snapshot",
     "upcast",
     "validate_order",
 ]

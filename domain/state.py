@@ -44,6 +44,12 @@ class EventStreamError(ValueError):
     """An event that cannot follow the state it is applied to: another stream, or a gap in versions."""
 
 
+# The layout of OrderState as stored outside the stream (snapshots, read models). Raise
+# it whenever a field is added, removed or changes meaning: what was stored under another
+# number is rebuilt from the events, never read into this model.
+STATE_SCHEMA_VERSION = 1
+
+
 class OrderState(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.events import OrderValidated
 from domain.orders import Money
 from domain.problems import ProblemCode, ValidationProblem
-from domain.state import OrderStatus
+from domain.state import OrderState, OrderStatus
 from domain.stream import OrderStream
 
 
@@ -57,14 +57,22 @@ _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def summarize(streams: Iterable[OrderStream], top_errors: int = 5) -> OrderSummary:
+    return summarize_orders(((stream.state_at(), validation_problems(stream)) for stream in streams), top_errors)
+
+
+def summarize_orders(
+    orders: Iterable[tuple[OrderState, tuple[ValidationProblem, ...]]], top_errors: int = 5
+) -> OrderSummary:
+    """The summary of orders given as their latest state and validation problems, as a
+    read model keeps them; taken in order-id order, so the same orders always give the
+    same summary, whichever order they are read in."""
     counts: Counter[OrderStatus] = Counter()
     amounts: dict[OrderStatus, Decimal] = {}
     awaiting: list[AwaitingApproval] = []
     errors: Counter[ProblemCode] = Counter()
     examples: dict[ProblemCode, str] = {}
     total = 0
-    for stream in streams:
-        state = stream.state_at()
+    for state, problems in sorted(orders, key=lambda order: order[0].order_id):
         if state.status is None:
             continue
         total += 1
@@ -80,7 +88,6 @@ def summarize(streams: Iterable[OrderStream], top_errors: int = 5) -> OrderSumma
                     waiting_since=state.updated_at,
                 )
             )
-        problems = _validation_errors(stream)
         errors.update({problem.code for problem in problems})
         for problem in problems:
             examples.setdefault(problem.code, problem.message)
@@ -94,11 +101,11 @@ def summarize(streams: Iterable[OrderStream], top_errors: int = 5) -> OrderSumma
         awaiting_approval=tuple(sorted(awaiting, key=lambda order: order.waiting_since or _NEVER)),
         top_validation_errors=tuple(
             ValidationErrorCount(code=code, orders=count, example=examples[code])
-            for code, count in errors.most_common(top_errors)
+            for code, count in sorted(errors.items(), key=lambda error: (-error[1], error[0].value))[:top_errors]
         ),
     )
 
 
-def _validation_errors(stream: OrderStream) -> tuple[ValidationProblem, ...]:
+def validation_problems(stream: OrderStream) -> tuple[ValidationProblem, ...]:
     validated = [envelope.data for envelope in stream.envelopes if isinstance(envelope.data, OrderValidated)]
     return validated[-1].validation_result.errors if validated else ()

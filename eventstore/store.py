@@ -4,11 +4,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
-from domain import OrderStream
+from domain import OrderState, OrderStream, SnapshotSource, state_from_snapshot
 from domain.summary import OrderSummary, summarize
 from eventstore.history import stream_in
 
@@ -26,10 +26,21 @@ class StoredStream:
 
 
 class EventStore:
-    def __init__(self, client: Client, page_size: int | None = None) -> None:
-        """`page_size`: history events per page fetched; None lets the server choose."""
+    def __init__(self, client: Client, page_size: int | None = None, snapshots: SnapshotSource | None = None) -> None:
+        """`page_size`: history events per page fetched; None lets the server choose.
+        `snapshots`: where `state_at` may start from instead of the first event."""
         self._client = client
         self._page_size = page_size
+        self._snapshots = snapshots
+
+    async def state_at(self, order_id: str, version: int | None = None) -> OrderState:
+        """The order's state after `version` (the latest if None): from the nearest
+        snapshot at or below it when there is one of today's state layout, folding only
+        the events after it; else from the first event."""
+        stream = await self.read_stream(order_id)
+        target = stream.version if version is None else version
+        snapshot = self._snapshots.nearest(order_id, target) if self._snapshots else None
+        return state_from_snapshot(order_id, stream.envelopes, version, snapshot)
 
     async def read_stream(self, order_id: str) -> OrderStream:
         """The order's stream, read from its history: `.read(from_version, limit)`, `.state_at(…)`."""
@@ -39,6 +50,10 @@ class EventStore:
         """The stream of every order the visibility `query` selects, newest first."""
         async for order_id in self.order_ids(query):
             yield await self.read_stream(order_id)
+
+    def executions(self, query: str | None = None) -> AsyncIterator[WorkflowExecution]:
+        """What visibility says of each order the `query` selects: status, times, search attributes."""
+        return self._client.list_workflows(_selection(query))
 
     async def order_ids(self, query: str | None = None) -> AsyncIterator[str]:
         """Ids of the orders the visibility `query` selects (e.g. "OrderStatus='Fulfilled'")."""

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -33,9 +34,11 @@ from connection.process import EXIT_UNAVAILABLE, exit_now
 from domain import VersionNotFound
 from eventstore import HistoryReadError, StreamNotFound
 from orders_cli.decisions import DecisionRefused, decision_command
+from orders_cli.projecting import ACTIONS, projector_command
 from orders_cli.reads import events_command, report_command, state_command
 from orders_cli.reconcile import reconcile_command
 from orders_cli.replaying import replay_command
+from projections import READ_MODELS, ProjectionError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -142,6 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--ledger", type=Path, metavar="PATH", help="the ledger's SQLite file (default: ORDERS_DATA_DIR's)"
     )
     reconciling.set_defaults(run=reconcile_command)
+
+    projector = commands.add_parser(
+        "projector",
+        parents=[output],
+        help="keep the read models current (run), rebuild them from zero, or show their lag (status)",
+    )
+    projector.add_argument("action", nargs="?", choices=ACTIONS, default="run")
+    projector.add_argument("name", nargs="?", choices=READ_MODELS, help="the read model to rebuild")
+    projector.add_argument("--once", action="store_true", help="catch up and exit")
+    projector.add_argument(
+        "--interval", type=float, default=0.5, metavar="S", help="seconds between polls (default 0.5)"
+    )
+    projector.add_argument(
+        "--snapshot-every", type=_whole_number(1), metavar="K", help="snapshot an order's state every K versions"
+    )
+    projector.set_defaults(run=projector_command)
     return parser
 
 
@@ -163,12 +182,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     except SettingsError as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (StreamNotFound, VersionNotFound, HistoryReadError, DecisionRefused, ValueError) as err:
+    except (StreamNotFound, VersionNotFound, HistoryReadError, DecisionRefused, ProjectionError, ValueError) as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
         return EXIT_FAILED
     except TemporalUnavailable as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except sqlite3.Error as err:
+        print(f"orders {args.command}: a local SQLite file (read models or ledger) failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except RPCError as err:
         print(
             f"orders {args.command}: Temporal refused the request ({err.status.name}): {err.message}", file=sys.stderr

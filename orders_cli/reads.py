@@ -2,10 +2,14 @@
 work after an order closed and with no worker running."""
 
 import argparse
+import asyncio
+import sys
 
 import views
+from connection import load_settings
 from eventstore import EventStore
 from orders_cli.session import print_json, progress_on_stderr, read_stream, temporal
+from projections import ReadModels, lag
 
 
 async def events_command(args: argparse.Namespace) -> int:
@@ -22,7 +26,26 @@ async def state_command(args: argparse.Namespace) -> int:
 
 
 async def report_command(args: argparse.Namespace) -> int:
+    """From the read models when they are current (no history read at all); else from
+    the histories, saying how far behind the read models are."""
+    path = load_settings().projections_path
     async with temporal() as client:
-        summary = await EventStore(client).summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
+        summary = None
+        # A visibility query chooses orders the read models cannot: those go to the histories.
+        if args.query is None and path.exists():
+            models = ReadModels(path)
+            behind = await lag(client, models)
+            if behind.current:
+                summary = await asyncio.to_thread(models.summary)
+                print(f"From the read models in {path}, current.", file=sys.stderr)
+            else:
+                print(
+                    f"The read models in {path} are {behind.orders} order(s), {behind.events} event(s),"
+                    f" {behind.seconds:.1f} s behind (run `orders projector`); reading the histories instead.",
+                    file=sys.stderr,
+                )
+        if summary is None:
+            store = EventStore(client)
+            summary = await store.summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
     print_json(summary) if args.json else print(views.order_summary(summary))
     return 0

@@ -49,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
         FULFILLMENT,
         ORDER_STATUS,
         ORDER_TOTAL,
+        ORDER_UPDATED_AT,
+        ORDER_VERSION,
         OUT_OF_STOCK,
         PAYMENT,
         REFUND,
@@ -94,6 +96,9 @@ CANCEL_REQUEST_PATCH = "cancel-request-unwinds"
 # through the server), set their search attributes themselves, and upserted OrderStatus
 # at every event; replaying them must issue those commands the same way.
 FEWER_ROUND_TRIPS_PATCH = "fewer-round-trips"
+# Orders recorded before this change published their status alone; today's also publish
+# OrderVersion and OrderUpdatedAt with it, in the same upsert, for the projector.
+PROJECTION_CLOCK_PATCH = "projection-clock"
 
 # Validation is pure computation: anything that fails it is transient (a worker died).
 _VALIDATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
@@ -130,6 +135,8 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         # Search attributes decided but not yet upserted, and OrderStatus as the server has it.
         self._unpublished: dict[str, SearchAttributeUpdate[Any]] = {}
         self._published_status: str | None = None
+        self._publishes_version = False
+        self._published_version = 0
 
     @workflow.run
     async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
@@ -154,6 +161,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
 
     async def _take(self, order: OrderInput) -> None:
         """The order's story, step by step. Returns early where the order ends by itself."""
+        self._publishes_version = self._publishes_the_projection_clock()
         self._fewer_round_trips = self._takes_fewer_round_trips()
         self._set_search_attributes_the_start_left_out(order)
         self._record(
@@ -275,14 +283,17 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         )
 
     # Each change below was made while orders it would alter were open. Orders recorded
-    # since the newest change (FEWER_ROUND_TRIPS_PATCH) were recorded by code that had
+    # since the newest change (PROJECTION_CLOCK_PATCH) were recorded by code that had
     # all the older ones too: for them no older patch is asked, which spares their
     # history a marker each, and keeps every marker ahead of the local activity in the
     # first workflow task (a marker after a local activity's, in one workflow task, does
     # not replay: the core meets it before the code that asks for it has run).
 
+    def _publishes_the_projection_clock(self) -> bool:
+        return workflow.patched(PROJECTION_CLOCK_PATCH)
+
     def _takes_fewer_round_trips(self) -> bool:
-        return workflow.patched(FEWER_ROUND_TRIPS_PATCH)
+        return self._publishes_version or workflow.patched(FEWER_ROUND_TRIPS_PATCH)
 
     def _compensates_failures(self) -> bool:
         # Asked only once a step has failed: orders that never fail carry no marker.
@@ -551,6 +562,11 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         if status is not None and status != self._published_status:
             self._unpublished[ORDER_STATUS.name] = ORDER_STATUS.value_set(status)
             self._published_status = status
+        if self._publishes_version and self._state.version != self._published_version:
+            latest = self._events[-1]
+            self._unpublished[ORDER_VERSION.name] = ORDER_VERSION.value_set(latest.version)
+            self._unpublished[ORDER_UPDATED_AT.name] = ORDER_UPDATED_AT.value_set(latest.created_at)
+            self._published_version = latest.version
         if self._unpublished:
             workflow.upsert_search_attributes(list(self._unpublished.values()))
             self._unpublished.clear()

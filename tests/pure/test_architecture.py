@@ -20,6 +20,7 @@ PACKAGES = [
     "workflows",
     "hosting",
     "orders_cli",
+    "projections",
 ]
 
 

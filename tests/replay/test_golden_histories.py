@@ -177,3 +177,27 @@ async def test_fewer_round_trips_without_its_patch_breaks_orders_recorded_before
     assert result.replay_failure is not None, "the suite must be able to fail"
     assert "Nondeterminism" in str(result.replay_failure)
     assert (await replay(recorded)).ok, "with the patch, the same history replays"
+
+
+@workflow.defn(name="OrderWorkflow", sandboxed=False)
+class OrderWorkflowWithProjectionClockWithoutPatch(OrderWorkflow):
+    """OrderVersion and OrderUpdatedAt published with the status, written without `workflow.patched`."""
+
+    @workflow.run
+    async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
+        return await super().run(order_input)
+
+    def _publishes_the_projection_clock(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("name", ["fulfilled", "approved", "cancelled-with-refund"])
+async def test_the_projection_clock_without_its_patch_breaks_orders_recorded_before_it(name):
+    recorded = load_history_file(HISTORIES / "before-projection-clock" / f"{name}.json")
+    unguarded = {**workflow_options(), "workflows": [OrderWorkflowWithProjectionClockWithoutPatch]}
+    result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
+        recorded, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None, "the suite must be able to fail"
+    assert "Nondeterminism" in str(result.replay_failure)
+    assert (await replay(recorded)).ok, "with the patch, the same history replays"

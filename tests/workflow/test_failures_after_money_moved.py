@@ -20,7 +20,7 @@ from contract import STEP_FAILED, EventsQuery
 from domain import OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment
 from tests.orders import one_line_order, open_shop, wait_for_status
-from workflows.order_workflow import FEWER_ROUND_TRIPS_PATCH, OrderWorkflow
+from workflows.order_workflow import PROJECTION_CLOCK_PATCH, OrderWorkflow
 
 
 class WarehouseWithAFault(SqliteInventory):
@@ -123,4 +123,4 @@ async def test_the_history_is_marked_as_recorded_by_code_that_compensates(
         if event.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
     # The newest change's marker stands for every older change, compensation among them.
-    assert patches == [FEWER_ROUND_TRIPS_PATCH]
+    assert patches == [PROJECTION_CLOCK_PATCH]

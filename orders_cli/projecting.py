@@ -1,0 +1,99 @@
+"""`orders projector`: keep the read models current, catch up once, rebuild them from
+zero, or say how far behind the histories they are."""
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import timedelta
+
+from connection import load_settings
+from connection.process import wait_for_interrupt
+from orders_cli.session import progress_on_stderr, temporal
+from projections import READ_MODELS, CatchUp, Lag, ReadModels, catch_up, keep_current, lag
+
+ACTIONS = ("run", "rebuild", "status")
+
+
+def open_read_models(snapshot_every: int | None = None) -> ReadModels:
+    settings = load_settings()
+    path = settings.projections_path
+    return ReadModels(path) if snapshot_every is None else ReadModels(path, snapshot_every)
+
+
+async def projector_command(args: argparse.Namespace) -> int:
+    if args.name is not None and args.action != "rebuild":
+        raise ValueError(f"a read model's name goes with `rebuild`, not `{args.action}`")
+    models = open_read_models(args.snapshot_every)
+    async with temporal() as client:
+        if args.action == "status":
+            behind = await lag(client, models)
+            _print_status(models, behind, as_json=args.json)
+            return 0
+        if args.action == "rebuild":
+            if args.name is not None:
+                # One transaction per order moves every table and the order's checkpoint
+                # together, so one table cannot be rebuilt apart from the others.
+                print(f"{args.name} shares its checkpoints with every read model: rebuilding them all", file=sys.stderr)
+            await asyncio.to_thread(models.clear)
+            done = await catch_up(client, models, on_progress=progress_on_stderr("Rebuilding"))
+            _say(done, "Rebuilt", models)
+            return 0
+        done = await catch_up(client, models, on_progress=progress_on_stderr("Catching up"))
+        _say(done, "Caught up", models)
+        if args.once:
+            return 0
+        print(f"Keeping {models.path} current every {args.interval:g} s; Ctrl-C to stop", file=sys.stderr)
+        keeping = asyncio.create_task(
+            keep_current(client, models, timedelta(seconds=args.interval), on_catch_up=_say_if_applied)
+        )
+        stopping = asyncio.create_task(wait_for_interrupt())
+        await asyncio.wait([keeping, stopping], return_when=asyncio.FIRST_COMPLETED)
+        keeping.cancel()
+        stopping.cancel()
+        if keeping.done() and not keeping.cancelled() and keeping.exception():
+            raise keeping.exception()  # type: ignore[misc]
+        print("Stopped", file=sys.stderr)
+        return 0
+
+
+def _say(done: CatchUp, what: str, models: ReadModels) -> None:
+    repaired = f"; {len(done.repaired)} folded again from their first event" if done.repaired else ""
+    print(
+        f"{what} {models.path}: {done.listed} order(s) listed, {done.read} read, {done.events} event(s) applied"
+        f"{repaired}",
+        file=sys.stderr,
+    )
+
+
+def _say_if_applied(done: CatchUp) -> None:
+    if done.read:
+        print(f"Applied {done.events} event(s) of {done.read} order(s)", file=sys.stderr, flush=True)
+
+
+def _print_status(models: ReadModels, behind: Lag, *, as_json: bool) -> None:
+    status = {
+        "database": str(models.path),
+        "orders": models.order_count(),
+        "read_models": [
+            {
+                "name": name,
+                "checkpoint": behind.high_water.isoformat() if behind.high_water else None,
+                "caught_up_at": behind.caught_up_at.isoformat() if behind.caught_up_at else None,
+                "orders_behind": behind.orders,
+                "events_behind": behind.events,
+                "seconds_behind": round(behind.seconds, 3),
+            }
+            for name in READ_MODELS
+        ],
+    }
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return
+    print(f"{status['database']}: {status['orders']} order(s)")
+    print(f"{'read model':<26} {'checkpoint':<33} {'orders behind':>13} {'events behind':>13} {'seconds behind':>14}")
+    for model in status["read_models"]:  # type: ignore[attr-defined]
+        print(
+            f"{model['name']:<26} {model['checkpoint'] or '-':<33} {model['orders_behind']:>13}"
+            f" {model['events_behind']:>13} {model['seconds_behind']:>14}"
+        )

@@ -1,0 +1,32 @@
+"""Read models kept current from the order histories, and snapshots of order states.
+
+The histories stay the only source of truth: every table here can be dropped and
+rebuilt from them (`orders projector rebuild`).
+"""
+
+from projections.projector import OVERLAP, CatchUp, Change, Lag, catch_up, changed_since, keep_current, lag
+from projections.read_models import (
+    DEFAULT_SNAPSHOT_EVERY,
+    READ_MODELS,
+    Applied,
+    ProjectionError,
+    ReadModels,
+    Stored,
+)
+
+__all__ = [
+    "DEFAULT_SNAPSHOT_EVERY",
+    "OVERLAP",
+    "READ_MODELS",
+    "Applied",
+    "CatchUp",
+    "Change",
+    "Lag",
+    "ProjectionError",
+    "ReadModels",
+    "Stored",
+    "catch_up",
+    "changed_since",
+    "keep_current",
+    "lag",
+]

@@ -1,0 +1,178 @@
+"""Keeping the read models current from the order histories.
+
+Temporal has no ordered stream across workflows; what it has is visibility, and each
+order publishes the version of its latest event and when it was recorded (OrderVersion,
+OrderUpdatedAt) with its status, in the upsert it makes anyway. So a catch-up asks
+visibility for the orders changed since the high-water mark (less an overlap for
+visibility's own lag), skips those whose published version the read models already
+have, and reads only the others' histories: a poll costs what changed, not every order.
+Each order's stream is read whole from its history and applied after its checkpoint, so
+no event is ever skipped and none applied twice.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+
+from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
+from eventstore import EventStore
+from projections.read_models import ReadModels, Stored
+
+# How far back each poll looks again before the high-water mark: an order whose change
+# reached visibility after a later one was listed is still found. Orders seen again
+# cost a version comparison, no history read.
+OVERLAP = timedelta(seconds=10)
+_BATCH = 64
+_CONCURRENT_READS = 8
+# Orders behind whose histories `lag` reads, for the exact age of their oldest event.
+_READ_FOR_LAG = 100
+
+
+@dataclass(frozen=True)
+class Change:
+    """What visibility says of one order."""
+
+    order_id: str
+    version: int | None  # None for orders recorded before they published it
+    closed: bool
+    changed_at: datetime
+
+    def is_ahead_of(self, stored: Stored | None) -> bool:
+        if stored is None:
+            return True
+        if self.closed and not stored.closed:
+            return True
+        if self.version is None:
+            return not (self.closed and stored.closed)
+        return self.version > stored.version
+
+
+@dataclass
+class CatchUp:
+    listed: int = 0
+    read: int = 0
+    events: int = 0
+    repaired: list[str] = field(default_factory=list)
+
+
+def changed_since(since: datetime | None) -> str | None:
+    if since is None:
+        return None
+    at = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{ORDER_UPDATED_AT.name} >= '{at}' OR CloseTime >= '{at}' OR StartTime >= '{at}'"
+
+
+async def changes(client: Client, since: datetime | None) -> AsyncIterator[Change]:
+    async for execution in EventStore(client).executions(changed_since(since)):
+        if (change := _change(execution)) is not None:
+            yield change
+
+
+def _change(execution: WorkflowExecution) -> Change | None:
+    order_id = order_id_of(execution.id)
+    if order_id is None:
+        return None
+    attributes = execution.typed_search_attributes
+    times = [execution.start_time, execution.close_time, attributes.get(ORDER_UPDATED_AT)]
+    return Change(
+        order_id=order_id,
+        version=attributes.get(ORDER_VERSION),
+        closed=execution.status is not None and execution.status != WorkflowExecutionStatus.RUNNING,
+        changed_at=max(time for time in times if time is not None),
+    )
+
+
+async def catch_up(
+    client: Client, models: ReadModels, on_progress: Callable[[int, int], None] | None = None
+) -> CatchUp:
+    """Apply every change visibility shows since the high-water mark; then move the mark."""
+    since = models.high_water()
+    store = EventStore(client)
+    done = CatchUp()
+    newest = since
+    batch: list[Change] = []
+    reads = asyncio.Semaphore(_CONCURRENT_READS)
+
+    async def apply(change: Change) -> None:
+        async with reads:
+            stream = await store.read_stream(change.order_id)
+        applied = await asyncio.to_thread(models.apply, stream, change.closed)
+        done.read += 1
+        done.events += applied.events
+        if applied.repaired:
+            done.repaired.append(change.order_id)
+        if on_progress:
+            on_progress(done.read, done.read + len(batch))
+
+    async def flush() -> None:
+        await asyncio.gather(*(apply(change) for change in batch))
+        batch.clear()
+
+    async for change in changes(client, None if since is None else since - OVERLAP):
+        done.listed += 1
+        newest = change.changed_at if newest is None else max(newest, change.changed_at)
+        if change.is_ahead_of(models.stored(change.order_id)):
+            batch.append(change)
+        if len(batch) >= _BATCH:
+            await flush()
+    await flush()
+    # Only once everything listed is applied: a catch-up killed halfway starts again
+    # from the same mark, and what it applied already is skipped by its checkpoints.
+    await asyncio.to_thread(models.advance, newest)
+    return done
+
+
+@dataclass(frozen=True)
+class Lag:
+    orders: int  # orders with events the read models have not applied
+    events: int  # those events
+    seconds: float  # the age of the oldest of them; 0 when none
+    high_water: datetime | None
+    caught_up_at: datetime | None
+
+    @property
+    def current(self) -> bool:
+        return self.orders == 0
+
+
+async def lag(client: Client, models: ReadModels) -> Lag:
+    """How far behind the histories the read models are, from visibility, and from the
+    histories of the first orders behind (never of all orders): the age of the oldest
+    unapplied event is exact among those, events behind from the published versions."""
+    since = models.high_water()
+    store = EventStore(client)
+    orders = events = 0
+    oldest: datetime | None = None
+    async for change in changes(client, None if since is None else since - OVERLAP):
+        stored = await asyncio.to_thread(models.stored, change.order_id)
+        if not change.is_ahead_of(stored):
+            continue
+        orders += 1
+        applied = stored.version if stored else 0
+        first = change.changed_at
+        if change.version is None or orders <= _READ_FOR_LAG:
+            unapplied = (await store.read_stream(change.order_id)).envelopes[applied:]
+            events += len(unapplied)
+            first = unapplied[0].created_at if unapplied else first
+        else:
+            events += change.version - applied
+        oldest = first if oldest is None else min(oldest, first)
+    seconds = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    return Lag(orders, events, max(seconds, 0.0), since, models.caught_up_at())
+
+
+async def keep_current(
+    client: Client,
+    models: ReadModels,
+    every: timedelta,
+    on_catch_up: Callable[[CatchUp], None] | None = None,
+) -> None:
+    """Catch up, then again every `every`, until cancelled."""
+    while True:
+        done = await catch_up(client, models)
+        if on_catch_up:
+            on_catch_up(done)
+        await asyncio.sleep(every.total_seconds())

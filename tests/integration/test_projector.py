@@ -1,0 +1,194 @@
+"""The projector against a real dev server of its own (its namespace holds only these
+tests' orders), run as `orders projector` processes: caught up, its report equals the
+fold of every history with zero lag; killed mid-batch and restarted, it converges to a
+rebuild; running, it picks up new orders by itself and stops on SIGTERM."""
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from connection.embedded_server import temporal_cli_path
+from contract import SEARCH_ATTRIBUTES
+from domain import OrderStatus
+from domain.decisions import ApprovePayment, CancelOrder
+from eventstore import EventStore
+from projections import ReadModels
+from tests.integration.helpers import ORDERS_COMMAND, address_of
+from tests.orders import ORDER_001, ORDER_002, ORDER_003, Ledger, one_line_order, open_shop, renamed, wait_for_status
+from tests.waiting import wait_until
+from workflows.order_workflow import OrderWorkflow
+
+
+@pytest.fixture(scope="module")
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+    ) as env:
+        yield env
+
+
+def orders_env(env: WorkflowEnvironment, projections: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": address_of(env),
+        "ORDERS_PROJECTIONS_DSN": str(projections),
+        "ORDERS_DATA_DIR": str(projections.parent),
+    }
+
+
+async def orders(env: WorkflowEnvironment, projections: Path, *args: str) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [ORDERS_COMMAND, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=orders_env(env, projections),
+    )
+
+
+def spawn_orders(env: WorkflowEnvironment, projections: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [ORDERS_COMMAND, *args],
+        env=orders_env(env, projections),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+async def test_caught_up_the_report_is_the_fold_of_every_history_with_no_lag(own_env, tmp_path, unique):
+    client = own_env.client
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    async with open_shop(own_env, f"projector-{unique}", ledger) as shop:
+        for order in (ORDER_001, ORDER_002, ORDER_003):
+            await shop.place(renamed(order, unique))
+        pending = await shop.start(one_line_order(f"PENDING-{unique}", "PROD-001", 1, "60000.00"))
+        await wait_for_status(pending, OrderStatus.PAYMENT_PENDING)
+        held = await shop.start(one_line_order(f"HELD-{unique}", "PROD-001", 1, "10.00", cancellation_window="PT1H"))
+        await wait_for_status(held, OrderStatus.INVENTORY_RESERVED)
+        await held.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="changed mind"))
+        await held.result()
+    projections = tmp_path / "projections.sqlite"
+
+    caught_up = await orders(own_env, projections, "projector", "--once")
+    assert caught_up.returncode == 0, caught_up.stderr
+    report = await orders(own_env, projections, "report", "--json")
+    status = await orders(own_env, projections, "projector", "status", "--json")
+
+    assert report.returncode == 0, report.stderr
+    assert "From the read models" in report.stderr
+    folded = await EventStore(client).summarize()
+    assert json.loads(report.stdout) == json.loads(folded.model_dump_json())
+    assert {model["name"]: model["orders_behind"] for model in json.loads(status.stdout)["read_models"]} == {
+        "order_summaries": 0, "customer_totals": 0, "sales_per_day": 0, "validation_errors_by_code": 0, "snapshots": 0,
+    }  # fmt: skip
+    assert all(
+        model["events_behind"] == 0 and model["seconds_behind"] == 0
+        for model in json.loads(status.stdout)["read_models"]
+    )
+
+    # The state at any version starts from the nearest snapshot and agrees with the full fold.
+    models = ReadModels(projections)
+    stream = await EventStore(client).read_stream(held.id.removeprefix("order-"))
+    with_snapshots = EventStore(client, snapshots=models)
+    for version in range(stream.version + 1):
+        assert await with_snapshots.state_at(stream.order_id, version) == stream.state_at(version)
+
+    # A new order puts the read models behind, and the report says so and reads the histories.
+    async with open_shop(own_env, f"projector-{unique}", ledger) as shop:
+        await shop.place(one_line_order(f"LATER-{unique}", "PROD-001", 1, "10.00"))
+    behind = await orders(own_env, projections, "report", "--json")
+    assert "behind" in behind.stderr and "reading the histories instead" in behind.stderr
+    assert json.loads(behind.stdout) == json.loads((await EventStore(client).summarize()).model_dump_json())
+
+
+async def place_many(env: WorkflowEnvironment, ledger: Ledger, task_queue: str, prefix: str, count: int) -> list:
+    async with open_shop(env, task_queue, ledger) as shop:
+        handles = await asyncio.gather(
+            *(shop.start(one_line_order(f"{prefix}-{n}", "PROD-001", 1, "10.00")) for n in range(count))
+        )
+        await asyncio.gather(*(handle.result() for handle in handles))
+        return handles
+
+
+async def projector_killed_mid_batch(env: WorkflowEnvironment, tmp_path: Path) -> Path:
+    """The read models of an `orders projector --once` SIGKILLed after it applied some
+    orders and before it finished its catch-up (tried again if it finished first)."""
+    for attempt in range(5):
+        projections = tmp_path / f"killed-{attempt}.sqlite"
+        projector = spawn_orders(env, projections, "projector", "--once")
+
+        async def applied_some(projector: subprocess.Popen = projector, projections: Path = projections) -> bool | None:
+            if projector.poll() is not None:
+                return True
+            try:
+                return True if projections.exists() and ReadModels(projections).order_count() > 0 else None
+            except sqlite3.Error:
+                return None
+
+        await wait_until(applied_some, seconds=60, what="the projector to apply some orders")
+        projector.send_signal(signal.SIGKILL)
+        projector.wait(30)
+        if projector.returncode == -signal.SIGKILL and ReadModels(projections).high_water() is None:
+            return projections
+    pytest.fail("the projector finished every time before it could be killed")
+
+
+async def test_a_projector_killed_mid_batch_and_restarted_converges_to_a_rebuild(own_env, tmp_path, unique):
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    task_queue = f"projector-{unique}"
+    await place_many(own_env, ledger, task_queue, f"MANY-{unique}", 200)
+    async with open_shop(own_env, task_queue, ledger) as shop:
+        pending = [await shop.start(one_line_order(f"WAITS-{unique}-{n}", "PROD-001", 1, "60000.00")) for n in range(3)]
+        for handle in pending:
+            await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
+
+        projections = await projector_killed_mid_batch(own_env, tmp_path)
+        killed_at = ReadModels(projections).order_count()
+
+        # Orders move on while it is down.
+        for handle in pending[:2]:
+            await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="finance"))
+            await handle.result()
+
+    restarted = await orders(own_env, projections, "projector", "--once")
+    assert restarted.returncode == 0, restarted.stderr
+    rebuilt_path = tmp_path / "rebuilt.sqlite"
+    rebuilt = await orders(own_env, rebuilt_path, "projector", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    converged, rebuild = ReadModels(projections).contents(), ReadModels(rebuilt_path).contents()
+    assert converged == rebuild
+    assert 0 < killed_at < len(converged["order_summaries"])
+
+
+async def test_a_running_projector_picks_up_new_orders_and_stops_on_sigterm(own_env, tmp_path, unique):
+    projections = tmp_path / "projections.sqlite"
+    projector = spawn_orders(own_env, projections, "projector", "--interval", "0.2")
+    try:
+        await asyncio.wait_for(asyncio.to_thread(projector.stdout.readline), 60)  # "Caught up ..."
+        ledger = Ledger(tmp_path / "ledger.sqlite")
+        await place_many(own_env, ledger, f"projector-{unique}", f"LIVE-{unique}", 1)
+        final = (await EventStore(own_env.client).read_stream(f"LIVE-{unique}-0")).version
+
+        async def projected() -> bool | None:
+            stored = ReadModels(projections).stored(f"LIVE-{unique}-0")
+            return True if stored and stored.version == final and stored.closed else None
+
+        await wait_until(projected, seconds=30, what="the running projector to apply the new order")
+    finally:
+        projector.send_signal(signal.SIGTERM)
+        output, _ = projector.communicate(timeout=30)
+    assert projector.returncode == 0, output
+    assert "Stopped" in output

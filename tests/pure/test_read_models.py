@@ -1,0 +1,117 @@
+"""The read models and snapshots over recorded histories, without a server: an event is
+applied once however often it is offered, a gap is repaired from the stream, a snapshot
+plus the events after it is the full fold, and a snapshot of another state layout is
+never read."""
+
+import dataclasses
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from domain import STATE_SCHEMA_VERSION, OrderStream, Snapshot, state_from_snapshot
+from domain.summary import summarize
+from eventstore import read_history_file
+from projections import ReadModels
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+GOLDEN = sorted(path for path in (HISTORIES / "golden").glob("*.json") if not path.name.endswith(".state.json"))
+STREAMS = [read_history_file(path) for path in GOLDEN]
+
+
+def first(stream: OrderStream, versions: int) -> OrderStream:
+    return OrderStream(stream.order_id, stream.envelopes[:versions])
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda path: path.stem)
+def test_a_snapshot_and_the_events_after_it_are_the_full_fold_at_every_version(path):
+    stream = read_history_file(path)
+    for taken_at in range(1, stream.version + 1):
+        snapshot = Snapshot(
+            stream.order_id, taken_at, stream.state_at(taken_at), STATE_SCHEMA_VERSION, datetime.now(UTC)
+        )
+        for version in range(stream.version + 1):
+            expected = stream.state_at(version)
+            assert state_from_snapshot(stream.order_id, stream.envelopes, version, snapshot) == expected
+
+
+def test_a_snapshot_of_another_state_layout_or_stream_is_ignored_never_misread():
+    stream = STREAMS[0]
+    wrong = stream.state_at(1).model_copy(update={"status": None, "version": stream.version})
+    for snapshot in (
+        Snapshot(stream.order_id, stream.version, wrong, STATE_SCHEMA_VERSION + 1, datetime.now(UTC)),
+        Snapshot("ANOTHER", stream.version, wrong, STATE_SCHEMA_VERSION, datetime.now(UTC)),
+    ):
+        assert state_from_snapshot(stream.order_id, stream.envelopes, None, snapshot) == stream.state_at()
+
+
+def test_the_read_models_of_every_golden_history_summarize_as_the_fold(tmp_path):
+    models = ReadModels(tmp_path / "projections.sqlite", snapshot_every=2)
+    for stream in STREAMS:
+        models.apply(stream, closed=True)
+    assert models.summary() == summarize(STREAMS)
+    # Every stream is snapshotted every 2 versions and at its end, in today's layout.
+    for stream in STREAMS:
+        snapshot = models.nearest(stream.order_id, stream.version)
+        assert snapshot is not None and snapshot.version == stream.version
+        assert snapshot.state == stream.state_at()
+
+
+def test_an_event_offered_again_changes_nothing(tmp_path):
+    models = ReadModels(tmp_path / "projections.sqlite")
+    for stream in STREAMS:
+        models.apply(first(stream, 2), closed=False)
+        models.apply(stream, closed=True)
+    once = models.contents()
+    for stream in STREAMS:
+        assert models.apply(stream, closed=True).events == 0
+        models.apply(first(stream, 2), closed=True)  # an older, shorter read: never goes back
+    assert models.contents() == once
+
+
+def test_step_by_step_and_all_at_once_give_the_same_read_models(tmp_path):
+    stepwise = ReadModels(tmp_path / "stepwise.sqlite", snapshot_every=3)
+    at_once = ReadModels(tmp_path / "at-once.sqlite", snapshot_every=3)
+    for stream in STREAMS:
+        for version in range(1, stream.version + 1):
+            stepwise.apply(first(stream, version), closed=False)
+        stepwise.apply(stream, closed=True)
+        at_once.apply(stream, closed=True)
+    assert stepwise.contents() == at_once.contents()
+
+
+def test_a_stored_state_the_stream_does_not_continue_is_folded_again_from_the_first_event(tmp_path):
+    models = ReadModels(tmp_path / "projections.sqlite")
+    stream = max(STREAMS, key=lambda stream: stream.version)
+    models.apply(first(stream, 2), closed=False)
+    # A checkpoint that says version 2 over a state of version 1: the next event would leave a gap.
+    with sqlite3.connect(models.path) as db:
+        db.execute(
+            "UPDATE order_summaries SET state = ? WHERE order_id = ?",
+            (stream.state_at(1).model_dump_json(), stream.order_id),
+        )
+    applied = models.apply(stream, closed=True)
+    assert applied.repaired
+    fresh = ReadModels(tmp_path / "fresh.sqlite")
+    fresh.apply(stream, closed=True)
+    assert models.contents()["order_summaries"] == fresh.contents()["order_summaries"]
+
+
+def test_a_stream_with_a_gap_of_its_own_is_refused_naming_the_order(tmp_path):
+    from projections import ProjectionError
+
+    stream = max(STREAMS, key=lambda stream: stream.version)
+    broken = OrderStream(stream.order_id, (stream.envelopes[0], *stream.envelopes[2:]))
+    with pytest.raises(ProjectionError, match=stream.order_id):
+        ReadModels(tmp_path / "projections.sqlite").apply(broken, closed=True)
+
+
+def test_aggregates_are_exact_and_leave_no_empty_rows(tmp_path):
+    models = ReadModels(tmp_path / "projections.sqlite")
+    for stream in STREAMS:
+        models.apply(stream, closed=True)
+    contents = models.contents()
+    assert all(row[1] > 0 for row in contents["customer_totals"])
+    assert sum(row[1] for row in contents["sales_per_day"]) == len(STREAMS)
+    assert dataclasses.is_dataclass(models.stored(STREAMS[0].order_id))
