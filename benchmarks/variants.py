@@ -21,3 +21,16 @@ class OrderWorkflowWithMoreRoundTrips(OrderWorkflow):
 
     def _takes_fewer_round_trips(self) -> bool:
         return False
+
+
+@workflow.defn(name="OrderWorkflow")
+class OrderWorkflowWithoutProjectionClock(OrderWorkflow):
+    """As recorded before PROJECTION_CLOCK_PATCH: OrderStatus published without
+    OrderVersion and OrderUpdatedAt."""
+
+    @workflow.run
+    async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
+        return await super().run(order_input)
+
+    def _publishes_the_projection_clock(self) -> bool:
+        return False

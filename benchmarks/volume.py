@@ -10,6 +10,9 @@ workers run in processes of their own, as `worker.py` runs them, so their CPU is
   Temporal itself needs per order on this machine.
 - ours: OrderWorkflow on the worker `worker.py` builds, with every lever on; then with
   each lever off in turn, to see what it is worth; and with 1 and 2 worker processes.
+- projector: an `orders projector` running all along (its cost to recording, and how soon
+  each order's last event reaches the read models), and orders recorded without the
+  OrderVersion/OrderUpdatedAt it polls by.
 - eager: the starter's in-process worker, with and without eager workflow start.
 - starter: `starter.py --file` against a plain client, on as many orders each.
 - report: `orders report`'s projection against fetching the same histories raw.
@@ -52,6 +55,7 @@ from connection.temporal import connect  # noqa: E402
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for  # noqa: E402
 from domain import OrderInput, OrderItem  # noqa: E402
 from eventstore import EventStore  # noqa: E402
+from projections import ReadModels  # noqa: E402
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -84,6 +88,10 @@ def _levers_off(levers: Sequence[str]) -> dict[str, Any]:
         from benchmarks.variants import OrderWorkflowWithMoreRoundTrips
 
         options["workflows"] = [OrderWorkflowWithMoreRoundTrips]
+    if "projection-clock" in levers:
+        from benchmarks.variants import OrderWorkflowWithoutProjectionClock
+
+        options["workflows"] = [OrderWorkflowWithoutProjectionClock]
     if "pollers" in levers:
         options.update(_SDK_DEFAULT_POLLERS)
     if "bytecode" in levers:
@@ -229,6 +237,38 @@ class Figures:
     worker_cpu_ms: float = 0.0
     server_cpu_ms: float = 0.0
     events: int = 0
+    # Seconds from each order's last event to the projector's row for it.
+    delays: list[float] = field(default_factory=list)
+
+
+class Projector:
+    """`orders projector` as a process of its own, polling every half second."""
+
+    def __init__(self, process: subprocess.Popen[str], models: ReadModels) -> None:
+        self.process, self.models = process, models
+
+    @classmethod
+    def spawn(cls, env: dict[str, str]) -> "Projector":
+        path = Path(env["ORDERS_DATA_DIR"]) / "projections.sqlite"
+        command = [str(Path(sys.executable).parent / "orders"), "projector", "--interval", "0.5"]
+        process = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        assert process.stderr is not None
+        while (line := process.stderr.readline()) and not line.startswith("Keeping"):
+            pass
+        return cls(process, ReadModels(path))
+
+    async def delays(self, prefix: str, count: int) -> list[float]:
+        """Once the projector has every order of the run, how soon each one came."""
+        deadline = time.monotonic() + 120
+        while len(delays := self.models.delays(prefix)) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        return delays
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(60)
 
 
 @dataclass
@@ -239,11 +279,22 @@ class Bench:
     orders: int
 
     async def throughput(
-        self, kind: str, *, processes: int = 1, levers_off: Sequence[str] = (), attributes: bool = True
+        self,
+        kind: str,
+        *,
+        processes: int = 1,
+        levers_off: Sequence[str] = (),
+        attributes: bool = True,
+        projector: bool = False,
+        watch_visibility: bool = False,
     ) -> Figures:
-        """`orders` workflows in flight at once against fresh worker processes."""
+        """`orders` workflows in flight at once against fresh worker processes; with
+        `projector`, an `orders projector` keeping read models current all along."""
         task_queue, run = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
         workers = Workers.spawn(kind, task_queue, processes, self.env, levers_off)
+        projecting = Projector.spawn(self.env) if projector else None
+        seen: dict[str, float] = {}
+        watching = asyncio.create_task(self._watch_closings(run, seen)) if watch_visibility else None
         try:
             worker_cpu, server_cpu = workers.cpu_seconds(), _cpu_seconds(self.server_pid)
             started = time.monotonic()
@@ -261,11 +312,39 @@ class Bench:
             elapsed = time.monotonic() - started
             worker_cpu = workers.cpu_seconds() - worker_cpu
             server_cpu = _cpu_seconds(self.server_pid) - server_cpu
+            delays = await projecting.delays(f"BENCH-{run}-", self.orders) if projecting else []
+            if watching:
+                delays = await self._closing_delays(run, seen)
         finally:
+            if watching:
+                watching.cancel()
             workers.stop()
+            if projecting:
+                projecting.stop()
         events = len([event async for event in handles[0].fetch_history_events()])
         n = self.orders
-        return Figures(n / elapsed, 1000 * worker_cpu / n, 1000 * server_cpu / n, events)
+        return Figures(n / elapsed, 1000 * worker_cpu / n, 1000 * server_cpu / n, events, delays)
+
+    async def _watch_closings(self, run: str, seen: dict[str, float]) -> None:
+        """Four times a second, when visibility first shows each order of the run closed:
+        the floor of any projector that learns of changes from visibility."""
+        query = f"WorkflowId STARTS_WITH 'order-BENCH-{run}-' AND ExecutionStatus != 'Running'"
+        while True:
+            async for execution in self.client.list_workflows(query):
+                seen.setdefault(execution.id, time.time())
+            await asyncio.sleep(0.25)
+
+    async def _closing_delays(self, run: str, seen: dict[str, float]) -> list[float]:
+        deadline = time.monotonic() + 60
+        while len(seen) < self.orders and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+        query = f"WorkflowId STARTS_WITH 'order-BENCH-{run}-'"
+        closed = {
+            execution.id: execution.close_time.timestamp()
+            async for execution in self.client.list_workflows(query)
+            if execution.close_time is not None
+        }
+        return [at - closed[id] for id, at in seen.items() if id in closed]
 
     async def eager(self, eager: bool, scratch: Path) -> Figures:
         """A worker in this process, as the starter runs one, with or without eager start."""
@@ -358,6 +437,7 @@ LEVERS = {
     "pollers": "with the SDK's default 5 pollers of each kind",
     "bytecode": "without cached bytecode for the workflow module",
     "ledger-connections": "with a ledger connection opened per call",
+    "projection-clock": "without OrderVersion and OrderUpdatedAt published",
 }
 
 
@@ -375,6 +455,7 @@ async def main(args: argparse.Namespace) -> None:
         stock_up(scratch / "ledger.sqlite")
         bench = Bench(server.client, server.process.pid, env, args.orders)
         rows: list[list[object]] = []
+        lag_rows: list[list[object]] = []
         try:
             await Bench(server.client, server.process.pid, env, 20).throughput("orders")  # warm the server up
             measured: dict[str, list[Figures]] = {}
@@ -386,10 +467,26 @@ async def main(args: argparse.Namespace) -> None:
                 variants.append(("ours without start attributes (client)", {"kind": "orders", "attributes": False}))
             if wanted("processes"):
                 variants.append(("ours, 2 worker processes", {"kind": "orders", "processes": 2}))
+            if wanted("projector"):
+                variants.append(("ours, projector running", {"kind": "orders", "projector": True}))
+                variants.append(("ours, visibility watched", {"kind": "orders", "watch_visibility": True}))
+                if not wanted("levers"):
+                    clock_off = {"kind": "orders", "levers_off": ["projection-clock"]}
+                    variants.append((f"ours {LEVERS['projection-clock']}", clock_off))
             for _ in range(args.rounds):
                 for name, options in variants:
                     measured.setdefault(name, []).append(await bench.throughput(**options))
             floor = statistics.median(figures.per_second for figures in measured["floor"])
+            for name, runs in measured.items():
+                if delays := sorted(delay for figures in runs for delay in figures.delays):
+                    lag_rows.append(
+                        [
+                            f"{name}: {'close to visibility' if 'visibility' in name else 'last event to read model'}",
+                            f"median {statistics.median(delays):.2f} s",
+                            f"p99 {delays[int(0.99 * (len(delays) - 1))]:.2f} s, max {delays[-1]:.2f} s",
+                            "", "", "",
+                        ]
+                    )  # fmt: skip
             for name, runs in measured.items():
                 rate = statistics.median(figures.per_second for figures in runs)
                 rows.append(
@@ -402,6 +499,7 @@ async def main(args: argparse.Namespace) -> None:
                         runs[0].events,
                     ]
                 )
+            rows += lag_rows
             if wanted("eager"):
                 on, off = [], []
                 for _ in range(args.rounds):
@@ -475,7 +573,7 @@ def cli() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each kind (default 2)")
     parser.add_argument("--starter-orders", type=int, default=2000, help="orders for starter and client (default 2000)")
     parser.add_argument("--memory", default="1000,5000", help="order counts to read memory after (default 1000,5000)")
-    parser.add_argument("--only", help="comma-separated: levers, processes, eager, starter, report, memory")
+    parser.add_argument("--only", help="comma-separated: levers, processes, projector, eager, starter, report, memory")
     args = parser.parse_args()
     if args.command == "worker":
         asyncio.run(serve(args.kind, args.task_queue, args.lever_off))

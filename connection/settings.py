@@ -61,18 +61,21 @@ class Settings:
         return self.data_dir / LEDGER_FILENAME
 
     @property
-    def projections_path(self) -> Path:
-        """The SQLite file of the read models: ORDERS_PROJECTIONS_DSN, a path or
-        sqlite:///PATH, or projections.sqlite under ORDERS_DATA_DIR."""
+    def projections(self) -> Path | str:
+        """Where the read models are kept: ORDERS_PROJECTIONS_DSN, a SQLite path,
+        sqlite:///PATH or a postgresql:// DSN; else projections.sqlite under ORDERS_DATA_DIR."""
         dsn = self.projections_dsn
         if dsn is None:
             return self.data_dir / PROJECTIONS_FILENAME
+        if dsn.startswith(("postgresql://", "postgres://")):
+            return dsn
         if dsn.startswith("sqlite:///"):
             return Path(dsn.removeprefix("sqlite:///"))
         if "://" in dsn:
             scheme = dsn.split("://", 1)[0]
             raise SettingsError(
-                f"ORDERS_PROJECTIONS_DSN: {scheme}:// read models are not supported; give a SQLite path or sqlite:///PATH"
+                f"ORDERS_PROJECTIONS_DSN: {scheme}:// is not a database the read models use;"
+                " give a SQLite path, sqlite:///PATH or postgresql://…"
             )
         return Path(dsn)
 

@@ -5,7 +5,7 @@ after it closed, with no worker running, and offline on an exported history file
 server reader and the file reader hand out the same `domain.OrderStream`.
 """
 
-from eventstore.history import HistoryReadError, envelopes_in_history, stream_in
+from eventstore.history import HistoryReadError, envelopes_in_history, latest_envelope_in_memo, stream_in
 from eventstore.history_file import load_history_file, read_history_file
 from eventstore.store import EventStore, StoredStream, StreamNotFound
 
@@ -15,6 +15,7 @@ __all__ = [
     "StoredStream",
     "StreamNotFound",
     "envelopes_in_history",
+    "latest_envelope_in_memo",
     "load_history_file",
     "read_history_file",
     "stream_in",

@@ -5,7 +5,7 @@ upsert is a WorkflowPropertiesModified history event carrying exactly that envel
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from pydantic import ValidationError
@@ -44,12 +44,19 @@ def envelopes_in_history(events: Iterable[HistoryEvent]) -> list[EventEnvelope]:
             continue
         fields = event.workflow_properties_modified_event_attributes.upserted_memo.fields
         if DOMAIN_EVENT_MEMO_KEY in fields:
-            envelopes.append(_read_envelope(fields[DOMAIN_EVENT_MEMO_KEY], event.event_id))
+            envelopes.append(_read_envelope(fields[DOMAIN_EVENT_MEMO_KEY], f"history event {event.event_id}"))
     return envelopes
 
 
-def _read_envelope(payload: Payload, history_event_id: int) -> EventEnvelope:
-    where = f"history event {history_event_id}"
+def latest_envelope_in_memo(memo_fields: Mapping[str, Payload], workflow_id: str) -> EventEnvelope | None:
+    """The envelope the order's memo holds now, its latest event, as visibility lists it;
+    None when it has none yet."""
+    if DOMAIN_EVENT_MEMO_KEY not in memo_fields:
+        return None
+    return _read_envelope(memo_fields[DOMAIN_EVENT_MEMO_KEY], f"workflow {workflow_id!r}'s memo")
+
+
+def _read_envelope(payload: Payload, where: str) -> EventEnvelope:
     encoding = payload.metadata.get("encoding")
     if encoding != _JSON_ENCODING:
         raise HistoryReadError(f"{where}: domain event encoded as {encoding!r}, expected json/plain")

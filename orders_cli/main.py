@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from orders_cli.reads import events_command, report_command, state_command
 from orders_cli.reconcile import reconcile_command
 from orders_cli.replaying import replay_command
 from projections import READ_MODELS, ProjectionError
+from projections.databases import DatabaseError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -188,8 +188,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except TemporalUnavailable as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    except sqlite3.Error as err:
-        print(f"orders {args.command}: a local SQLite file (read models or ledger) failed: {err}", file=sys.stderr)
+    except DatabaseError as err:
+        print(
+            f"orders {args.command}: the read models' or the ledger's database failed: {_first_line(err)}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except RPCError as err:
         print(
@@ -197,6 +200,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         unavailable = err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
         return EXIT_UNAVAILABLE if unavailable else EXIT_FAILED
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def main() -> None:

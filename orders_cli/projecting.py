@@ -16,9 +16,8 @@ ACTIONS = ("run", "rebuild", "status")
 
 
 def open_read_models(snapshot_every: int | None = None) -> ReadModels:
-    settings = load_settings()
-    path = settings.projections_path
-    return ReadModels(path) if snapshot_every is None else ReadModels(path, snapshot_every)
+    target = load_settings().projections
+    return ReadModels(target) if snapshot_every is None else ReadModels(target, snapshot_every)
 
 
 async def projector_command(args: argparse.Namespace) -> int:
@@ -43,7 +42,7 @@ async def projector_command(args: argparse.Namespace) -> int:
         _say(done, "Caught up", models)
         if args.once:
             return 0
-        print(f"Keeping {models.path} current every {args.interval:g} s; Ctrl-C to stop", file=sys.stderr)
+        print(f"Keeping {models.where} current every {args.interval:g} s; Ctrl-C to stop", file=sys.stderr)
         keeping = asyncio.create_task(
             keep_current(client, models, timedelta(seconds=args.interval), on_catch_up=_say_if_applied)
         )
@@ -60,20 +59,20 @@ async def projector_command(args: argparse.Namespace) -> int:
 def _say(done: CatchUp, what: str, models: ReadModels) -> None:
     repaired = f"; {len(done.repaired)} folded again from their first event" if done.repaired else ""
     print(
-        f"{what} {models.path}: {done.listed} order(s) listed, {done.read} read, {done.events} event(s) applied"
-        f"{repaired}",
+        f"{what} {models.where}: {done.listed} order(s) listed, {done.applied} brought up to date"
+        f" ({done.read} histories read), {done.events} event(s) applied{repaired}",
         file=sys.stderr,
     )
 
 
 def _say_if_applied(done: CatchUp) -> None:
-    if done.read:
-        print(f"Applied {done.events} event(s) of {done.read} order(s)", file=sys.stderr, flush=True)
+    if done.applied:
+        print(f"Applied {done.events} event(s) of {done.applied} order(s)", file=sys.stderr, flush=True)
 
 
 def _print_status(models: ReadModels, behind: Lag, *, as_json: bool) -> None:
     status = {
-        "database": str(models.path),
+        "database": models.where,
         "orders": models.order_count(),
         "read_models": [
             {

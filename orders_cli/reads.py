@@ -4,6 +4,7 @@ work after an order closed and with no worker running."""
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 import views
 from connection import load_settings
@@ -28,12 +29,13 @@ async def state_command(args: argparse.Namespace) -> int:
 async def report_command(args: argparse.Namespace) -> int:
     """From the read models when they are current (no history read at all); else from
     the histories, saying how far behind the read models are."""
-    path = load_settings().projections_path
+    target = load_settings().projections
     async with temporal() as client:
         summary = None
         # A visibility query chooses orders the read models cannot: those go to the histories.
-        if args.query is None and path.exists():
-            models = ReadModels(path)
+        if args.query is None and (not isinstance(target, Path) or target.exists()):
+            models = ReadModels(target)
+            path = models.where
             behind = await lag(client, models)
             if behind.current:
                 summary = await asyncio.to_thread(models.summary)

@@ -6,8 +6,10 @@ OrderUpdatedAt) with its status, in the upsert it makes anyway. So a catch-up as
 visibility for the orders changed since the high-water mark (less an overlap for
 visibility's own lag), skips those whose published version the read models already
 have, and reads only the others' histories: a poll costs what changed, not every order.
-Each order's stream is read whole from its history and applied after its checkpoint, so
-no event is ever skipped and none applied twice.
+An order whose one new event is its latest is brought up to date from the listing itself:
+visibility carries the memo, which holds the latest envelope. Any other is read whole
+from its history and applied after its checkpoint. No event is ever skipped, none
+applied twice.
 """
 
 import asyncio
@@ -18,13 +20,14 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
-from eventstore import EventStore
-from projections.read_models import ReadModels, Stored
+from domain import EventEnvelope, OrderStream
+from eventstore import EventStore, latest_envelope_in_memo
+from projections.read_models import NeedsWholeStream, ReadModels, Stored
 
 # How far back each poll looks again before the high-water mark: an order whose change
 # reached visibility after a later one was listed is still found. Orders seen again
 # cost a version comparison, no history read.
-OVERLAP = timedelta(seconds=10)
+OVERLAP = timedelta(seconds=3)
 _BATCH = 64
 _CONCURRENT_READS = 8
 # Orders behind whose histories `lag` reads, for the exact age of their oldest event.
@@ -39,6 +42,15 @@ class Change:
     version: int | None  # None for orders recorded before they published it
     closed: bool
     changed_at: datetime
+    latest: EventEnvelope | None = None  # the memo's envelope: the order's latest event
+
+    def next_event_for(self, stored: Stored | None) -> EventEnvelope | None:
+        """The latest event, when it is the one event the read models lack: then it is
+        applied from the listing itself, with no history read."""
+        latest = self.latest
+        if latest is None or stored is None or latest.version != stored.version + 1:
+            return None
+        return latest if self.version in (None, latest.version) else None
 
     def is_ahead_of(self, stored: Stored | None) -> bool:
         if stored is None:
@@ -52,8 +64,9 @@ class Change:
 
 @dataclass
 class CatchUp:
-    listed: int = 0
-    read: int = 0
+    listed: int = 0  # orders visibility listed as changed
+    applied: int = 0  # of those, orders the read models lacked events of
+    read: int = 0  # of those, orders whose history was read (the others' one new event was in the listing)
     events: int = 0
     repaired: list[str] = field(default_factory=list)
 
@@ -82,6 +95,7 @@ def _change(execution: WorkflowExecution) -> Change | None:
         version=attributes.get(ORDER_VERSION),
         closed=execution.status is not None and execution.status != WorkflowExecutionStatus.RUNNING,
         changed_at=max(time for time in times if time is not None),
+        latest=latest_envelope_in_memo(execution.raw_info.memo.fields, execution.id),
     )
 
 
@@ -97,15 +111,24 @@ async def catch_up(
     reads = asyncio.Semaphore(_CONCURRENT_READS)
 
     async def apply(change: Change) -> None:
-        async with reads:
-            stream = await store.read_stream(change.order_id)
-        applied = await asyncio.to_thread(models.apply, stream, change.closed)
-        done.read += 1
+        applied = None
+        if (latest := change.next_event_for(models.stored(change.order_id))) is not None:
+            try:
+                only_latest = OrderStream(change.order_id, (latest,))
+                applied = await asyncio.to_thread(models.apply, only_latest, change.closed, whole=False)
+            except NeedsWholeStream:
+                applied = None
+        if applied is None:
+            async with reads:
+                stream = await store.read_stream(change.order_id)
+            applied = await asyncio.to_thread(models.apply, stream, change.closed)
+            done.read += 1
+        done.applied += 1
         done.events += applied.events
         if applied.repaired:
             done.repaired.append(change.order_id)
         if on_progress:
-            on_progress(done.read, done.read + len(batch))
+            on_progress(done.applied, done.applied + len(batch))
 
     async def flush() -> None:
         await asyncio.gather(*(apply(change) for change in batch))

@@ -11,10 +11,7 @@ and when an order closes.
 """
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
@@ -32,6 +29,7 @@ from domain import (
     apply_event,
 )
 from domain.summary import OrderSummary, summarize_orders, validation_problems
+from projections.databases import Database, open_database
 
 READ_MODELS = ("order_summaries", "customer_totals", "sales_per_day", "validation_errors_by_code", "snapshots")
 DEFAULT_SNAPSHOT_EVERY = 50
@@ -51,7 +49,8 @@ CREATE TABLE IF NOT EXISTS order_summaries (
     received_at TEXT,
     updated_at TEXT,
     state TEXT NOT NULL,
-    problems TEXT NOT NULL
+    problems TEXT NOT NULL,
+    applied_at TEXT NOT NULL           -- when this row was last written, for measuring lag
 );
 CREATE TABLE IF NOT EXISTS customer_totals (
     customer_id TEXT PRIMARY KEY,
@@ -90,6 +89,10 @@ class ProjectionError(RuntimeError):
     """A stream that cannot be applied even from its first event."""
 
 
+class NeedsWholeStream(LookupError):
+    """Events offered on their own do not continue what is stored: read the whole stream."""
+
+
 @dataclass(frozen=True)
 class Stored:
     version: int
@@ -103,58 +106,37 @@ class Applied:
 
 
 class ReadModels:
-    """The read models in one SQLite file; safe to share between threads and processes
-    (each change is one IMMEDIATE transaction that checks the checkpoint it moves)."""
+    """The read models in one database; safe to share between threads and processes
+    (each change is one exclusive transaction that checks the checkpoint it moves)."""
 
-    def __init__(self, path: Path, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> None:
-        self.path = path
+    def __init__(self, target: str | Path, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> None:
+        """`target`: a SQLite path, or a postgresql:// DSN."""
         self.snapshot_every = snapshot_every
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connection().executescript(_SCHEMA)  # in a transaction of its own
-
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-        return connection
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        self._db = open_database(target)
+        self.where = self._db.where
+        with self._db.transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
 
     # -- Checkpoints -------------------------------------------------------------
 
     def stored(self, order_id: str) -> Stored | None:
-        row = (
-            self._connection()
-            .execute("SELECT version, closed FROM order_summaries WHERE order_id = ?", (order_id,))
-            .fetchone()
-        )
+        row = self._db.execute("SELECT version, closed FROM order_summaries WHERE order_id = ?", (order_id,)).fetchone()
         return None if row is None else Stored(row[0], bool(row[1]))
 
     def high_water(self) -> datetime | None:
-        row = self._connection().execute("SELECT high_water FROM checkpoint WHERE id = 1").fetchone()
+        row = self._db.execute("SELECT high_water FROM checkpoint WHERE id = 1").fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def caught_up_at(self) -> datetime | None:
-        row = self._connection().execute("SELECT caught_up_at FROM checkpoint WHERE id = 1").fetchone()
+        row = self._db.execute("SELECT caught_up_at FROM checkpoint WHERE id = 1").fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def advance(self, high_water: datetime | None) -> None:
         """Record a finished catch-up; the high-water mark only ever moves forward."""
         now = datetime.now(UTC).isoformat()
-        with self._transaction() as db:
+        with self._db.transaction():
+            db = self._db
             current = db.execute("SELECT high_water FROM checkpoint WHERE id = 1").fetchone()
             keep = current[0] if current and current[0] else None
             if high_water is not None and (keep is None or datetime.fromisoformat(keep) < high_water):
@@ -167,10 +149,13 @@ class ReadModels:
 
     # -- Applying ----------------------------------------------------------------
 
-    def apply(self, stream: OrderStream, closed: bool) -> Applied:
+    def apply(self, stream: OrderStream, closed: bool, *, whole: bool = True) -> Applied:
         """Bring the read models up to `stream`: the events after the stored version,
-        checkpoint and all, in one transaction. Nothing to do is done at no cost."""
-        with self._transaction() as db:
+        checkpoint and all, in one transaction. Nothing to do is done at no cost.
+        `whole=False`: `stream` holds only the latest events (as visibility's memo shows
+        the last one); NeedsWholeStream if they do not continue what is stored."""
+        with self._db.transaction():
+            db = self._db
             row = db.execute(
                 "SELECT version, closed, state, status, customer_id, total_amount, refund_amount, received_at,"
                 " problems FROM order_summaries WHERE order_id = ?",
@@ -183,30 +168,28 @@ class ReadModels:
                 stream.version < stored_version or (stream.version == stored_version and (bool(row[1]) or not closed))
             ):
                 return Applied(0, False)
-            state, snapshots, repaired = self._fold_on(stream, row)
+            if whole:
+                state, snapshots, repaired = self._fold_on(stream, row)
+            else:
+                state, snapshots, repaired = self._continue(stream, row)
             if row is not None:
                 _contribute(db, _Contribution.of_row(row), sign=-1)
-            problems = validation_problems(stream)
-            received_at = stream.envelopes[0].created_at.isoformat() if stream.envelopes else None
+            problems = _problems(stream, row)
+            received_at = _received_at(stream, row)
             new = (
                 stream.order_id, state.version, int(closed), _text(state.status), state.customer_id,
                 _text(state.total_amount), state.payment_id, _text(state.payment_status), state.tracking_number,
                 _text(state.refund_amount), received_at, _text(state.updated_at), state.model_dump_json(),
-                json.dumps([problem.model_dump(mode="json") for problem in problems]),
+                json.dumps([problem.model_dump(mode="json") for problem in problems]), datetime.now(UTC).isoformat(),
             )  # fmt: skip
-            db.execute(
-                "INSERT OR REPLACE INTO order_summaries (order_id, version, closed, status, customer_id, total_amount,"
-                " payment_id, payment_status, tracking_number, refund_amount, received_at, updated_at, state, problems)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                new,
-            )
+            db.execute(_upsert("order_summaries", "order_id", _SUMMARY_COLUMNS), new)
             _contribute(db, _Contribution.of(state, problems, received_at), sign=+1)
             if closed and state.version:
                 snapshots[state.version] = state
             created_at = datetime.now(UTC).isoformat()
             db.executemany(
-                "INSERT OR IGNORE INTO snapshots (stream_id, version, state, state_schema_version, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO snapshots (stream_id, version, state, state_schema_version, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [
                     (stream.order_id, version, snapshot.model_dump_json(), STATE_SCHEMA_VERSION, created_at)
                     for version, snapshot in snapshots.items()
@@ -230,46 +213,71 @@ class ReadModels:
             except EventStreamError as err:
                 raise ProjectionError(f"order {stream.order_id}: its stream cannot be folded: {err}") from None
 
-    def _fold(self, state: OrderState, stream: OrderStream, after: int) -> tuple[OrderState, dict[int, OrderState]]:
+    def _continue(
+        self, latest: OrderStream, row: tuple[Any, ...] | None
+    ) -> tuple[OrderState, dict[int, OrderState], bool]:
+        stored_version = row[0] if row else 0
+        if row is None or not latest.envelopes or latest.envelopes[0].version > stored_version + 1:
+            raise NeedsWholeStream(latest.order_id)
+        try:
+            stored = OrderState.model_validate_json(row[2])
+            offset = latest.envelopes[0].version - 1
+            return (*self._fold(stored, latest, stored_version, offset), False)
+        except EventStreamError:
+            raise NeedsWholeStream(latest.order_id) from None
+
+    def _fold(
+        self, state: OrderState, stream: OrderStream, after: int, offset: int = 0
+    ) -> tuple[OrderState, dict[int, OrderState]]:
+        """Fold `stream`'s events after version `after` onto `state`; `offset`: the
+        version before the first envelope `stream` holds."""
         snapshots = {}
-        for envelope in stream.envelopes[after:]:
+        for envelope in stream.envelopes[after - offset :]:
             state = apply_event(state, envelope)  # raises on a gap in versions
             if state.version % self.snapshot_every == 0:
                 snapshots[state.version] = state
         return state, snapshots
 
     def clear(self) -> None:
-        with self._transaction() as db:
+        with self._db.transaction():
+            db = self._db
             for table in (*READ_MODELS, "checkpoint"):
                 db.execute(f"DELETE FROM {table}")
 
     # -- Reading -----------------------------------------------------------------
 
     def order_count(self) -> int:
-        return int(self._connection().execute("SELECT COUNT(*) FROM order_summaries").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM order_summaries").fetchone()[0])
 
     def summary(self) -> OrderSummary:
         """The same summary `orders report` folds from the histories, from the rows."""
         return summarize_orders(self._orders())
 
     def _orders(self) -> Iterator[tuple[OrderState, tuple[ValidationProblem, ...]]]:
-        for state, problems in self._connection().execute("SELECT state, problems FROM order_summaries"):
+        for state, problems in self._db.execute("SELECT state, problems FROM order_summaries"):
             yield (
                 OrderState.model_validate_json(state),
                 tuple(ValidationProblem.model_validate(problem) for problem in json.loads(problems)),
             )
 
+    def delays(self, order_id_prefix: str) -> list[float]:
+        """Seconds from each matching order's latest event to its row being written."""
+        rows = self._db.execute(
+            "SELECT updated_at, applied_at FROM order_summaries WHERE order_id LIKE ? AND updated_at IS NOT NULL",
+            (f"{order_id_prefix}%",),
+        )
+        return [
+            (datetime.fromisoformat(applied) - datetime.fromisoformat(updated)).total_seconds()
+            for updated, applied in rows
+        ]
+
     def nearest(self, stream_id: str, at_most: int) -> Snapshot | None:
         """The latest snapshot of `stream_id` at or below `at_most`, of today's state layout."""
-        row = (
-            self._connection()
-            .execute(
-                "SELECT version, state, state_schema_version, created_at FROM snapshots"
-                " WHERE stream_id = ? AND version <= ? AND state_schema_version = ? ORDER BY version DESC LIMIT 1",
-                (stream_id, at_most, STATE_SCHEMA_VERSION),
-            )
-            .fetchone()
-        )
+        row = self._db.execute(
+            "SELECT version, state, state_schema_version, created_at FROM snapshots"
+            " WHERE stream_id = ? AND version <= ? AND state_schema_version = ? ORDER BY version DESC LIMIT 1",
+            (stream_id, at_most, STATE_SCHEMA_VERSION),
+        ).fetchone()
         if row is None:
             return None
         version, state, schema, created_at = row
@@ -280,17 +288,18 @@ class ReadModels:
     def contents(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every read model, in key order, without the times rows were
         written: what two projections of the same histories must agree on."""
-        columns = {"snapshots": "stream_id, version, state, state_schema_version"}
+        columns = {
+            "order_summaries": "order_id, version, closed, status, customer_id, total_amount, payment_id,"
+            " payment_status, tracking_number, refund_amount, received_at, updated_at, state, problems",
+            "snapshots": "stream_id, version, state, state_schema_version",
+        }
         return {
-            table: self._connection().execute(f"SELECT {columns.get(table, '*')} FROM {table} ORDER BY 1").fetchall()
+            table: self._db.execute(f"SELECT {columns.get(table, '*')} FROM {table} ORDER BY 1").fetchall()
             for table in READ_MODELS
         }
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+        self._db.close()
 
 
 # -- Aggregates ------------------------------------------------------------------
@@ -331,13 +340,13 @@ class _Contribution:
         )
 
 
-def _contribute(db: sqlite3.Connection, part: _Contribution, sign: int) -> None:
+def _contribute(db: Database, part: _Contribution, sign: int) -> None:
     with localcontext() as exact:
         exact.prec = 100  # sums of amounts of up to 30 digits, never rounded
         _contribute_exactly(db, part, sign)
 
 
-def _contribute_exactly(db: sqlite3.Connection, part: _Contribution, sign: int) -> None:
+def _contribute_exactly(db: Database, part: _Contribution, sign: int) -> None:
     if part.customer_id is not None:
         _add(
             db, "customer_totals", "customer_id", part.customer_id,
@@ -353,7 +362,7 @@ def _contribute_exactly(db: sqlite3.Connection, part: _Contribution, sign: int) 
         _add(db, "validation_errors_by_code", "code", code, orders=sign)
 
 
-def _add(db: sqlite3.Connection, table: str, key: str, value: str, **deltas: int | Decimal) -> None:
+def _add(db: Database, table: str, key: str, value: str, **deltas: int | Decimal) -> None:
     """Add `deltas` to the row `key = value` of `table`, exactly; a row of no orders goes."""
     names = list(deltas)
     row = db.execute(f"SELECT {', '.join(names)} FROM {table} WHERE {key} = ?", (value,)).fetchone()
@@ -365,10 +374,35 @@ def _add(db: sqlite3.Connection, table: str, key: str, value: str, **deltas: int
     if int(updated["orders"]) <= 0:
         db.execute(f"DELETE FROM {table} WHERE {key} = ?", (value,))
         return
-    db.execute(
-        f"INSERT OR REPLACE INTO {table} ({key}, {', '.join(names)}) VALUES (?, {', '.join('?' * len(names))})",
-        (value, *updated.values()),
+    db.execute(_upsert(table, key, (key, *names)), (value, *updated.values()))
+
+
+_SUMMARY_COLUMNS = (
+    "order_id", "version", "closed", "status", "customer_id", "total_amount", "payment_id", "payment_status",
+    "tracking_number", "refund_amount", "received_at", "updated_at", "state", "problems", "applied_at",
+)  # fmt: skip
+
+
+def _upsert(table: str, key: str, columns: Sequence[str]) -> str:
+    """INSERT of `columns`, or UPDATE of the row with the same `key`: in both databases' SQL."""
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     )
+
+
+def _problems(stream: OrderStream, row: tuple[Any, ...] | None) -> tuple[ValidationProblem, ...]:
+    """The order's validation problems: from its OrderValidated if `stream` holds it, else as stored."""
+    if any(envelope.event_type == "OrderValidated" for envelope in stream.envelopes) or row is None:
+        return validation_problems(stream)
+    return tuple(ValidationProblem.model_validate(problem) for problem in json.loads(row[8]))
+
+
+def _received_at(stream: OrderStream, row: tuple[Any, ...] | None) -> str | None:
+    if stream.envelopes and stream.envelopes[0].version == 1:
+        return stream.envelopes[0].created_at.isoformat()
+    return row[7] if row else None
 
 
 def _amount(value: Decimal) -> str:

@@ -2,22 +2,29 @@
 
 - `time_skipping_env`: the time-skipping test server, for workflow logic and timers.
 - `dev_env`: the `temporal` CLI's dev server, for search attributes, the CLI and processes.
+- `postgres`: a PostgreSQL server of the tests' own (Debian's package, which .ci/run
+  installs), and `projections_at`: read-model targets in SQLite and in PostgreSQL.
 - `shop` / `dev_shop`: a worker serving the test's own task queue on one of them, its
   activities over the test's own SQLite ledger, for the whole test.
 Each test gets fresh order ids, so tests share a server without sharing workflows.
 """
 
+import os
+import shutil
+import subprocess
 import sysconfig
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from connection.embedded_server import temporal_cli_path
+from connection.embedded_server import free_local_port, temporal_cli_path
 from contract import SEARCH_ATTRIBUTES
 from tests.orders import Ledger, Shop, open_shop
 
@@ -88,3 +95,49 @@ async def dev_shop(dev_env, task_queue, ledger) -> AsyncIterator[Shop]:
     """A worker on the dev server for this test."""
     async with open_shop(dev_env, task_queue, ledger) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """The DSN, without a database, of a PostgreSQL cluster started for the session."""
+    initdb = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not initdb:
+        pytest.skip("PostgreSQL is not installed here; .ci/run installs Debian's postgresql")
+    binaries = initdb[-1].parent
+    # PostgreSQL will not run as root: as the package's own user, in a directory it owns.
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    home = Path(tempfile.mkdtemp(prefix="orders-postgres-"))
+    if as_postgres:
+        shutil.chown(home, "postgres")
+    port = free_local_port()
+    subprocess.run(
+        [*as_postgres, binaries / "initdb", "-D", home / "data", "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [*as_postgres, binaries / "pg_ctl", "-D", home / "data", "-o", options, "-l", home / "log", "-w", "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_postgres, binaries / "pg_ctl", "-D", home / "data", "-m", "immediate", "stop"], check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def projections_at(request, tmp_path) -> Callable[[str], Path | str]:
+    """Read-model targets by name, each new: SQLite files, or databases on `postgres`."""
+
+    def sqlite(name: str) -> Path | str:
+        return tmp_path / f"{name}.sqlite"
+
+    def postgresql(name: str) -> Path | str:
+        base = request.getfixturevalue("postgres")
+        database = f"{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {database}")
+        return f"{base}/{database}"
+
+    return sqlite if request.param == "sqlite" else postgresql

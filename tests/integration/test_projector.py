@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from domain import OrderStatus
 from domain.decisions import ApprovePayment, CancelOrder
 from eventstore import EventStore
 from projections import ReadModels
+from projections.databases import DatabaseError
 from tests.integration.helpers import ORDERS_COMMAND, address_of
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, Ledger, one_line_order, open_shop, renamed, wait_for_status
 from tests.waiting import wait_until
@@ -38,16 +38,11 @@ async def own_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-def orders_env(env: WorkflowEnvironment, projections: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TEMPORAL_ADDRESS": address_of(env),
-        "ORDERS_PROJECTIONS_DSN": str(projections),
-        "ORDERS_DATA_DIR": str(projections.parent),
-    }
+def orders_env(env: WorkflowEnvironment, projections: Path | str) -> dict[str, str]:
+    return {**os.environ, "TEMPORAL_ADDRESS": address_of(env), "ORDERS_PROJECTIONS_DSN": str(projections)}
 
 
-async def orders(env: WorkflowEnvironment, projections: Path, *args: str) -> subprocess.CompletedProcess:
+async def orders(env: WorkflowEnvironment, projections: Path | str, *args: str) -> subprocess.CompletedProcess:
     return await asyncio.to_thread(
         subprocess.run,
         [ORDERS_COMMAND, *args],
@@ -58,7 +53,7 @@ async def orders(env: WorkflowEnvironment, projections: Path, *args: str) -> sub
     )
 
 
-def spawn_orders(env: WorkflowEnvironment, projections: Path, *args: str) -> subprocess.Popen:
+def spawn_orders(env: WorkflowEnvironment, projections: Path | str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [ORDERS_COMMAND, *args],
         env=orders_env(env, projections),
@@ -68,7 +63,7 @@ def spawn_orders(env: WorkflowEnvironment, projections: Path, *args: str) -> sub
     )
 
 
-async def test_caught_up_the_report_is_the_fold_of_every_history_with_no_lag(own_env, tmp_path, unique):
+async def test_caught_up_the_report_is_the_fold_of_every_history_with_no_lag(own_env, tmp_path, unique, projections_at):
     client = own_env.client
     ledger = Ledger(tmp_path / "ledger.sqlite")
     async with open_shop(own_env, f"projector-{unique}", ledger) as shop:
@@ -80,7 +75,7 @@ async def test_caught_up_the_report_is_the_fold_of_every_history_with_no_lag(own
         await wait_for_status(held, OrderStatus.INVENTORY_RESERVED)
         await held.execute_update(OrderWorkflow.cancel_order, CancelOrder(reason="changed mind"))
         await held.result()
-    projections = tmp_path / "projections.sqlite"
+    projections = projections_at("projections")
 
     caught_up = await orders(own_env, projections, "projector", "--once")
     assert caught_up.returncode == 0, caught_up.stderr
@@ -123,19 +118,19 @@ async def place_many(env: WorkflowEnvironment, ledger: Ledger, task_queue: str, 
         return handles
 
 
-async def projector_killed_mid_batch(env: WorkflowEnvironment, tmp_path: Path) -> Path:
+async def projector_killed_mid_batch(env: WorkflowEnvironment, projections_at) -> Path | str:
     """The read models of an `orders projector --once` SIGKILLed after it applied some
     orders and before it finished its catch-up (tried again if it finished first)."""
     for attempt in range(5):
-        projections = tmp_path / f"killed-{attempt}.sqlite"
+        projections = projections_at(f"killed-{attempt}")
         projector = spawn_orders(env, projections, "projector", "--once")
 
-        async def applied_some(projector: subprocess.Popen = projector, projections: Path = projections) -> bool | None:
+        async def applied_some(projector: subprocess.Popen = projector, projections=projections) -> bool | None:
             if projector.poll() is not None:
                 return True
             try:
-                return True if projections.exists() and ReadModels(projections).order_count() > 0 else None
-            except sqlite3.Error:
+                return True if ReadModels(projections).order_count() > 0 else None
+            except DatabaseError:
                 return None
 
         await wait_until(applied_some, seconds=60, what="the projector to apply some orders")
@@ -146,7 +141,9 @@ async def projector_killed_mid_batch(env: WorkflowEnvironment, tmp_path: Path) -
     pytest.fail("the projector finished every time before it could be killed")
 
 
-async def test_a_projector_killed_mid_batch_and_restarted_converges_to_a_rebuild(own_env, tmp_path, unique):
+async def test_a_projector_killed_mid_batch_and_restarted_converges_to_a_rebuild(
+    own_env, tmp_path, unique, projections_at
+):
     ledger = Ledger(tmp_path / "ledger.sqlite")
     task_queue = f"projector-{unique}"
     await place_many(own_env, ledger, task_queue, f"MANY-{unique}", 200)
@@ -155,7 +152,7 @@ async def test_a_projector_killed_mid_batch_and_restarted_converges_to_a_rebuild
         for handle in pending:
             await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
 
-        projections = await projector_killed_mid_batch(own_env, tmp_path)
+        projections = await projector_killed_mid_batch(own_env, projections_at)
         killed_at = ReadModels(projections).order_count()
 
         # Orders move on while it is down.
@@ -165,7 +162,7 @@ async def test_a_projector_killed_mid_batch_and_restarted_converges_to_a_rebuild
 
     restarted = await orders(own_env, projections, "projector", "--once")
     assert restarted.returncode == 0, restarted.stderr
-    rebuilt_path = tmp_path / "rebuilt.sqlite"
+    rebuilt_path = projections_at("rebuilt")
     rebuilt = await orders(own_env, rebuilt_path, "projector", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     converged, rebuild = ReadModels(projections).contents(), ReadModels(rebuilt_path).contents()
@@ -173,8 +170,8 @@ async def test_a_projector_killed_mid_batch_and_restarted_converges_to_a_rebuild
     assert 0 < killed_at < len(converged["order_summaries"])
 
 
-async def test_a_running_projector_picks_up_new_orders_and_stops_on_sigterm(own_env, tmp_path, unique):
-    projections = tmp_path / "projections.sqlite"
+async def test_a_running_projector_picks_up_new_orders_and_stops_on_sigterm(own_env, tmp_path, unique, projections_at):
+    projections = projections_at("projections")
     projector = spawn_orders(own_env, projections, "projector", "--interval", "0.2")
     try:
         await asyncio.wait_for(asyncio.to_thread(projector.stdout.readline), 60)  # "Caught up ..."
@@ -192,3 +189,16 @@ async def test_a_running_projector_picks_up_new_orders_and_stops_on_sigterm(own_
         output, _ = projector.communicate(timeout=30)
     assert projector.returncode == 0, output
     assert "Stopped" in output
+
+
+async def test_projectors_running_side_by_side_apply_each_event_once(own_env, tmp_path, unique, projections_at):
+    """Three catch-ups at once over one database: each order's change is exclusive and
+    checks the checkpoint it moves, so together they leave what one rebuild leaves."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    await place_many(own_env, ledger, f"projector-{unique}", f"SIDE-{unique}", 60)
+    shared, alone = projections_at("shared"), projections_at("alone")
+    results = await asyncio.gather(*(orders(own_env, shared, "projector", "--once") for _ in range(3)))
+    assert all(result.returncode == 0 for result in results), [result.stderr for result in results]
+    rebuilt = await orders(own_env, alone, "projector", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert ReadModels(shared).contents() == ReadModels(alone).contents()

@@ -1,10 +1,10 @@
-"""The read models and snapshots over recorded histories, without a server: an event is
+"""The read models and snapshots over recorded histories, in SQLite and in PostgreSQL
+(no Temporal server; the histories are the golden files): an event is
 applied once however often it is offered, a gap is repaired from the stream, a snapshot
 plus the events after it is the full fold, and a snapshot of another state layout is
 never read."""
 
 import dataclasses
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from domain import STATE_SCHEMA_VERSION, OrderStream, Snapshot, state_from_snaps
 from domain.summary import summarize
 from eventstore import read_history_file
 from projections import ReadModels
+from projections.databases import open_database
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 GOLDEN = sorted(path for path in (HISTORIES / "golden").glob("*.json") if not path.name.endswith(".state.json"))
@@ -46,8 +47,8 @@ def test_a_snapshot_of_another_state_layout_or_stream_is_ignored_never_misread()
         assert state_from_snapshot(stream.order_id, stream.envelopes, None, snapshot) == stream.state_at()
 
 
-def test_the_read_models_of_every_golden_history_summarize_as_the_fold(tmp_path):
-    models = ReadModels(tmp_path / "projections.sqlite", snapshot_every=2)
+def test_the_read_models_of_every_golden_history_summarize_as_the_fold(projections_at):
+    models = ReadModels(projections_at("projections"), snapshot_every=2)
     for stream in STREAMS:
         models.apply(stream, closed=True)
     assert models.summary() == summarize(STREAMS)
@@ -58,8 +59,8 @@ def test_the_read_models_of_every_golden_history_summarize_as_the_fold(tmp_path)
         assert snapshot.state == stream.state_at()
 
 
-def test_an_event_offered_again_changes_nothing(tmp_path):
-    models = ReadModels(tmp_path / "projections.sqlite")
+def test_an_event_offered_again_changes_nothing(projections_at):
+    models = ReadModels(projections_at("projections"))
     for stream in STREAMS:
         models.apply(first(stream, 2), closed=False)
         models.apply(stream, closed=True)
@@ -70,9 +71,9 @@ def test_an_event_offered_again_changes_nothing(tmp_path):
     assert models.contents() == once
 
 
-def test_step_by_step_and_all_at_once_give_the_same_read_models(tmp_path):
-    stepwise = ReadModels(tmp_path / "stepwise.sqlite", snapshot_every=3)
-    at_once = ReadModels(tmp_path / "at-once.sqlite", snapshot_every=3)
+def test_step_by_step_and_all_at_once_give_the_same_read_models(projections_at):
+    stepwise = ReadModels(projections_at("stepwise"), snapshot_every=3)
+    at_once = ReadModels(projections_at("at-once"), snapshot_every=3)
     for stream in STREAMS:
         for version in range(1, stream.version + 1):
             stepwise.apply(first(stream, version), closed=False)
@@ -81,37 +82,62 @@ def test_step_by_step_and_all_at_once_give_the_same_read_models(tmp_path):
     assert stepwise.contents() == at_once.contents()
 
 
-def test_a_stored_state_the_stream_does_not_continue_is_folded_again_from_the_first_event(tmp_path):
-    models = ReadModels(tmp_path / "projections.sqlite")
+def test_a_stored_state_the_stream_does_not_continue_is_folded_again_from_the_first_event(projections_at):
+    target = projections_at("projections")
+    models = ReadModels(target)
     stream = max(STREAMS, key=lambda stream: stream.version)
     models.apply(first(stream, 2), closed=False)
     # A checkpoint that says version 2 over a state of version 1: the next event would leave a gap.
-    with sqlite3.connect(models.path) as db:
-        db.execute(
-            "UPDATE order_summaries SET state = ? WHERE order_id = ?",
-            (stream.state_at(1).model_dump_json(), stream.order_id),
-        )
+    tampered = open_database(target)
+    older_state = stream.state_at(1).model_dump_json()
+    tampered.execute("UPDATE order_summaries SET state = ? WHERE order_id = ?", (older_state, stream.order_id))
+    tampered.close()
     applied = models.apply(stream, closed=True)
     assert applied.repaired
-    fresh = ReadModels(tmp_path / "fresh.sqlite")
+    fresh = ReadModels(projections_at("fresh"))
     fresh.apply(stream, closed=True)
     assert models.contents()["order_summaries"] == fresh.contents()["order_summaries"]
 
 
-def test_a_stream_with_a_gap_of_its_own_is_refused_naming_the_order(tmp_path):
+def test_a_stream_with_a_gap_of_its_own_is_refused_naming_the_order(projections_at):
     from projections import ProjectionError
 
     stream = max(STREAMS, key=lambda stream: stream.version)
     broken = OrderStream(stream.order_id, (stream.envelopes[0], *stream.envelopes[2:]))
     with pytest.raises(ProjectionError, match=stream.order_id):
-        ReadModels(tmp_path / "projections.sqlite").apply(broken, closed=True)
+        ReadModels(projections_at("projections")).apply(broken, closed=True)
 
 
-def test_aggregates_are_exact_and_leave_no_empty_rows(tmp_path):
-    models = ReadModels(tmp_path / "projections.sqlite")
+def test_aggregates_are_exact_and_leave_no_empty_rows(projections_at):
+    models = ReadModels(projections_at("projections"))
     for stream in STREAMS:
         models.apply(stream, closed=True)
     contents = models.contents()
     assert all(row[1] > 0 for row in contents["customer_totals"])
     assert sum(row[1] for row in contents["sales_per_day"]) == len(STREAMS)
     assert dataclasses.is_dataclass(models.stored(STREAMS[0].order_id))
+
+
+def test_the_latest_event_alone_continues_a_stored_order_as_the_whole_stream_does(projections_at):
+    """As the projector applies an order's one new event from visibility's memo."""
+    from projections.read_models import NeedsWholeStream
+
+    one_by_one = ReadModels(projections_at("one-by-one"), snapshot_every=2)
+    whole = ReadModels(projections_at("whole"), snapshot_every=2)
+    for stream in STREAMS:
+        one_by_one.apply(first(stream, 1), closed=False)
+        for envelope in stream.envelopes[1:]:
+            one_by_one.apply(OrderStream(stream.order_id, (envelope,)), closed=False, whole=False)
+        one_by_one.apply(OrderStream(stream.order_id, stream.envelopes[-1:]), closed=True, whole=False)
+        whole.apply(stream, closed=True)
+    assert one_by_one.contents() == whole.contents()
+
+    longest = max(STREAMS, key=lambda stream: stream.version)
+    behind = ReadModels(projections_at("behind"))
+    behind.apply(first(longest, 1), closed=False)
+    with pytest.raises(NeedsWholeStream):  # version 3 alone does not continue version 1
+        behind.apply(OrderStream(longest.order_id, longest.envelopes[2:3]), closed=False, whole=False)
+    with pytest.raises(NeedsWholeStream):  # nothing stored to continue
+        ReadModels(projections_at("empty")).apply(
+            OrderStream(longest.order_id, longest.envelopes[1:2]), closed=False, whole=False
+        )
