@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -54,6 +55,14 @@ class OrderSummary(BaseModel):
 
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+class SummarySource(Protocol):
+    """A read model that may answer for the summary of every order."""
+
+    async def current_summary(self) -> OrderSummary | None:
+        """The summary of every order, if the read model is current; else None."""
+        ...
 
 
 def summarize(streams: Iterable[OrderStream], top_errors: int = 5) -> OrderSummary:

@@ -9,7 +9,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
 from domain import OrderState, OrderStream, SnapshotSource, state_from_snapshot
-from domain.summary import OrderSummary, summarize
+from domain.summary import OrderSummary, SummarySource, summarize
 from eventstore.history import stream_in
 
 
@@ -26,12 +26,20 @@ class StoredStream:
 
 
 class EventStore:
-    def __init__(self, client: Client, page_size: int | None = None, snapshots: SnapshotSource | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        page_size: int | None = None,
+        snapshots: SnapshotSource | None = None,
+        summaries: SummarySource | None = None,
+    ) -> None:
         """`page_size`: history events per page fetched; None lets the server choose.
-        `snapshots`: where `state_at` may start from instead of the first event."""
+        `snapshots`: where `state_at` may start from instead of the first event.
+        `summaries`: a read model `summarize` asks first, when it is current."""
         self._client = client
         self._page_size = page_size
         self._snapshots = snapshots
+        self._summaries = summaries
 
     async def state_at(self, order_id: str, version: int | None = None) -> OrderState:
         """The order's state after `version` (the latest if None): from the nearest
@@ -107,7 +115,12 @@ class EventStore:
         concurrency: int = 8,
     ) -> OrderSummary:
         """The order-summary projection over the orders `query` selects: visibility picks
-        them, each one's stream is read from its own history."""
+        them, each one's stream is read from its own history. Over every order, from the
+        read model instead when there is one and it is current."""
+        if query is None and self._summaries is not None:
+            current = await self._summaries.current_summary()
+            if current is not None:
+                return current
         read = await self.read_many(query, on_progress, concurrency)
         return summarize(order.stream for order in read)
 

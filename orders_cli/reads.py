@@ -2,7 +2,6 @@
 work after an order closed and with no worker running."""
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import views
 from connection import load_settings
 from eventstore import EventStore
 from orders_cli.session import print_json, progress_on_stderr, read_stream, temporal
-from projections import ReadModels, lag
+from projections import ProjectedSummaries, ReadModels
 
 
 async def events_command(args: argparse.Namespace) -> int:
@@ -28,26 +27,24 @@ async def state_command(args: argparse.Namespace) -> int:
 
 async def report_command(args: argparse.Namespace) -> int:
     """From the read models when they are current (no history read at all); else from
-    the histories, saying how far behind the read models are."""
+    the histories, saying how far behind the read models are. A --query goes to the
+    histories: the read models cannot answer a visibility query."""
     target = load_settings().projections
     async with temporal() as client:
-        summary = None
-        # A visibility query chooses orders the read models cannot: those go to the histories.
+        projected = None
         if args.query is None and (not isinstance(target, Path) or target.exists()):
-            models = ReadModels(target)
-            path = models.where
-            behind = await lag(client, models)
-            if behind.current:
-                summary = await asyncio.to_thread(models.summary)
-                print(f"From the read models in {path}, current.", file=sys.stderr)
-            else:
-                print(
-                    f"The read models in {path} are {behind.orders} order(s), {behind.events} event(s),"
-                    f" {behind.seconds:.1f} s behind (run `orders projector`); reading the histories instead.",
-                    file=sys.stderr,
-                )
-        if summary is None:
-            store = EventStore(client)
-            summary = await store.summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
+            projected = ProjectedSummaries(client, ReadModels(target))
+        store = EventStore(client, summaries=projected)
+        summary = await store.summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
+    if projected is not None and projected.lag is not None:
+        behind = projected.lag
+        if behind.current:
+            print(f"From the read models in {projected.where}, current.", file=sys.stderr)
+        else:
+            print(
+                f"The read models in {projected.where} are {behind.orders} order(s), {behind.events} event(s),"
+                f" {behind.seconds:.1f} s behind (run `orders projector`); reading the histories instead.",
+                file=sys.stderr,
+            )
     print_json(summary) if args.json else print(views.order_summary(summary))
     return 0

@@ -4,7 +4,17 @@ The histories stay the only source of truth: every table here can be dropped and
 rebuilt from them (`orders projector rebuild`).
 """
 
-from projections.projector import OVERLAP, CatchUp, Change, Lag, catch_up, changed_since, keep_current, lag
+from projections.projector import (
+    OVERLAP,
+    CatchUp,
+    Change,
+    Lag,
+    ProjectedSummaries,
+    catch_up,
+    changed_since,
+    keep_current,
+    lag,
+)
 from projections.read_models import (
     DEFAULT_SNAPSHOT_EVERY,
     READ_MODELS,
@@ -22,6 +32,7 @@ __all__ = [
     "CatchUp",
     "Change",
     "Lag",
+    "ProjectedSummaries",
     "ProjectionError",
     "ReadModels",
     "Stored",

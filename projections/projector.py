@@ -13,14 +13,16 @@ applied twice.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
 from domain import EventEnvelope, OrderStream
+from domain.summary import OrderSummary
 from eventstore import EventStore, latest_envelope_in_memo
 from projections.read_models import NeedsWholeStream, ReadModels, Stored
 
@@ -42,15 +44,17 @@ class Change:
     version: int | None  # None for orders recorded before they published it
     closed: bool
     changed_at: datetime
-    latest: EventEnvelope | None = None  # the memo's envelope: the order's latest event
+    # The memo as listed, holding the order's latest envelope; read only when needed.
+    memo: Mapping[str, Payload] = field(default_factory=dict)
+    workflow_id: str = ""
 
     def next_event_for(self, stored: Stored | None) -> EventEnvelope | None:
         """The latest event, when it is the one event the read models lack: then it is
         applied from the listing itself, with no history read."""
-        latest = self.latest
-        if latest is None or stored is None or latest.version != stored.version + 1:
+        if stored is None or self.version is None or self.version != stored.version + 1:
             return None
-        return latest if self.version in (None, latest.version) else None
+        latest = latest_envelope_in_memo(self.memo, self.workflow_id)
+        return latest if latest is not None and latest.version == self.version else None
 
     def is_ahead_of(self, stored: Stored | None) -> bool:
         if stored is None:
@@ -75,7 +79,10 @@ def changed_since(since: datetime | None) -> str | None:
     if since is None:
         return None
     at = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return f"{ORDER_UPDATED_AT.name} >= '{at}' OR CloseTime >= '{at}' OR StartTime >= '{at}'"
+    # Every order publishes OrderUpdatedAt from its first workflow task on; CloseTime
+    # finds those closed without a last upsert (terminated, timed out) and those
+    # recorded before the projection clock.
+    return f"{ORDER_UPDATED_AT.name} >= '{at}' OR CloseTime >= '{at}'"
 
 
 async def changes(client: Client, since: datetime | None) -> AsyncIterator[Change]:
@@ -95,7 +102,8 @@ def _change(execution: WorkflowExecution) -> Change | None:
         version=attributes.get(ORDER_VERSION),
         closed=execution.status is not None and execution.status != WorkflowExecutionStatus.RUNNING,
         changed_at=max(time for time in times if time is not None),
-        latest=latest_envelope_in_memo(execution.raw_info.memo.fields, execution.id),
+        memo=execution.raw_info.memo.fields,
+        workflow_id=execution.id,
     )
 
 
@@ -193,9 +201,25 @@ async def keep_current(
     every: timedelta,
     on_catch_up: Callable[[CatchUp], None] | None = None,
 ) -> None:
-    """Catch up, then again every `every`, until cancelled."""
+    """Catch up, then again every `every` (at once when a catch-up took longer), until cancelled."""
+    loop = asyncio.get_running_loop()
     while True:
+        began = loop.time()
         done = await catch_up(client, models)
         if on_catch_up:
             on_catch_up(done)
-        await asyncio.sleep(every.total_seconds())
+        await asyncio.sleep(max(0.0, every.total_seconds() - (loop.time() - began)))
+
+
+class ProjectedSummaries:
+    """The read models as the event store's SummarySource: they answer when they are
+    current, and say how far behind they were when they are not."""
+
+    def __init__(self, client: Client, models: ReadModels) -> None:
+        self._client, self._models = client, models
+        self.where = models.where
+        self.lag: Lag | None = None
+
+    async def current_summary(self) -> OrderSummary | None:
+        self.lag = await lag(self._client, self._models)
+        return await asyncio.to_thread(self._models.summary) if self.lag.current else None
