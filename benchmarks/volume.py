@@ -168,6 +168,11 @@ class Workers:
             process.wait(60)
 
 
+def _projector_cpu(runs: "Sequence[Figures]") -> str:
+    cpu = statistics.median(figures.projector_cpu_ms for figures in runs)
+    return f"projector {cpu:.1f}" if cpu else ""
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
@@ -239,6 +244,7 @@ class Figures:
     events: int = 0
     # Seconds from each order's last event to the projector's row for it.
     delays: list[float] = field(default_factory=list)
+    projector_cpu_ms: float = 0.0
 
 
 class Projector:
@@ -246,6 +252,7 @@ class Projector:
 
     def __init__(self, process: subprocess.Popen[str], models: ReadModels) -> None:
         self.process, self.models = process, models
+        self.cpu_at_start = _cpu_seconds(process.pid)
 
     @classmethod
     def spawn(cls, env: dict[str, str]) -> "Projector":
@@ -313,6 +320,7 @@ class Bench:
             worker_cpu = workers.cpu_seconds() - worker_cpu
             server_cpu = _cpu_seconds(self.server_pid) - server_cpu
             delays = await projecting.delays(f"BENCH-{run}-", self.orders) if projecting else []
+            projector_cpu = _cpu_seconds(projecting.process.pid) - projecting.cpu_at_start if projecting else 0.0
             if watching:
                 delays = await self._closing_delays(run, seen)
         finally:
@@ -323,7 +331,9 @@ class Bench:
                 projecting.stop()
         events = len([event async for event in handles[0].fetch_history_events()])
         n = self.orders
-        return Figures(n / elapsed, 1000 * worker_cpu / n, 1000 * server_cpu / n, events, delays)
+        return Figures(
+            n / elapsed, 1000 * worker_cpu / n, 1000 * server_cpu / n, events, delays, 1000 * projector_cpu / n
+        )
 
     async def _watch_closings(self, run: str, seen: dict[str, float]) -> None:
         """Four times a second, when visibility first shows each order of the run closed:
@@ -487,7 +497,7 @@ async def main(args: argparse.Namespace) -> None:
                             f"{name}: {'close to visibility' if 'visibility' in name else 'last event to read model'}",
                             f"median {statistics.median(delays):.2f} s",
                             f"p99 {delays[int(0.99 * (len(delays) - 1))]:.2f} s, max {delays[-1]:.2f} s",
-                            "", "", "",
+                            _projector_cpu(runs), "", "",
                         ]
                     )  # fmt: skip
             for name, runs in measured.items():
