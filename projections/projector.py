@@ -115,12 +115,12 @@ async def catch_up(
     store = EventStore(client)
     done = CatchUp()
     newest = since
-    batch: list[Change] = []
+    batch: list[tuple[Change, Stored | None]] = []
     reads = asyncio.Semaphore(_CONCURRENT_READS)
 
-    async def apply(change: Change) -> None:
+    async def apply(change: Change, stored: Stored | None) -> None:
         applied = None
-        if (latest := change.next_event_for(models.stored(change.order_id))) is not None:
+        if (latest := change.next_event_for(stored)) is not None:
             try:
                 only_latest = OrderStream(change.order_id, (latest,))
                 applied = await asyncio.to_thread(models.apply, only_latest, change.closed, whole=False)
@@ -139,14 +139,15 @@ async def catch_up(
             on_progress(done.applied, done.applied + len(batch))
 
     async def flush() -> None:
-        await asyncio.gather(*(apply(change) for change in batch))
+        await asyncio.gather(*(apply(change, stored) for change, stored in batch))
         batch.clear()
 
     async for change in changes(client, None if since is None else since - OVERLAP):
         done.listed += 1
         newest = change.changed_at if newest is None else max(newest, change.changed_at)
-        if change.is_ahead_of(models.stored(change.order_id)):
-            batch.append(change)
+        stored = models.stored(change.order_id)
+        if change.is_ahead_of(stored):
+            batch.append((change, stored))
         if len(batch) >= _BATCH:
             await flush()
     await flush()

@@ -75,26 +75,28 @@ class OrderWorkflowScreeningWithoutPatch(OrderWorkflow):
         return needs_fraud_screening(order.total_amount)
 
 
-UNGUARDED = {**workflow_options(), "workflows": [OrderWorkflowScreeningWithoutPatch]}
+async def replay_failure_without_patch(recorded, unguarded_workflow: type) -> str | None:
+    """Why `recorded` fails to replay with `unguarded_workflow`, a change written without
+    its patch; None if it replays."""
+    options = {**workflow_options(), "workflows": [unguarded_workflow]}
+    result = await Replayer(data_converter=pydantic_data_converter, **options).replay_workflow(
+        recorded, raise_on_replay_failure=False
+    )
+    return None if result.replay_failure is None else str(result.replay_failure)
 
 
 @pytest.mark.parametrize("name", ["large-order-warning", "approved", "rejected", "approval-timeout"])
 async def test_fraud_screening_without_its_patch_breaks_orders_recorded_before_it(name):
     recorded = load_history_file(BEFORE_SCREENING / f"{name}.json")
-    result = await Replayer(data_converter=pydantic_data_converter, **UNGUARDED).replay_workflow(
-        recorded, raise_on_replay_failure=False
-    )
-    assert result.replay_failure is not None, "the suite must be able to fail"
-    assert "screen_for_fraud" in str(result.replay_failure)
+    failure = await replay_failure_without_patch(recorded, OrderWorkflowScreeningWithoutPatch)
+    assert failure is not None, "the suite must be able to fail"
+    assert "screen_for_fraud" in failure
     assert (await replay(recorded)).ok, "with the patch, the same history replays"
 
 
 async def test_orders_below_the_screening_threshold_are_untouched_by_the_patch():
     recorded = load_history_file(BEFORE_SCREENING / "fulfilled.json")
-    result = await Replayer(data_converter=pydantic_data_converter, **UNGUARDED).replay_workflow(
-        recorded, raise_on_replay_failure=False
-    )
-    assert result.replay_failure is None
+    assert await replay_failure_without_patch(recorded, OrderWorkflowScreeningWithoutPatch) is None
 
 
 async def test_a_renamed_activity_fails_replay_naming_the_event(tmp_path):
@@ -122,12 +124,9 @@ class OrderWorkflowCompensatingWithoutPatch(OrderWorkflow):
 
 async def test_compensating_failures_without_its_patch_breaks_orders_that_failed_before_it():
     recorded = load_history_file(HISTORIES / "before-compensation" / "failed-after-charge.json")
-    unguarded = {**workflow_options(), "workflows": [OrderWorkflowCompensatingWithoutPatch]}
-    result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
-        recorded, raise_on_replay_failure=False
-    )
-    assert result.replay_failure is not None, "the suite must be able to fail"
-    assert "Nondeterminism" in str(result.replay_failure)
+    failure = await replay_failure_without_patch(recorded, OrderWorkflowCompensatingWithoutPatch)
+    assert failure is not None, "the suite must be able to fail"
+    assert "Nondeterminism" in failure
     assert (await replay(recorded)).ok, "with the patch, the same history replays"
 
 
@@ -146,12 +145,9 @@ class OrderWorkflowUnwindingCancelRequestsWithoutPatch(OrderWorkflow):
 @pytest.mark.parametrize("name", ["temporal-cancel-while-held", "temporal-cancel-while-shipping"])
 async def test_unwinding_cancel_requests_without_its_patch_breaks_orders_cancelled_before_it(name):
     recorded = load_history_file(HISTORIES / "before-cancel-requests" / f"{name}.json")
-    unguarded = {**workflow_options(), "workflows": [OrderWorkflowUnwindingCancelRequestsWithoutPatch]}
-    result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
-        recorded, raise_on_replay_failure=False
-    )
-    assert result.replay_failure is not None, "the suite must be able to fail"
-    assert "Nondeterminism" in str(result.replay_failure)
+    failure = await replay_failure_without_patch(recorded, OrderWorkflowUnwindingCancelRequestsWithoutPatch)
+    assert failure is not None, "the suite must be able to fail"
+    assert "Nondeterminism" in failure
     assert (await replay(recorded)).ok, "with the patch, the same history replays"
 
 
@@ -170,12 +166,9 @@ class OrderWorkflowWithFewerRoundTripsWithoutPatch(OrderWorkflow):
 @pytest.mark.parametrize("name", ["fulfilled", "approved", "cancelled-with-refund"])
 async def test_fewer_round_trips_without_its_patch_breaks_orders_recorded_before_it(name):
     recorded = load_history_file(HISTORIES / "before-fewer-round-trips" / f"{name}.json")
-    unguarded = {**workflow_options(), "workflows": [OrderWorkflowWithFewerRoundTripsWithoutPatch]}
-    result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
-        recorded, raise_on_replay_failure=False
-    )
-    assert result.replay_failure is not None, "the suite must be able to fail"
-    assert "Nondeterminism" in str(result.replay_failure)
+    failure = await replay_failure_without_patch(recorded, OrderWorkflowWithFewerRoundTripsWithoutPatch)
+    assert failure is not None, "the suite must be able to fail"
+    assert "Nondeterminism" in failure
     assert (await replay(recorded)).ok, "with the patch, the same history replays"
 
 
@@ -194,10 +187,7 @@ class OrderWorkflowWithProjectionClockWithoutPatch(OrderWorkflow):
 @pytest.mark.parametrize("name", ["fulfilled", "approved", "cancelled-with-refund"])
 async def test_the_projection_clock_without_its_patch_breaks_orders_recorded_before_it(name):
     recorded = load_history_file(HISTORIES / "before-projection-clock" / f"{name}.json")
-    unguarded = {**workflow_options(), "workflows": [OrderWorkflowWithProjectionClockWithoutPatch]}
-    result = await Replayer(data_converter=pydantic_data_converter, **unguarded).replay_workflow(
-        recorded, raise_on_replay_failure=False
-    )
-    assert result.replay_failure is not None, "the suite must be able to fail"
-    assert "Nondeterminism" in str(result.replay_failure)
+    failure = await replay_failure_without_patch(recorded, OrderWorkflowWithProjectionClockWithoutPatch)
+    assert failure is not None, "the suite must be able to fail"
+    assert "Nondeterminism" in failure
     assert (await replay(recorded)).ok, "with the patch, the same history replays"
