@@ -68,6 +68,7 @@ from contract import (
 from domain import OrderInput, OrderState, OrderStatus, describe_validation_error
 from eventstore import EventStore
 from hosting import build_worker
+from observability.tracing import correlated, start_tracing, stop_tracing
 
 EXIT_ORDER_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -251,21 +252,22 @@ async def _start(
     workflow_id = workflow_id_for(order.order_id)
     try:
         # By name: the workflow takes its input raw, to refuse malformed input itself.
-        handle: WorkflowHandle[Any, OrderState] = await client.start_workflow(
-            WORKFLOW_TYPE,
-            order,
-            id=workflow_id,
-            task_queue=TASK_QUEUE,
-            result_type=OrderState,
-            # An order id is processed once, ever: a second start reports the first run.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=f"Order {order.order_id} for {order.customer_id}, total {order.total_amount}",
-            # Set now, they cost the workflow no command.
-            search_attributes=search_attributes_at_start(order.customer_id, float(order.total_amount)),
-            # With the worker in this process, its first task is handed over with the start.
-            request_eager_start=eager,
-        )
+        with correlated(order.correlation_id):
+            handle: WorkflowHandle[Any, OrderState] = await client.start_workflow(
+                WORKFLOW_TYPE,
+                order,
+                id=workflow_id,
+                task_queue=TASK_QUEUE,
+                result_type=OrderState,
+                # An order id is processed once, ever: a second start reports the first run.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                static_summary=f"Order {order.order_id} for {order.customer_id}, total {order.total_amount}",
+                # Set now, they cost the workflow no command.
+                search_attributes=search_attributes_at_start(order.customer_id, float(order.total_amount)),
+                # With the worker in this process, its first task is handed over with the start.
+                request_eager_start=eager,
+            )
         outcome.run_id = handle.result_run_id
         return handle
     except WorkflowAlreadyStartedError:
@@ -615,6 +617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # interrupt whatever runs.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        if load_settings().traces_exported:
+            start_tracing("orders-starter")
         return asyncio.run(
             start_orders(orders, keep_up=keep_up, verbose=args.verbose, as_json=args.json, worker_here=args.worker_here)
         )
@@ -627,6 +631,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    finally:
+        stop_tracing()
 
 
 if __name__ == "__main__":

@@ -12,41 +12,63 @@ activities, client and worker are built from them. With --processes N, this proc
 serves as one worker and starts N - 1 more like it, each with a client of its own,
 against the same server and the same ledger; a stop stops them all.
 
+With ORDERS_METRICS_ADDRESS or --metrics-address host:port, it serves Prometheus metrics
+at /metrics (the SDK's `temporal_` metrics and the domain metrics of contract.metrics),
+liveness at /healthz and readiness at /readyz. With --processes N, process i of the
+others serves port + i. With OTEL_EXPORTER_OTLP_ENDPOINT set, it exports traces.
+ORDERS_LOG_FORMAT=json writes JSON lines; at INFO, one line an order.
+
 Exit codes: 0 stopped; 2 a malformed setting or argument; 3 Temporal could not be reached.
 """
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from temporalio.client import Client
 
 from activities.order_activities import OrderActivities
-from connection import SettingsError, TemporalUnavailable, load_settings, open_connection
+from connection import Settings, SettingsError, TemporalUnavailable, load_settings, open_connection
 from connection.core_logs import forward_core_logs
 from connection.embedded_server import EmbeddedServerError
 from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from hosting import GRACEFUL_SHUTDOWN, build_worker
+from observability import endpoint
+from observability.endpoint import Health
+from observability.logs import configure_logging
+from observability.tracing import start_tracing, stop_tracing
 
 log = logging.getLogger("worker")
 
 EXIT_BAD_SETTINGS = 2
 
 
-async def serve(processes: int, started_by: int | None = None) -> None:
-    settings = load_settings()
+async def serve(
+    settings: Settings, processes: int, started_by: int | None = None, health: Health | None = None
+) -> None:
+    health = health or Health()
+    watching = [asyncio.create_task(_turn(health))]
     activities = OrderActivities.over_ledger(settings.ledger_path)
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
+    watching.append(asyncio.create_task(_check_the_server(connection.client, health)))
     others: list[subprocess.Popen[bytes]] = []
     try:
         # The others find the server this one found or started; none starts another.
-        others = [_start_another(connection.client.service_client.config.target_host) for _ in range(processes - 1)]
+        address = connection.client.service_client.config.target_host
+        others = [_start_another(address, settings.metrics_address, number) for number in range(1, processes)]
         try:
             async with build_worker(connection.client, activities=activities):
+                health.polling = True
                 log.info(
                     "Serving task queue %r in namespace %r with %d process(es); Ctrl-C to stop",
                     TASK_QUEUE,
@@ -60,6 +82,7 @@ async def serve(processes: int, started_by: int | None = None) -> None:
                     # gracefully. The other processes see this one gone and stop too.
                     log.error("%s", err)
                     exit_now(EXIT_UNAVAILABLE)
+                health.stopping = True
                 log.info("Stopping: finishing running activities first")
                 for other in others:
                     other.send_signal(signal.SIGTERM)
@@ -71,9 +94,30 @@ async def serve(processes: int, started_by: int | None = None) -> None:
                 f"the worker stopped: Temporal at {address} stopped answering; see the log above"
             ) from None
     finally:
+        health.stopping = True
+        for task in watching:
+            task.cancel()
         await asyncio.to_thread(_wait_for, others)
         await connection.close()
     log.info("Stopped")
+
+
+async def _turn(health: Health) -> None:
+    """Liveness: the event loop turns; /healthz says so while this keeps running."""
+    while True:
+        health.loop_turned_at = time.monotonic()
+        await asyncio.sleep(1)
+
+
+async def _check_the_server(client: Client, health: Health) -> None:
+    """Readiness: Temporal answers its health check."""
+    while True:
+        try:
+            if await client.service_client.check_health(timeout=timedelta(seconds=5)):
+                health.server_answered_at = time.monotonic()
+        except Exception:  # noqa: BLE001 - unanswered is all readiness needs to know
+            pass
+        await asyncio.sleep(5)
 
 
 async def _until_stopped(started_by: int | None) -> None:
@@ -93,9 +137,13 @@ async def _gone(parent: int) -> None:
     log.warning("The worker process that started this one (%d) is gone: stopping too", parent)
 
 
-def _start_another(address: str) -> subprocess.Popen[bytes]:
+def _start_another(address: str, metrics_address: str | None, number: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, os.path.abspath(__file__), "--processes", "1", "--started-by", str(os.getpid())]
+    if metrics_address:
+        host, port = endpoint.parse_address(metrics_address)
+        command += ["--metrics-address", f"{host}:{port + number}"]
     return subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--processes", "1", "--started-by", str(os.getpid())],
+        command,
         env={**os.environ, "TEMPORAL_ADDRESS": address},
         start_new_session=True,  # a Ctrl-C reaches this process, which stops the others in order
     )
@@ -127,19 +175,58 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--processes", type=_processes, default=1, metavar="N", help="worker processes to run (default 1)"
     )
+    parser.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve /metrics, /healthz and /readyz here (default: ORDERS_METRICS_ADDRESS; none)",
+    )
     parser.add_argument("--started-by", type=int, help=argparse.SUPPRESS)  # set by --processes for the others
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s")
-    forward_core_logs()
+    configure_logging()
     try:
-        asyncio.run(serve(args.processes, args.started_by))
-    except TemporalUnavailable as err:
-        log.error("%s", err)
-        exit_now(EXIT_UNAVAILABLE)
+        settings = load_settings()
+        if args.metrics_address:
+            try:
+                endpoint.parse_address(args.metrics_address)
+            except ValueError as err:
+                raise SettingsError(f"--metrics-address: {err}") from None
+            settings = dataclasses.replace(settings, metrics_address=args.metrics_address)
     except SettingsError as err:
         log.error("%s", err)
         exit_now(EXIT_BAD_SETTINGS)
+    configure_logging(settings.log_format, settings.log_level)
+    health = Health()
+    stop_serving = _serve_metrics_and_health(settings.metrics_address, health)
+    if settings.traces_exported:
+        start_tracing("orders-worker")
+    try:
+        asyncio.run(serve(settings, args.processes, args.started_by, health))
+    except TemporalUnavailable as err:
+        log.error("%s", err)
+        exit_now(EXIT_UNAVAILABLE)
+    finally:
+        stop_serving()
+        stop_tracing()
     exit_now(0)
+
+
+def _serve_metrics_and_health(address: str | None, health: Health) -> Callable[[], None]:
+    """The SDK's runtime serves its metrics on a loopback port of its own; the endpoint
+    passes them on at `address`, beside /healthz and /readyz."""
+    if address is None:
+        forward_core_logs()
+        return lambda: None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        core_metrics = f"127.0.0.1:{probe.getsockname()[1]}"
+    forward_core_logs(metrics_at=core_metrics)
+    try:
+        stop = endpoint.serve(address, core_metrics, health)
+    except OSError as err:
+        log.error("cannot serve metrics at %s (ORDERS_METRICS_ADDRESS / --metrics-address): %s", address, err)
+        exit_now(EXIT_BAD_SETTINGS)
+    log.info("Metrics at http://%s/metrics, health at /healthz and /readyz", address)
+    return stop
 
 
 if __name__ == "__main__":

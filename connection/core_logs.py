@@ -1,25 +1,37 @@
-"""Where the SDK's Rust core logs go.
+"""The SDK's runtime for this process: where its Rust core logs go, and where its
+metrics are served.
 
 By default the core prints its own log lines to stdout, where they would break the
 `--json` output of `orders` and interleave with the starter's report. Entry points call
 `forward_core_logs` first, so those lines go through Python logging like everything else.
+A worker that exports metrics passes `metrics_at`: the core then serves its own
+`temporal_` metrics and those made through its meter (contract.metrics) in Prometheus'
+text format there.
 """
 
 import logging
 
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 CORE_LOGGER = "temporalio.core"
 
 
-def forward_core_logs(level: int = logging.WARNING) -> None:
+def forward_core_logs(level: int = logging.WARNING, metrics_at: str | None = None) -> None:
     logging.getLogger(CORE_LOGGER).setLevel(level)
     runtime = Runtime(
         telemetry=TelemetryConfig(
             logging=LoggingConfig(
                 filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
                 forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER)),
-            )
+            ),
+            metrics=PrometheusConfig(bind_address=metrics_at) if metrics_at else None,
         )
     )
     Runtime.set_default(runtime, error_if_already_set=False)

@@ -9,7 +9,10 @@ ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's),
 ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up),
 ORDERS_RPC_TIMEOUT (seconds a call may go unanswered once connected) and
 ORDERS_PROJECTIONS_DSN (where the read models are kept; a SQLite file under
-ORDERS_DATA_DIR by default).
+ORDERS_DATA_DIR by default), ORDERS_METRICS_ADDRESS (host:port where a worker serves
+/metrics, /healthz and /readyz; none by default), ORDERS_LOG_FORMAT (text or json) and
+ORDERS_LOG_LEVEL (INFO by default: one line an order; DEBUG: a line an event and activity).
+Traces follow OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT: set, they are exported.
 """
 
 import os
@@ -19,6 +22,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
+
+from observability.endpoint import parse_address
+from observability.logs import LOG_FORMATS, LOG_LEVELS
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -46,6 +52,10 @@ class Settings:
     connect_timeout: timedelta = DEFAULT_CONNECT_TIMEOUT
     rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT
     projections_dsn: str | None = None
+    metrics_address: str | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
+    traces_exported: bool = False
 
     @property
     def address(self) -> str:
@@ -92,7 +102,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         connect_timeout=_seconds(environ, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
         rpc_timeout=_seconds(environ, "ORDERS_RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT),
         projections_dsn=environ.get("ORDERS_PROJECTIONS_DSN") or None,
+        metrics_address=_address(environ, "ORDERS_METRICS_ADDRESS"),
+        log_format=_choice(environ, "ORDERS_LOG_FORMAT", LOG_FORMATS),
+        log_level=_choice(environ, "ORDERS_LOG_LEVEL", LOG_LEVELS),
+        traces_exported=bool(
+            environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        ),
     )
+
+
+def _address(environ: Mapping[str, str], name: str) -> str | None:
+    text = environ.get(name)
+    if not text:
+        return None
+    try:
+        parse_address(text)
+    except ValueError as err:
+        raise SettingsError(f"{name}: {err}") from None
+    return text
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    text = environ.get(name) or choices[0]
+    if text not in choices:
+        raise SettingsError(f"{name}={text!r} is not one of: {', '.join(choices)}")
+    return text
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta:

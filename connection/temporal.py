@@ -5,7 +5,7 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType, WorkerStatus
@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from connection.deadlines import CallDeadlines, call_timeout, keep_alive, stopped_answering
 from connection.settings import DEFAULT_RPC_TIMEOUT, Settings
+from observability.tracing import tracing_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def client_options(rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT) -> dict[str, An
     falls silent fails the call instead of holding it (connection.deadlines)."""
     return {
         "data_converter": pydantic_data_converter,
-        "interceptors": [CallDeadlines(rpc_timeout)],
+        # Traces, when an entry point started them: the worker takes its client's.
+        "interceptors": [CallDeadlines(rpc_timeout), *tracing_interceptors()],
         "keep_alive_config": keep_alive(rpc_timeout),
     }
 
@@ -126,7 +128,14 @@ async def ensure_search_attributes(client: Client, search_attributes: Sequence[S
 
 
 async def has_live_worker(client: Client, task_queue: str) -> bool:
-    """Whether some worker serves `task_queue` now.
+    """Whether some worker serves `task_queue` now (see live_pollers)."""
+    running, _ = await _announced_workers(client, task_queue)
+    return running or bool(await live_pollers(client, task_queue))
+
+
+async def live_pollers(client: Client, task_queue: str) -> dict[str, datetime]:
+    """The workers that polled `task_queue`'s workflow tasks lately, by identity, with
+    when each was last seen.
 
     The task queue's recent pollers say who polled in the last minute or so, which
     includes workers that have since stopped. Workers also announce themselves (the SDK's
@@ -135,9 +144,7 @@ async def has_live_worker(client: Client, task_queue: str) -> bool:
     announcement can come later than its first poll, so a poller not announced at all
     counts as live. Servers without `ListWorkers` are judged by their pollers alone.
     """
-    running, stopped = await _announced_workers(client, task_queue)
-    if running:
-        return True
+    _, stopped = await _announced_workers(client, task_queue)
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -147,10 +154,11 @@ async def has_live_worker(client: Client, task_queue: str) -> bool:
         timeout=call_timeout(client),
     )
     now = time.time()
-    return any(
-        now - poller.last_access_time.ToSeconds() < _LIVE_WINDOW_SECONDS and poller.identity not in stopped
+    return {
+        poller.identity: poller.last_access_time.ToDatetime(UTC)
         for poller in response.pollers
-    )
+        if now - poller.last_access_time.ToSeconds() < _LIVE_WINDOW_SECONDS and poller.identity not in stopped
+    }
 
 
 async def _announced_workers(client: Client, task_queue: str) -> tuple[bool, set[str]]:

@@ -42,6 +42,19 @@ class CancelOrder(_Decision):
 
 Decision = ApprovePayment | RejectPayment | CancelOrder
 
+
+class Refusal(str):
+    """Why a decision is refused: the message people read, and a short `code` to count
+    refusals by (a metric label must not carry an order id)."""
+
+    code: str
+
+    def __new__(cls, code: str, message: str) -> "Refusal":
+        refusal = super().__new__(cls, message)
+        refusal.code = code
+        return refusal
+
+
 # Nothing left to undo or to stop: the order has ended.
 _ENDED = {OrderStatus.FULFILLED, OrderStatus.CANCELLED, OrderStatus.VALIDATION_FAILED, OrderStatus.PAYMENT_FAILED}
 
@@ -53,24 +66,24 @@ def refusal(
     decision_in_progress: bool = False,
     cancellation_requested: bool = False,
     fulfilment_started: bool = False,
-) -> str | None:
+) -> Refusal | None:
     """Why `decision` cannot be taken now, naming the order's status and version; None if it can."""
     where = (
         f"order {state.order_id} is {state.status.value if state.status else 'not started'} at version {state.version}"
     )
     if decision.expected_version is not None and decision.expected_version != state.version:
-        return f"stale expected_version {decision.expected_version}: {where}"
+        return Refusal("stale_version", f"stale expected_version {decision.expected_version}: {where}")
     if cancellation_requested:
-        return f"{where} and is being cancelled"
+        return Refusal("being_cancelled", f"{where} and is being cancelled")
     if decision_in_progress:
-        return f"{where} and a payment decision on it is being carried out"
+        return Refusal("decision_in_progress", f"{where} and a payment decision on it is being carried out")
     if isinstance(decision, CancelOrder):
         if state.status in _ENDED:
-            return f"cannot cancel: {where}"
+            return Refusal("order_ended", f"cannot cancel: {where}")
         if fulfilment_started:
-            return f"cannot cancel: {where} and fulfilment has started"
+            return Refusal("fulfilment_started", f"cannot cancel: {where} and fulfilment has started")
         return None
     if state.status is not OrderStatus.PAYMENT_PENDING:
         verb = "approve" if isinstance(decision, ApprovePayment) else "reject"
-        return f"cannot {verb} payment: {where}, not PaymentPending"
+        return Refusal("not_payment_pending", f"cannot {verb} payment: {where}, not PaymentPending")
     return None

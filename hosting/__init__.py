@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import workflows
 from activities.order_activities import OrderActivities
 from contract import TASK_QUEUE
+from observability.context import CorrelationToActivities
 from workflows.order_workflow import OrderWorkflow
 
 # The sandbox stays on. These modules are deterministic and side-effect free at import,
@@ -35,6 +36,9 @@ PASSTHROUGH_MODULES = (
     "activities",
     "workflows.inputs",
     "workflows.cancellation",
+    # The interceptors the workflow runs through: ours, and the SDK's tracing.
+    "observability",
+    "opentelemetry",
 )
 
 # Running activities may finish this long after a worker is asked to stop.
@@ -61,6 +65,8 @@ def workflow_options() -> dict[str, Any]:
         "workflow_runner": SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
         ),
+        # Activities' log lines name their order's correlation id (observability.context).
+        "interceptors": [CorrelationToActivities()],
     }
 
 

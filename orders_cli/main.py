@@ -10,7 +10,8 @@ server is started on this machine's `.temporal/` data.
 
 Exit codes: 0 done; 1 not found, refused, unreadable, a replay that failed, or discrepancies
 found by reconcile; 2 malformed arguments or settings; 3 Temporal could not be reached;
-130 stopped by Ctrl-C or SIGTERM.
+130 stopped by Ctrl-C or SIGTERM. `orders health` has its own: 0 healthy, 1 degraded,
+2 unreachable (it never starts the embedded server).
 """
 
 import argparse
@@ -27,12 +28,14 @@ from typing import NoReturn
 from pydantic import TypeAdapter, ValidationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from connection import SettingsError, TemporalUnavailable
+from connection import SettingsError, TemporalUnavailable, load_settings
 from connection.core_logs import forward_core_logs
 from connection.process import EXIT_UNAVAILABLE, exit_now
 from domain import VersionNotFound
 from eventstore import HistoryReadError, StreamNotFound
+from observability.tracing import start_tracing, stop_tracing
 from orders_cli.decisions import DecisionRefused, decision_command
+from orders_cli.health import add_health_arguments, health_command
 from orders_cli.projecting import ACTIONS, projector_command
 from orders_cli.reads import events_command, report_command, state_command
 from orders_cli.reconcile import reconcile_command
@@ -161,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--snapshot-every", type=_whole_number(1), metavar="K", help="snapshot an order's state every K versions"
     )
     projector.set_defaults(run=projector_command)
+
+    health = commands.add_parser(
+        "health",
+        parents=[output],
+        help="is the system healthy? exit 0 healthy, 1 degraded (each reason named), 2 Temporal unreachable",
+    )
+    add_health_arguments(health)
+    health.set_defaults(run=health_command)
     return parser
 
 
@@ -174,6 +185,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     # SIGTERM stops a command as Ctrl-C does, so an embedded server it started is stopped too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        if load_settings().traces_exported:
+            start_tracing("orders-cli")
         code: int = asyncio.run(args.run(args))
         return code
     except KeyboardInterrupt:
@@ -200,6 +213,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         unavailable = err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
         return EXIT_UNAVAILABLE if unavailable else EXIT_FAILED
+    finally:
+        stop_tracing()
 
 
 def _first_line(err: Exception) -> str:

@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         StateAtQuery,
         idempotency_key,
     )
+    from contract.metrics import OrderMetrics
     from domain import (
         DomainEvent,
         EventEnvelope,
@@ -72,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         OrderStatus,
         OrderStream,
         OrderValidated,
+        PaymentProcessed,
         PaymentStatus,
         apply_event,
         needs_fraud_screening,
@@ -137,9 +139,12 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._published_status: str | None = None
         self._publishes_version = False
         self._published_version = 0
+        # Replay-safe: the SDK records nothing while a history is being replayed.
+        self._metrics = OrderMetrics(workflow.metric_meter())
 
     @workflow.run
     async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
+        self._metrics.started()
         try:
             await self._take(self._order)
         except CancellationDue as due:
@@ -327,7 +332,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         """Undo what was done, newest first; then record OrderCancelled, once."""
         refunded = None
         while self._undo:
-            refunded = await self._undo.pop()() or refunded
+            undo = self._undo.pop()
+            refunded = await undo() or refunded
+            self._metrics.compensated(undo.__name__.strip("_"))
         # Recorded only now: the stream never claims a refund that did not happen.
         self._record(
             OrderCancelled(order_id=self._state.order_id, reason=cancellation.reason, refund_amount=refunded),
@@ -371,9 +378,23 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         await self._wait(workflow.all_handlers_finished)
         # One line an order at INFO; every event is at DEBUG.
         workflow.logger.info(
-            "Order %s ended %s at version %s", self._state.order_id, self._state.status, self._state.version
+            "Order %s ended %s at version %s",
+            self._state.order_id,
+            self._state.status,
+            self._state.version,
+            extra=self._log_context(self._state.version),
         )
+        if self._state.status is not None:
+            self._metrics.ended(self._state.status.value)
         return self._state
+
+    def log_context(self) -> dict[str, object]:
+        """What every log line of this order carries (see observability.logs); read by
+        the worker's interceptor too, which hands the correlation id to activities."""
+        return {"order_id": self._state.order_id, "correlation_id": self._correlation_id}
+
+    def _log_context(self, version: int) -> dict[str, object]:
+        return {**self.log_context(), "event_version": version}
 
     # -- Decisions -------------------------------------------------------------------
 
@@ -423,7 +444,11 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         starts: two decisions that arrive in one workflow task both pass their
         validators before either handler runs.
         """
-        decision = read_argument(request, kind, default_if_missing=False)
+        try:
+            decision = read_argument(request, kind, default_if_missing=False)
+        except ApplicationError:
+            self._metrics.refused(kind.__name__, "malformed")
+            raise
         reason = refusal(
             self._state,
             decision,
@@ -432,6 +457,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             fulfilment_started=self._fulfilment_started,
         )
         if reason:
+            self._metrics.refused(kind.__name__, reason.code)
             raise ApplicationError(reason, type=DECISION_REFUSED, non_retryable=True)
         return decision
 
@@ -440,6 +466,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         # The story takes it up at its next checkpoint.
         await workflow.wait_condition(lambda: self._state.status is OrderStatus.CANCELLED or self._closing)
         if self._state.status is not OrderStatus.CANCELLED:
+            self._metrics.refused(CancelOrder.__name__, "ended_first")
             raise ApplicationError(
                 f"order {self._state.order_id} ended {self._state.status} before it could be cancelled",
                 type=DECISION_REFUSED,
@@ -451,6 +478,11 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         def decided() -> bool:
             return self._state.payment_status is not PaymentStatus.PENDING or self._cancellation is not None
 
+        began = workflow.now()
+        await self._wait_for_a_decision(decided, approval_timeout)
+        self._metrics.waited_for_approval(workflow.now() - began)
+
+    async def _wait_for_a_decision(self, decided: Callable[[], bool], approval_timeout: timedelta) -> None:
         if not self._times_out_approvals():
             await self._wait(decided)
             return
@@ -592,7 +624,21 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         if not self._fewer_round_trips and self._state.status is not None and self._state.status is not state.status:
             workflow.upsert_search_attributes([ORDER_STATUS.value_set(self._state.status.value)])
         workflow.set_current_details(web_ui_details(self._state))
-        workflow.logger.debug("Order %s v%s %s", state.order_id, envelope.version, envelope.event_type)
+        self._count(event)
+        workflow.logger.debug(
+            "Order %s v%s %s",
+            state.order_id,
+            envelope.version,
+            envelope.event_type,
+            extra=self._log_context(envelope.version),
+        )
+
+    def _count(self, event: DomainEvent) -> None:
+        self._metrics.recorded(type(event).__name__)
+        if isinstance(event, PaymentProcessed) and event.status is PaymentStatus.COMPLETED:
+            self._metrics.charged(event.amount)
+        if isinstance(event, OrderCancelled) and event.refund_amount:
+            self._metrics.refunded(event.refund_amount)
 
 
 def _let_the_task_go_on() -> None:

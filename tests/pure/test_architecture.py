@@ -1,7 +1,8 @@
 """The import rules of the house, checked over the source by import-linter (its contracts
-are in pyproject.toml): entry points on top; hosting; the workflow; the activities, the
-event-store reader and the views; the contract, the domain and the connection at the
-bottom, importing nothing of ours. No package imports itself in a circle."""
+are in pyproject.toml): entry points on top; hosting; the workflow and the projections;
+the activities, the event-store reader and the views; the connection; how it is watched
+(observability); the contract and the domain at the bottom, importing nothing of ours.
+No package imports itself in a circle."""
 
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ PACKAGES = [
     "hosting",
     "orders_cli",
     "projections",
+    "observability",
 ]
 
 

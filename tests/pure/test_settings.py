@@ -26,3 +26,31 @@ def test_the_rpc_timeout_is_a_setting_with_the_sdks_default():
     assert load_settings({"ORDERS_RPC_TIMEOUT": "2.5"}).rpc_timeout == timedelta(seconds=2.5)
     with pytest.raises(SettingsError, match="ORDERS_RPC_TIMEOUT='never'"):
         load_settings({"ORDERS_RPC_TIMEOUT": "never"})
+
+
+def test_operating_settings_are_off_or_quiet_by_default_and_a_malformed_one_is_named():
+    quiet = load_settings({})
+    assert (quiet.metrics_address, quiet.log_format, quiet.log_level, quiet.traces_exported) == (
+        None,
+        "text",
+        "INFO",
+        False,
+    )
+    loud = load_settings(
+        {
+            "ORDERS_METRICS_ADDRESS": "0.0.0.0:9464",
+            "ORDERS_LOG_FORMAT": "json",
+            "ORDERS_LOG_LEVEL": "DEBUG",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+        }
+    )
+    assert (loud.metrics_address, loud.log_format, loud.log_level, loud.traces_exported) == (
+        "0.0.0.0:9464",
+        "json",
+        "DEBUG",
+        True,
+    )
+    with pytest.raises(SettingsError, match="ORDERS_METRICS_ADDRESS: '9464' is not host:port"):
+        load_settings({"ORDERS_METRICS_ADDRESS": "9464"})
+    with pytest.raises(SettingsError, match="ORDERS_LOG_FORMAT='yaml' is not one of: text, json"):
+        load_settings({"ORDERS_LOG_FORMAT": "yaml"})
