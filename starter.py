@@ -46,6 +46,7 @@ import views
 from activities.order_activities import OrderActivities
 from connection import (
     Connection,
+    Settings,
     SettingsError,
     TemporalUnavailable,
     has_live_worker,
@@ -55,6 +56,7 @@ from connection import (
 )
 from connection.core_logs import forward_core_logs
 from connection.embedded_server import EmbeddedServerError
+from connection.encryption import customer_ref
 from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
 from contract import (
     ORDER_STATUS,
@@ -262,9 +264,11 @@ async def _start(
                 # An order id is processed once, ever: a second start reports the first run.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                static_summary=f"Order {order.order_id} for {order.customer_id}, total {order.total_amount}",
+                static_summary=f"Order {order.order_id} for {order.customer_shown}, total {order.total_amount}",
                 # Set now, they cost the workflow no command.
-                search_attributes=search_attributes_at_start(order.customer_id, float(order.total_amount)),
+                search_attributes=search_attributes_at_start(
+                    order.customer_shown, float(order.total_amount) if order.publish_total else None
+                ),
                 # With the worker in this process, its first task is handed over with the start.
                 request_eager_start=eager,
             )
@@ -424,10 +428,21 @@ class ProgressDisplay:
 # -- The run -------------------------------------------------------------------------------
 
 
+def kept_private(order: OrderInput, settings: Settings) -> OrderInput:
+    """The order as the settings let the server see it: the customer id replaced by a keyed
+    hash in search attributes and summaries (ORDERS_CUSTOMER_ID_KEY), the total kept out
+    of search attributes (ORDERS_PUBLISH_ORDER_TOTAL=false). The input itself is whole."""
+    if settings.customer_id_key is None and settings.publish_order_total:
+        return order
+    reference = customer_ref(settings.customer_id_key, order.customer_id) if settings.customer_id_key else None
+    return order.model_copy(update={"customer_ref": reference, "publish_total": settings.publish_order_total})
+
+
 async def start_orders(
     orders: Sequence[OrderInput], *, keep_up: bool, verbose: bool, as_json: bool, worker_here: bool = False
 ) -> int:
     settings = load_settings()
+    orders = [kept_private(order, settings) for order in orders]
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     run: Run | None = None
     try:

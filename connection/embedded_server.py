@@ -32,6 +32,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
+from connection.encryption import Keyring
 from connection.settings import DEFAULT_RPC_TIMEOUT
 from connection.temporal import TemporalUnavailable, client_options, split_address
 
@@ -147,7 +148,11 @@ async def start_embedded_server(
     data_dir: Path,
     search_attributes: Sequence[SearchAttributeKey[Any]] = (),
     rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT,
+    keyring: Keyring | None = None,
+    codec_endpoint: str | None = None,
 ) -> EmbeddedServer:
+    """A dev server on `data_dir`, and a client of it. With a `keyring` the client
+    encrypts; with a `codec_endpoint` the Web UI sends payloads there to be decoded."""
     host, port = split_address(address)
     ip = "127.0.0.1" if host == "localhost" else host
     ui_port = port + DEFAULT_UI_PORT_OFFSET
@@ -162,11 +167,12 @@ async def start_embedded_server(
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
         "--log-level", "warn",
         *(f"--search-attribute={key.name}={_CLI_TYPE_NAMES[key.indexed_value_type]}" for key in search_attributes),
+        *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     ]  # fmt: skip
     process = _launch(command, log)
     target = f"{ip}:{port}"
     try:
-        client = await _connect_when_ready(process, target, namespace, log, rpc_timeout)
+        client = await _connect_when_ready(process, target, namespace, log, rpc_timeout, keyring)
     except BaseException:
         process.kill()
         process.wait()
@@ -191,6 +197,7 @@ async def _connect_when_ready(
     namespace: str,
     log: Path,
     rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT,
+    keyring: Keyring | None = None,
 ) -> Client:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
     while True:
@@ -200,7 +207,7 @@ async def _connect_when_ready(
                 f"the last line of {log}: {_last_line(log)}"
             )
         try:
-            return await Client.connect(target, namespace=namespace, **client_options(rpc_timeout))
+            return await Client.connect(target, namespace=namespace, **client_options(rpc_timeout, keyring))
         except RuntimeError:
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(

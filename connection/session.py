@@ -83,7 +83,14 @@ async def open_connection(settings: Settings, search_attributes: Sequence[Search
     address = settings.address
     if is_local_address(address) and not something_answers(address):
         server = await start_embedded_server(
-            address, settings.namespace, settings.data_dir, search_attributes, settings.rpc_timeout
+            address,
+            settings.namespace,
+            settings.data_dir,
+            search_attributes,
+            settings.rpc_timeout,
+            settings.keyring,
+            # The Web UI decodes through the codec server only when there is something to decode.
+            settings.codec_endpoint if settings.keyring else None,
         )
         log.info(
             "Nothing answered at %s, so started the embedded Temporal dev server there "

@@ -13,8 +13,15 @@ ORDERS_DATA_DIR by default), ORDERS_METRICS_ADDRESS (host:port where a worker se
 /metrics, /healthz and /readyz; none by default), ORDERS_LOG_FORMAT (text or json) and
 ORDERS_LOG_LEVEL (INFO by default: one line an order; DEBUG: a line an event and activity).
 Traces follow OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT: set, they are exported.
+ORDERS_ENCRYPTION_KEYS turns payload encryption on (connection.encryption);
+ORDERS_CODEC_ENDPOINT, ORDERS_CODEC_ORIGINS and ORDERS_CODEC_TOKEN say where the codec
+server answers, which Web UI origins may call it, and the bearer token it requires.
+ORDERS_CUSTOMER_ID_KEY (base64) replaces the customer id in search attributes and
+summaries by a keyed hash; ORDERS_PUBLISH_ORDER_TOTAL=false keeps OrderTotal off the server.
 """
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +30,7 @@ from pathlib import Path
 
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 
+from connection.encryption import Keyring
 from observability.endpoint import parse_address
 from observability.logs import LOG_FORMATS, LOG_LEVELS
 
@@ -38,6 +46,9 @@ DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
 # stalls) fails after this; the SDK's own default, made a setting and applied to every
 # call but the long polls, which wait by design (see connection.temporal).
 DEFAULT_RPC_TIMEOUT = timedelta(seconds=30)
+# Where `orders codec-server` answers by default, and so where the embedded server's Web
+# UI is told to send payloads to be decoded when encryption is on.
+DEFAULT_CODEC_ENDPOINT = "http://127.0.0.1:8081"
 
 
 class SettingsError(ValueError):
@@ -56,6 +67,12 @@ class Settings:
     log_format: str = "text"
     log_level: str = "INFO"
     traces_exported: bool = False
+    keyring: Keyring | None = None
+    codec_endpoint: str = DEFAULT_CODEC_ENDPOINT
+    codec_origins: tuple[str, ...] = ()
+    codec_token: str | None = None
+    customer_id_key: bytes | None = None
+    publish_order_total: bool = True
 
     @property
     def address(self) -> str:
@@ -108,7 +125,40 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         traces_exported=bool(
             environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         ),
+        keyring=_keyring(environ),
+        codec_endpoint=(environ.get("ORDERS_CODEC_ENDPOINT") or DEFAULT_CODEC_ENDPOINT).rstrip("/"),
+        codec_origins=tuple(
+            origin.strip().rstrip("/")
+            for origin in environ.get("ORDERS_CODEC_ORIGINS", "").split(",")
+            if origin.strip()
+        ),
+        codec_token=environ.get("ORDERS_CODEC_TOKEN") or None,
+        customer_id_key=_secret(environ, "ORDERS_CUSTOMER_ID_KEY"),
+        publish_order_total=_choice(environ, "ORDERS_PUBLISH_ORDER_TOTAL", ("true", "false")) == "true",
     )
+
+
+def _secret(environ: Mapping[str, str], name: str) -> bytes | None:
+    text = environ.get(name)
+    if not text:
+        return None
+    try:
+        secret = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise SettingsError(f"{name} is not base64") from None
+    if len(secret) < 16:
+        raise SettingsError(f"{name} is {len(secret)} bytes; a keyed hash needs at least 16")
+    return secret
+
+
+def _keyring(environ: Mapping[str, str]) -> Keyring | None:
+    text = environ.get("ORDERS_ENCRYPTION_KEYS")
+    if not text:
+        return None
+    try:
+        return Keyring.parse(text)
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
 
 
 def _address(environ: Mapping[str, str], name: str) -> str | None:

@@ -1,6 +1,7 @@
 """Connecting to Temporal and checking what is there."""
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import time
@@ -13,11 +14,13 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
+from temporalio.common import HeaderCodecBehavior, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection.deadlines import CallDeadlines, call_timeout, keep_alive, stopped_answering
+from connection.encryption import EncryptionCodec, Keyring
 from connection.settings import DEFAULT_RPC_TIMEOUT, Settings
 from observability.tracing import tracing_interceptors
 
@@ -55,12 +58,27 @@ class TemporalUnavailable(ConnectionError):
     """Temporal could not be reached; the message names the address and what happened."""
 
 
-def client_options(rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT) -> dict[str, Any]:
-    """What every client of ours is connected with, besides where: the pydantic
-    converter, so payloads are plain, readable JSON; and deadlines, so a server that
-    falls silent fails the call instead of holding it (connection.deadlines)."""
+def data_converter(keyring: Keyring | None = None) -> DataConverter:
+    """The pydantic converter, so payloads are plain, readable JSON; with a keyring, each
+    payload encrypted on its way out (connection.encryption), and failures' messages and
+    stack traces moved into their encoded attributes, so that they are encrypted too."""
+    if keyring is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keyring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def client_options(rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT, keyring: Keyring | None = None) -> dict[str, Any]:
+    """What every client of ours is connected with, besides where: our data converter;
+    and deadlines, so a server that falls silent fails the call instead of holding it
+    (connection.deadlines)."""
     return {
-        "data_converter": pydantic_data_converter,
+        "data_converter": data_converter(keyring),
+        # Headers too (the correlation id activities log, trace context): nothing in clear.
+        "header_codec_behavior": HeaderCodecBehavior.CODEC if keyring else HeaderCodecBehavior.NO_CODEC,
         # Traces, when an entry point started them: the worker takes its client's.
         "interceptors": [CallDeadlines(rpc_timeout), *tracing_interceptors()],
         "keep_alive_config": keep_alive(rpc_timeout),
@@ -72,7 +90,7 @@ async def connect(settings: Settings) -> Client:
     started = time.monotonic()
     try:
         return await asyncio.wait_for(
-            Client.connect(**settings.connect_config, **client_options(settings.rpc_timeout)),
+            Client.connect(**settings.connect_config, **client_options(settings.rpc_timeout, settings.keyring)),
             timeout=settings.connect_timeout.total_seconds(),
         )
     except TimeoutError:

@@ -3,6 +3,8 @@
 The ground floor: every layer imports it, and it imports nothing of this project.
 """
 
+from typing import Any
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
@@ -22,15 +24,13 @@ SEARCH_ATTRIBUTES = (ORDER_STATUS, CUSTOMER_ID, ORDER_TOTAL, ORDER_VERSION, ORDE
 RECEIVED = "Received"
 
 
-def search_attributes_at_start(customer_id: str, total_amount: float) -> TypedSearchAttributes:
-    """What a client sets as it starts an order, so the workflow need not upsert them."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(CUSTOMER_ID, customer_id),
-            SearchAttributePair(ORDER_TOTAL, total_amount),
-            SearchAttributePair(ORDER_STATUS, RECEIVED),
-        ]
-    )
+def search_attributes_at_start(customer: str, total_amount: float | None) -> TypedSearchAttributes:
+    """What a client sets as it starts an order, so the workflow need not upsert them:
+    `customer` as the server may see it, the total unless it is kept off the server."""
+    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(CUSTOMER_ID, customer)]
+    if total_amount is not None:
+        pairs.append(SearchAttributePair(ORDER_TOTAL, total_amount))
+    return TypedSearchAttributes([*pairs, SearchAttributePair(ORDER_STATUS, RECEIVED)])
 
 
 # Each recorded domain event is upserted under this memo key. Every upsert becomes a

@@ -95,6 +95,19 @@ class OrderInput(BaseModel):
         le=MAX_WAIT,
         description="How long the order waits at InventoryReserved, cancellable, before fulfilment starts.",
     )
+    customer_ref: Identifier | None = Field(
+        default=None,
+        description="What the server may index and show in place of customer_id (a keyed hash the client"
+        " computes, ORDERS_CUSTOMER_ID_KEY); None: the customer id itself.",
+    )
+    publish_total: bool = Field(
+        default=True, description="Whether the total is published as the OrderTotal search attribute."
+    )
+
+    @property
+    def customer_shown(self) -> str:
+        """The customer as search attributes and summaries name it."""
+        return self.customer_ref or self.customer_id
 
 
 # A failure message travels in the history and to every client; one built from

@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
+from connection.encryption import EncryptionKeyError, PayloadOpener, refuse_encrypted
 from contract import DOMAIN_EVENT_MEMO_KEY, order_id_of
 from domain import EventEnvelope, EventSchemaError, OrderStream, describe_validation_error, upcast
 
@@ -24,10 +25,11 @@ class HistoryReadError(ValueError):
     """A history whose domain events cannot be read."""
 
 
-def stream_in(history: WorkflowHistory) -> OrderStream:
-    """The order stream recorded in `history`, upcast to the current schemas."""
+def stream_in(history: WorkflowHistory, open_payload: PayloadOpener = refuse_encrypted) -> OrderStream:
+    """The order stream recorded in `history`, upcast to the current schemas; encrypted
+    envelopes opened with `open_payload` (connection.encryption)."""
     try:
-        envelopes = envelopes_in_history(history.events)
+        envelopes = envelopes_in_history(history.events, open_payload)
     except HistoryReadError as err:
         raise HistoryReadError(f"workflow {history.workflow_id!r}: {err}") from None
     order_id = envelopes[0].stream_id if envelopes else order_id_of(history.workflow_id)
@@ -36,7 +38,9 @@ def stream_in(history: WorkflowHistory) -> OrderStream:
     return OrderStream(order_id, tuple(envelopes))
 
 
-def envelopes_in_history(events: Iterable[HistoryEvent]) -> list[EventEnvelope]:
+def envelopes_in_history(
+    events: Iterable[HistoryEvent], open_payload: PayloadOpener = refuse_encrypted
+) -> list[EventEnvelope]:
     """Every envelope recorded in `events`, upcast to the current schema, in version order."""
     envelopes = []
     for event in events:
@@ -44,19 +48,26 @@ def envelopes_in_history(events: Iterable[HistoryEvent]) -> list[EventEnvelope]:
             continue
         fields = event.workflow_properties_modified_event_attributes.upserted_memo.fields
         if DOMAIN_EVENT_MEMO_KEY in fields:
-            envelopes.append(_read_envelope(fields[DOMAIN_EVENT_MEMO_KEY], f"history event {event.event_id}"))
+            payload = fields[DOMAIN_EVENT_MEMO_KEY]
+            envelopes.append(_read_envelope(payload, f"history event {event.event_id}", open_payload))
     return envelopes
 
 
-def latest_envelope_in_memo(memo_fields: Mapping[str, Payload], workflow_id: str) -> EventEnvelope | None:
+def latest_envelope_in_memo(
+    memo_fields: Mapping[str, Payload], workflow_id: str, open_payload: PayloadOpener = refuse_encrypted
+) -> EventEnvelope | None:
     """The envelope the order's memo holds now, its latest event, as visibility lists it;
     None when it has none yet."""
     if DOMAIN_EVENT_MEMO_KEY not in memo_fields:
         return None
-    return _read_envelope(memo_fields[DOMAIN_EVENT_MEMO_KEY], f"workflow {workflow_id!r}'s memo")
+    return _read_envelope(memo_fields[DOMAIN_EVENT_MEMO_KEY], f"workflow {workflow_id!r}'s memo", open_payload)
 
 
-def _read_envelope(payload: Payload, where: str) -> EventEnvelope:
+def _read_envelope(payload: Payload, where: str, open_payload: PayloadOpener) -> EventEnvelope:
+    try:
+        payload = open_payload(payload)
+    except EncryptionKeyError as err:
+        raise HistoryReadError(f"{where}: {err}") from None
     encoding = payload.metadata.get("encoding")
     if encoding != _JSON_ENCODING:
         raise HistoryReadError(f"{where}: domain event encoded as {encoding!r}, expected json/plain")

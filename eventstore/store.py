@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
+from connection.encryption import opener_of
 from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
 from domain import OrderState, OrderStream, SnapshotSource, state_from_snapshot
 from domain.summary import OrderSummary, SummarySource, summarize
@@ -37,6 +38,8 @@ class EventStore:
         `snapshots`: where `state_at` may start from instead of the first event.
         `summaries`: a read model `summarize` asks first, when it is current."""
         self._client = client
+        # Encrypted envelopes open with the client's own keys (connection.encryption).
+        self.open_payload = opener_of(client.data_converter.payload_codec)
         self._page_size = page_size
         self._snapshots = snapshots
         self._summaries = summaries
@@ -52,7 +55,7 @@ class EventStore:
 
     async def read_stream(self, order_id: str) -> OrderStream:
         """The order's stream, read from its history: `.read(from_version, limit)`, `.state_at(…)`."""
-        return stream_in(await self.history(order_id))
+        return stream_in(await self.history(order_id), self.open_payload)
 
     async def read_all(self, query: str | None = None) -> AsyncIterator[OrderStream]:
         """The stream of every order the visibility `query` selects, newest first."""

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
 from activities.order_activities import OrderActivities
+from connection.encryption import Keyring
+from connection.temporal import data_converter
 from contract import TASK_QUEUE
 from observability.context import CorrelationToActivities
 from workflows.order_workflow import OrderWorkflow
@@ -97,9 +98,10 @@ def _cache_workflow_bytecode() -> None:
     compileall.compile_dir(Path(workflows.__file__).parent, quiet=2, legacy=False)
 
 
-def build_replayer(debug_mode: bool = False) -> Replayer:
-    """Replays recorded histories with today's workflow code, sandbox on.
+def build_replayer(debug_mode: bool = False, keyring: Keyring | None = None) -> Replayer:
+    """Replays recorded histories with today's workflow code, sandbox on, with the data
+    converter the worker has (encrypted histories need the `keyring` they were written with).
 
     `debug_mode` lifts the deadlock detector so `breakpoint()` in workflow code works.
     """
-    return Replayer(data_converter=pydantic_data_converter, debug_mode=debug_mode, **workflow_options())
+    return Replayer(data_converter=data_converter(keyring), debug_mode=debug_mode, **workflow_options())

@@ -14,6 +14,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from connection.encryption import Keyring, opener
 from domain import OrderState
 from eventstore import HistoryReadError, stream_in
 from hosting import build_replayer
@@ -33,24 +34,30 @@ class ReplayReport:
         return self.error is None
 
 
-async def replay(history: WorkflowHistory, *, debug: bool = False) -> ReplayReport:
-    """Replay one history."""
-    result = await build_replayer(debug_mode=debug).replay_workflow(history, raise_on_replay_failure=False)
-    return await _report(history, result.replay_failure, debug)
+async def replay(history: WorkflowHistory, *, debug: bool = False, keyring: Keyring | None = None) -> ReplayReport:
+    """Replay one history; an encrypted one with `keyring`."""
+    replayer = build_replayer(debug_mode=debug, keyring=keyring)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    return await _report(replayer, history, result.replay_failure, keyring)
 
 
-async def replay_all(histories: AsyncIterator[WorkflowHistory], *, debug: bool = False) -> AsyncIterator[ReplayReport]:
+async def replay_all(
+    histories: AsyncIterator[WorkflowHistory], *, debug: bool = False, keyring: Keyring | None = None
+) -> AsyncIterator[ReplayReport]:
     """Replay every history, one replayer for all, reporting each as it finishes."""
-    async with build_replayer(debug_mode=debug).workflow_replay_iterator(histories) as results:
+    replayer = build_replayer(debug_mode=debug, keyring=keyring)
+    async with replayer.workflow_replay_iterator(histories) as results:
         async for result in results:
-            yield await _report(result.history, result.replay_failure, debug)
+            yield await _report(replayer, result.history, result.replay_failure, keyring)
 
 
-async def _report(history: WorkflowHistory, failure: Exception | None, debug: bool) -> ReplayReport:
-    state = _state_in(history)
+async def _report(
+    replayer: Replayer, history: WorkflowHistory, failure: Exception | None, keyring: Keyring | None
+) -> ReplayReport:
+    state = _state_in(history, keyring)
     if failure is None:
         return ReplayReport(history.workflow_id, None, None, None, None, state)
-    diverging = await _diverging_event(build_replayer(debug_mode=debug), history)
+    diverging = await _diverging_event(replayer, history)
     return ReplayReport(
         history.workflow_id,
         error=str(failure),
@@ -91,8 +98,8 @@ def _recorded_by_a_workflow_task(event: HistoryEvent) -> bool:
     return attributes is not None and getattr(getattr(event, attributes), "workflow_task_completed_event_id", 0) > 0
 
 
-def _state_in(history: WorkflowHistory) -> OrderState | None:
+def _state_in(history: WorkflowHistory, keyring: Keyring | None) -> OrderState | None:
     try:
-        return stream_in(history).state_at()
+        return stream_in(history, opener(keyring)).state_at()
     except HistoryReadError:
         return None

@@ -30,10 +30,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from connection import SettingsError, TemporalUnavailable, load_settings
 from connection.core_logs import forward_core_logs
+from connection.encryption import customer_ref
 from connection.process import EXIT_UNAVAILABLE, exit_now
 from domain import VersionNotFound
 from eventstore import HistoryReadError, StreamNotFound
 from observability.tracing import start_tracing, stop_tracing
+from orders_cli.codec_server import add_codec_server_arguments, codec_server_command
 from orders_cli.decisions import DecisionRefused, decision_command
 from orders_cli.health import add_health_arguments, health_command
 from orders_cli.projecting import ACTIONS, projector_command
@@ -172,7 +174,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_health_arguments(health)
     health.set_defaults(run=health_command)
+
+    codec = commands.add_parser(
+        "codec-server",
+        help="decrypt and encrypt payloads for the Web UI and the temporal CLI (needs ORDERS_ENCRYPTION_KEYS)",
+    )
+    add_codec_server_arguments(codec)
+    codec.set_defaults(run=codec_server_command)
+
+    reference = commands.add_parser(
+        "customer-ref", help="what the server holds for a customer id under ORDERS_CUSTOMER_ID_KEY, to filter by"
+    )
+    reference.add_argument("customer_id")
+    reference.set_defaults(run=customer_ref_command)
     return parser
+
+
+async def customer_ref_command(args: argparse.Namespace) -> int:
+    key = load_settings().customer_id_key
+    if key is None:
+        raise SettingsError("ORDERS_CUSTOMER_ID_KEY is not set: the server holds customer ids as they are")
+    print(customer_ref(key, args.customer_id))
+    return 0
 
 
 def run(argv: Sequence[str] | None = None) -> int:

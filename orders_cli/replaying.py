@@ -5,6 +5,8 @@ import json
 import sys
 
 import views
+from connection import load_settings
+from connection.encryption import opener
 from eventstore import EventStore, load_history_file
 from hosting.replay import ReplayReport, replay, replay_all
 from orders_cli.session import is_history_file, temporal
@@ -15,12 +17,14 @@ EXIT_FAILED = 1
 async def replay_command(args: argparse.Namespace) -> int:
     if args.target is None and args.query is None:
         raise ValueError("give an ORDER_ID, a history file PATH, or --query")
+    keyring = load_settings().keyring
     if args.target is not None:
         if is_history_file(args.target):
-            report = await replay(load_history_file(args.target), debug=args.debug)
+            report = await replay(load_history_file(args.target, opener(keyring)), debug=args.debug, keyring=keyring)
         else:
             async with temporal() as client:
-                report = await replay(await EventStore(client).history(args.target), debug=args.debug)
+                history = await EventStore(client).history(args.target)
+                report = await replay(history, debug=args.debug, keyring=keyring)
         _print(report, args.json, with_state=True)
         return 0 if report.ok else EXIT_FAILED
 
@@ -28,7 +32,7 @@ async def replay_command(args: argparse.Namespace) -> int:
     async with temporal() as client:
         store = EventStore(client)
         total = await store.count(args.query)
-        async for report in replay_all(store.histories(args.query), debug=args.debug):
+        async for report in replay_all(store.histories(args.query), debug=args.debug, keyring=keyring):
             replayed += 1
             failed += not report.ok
             _print(report, args.json, with_state=False)

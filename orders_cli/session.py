@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from connection import load_settings, open_connection, silence_of
+from connection.encryption import opener
 from contract import SEARCH_ATTRIBUTES
 from domain import OrderStream
 from eventstore import EventStore, read_history_file
@@ -42,7 +43,7 @@ def is_history_file(target: str) -> bool:
 async def read_stream(target: str) -> OrderStream:
     """The order's stream, from an exported history file or from the server's history."""
     if is_history_file(target):
-        return read_history_file(target)
+        return read_history_file(target, opener(load_settings().keyring))
     async with temporal() as client:
         return await EventStore(client).read_stream(target)
 

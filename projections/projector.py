@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
+from connection.encryption import PayloadOpener, refuse_encrypted
 from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
 from domain import EventEnvelope, OrderStream
 from domain.summary import OrderSummary
@@ -47,13 +48,14 @@ class Change:
     # The memo as listed, holding the order's latest envelope; read only when needed.
     memo: Mapping[str, Payload] = field(default_factory=dict)
     workflow_id: str = ""
+    open_payload: PayloadOpener = refuse_encrypted
 
     def next_event_for(self, stored: Stored | None) -> EventEnvelope | None:
         """The latest event, when it is the one event the read models lack: then it is
         applied from the listing itself, with no history read."""
         if stored is None or self.version is None or self.version != stored.version + 1:
             return None
-        latest = latest_envelope_in_memo(self.memo, self.workflow_id)
+        latest = latest_envelope_in_memo(self.memo, self.workflow_id, self.open_payload)
         return latest if latest is not None and latest.version == self.version else None
 
     def is_ahead_of(self, stored: Stored | None) -> bool:
@@ -86,12 +88,13 @@ def changed_since(since: datetime | None) -> str | None:
 
 
 async def changes(client: Client, since: datetime | None) -> AsyncIterator[Change]:
-    async for execution in EventStore(client).executions(changed_since(since)):
-        if (change := _change(execution)) is not None:
+    store = EventStore(client)
+    async for execution in store.executions(changed_since(since)):
+        if (change := _change(execution, store.open_payload)) is not None:
             yield change
 
 
-def _change(execution: WorkflowExecution) -> Change | None:
+def _change(execution: WorkflowExecution, open_payload: PayloadOpener) -> Change | None:
     order_id = order_id_of(execution.id)
     if order_id is None:
         return None
@@ -104,6 +107,7 @@ def _change(execution: WorkflowExecution) -> Change | None:
         changed_at=max(time for time in times if time is not None),
         memo=execution.raw_info.memo.fields,
         workflow_id=execution.id,
+        open_payload=open_payload,
     )
 
 

@@ -191,7 +191,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             screening = await self._call(
                 OrderActivities.screen_for_fraud,
                 ScreenForFraud(order_id=order.order_id, customer_id=order.customer_id, amount=order.total_amount),
-                summary=f"Screen {order.customer_id} for fraud before charging {order.total_amount}",
+                summary=f"Screen {order.customer_shown} for fraud before charging {order.total_amount}",
             )
             if not screening.passed:
                 self._cancel_at_once(
@@ -207,7 +207,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 amount=order.total_amount,
                 idempotency_key=self._key(PAYMENT),
             ),
-            summary=f"Charge {order.total_amount} to {order.customer_id}",
+            summary=f"Charge {order.total_amount} to {order.customer_shown}",
         )
         self._record(payment, created_by="process_payment")
         self._undo.append(self._give_the_money_back)
@@ -253,10 +253,10 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         """Our clients set CustomerId, OrderTotal and OrderStatus as they start an order,
         which costs no command here; a start by any other client is completed here."""
         given = workflow.info().typed_search_attributes
-        wanted: list[SearchAttributeUpdate[Any]] = [
-            CUSTOMER_ID.value_set(order.customer_id),
-            ORDER_TOTAL.value_set(float(order.total_amount)),
-        ]
+        # Orders whose client keeps the customer id or the total off the server say so.
+        wanted: list[SearchAttributeUpdate[Any]] = [CUSTOMER_ID.value_set(order.customer_shown)]
+        if order.publish_total:
+            wanted.append(ORDER_TOTAL.value_set(float(order.total_amount)))
         if not self._fewer_round_trips:
             workflow.upsert_search_attributes(wanted)
             return

@@ -119,3 +119,42 @@ def run_orders_command(*args: str, address: str = "127.0.0.1:1", timeout: float 
 async def orders_cli(env, *args: str) -> subprocess.CompletedProcess:
     """`orders` against the dev server, off the event loop so a worker here can answer it."""
     return await asyncio.to_thread(run_orders_command, *args, address=address_of(env))
+
+
+def spawn_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+    """worker.py as a process of its own, `env` over ours; its output to `log`, or nowhere
+    (a pipe that nobody reads would fill up and stop it)."""
+    output = log.open("a") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, str(PROJECT / "worker.py")],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT,
+        )
+    finally:
+        if log:
+            output.close()  # type: ignore[union-attr]
+
+
+async def spawn_codec_server(address: str, env: dict[str, str]) -> subprocess.Popen:
+    """`orders codec-server` at `address`, once it says it listens."""
+    codec_server = subprocess.Popen(
+        [ORDERS_COMMAND, "codec-server", "--address", address],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    await read_until(codec_server, "Codec server at")
+    return codec_server
+
+
+async def stop_processes(*processes: subprocess.Popen) -> None:
+    """SIGTERM each, and wait for it to exit."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        await asyncio.to_thread(process.wait, 30)

@@ -11,7 +11,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -35,7 +34,7 @@ from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_f
 from contract.metrics import DOMAIN_METRICS
 from hosting import build_worker
 from observability.tracing import CORRELATION_ID, ORDER_ID, start_tracing, stop_tracing
-from tests.integration.helpers import ORDERS_COMMAND, PROJECT, run_script
+from tests.integration.helpers import ORDERS_COMMAND, PROJECT, run_script, spawn_worker
 from tests.orders import ORDER_001, one_line_order, renamed
 from tests.waiting import wait_until
 
@@ -100,20 +99,15 @@ async def operated(tmp_path_factory):
     metrics_address = f"127.0.0.1:{free_local_port()}"
     env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(scratch / "data")}
     log = scratch / "worker.log"
-    with log.open("w") as output:
-        worker = subprocess.Popen(
-            [sys.executable, str(PROJECT / "worker.py")],
-            env={
-                **os.environ,
-                **env,
-                "ORDERS_METRICS_ADDRESS": metrics_address,
-                "ORDERS_LOG_FORMAT": "json",
-                "ORDERS_LOG_LEVEL": "DEBUG",
-            },
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=PROJECT,
-        )
+    worker = spawn_worker(
+        {
+            **env,
+            "ORDERS_METRICS_ADDRESS": metrics_address,
+            "ORDERS_LOG_FORMAT": "json",
+            "ORDERS_LOG_LEVEL": "DEBUG",
+        },
+        log,
+    )
     operated = Operated(server, env, metrics_address, worker, log)
     try:
         await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="worker.py to poll")
@@ -385,13 +379,7 @@ async def test_with_an_otlp_endpoint_the_worker_and_the_starter_export_one_trace
         "ORDERS_DATA_DIR": str(tmp_path / "data"),
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}",
     }
-    worker = subprocess.Popen(
-        [sys.executable, str(PROJECT / "worker.py")],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=PROJECT,
-    )
+    worker = spawn_worker(env)
     try:
         await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="worker.py to poll")
         orders_file = tmp_path / "orders.json"

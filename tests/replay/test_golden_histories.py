@@ -14,8 +14,9 @@ from temporalio.common import RawValue
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from connection.encryption import Keyring
 from domain import OrderInput, OrderState, needs_fraud_screening
-from eventstore import load_history_file, read_history_file
+from eventstore import HistoryReadError, load_history_file, read_history_file
 from hosting import workflow_options
 from hosting.replay import replay
 from workflows.order_workflow import NO_INPUT, OrderWorkflow
@@ -191,3 +192,20 @@ async def test_the_projection_clock_without_its_patch_breaks_orders_recorded_bef
     assert failure is not None, "the suite must be able to fail"
     assert "Nondeterminism" in failure
     assert (await replay(recorded)).ok, "with the patch, the same history replays"
+
+
+ENCRYPTED = sorted((HISTORIES.parent / "histories-encrypted").glob("order-*.json"))
+
+
+@pytest.mark.parametrize("history", ENCRYPTED, ids=lambda path: path.stem)
+async def test_an_encrypted_history_replays_and_reads_back_with_its_key(history):
+    keyring = Keyring.parse(f"@{history.with_name('key.txt')}")
+    report = await replay(load_history_file(history, keyring.open), keyring=keyring)
+    assert report.ok, f"{history.name}: replay diverged at event {report.event_id}: {report.error}"
+    # The fold of the decrypted events is the workflow's own result, decrypted.
+    events = load_history_file(history, keyring.open).events
+    completed = next(event for event in events if event.HasField("workflow_execution_completed_event_attributes"))
+    result = keyring.open(completed.workflow_execution_completed_event_attributes.result.payloads[0])
+    assert read_history_file(history, keyring.open).state_at() == OrderState.model_validate_json(result.data)
+    with pytest.raises(HistoryReadError, match="encrypted with key 'A'; set ORDERS_ENCRYPTION_KEYS"):
+        read_history_file(history)

@@ -1,0 +1,133 @@
+"""The Web UI, one of the three ways this project is used, in a real browser: Debian's
+Chromium, headless, driven by Playwright (nothing downloaded), against the embedded
+server's Web UI, with encryption on and `orders codec-server` decoding for the browser.
+
+What a person looking after orders does there: filter the list by OrderStatus, open an
+order and read its input and result, the activities' summaries, and the current details
+of an order still running.
+"""
+
+import asyncio
+import re
+import shutil
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import quote
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from connection import has_live_worker
+from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
+from connection.encryption import Keyring
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for
+from tests.integration.helpers import run_script, spawn_codec_server, spawn_worker, stop_processes
+from tests.orders import one_line_order
+from tests.waiting import wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As the machine's notes say: no sandbox as root, and nothing that reaches for the internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+KEYS = f"UI={Keyring.new_key()}"
+WAITING = one_line_order("ORDER-BIG-UI", "PROD-002", 2, "30000.00", customer_id="CUSTOMER-BIG")
+UI_TIMEOUT_MS = 30_000
+
+
+@dataclass
+class Shown:
+    server: EmbeddedServer
+    browser: Browser
+
+    def url(self, path: str) -> str:
+        return f"{self.server.ui_url}/namespaces/default/{path}"
+
+    async def page(self, path: str) -> Page:
+        page = await self.browser.new_page(viewport={"width": 1600, "height": 1200})
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        await page.goto(self.url(path))
+        return page
+
+
+@pytest.fixture(scope="module")
+async def shown(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("web-ui")
+    codec = f"127.0.0.1:{free_local_port()}"
+    server = await start_embedded_server(
+        f"127.0.0.1:{free_local_port()}", "default", scratch / "server", SEARCH_ATTRIBUTES,
+        keyring=Keyring.parse(KEYS), codec_endpoint=f"http://{codec}",
+    )  # fmt: skip
+    env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(scratch / "data"), "ORDERS_ENCRYPTION_KEYS": KEYS}
+    worker = spawn_worker(env)
+    # Its default origins are the Web UI of TEMPORAL_ADDRESS: the embedded server's.
+    codec_server = await spawn_codec_server(codec, env)
+    try:
+        await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="worker.py to poll")
+        started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        # One order left waiting for approval: running, with current details to show.
+        await server.client.start_workflow(
+            WORKFLOW_TYPE,
+            WAITING,
+            id=workflow_id_for(WAITING.order_id),
+            task_queue=TASK_QUEUE,
+            search_attributes=search_attributes_at_start(WAITING.customer_id, float(WAITING.total_amount)),
+            static_summary=f"Order {WAITING.order_id} for {WAITING.customer_id}, total {WAITING.total_amount}",
+        )
+
+        async def waiting_for_approval() -> bool:
+            handle = server.client.get_workflow_handle(workflow_id_for(WAITING.order_id))
+            return (await handle.query("state"))["status"] == "PaymentPending"
+
+        await wait_until(waiting_for_approval, what="the big order to wait for approval")
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield Shown(server, browser)
+            finally:
+                await browser.close()
+    finally:
+        await stop_processes(worker, codec_server)
+        await server.stop()
+
+
+async def test_the_orders_list_filters_by_order_status(shown):
+    fulfilled = await shown.page("workflows?query=" + quote('OrderStatus="Fulfilled"'))
+    rows = fulfilled.locator("table tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(fulfilled.get_by_role("link", name="order-ORDER-001")).to_be_visible()
+    await expect(fulfilled.get_by_role("link", name="order-ORDER-002")).to_be_visible()
+    await expect(fulfilled.get_by_role("link", name="order-ORDER-003")).to_have_count(0)
+
+    failed = await shown.page("workflows?query=" + quote('OrderStatus="ValidationFailed"'))
+    await expect(failed.locator("table tbody tr")).to_have_count(1)
+    await expect(failed.get_by_role("link", name="order-ORDER-003")).to_be_visible()
+
+
+async def test_an_order_page_shows_its_input_and_result_decoded_through_the_codec_server(shown):
+    page = await shown.page("workflows/order-ORDER-001")
+    # Decoded in the browser by `orders codec-server`: the server holds only ciphertext.
+    await expect(page.get_by_text('"customer_id": "CUSTOMER-123"').first).to_be_visible()
+    await expect(page.get_by_text('"total_amount": "150.50"').first).to_be_visible()
+    await expect(page.get_by_text('"status": "Fulfilled"').first).to_be_visible()
+    await expect(page.get_by_text("Codec Server could not connect")).to_have_count(0)
+
+
+async def test_the_event_history_shows_each_activitys_summary(shown):
+    page = await shown.page("workflows/order-ORDER-001")
+    await page.get_by_role("tab", name=re.compile("^Event History")).click()
+    for summary in ("Charge 150.50 to CUSTOMER-123", "Reserve stock for 1 line(s)", "Ship 1 reservation(s)"):
+        await expect(page.get_by_text(summary).first).to_be_visible()
+
+
+async def test_a_running_order_shows_its_summary_and_current_details(shown):
+    page = await shown.page(f"workflows/{workflow_id_for(WAITING.order_id)}")
+    await page.get_by_role("tab", name="User Metadata").click()
+    # The UI renders the summary and the current details (markdown) in frames of their own.
+    summary, current = page.frame_locator("iframe").nth(0), page.frame_locator("iframe").nth(1)
+    total = Decimal("60000.00")
+    await expect(summary.get_by_text(f"Order {WAITING.order_id} for CUSTOMER-BIG, total {total}")).to_be_visible()
+    await expect(current.get_by_text("PaymentPending").first).to_be_visible()
+    await expect(current.get_by_text(f"Customer CUSTOMER-BIG, total {total}")).to_be_visible()
