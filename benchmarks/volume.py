@@ -13,6 +13,8 @@ workers run in processes of their own, as `worker.py` runs them, so their CPU is
 - projector: an `orders projector` running all along (its cost to recording, and how soon
   each order's last event reaches the read models), and orders recorded without the
   OrderVersion/OrderUpdatedAt it polls by.
+- paced: orders arriving at a steady rate the machine can take (--paced-rate), and how
+  long each takes to be recorded, with and without an `orders projector` beside them.
 - eager: the starter's in-process worker, with and without eager workflow start.
 - starter: `starter.py --file` against a plain client, on as many orders each.
 - report: `orders report`'s projection against fetching the same histories raw.
@@ -247,6 +249,16 @@ class Figures:
     projector_cpu_ms: float = 0.0
 
 
+@dataclass
+class Paced:
+    durations: list[float]  # each order's start to its result, sorted
+    delays: list[float]  # each order's last event to its read-model row, sorted
+
+    @staticmethod
+    def quantile(values: Sequence[float], q: float) -> float:
+        return values[int(q * (len(values) - 1))] if values else 0.0
+
+
 class Projector:
     """`orders projector` as a process of its own, polling every half second."""
 
@@ -334,6 +346,34 @@ class Bench:
         return Figures(
             n / elapsed, 1000 * worker_cpu / n, 1000 * server_cpu / n, events, delays, 1000 * projector_cpu / n
         )
+
+    async def paced(self, rate: float, count: int, *, projector: bool) -> "Paced":
+        """`count` orders arriving at `rate` a second, below what the machine can take, and
+        how long each takes to be recorded, from its start to its last event (its result);
+        with `projector`, an `orders projector` keeping read models current all along."""
+        task_queue, run = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
+        workers = Workers.spawn("orders", task_queue, 1, self.env)
+        projecting = Projector.spawn(self.env) if projector else None
+        durations: list[float] = []
+
+        async def one(n: int) -> None:
+            began = time.monotonic()
+            handle = await start_order(self.client, an_order(run, n), task_queue)
+            await handle.result()
+            durations.append(time.monotonic() - began)
+
+        try:
+            arrivals, first = [], time.monotonic()
+            for n in range(count):
+                await asyncio.sleep(max(0.0, first + n / rate - time.monotonic()))
+                arrivals.append(asyncio.create_task(one(n)))
+            await asyncio.gather(*arrivals)
+            delays = await projecting.delays(f"BENCH-{run}-", count) if projecting else []
+        finally:
+            workers.stop()
+            if projecting:
+                projecting.stop()
+        return Paced(sorted(durations), sorted(delays))
 
     async def _watch_closings(self, run: str, seen: dict[str, float]) -> None:
         """Four times a second, when visibility first shows each order of the run closed:
@@ -513,6 +553,46 @@ async def main(args: argparse.Namespace) -> None:
                     ]
                 )
             rows += lag_rows
+            if wanted("paced"):
+                # Recording time of each order at a steady arrival rate the machine can
+                # take, with and without a projector beside it, alternating.
+                without: list[Paced] = []
+                beside: list[Paced] = []
+                for round_number in range(args.rounds):
+                    pair = [False, True] if round_number % 2 == 0 else [True, False]
+                    for projector_on in pair:
+                        paced = await bench.paced(args.paced_rate, args.paced_orders, projector=projector_on)
+                        (beside if projector_on else without).append(paced)
+                for label, runs in (("no projector", without), ("projector running", beside)):
+                    every = sorted(d for paced in runs for d in paced.durations)
+                    rows.append(
+                        [
+                            f"recording an order at {args.paced_rate:g}/s, {label}",
+                            f"median {1000 * statistics.median(every):.0f} ms",
+                            f"p95 {1000 * Paced.quantile(every, 0.95):.0f} ms,"
+                            f" p99 {1000 * Paced.quantile(every, 0.99):.0f} ms",
+                            "", "", "",
+                        ]
+                    )  # fmt: skip
+                alone = sorted(d for paced in without for d in paced.durations)
+                shared = sorted(d for paced in beside for d in paced.durations)
+                rows.append(
+                    [
+                        "  projector running / no projector",
+                        f"{statistics.median(shared) / statistics.median(alone):.3f} x median",
+                        f"{Paced.quantile(shared, 0.95) / Paced.quantile(alone, 0.95):.3f} x p95",
+                        "", "", "",
+                    ]
+                )  # fmt: skip
+                lags = sorted(d for paced in beside for d in paced.delays)
+                rows.append(
+                    [
+                        f"  last event to read-model row at {args.paced_rate:g}/s",
+                        f"median {statistics.median(lags):.2f} s",
+                        f"p99 {Paced.quantile(lags, 0.99):.2f} s, max {lags[-1]:.2f} s",
+                        "", "", "",
+                    ]
+                )  # fmt: skip
             if wanted("eager"):
                 on, off = [], []
                 for _ in range(args.rounds):
@@ -590,7 +670,11 @@ def cli() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each kind (default 2)")
     parser.add_argument("--starter-orders", type=int, default=2000, help="orders for starter and client (default 2000)")
     parser.add_argument("--memory", default="1000,5000", help="order counts to read memory after (default 1000,5000)")
-    parser.add_argument("--only", help="comma-separated: levers, processes, projector, eager, starter, report, memory")
+    parser.add_argument(
+        "--only", help="comma-separated: levers, processes, projector, paced, eager, starter, report, memory"
+    )
+    parser.add_argument("--paced-rate", type=float, default=10, help="orders a second for paced (default 10)")
+    parser.add_argument("--paced-orders", type=int, default=300, help="orders each paced run (default 300)")
     args = parser.parse_args()
     if args.command == "worker":
         asyncio.run(serve(args.kind, args.task_queue, args.lever_off))
