@@ -266,10 +266,12 @@ class Projector:
         self.process, self.models = process, models
         self.cpu_at_start = _cpu_seconds(process.pid)
 
+    interval = 0.5  # seconds between polls: --projector-interval
+
     @classmethod
     def spawn(cls, env: dict[str, str]) -> "Projector":
         path = Path(env["ORDERS_DATA_DIR"]) / "projections.sqlite"
-        command = [str(Path(sys.executable).parent / "orders"), "projector", "--interval", "0.5"]
+        command = [str(Path(sys.executable).parent / "orders"), "projector", "--interval", str(cls.interval)]
         process = subprocess.Popen(
             command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
@@ -493,6 +495,7 @@ LEVERS = {
 
 async def main(args: argparse.Namespace) -> None:
     only = set(args.only.split(",")) if args.only else None
+    Projector.interval = args.projector_interval
 
     def wanted(name: str) -> bool:
         return only is None or name in only
@@ -644,12 +647,14 @@ async def main(args: argparse.Namespace) -> None:
                         ]
                     )
             # Every order measured should have shipped; any other ending measured something else.
-            unshipped = await server.client.count_workflows(
-                f"WorkflowType='{WORKFLOW_TYPE}' AND OrderStatus!='Fulfilled'"
-            )
-            async for execution in server.client.list_workflows(
-                f"WorkflowType='{WORKFLOW_TYPE}' AND OrderStatus!='Fulfilled'"
-            ):
+            # Visibility shows the last orders' ends a moment after their results: wait for it.
+            query = f"WorkflowType='{WORKFLOW_TYPE}' AND OrderStatus!='Fulfilled'"
+            for _ in range(20):
+                unshipped = await server.client.count_workflows(query)
+                if unshipped.count == 0:
+                    break
+                await asyncio.sleep(0.5)
+            async for execution in server.client.list_workflows(query):
                 print(f"not Fulfilled: {execution.id} {execution.status} {execution.search_attributes}")
         finally:
             await server.stop()
@@ -674,6 +679,9 @@ def cli() -> None:
         "--only", help="comma-separated: levers, processes, projector, paced, eager, starter, report, memory"
     )
     parser.add_argument("--paced-rate", type=float, default=10, help="orders a second for paced (default 10)")
+    parser.add_argument(
+        "--projector-interval", type=float, default=0.5, help="the projector's seconds between polls (default 0.5)"
+    )
     parser.add_argument("--paced-orders", type=int, default=300, help="orders each paced run (default 300)")
     args = parser.parse_args()
     if args.command == "worker":
