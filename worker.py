@@ -199,11 +199,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     stop_serving = _serve_metrics_and_health(settings.metrics_address, health)
     if settings.traces_exported:
         start_tracing("orders-worker")
+    # Until the worker serves (and takes the signals itself), SIGTERM stops it as Ctrl-C
+    # does: an embedded server it is starting is stopped with it, never left behind.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         asyncio.run(serve(settings, args.processes, args.started_by, health))
     except TemporalUnavailable as err:
         log.error("%s", err)
         exit_now(EXIT_UNAVAILABLE)
+    except KeyboardInterrupt:
+        log.info("Stopped before it served")
     finally:
         stop_serving()
         stop_tracing()

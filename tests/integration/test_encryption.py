@@ -11,6 +11,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
@@ -23,6 +24,7 @@ from contract import CUSTOMER_ID, ORDER_TOTAL, SEARCH_ATTRIBUTES, TASK_QUEUE, WO
 from tests.integration.helpers import (
     ORDERS_COMMAND,
     cli_start,
+    processes_mentioning,
     run_script,
     spawn_codec_server,
     spawn_worker,
@@ -337,3 +339,32 @@ async def test_an_order_under_a_key_the_worker_lacks_waits_named_by_health_and_g
     finally:
         await stop_processes(without_b, *([with_b] if with_b else []))
         await server.stop()
+
+
+async def test_with_encryption_on_the_embedded_server_points_its_web_ui_at_the_codec_server(tmp_path):
+    """worker.py, finding nothing at a local address, starts the embedded server with its
+    Web UI decoding through ORDERS_CODEC_ENDPOINT; without keys, with no codec endpoint.
+    Stopped as soon as the server appears (often while it still starts), it leaves none."""
+    for keys, expected in ((KEY_A, "--ui-codec-endpoint http://127.0.0.1:18099"), ("", None)):
+        data = tmp_path / ("encrypted" if keys else "plain")
+        env = {
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_local_port()}",
+            "ORDERS_DATA_DIR": str(data),
+            "ORDERS_ENCRYPTION_KEYS": keys,
+            "ORDERS_CODEC_ENDPOINT": "http://127.0.0.1:18099",
+        }
+        worker = spawn_worker(env, tmp_path / "worker.log")
+        try:
+
+            async def server_started(data: Path = data) -> dict[int, str] | None:
+                return processes_mentioning("start-dev", str(data)) or None
+
+            started = await wait_until(server_started, what="the embedded server to start")
+            command_line = next(iter(started.values()))
+            if expected:
+                assert expected in command_line, command_line
+            else:
+                assert "--ui-codec-endpoint" not in command_line, command_line
+        finally:
+            await stop_processes(worker)
+        assert not processes_mentioning("start-dev", str(data))
