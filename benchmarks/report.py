@@ -24,10 +24,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from benchmarks.volume import Workers, an_order, stock_up, table  # noqa: E402
-from connection.embedded_server import free_local_port, start_embedded_server  # noqa: E402
+from benchmarks.volume import Workers, an_order, start_bench_server, table  # noqa: E402
 from connection.process import exit_now  # noqa: E402
-from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
+from contract import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
 
 ORDERS_COMMAND = str(Path(sys.executable).parent / "orders")
 
@@ -56,7 +55,7 @@ def run(command: list[str], env: dict[str, str]) -> Run:
     return done
 
 
-async def record(count: int, env: dict[str, str], scratch: Path) -> None:
+def record(count: int, env: dict[str, str], scratch: Path) -> None:
     orders_file = scratch / "orders.jsonl"
     orders_file.write_text("".join(an_order("REPORT", n).model_dump_json() + "\n" for n in range(count)))
     started = run([sys.executable, str(PROJECT / "starter.py"), "--file", str(orders_file), "--no-wait"], env)
@@ -66,14 +65,11 @@ async def record(count: int, env: dict[str, str], scratch: Path) -> None:
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        address = f"127.0.0.1:{free_local_port()}"
-        server = await start_embedded_server(address, "default", scratch, SEARCH_ATTRIBUTES)
-        env = {"TEMPORAL_ADDRESS": address, "ORDERS_DATA_DIR": str(scratch)}
-        stock_up(scratch / "ledger.sqlite")
+        server, env = await start_bench_server(scratch)
         workers = Workers.spawn("orders", TASK_QUEUE, 1, env)
         rows: list[list[object]] = []
         try:
-            await record(args.orders, env, scratch)
+            await asyncio.to_thread(record, args.orders, env, scratch)
             running = f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
             while (left := (await server.client.count_workflows(running)).count) > 0:
                 print(f"\r{left} orders still running   ", end="", file=sys.stderr)

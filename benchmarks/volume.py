@@ -51,7 +51,7 @@ from activities.ledger import LedgerDatabase  # noqa: E402
 from activities.order_activities import OrderActivities  # noqa: E402
 from benchmarks.floor import Floor, floor_step  # noqa: E402
 from connection import load_settings  # noqa: E402
-from connection.embedded_server import free_local_port, start_embedded_server  # noqa: E402
+from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server  # noqa: E402
 from connection.process import exit_now, wait_for_interrupt  # noqa: E402
 from connection.temporal import connect  # noqa: E402
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for  # noqa: E402
@@ -185,6 +185,15 @@ def _resident_mb(pid: int) -> float:
 
 
 # -- Orders --------------------------------------------------------------------------------
+
+
+async def start_bench_server(scratch: Path) -> tuple[EmbeddedServer, dict[str, str]]:
+    """An embedded server of the run's own on `scratch`, its ledger stocked up, and the
+    environment that points workers and commands at both."""
+    address = f"127.0.0.1:{free_local_port()}"
+    server = await start_embedded_server(address, "default", scratch, SEARCH_ATTRIBUTES)
+    stock_up(scratch / "ledger.sqlite")
+    return server, {"TEMPORAL_ADDRESS": address, "ORDERS_DATA_DIR": str(scratch)}
 
 
 def stock_up(ledger_path: Path) -> None:
@@ -502,10 +511,7 @@ async def main(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        address = f"127.0.0.1:{free_local_port()}"
-        server = await start_embedded_server(address, "default", scratch, SEARCH_ATTRIBUTES)
-        env = {"TEMPORAL_ADDRESS": address, "ORDERS_DATA_DIR": str(scratch)}
-        stock_up(scratch / "ledger.sqlite")
+        server, env = await start_bench_server(scratch)
         bench = Bench(server.client, server.process.pid, env, args.orders)
         rows: list[list[object]] = []
         lag_rows: list[list[object]] = []

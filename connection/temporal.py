@@ -147,8 +147,8 @@ async def ensure_search_attributes(client: Client, search_attributes: Sequence[S
 
 async def has_live_worker(client: Client, task_queue: str) -> bool:
     """Whether some worker serves `task_queue` now (see live_pollers)."""
-    running, _ = await _announced_workers(client, task_queue)
-    return running or bool(await live_pollers(client, task_queue))
+    running, stopped = await _announced_workers(client, task_queue)
+    return running or bool(await _recent_pollers(client, task_queue, stopped))
 
 
 async def live_pollers(client: Client, task_queue: str) -> dict[str, datetime]:
@@ -163,6 +163,10 @@ async def live_pollers(client: Client, task_queue: str) -> dict[str, datetime]:
     counts as live. Servers without `ListWorkers` are judged by their pollers alone.
     """
     _, stopped = await _announced_workers(client, task_queue)
+    return await _recent_pollers(client, task_queue, stopped)
+
+
+async def _recent_pollers(client: Client, task_queue: str, stopped: set[str]) -> dict[str, datetime]:
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
