@@ -13,8 +13,9 @@ outcomes awaited as they come (results for orders that end, one visibility query
 for those that wait for approval), with progress on stderr; then a summary. Each order's
 detail is printed for small runs, or with --verbose.
 
-Exit codes: 0 done; 1 an order failed; 2 a malformed file or setting; 3 Temporal could
-not be reached (or the embedded server was given up); 130 stopped by Ctrl-C or SIGTERM,
+Exit codes: 0 done; 1 an order failed, or could not be read (a key missing); 2 a malformed
+file or setting; 3 Temporal could not be reached (or the embedded server was given up);
+4 the namespace lacks search attributes orders need; 130 stopped by Ctrl-C or SIGTERM,
 saying how many orders were started.
 """
 
@@ -46,6 +47,7 @@ import views
 from activities.order_activities import OrderActivities
 from connection import (
     Connection,
+    NamespaceNotSetUp,
     Settings,
     SettingsError,
     TemporalUnavailable,
@@ -56,8 +58,8 @@ from connection import (
 )
 from connection.core_logs import forward_core_logs
 from connection.embedded_server import EmbeddedServerError
-from connection.encryption import customer_ref
-from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
+from connection.encryption import EncryptionKeyError, customer_ref
+from connection.process import ExitCode, exit_now, wait_for_interrupt
 from contract import (
     ORDER_STATUS,
     SEARCH_ATTRIBUTES,
@@ -68,13 +70,9 @@ from contract import (
     workflow_id_for,
 )
 from domain import OrderInput, OrderState, OrderStatus, describe_validation_error
-from eventstore import EventStore
+from eventstore import EventStore, HistoryReadError
 from hosting import build_worker
 from observability.tracing import correlated, start_tracing, stop_tracing
-
-EXIT_ORDER_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
 TUTORIAL_ORDERS = Path(__file__).resolve().parent / "examples" / "tutorial-orders.json"
 
@@ -92,6 +90,10 @@ _PLAIN_PROGRESS_EVERY = timedelta(seconds=5)
 # With another worker trusted to serve the orders: how long to wait for a first order to
 # settle before saying that none may be serving (a killed worker looks alive for a while).
 _NO_WORKER_WARNING_AFTER = timedelta(seconds=15)
+
+
+class UnreadableOrder(Exception):
+    """An order whose outcome this process cannot read (a key it lacks); the message names both."""
 
 
 class OrderFileError(Exception):
@@ -280,13 +282,18 @@ async def _start(
 
 
 async def _await_end(client: Client, handle: WorkflowHandle[Any, OrderState], outcome: Outcome, run: Run) -> None:
-    result = run.results[outcome.order.order_id] = asyncio.ensure_future(handle.result())
+    order_id = outcome.order.order_id
+    result = run.results[order_id] = asyncio.ensure_future(handle.result())
     try:
-        outcome.state = await result
-    except WorkflowFailureError as err:
-        # What the order recorded before it failed, if anything, is in its history.
-        outcome.state = (await EventStore(client).read_stream(outcome.order.order_id)).state_at()
-        outcome.failure = str(getattr(err.cause, "message", None) or err.cause or err)
+        try:
+            outcome.state = await result
+        except WorkflowFailureError as err:
+            # What the order recorded before it failed, if anything, is in its history.
+            outcome.state = (await EventStore(client).read_stream(order_id)).state_at()
+            outcome.failure = str(getattr(err.cause, "message", None) or err.cause or err)
+    except (EncryptionKeyError, HistoryReadError) as err:
+        # An order written under a key this process lacks: named, never a traceback.
+        raise UnreadableOrder(f"order {order_id!r} cannot be read: {err}") from None
     except asyncio.CancelledError:
         if not result.cancelled() or not outcome.waiting_for_approval:
             raise  # this run itself is being cancelled
@@ -446,6 +453,7 @@ async def start_orders(
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     run: Run | None = None
     try:
+        connection.require_search_attributes()
         async with AsyncExitStack() as running:
             ours = (
                 worker_here
@@ -480,19 +488,19 @@ async def start_orders(
                     print(f"error: {silent}", file=sys.stderr)
                     _say_where_it_stopped(run, len(orders))
                     await connection.close()
-                    exit_now(EXIT_UNAVAILABLE)
+                    exit_now(ExitCode.UNAVAILABLE)
                 if not finished:
                     # Leaving the block stops the worker gracefully, then the server.
                     print("Stopped by a signal.", file=sys.stderr)
                     _say_where_it_stopped(run, len(orders))
-                    return EXIT_INTERRUPTED
+                    return ExitCode.INTERRUPTED
             outcomes = list(run.outcomes.values())
             figures = summary(outcomes, time.monotonic() - began)
             _print_outcomes(connection, outcomes, figures, verbose=verbose, as_json=as_json)
             if keep_up and (connection.embedded or ours):
                 _say_what_stays_up(connection)
                 await wait_for_interrupt()
-        return EXIT_ORDER_FAILED if figures["failed"] else 0
+        return ExitCode.FAILED if figures["failed"] else ExitCode.OK
     except (asyncio.CancelledError, EmbeddedServerError) as stopped:
         # Cancelled: by Ctrl-C or SIGTERM, or by the SDK, which cancels a worker's block
         # when the worker fails for good (as when the embedded server was given up).
@@ -503,13 +511,13 @@ async def start_orders(
             raise
         print(f"error: {given_up or stopped}", file=sys.stderr)
         _say_where_it_stopped(run, len(orders))
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     except RPCError as err:
         if (silent := silence_of(err, settings)) is None:
             raise
         print(f"error: {silent}", file=sys.stderr)
         _say_where_it_stopped(run, len(orders))
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     finally:
         await connection.close()
 
@@ -623,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OrderFileError as err:
         print(f"error: {err}", file=sys.stderr)
         print("No order was started.", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.USAGE
 
     keep_up = not args.no_wait and sys.stdin.isatty() and sys.stdout.isatty()
     # SIGTERM stops a run as Ctrl-C does: the worker and the embedded server it started
@@ -640,12 +648,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TemporalUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         print("No order was started.", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
+    except NamespaceNotSetUp as err:
+        print(f"error: {err}", file=sys.stderr)
+        print("No order was started.", file=sys.stderr)
+        return ExitCode.NOT_SET_UP
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.USAGE
+    except UnreadableOrder as err:
+        print(f"error: {err}", file=sys.stderr)
+        return ExitCode.FAILED
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     finally:
         stop_tracing()
 

@@ -18,7 +18,9 @@ liveness at /healthz and readiness at /readyz. With --processes N, process i of 
 others serves port + i. With OTEL_EXPORTER_OTLP_ENDPOINT set, it exports traces.
 ORDERS_LOG_FORMAT=json writes JSON lines; at INFO, one line an order.
 
-Exit codes: 0 stopped; 2 a malformed setting or argument; 3 Temporal could not be reached.
+Exit codes: 0 stopped; 2 a malformed setting or argument; 3 Temporal could not be reached;
+4 the namespace lacks search attributes the orders need and they could not be created
+from here (the line names them and the commands that create them); polled nothing.
 """
 
 import argparse
@@ -37,10 +39,17 @@ from datetime import timedelta
 from temporalio.client import Client
 
 from activities.order_activities import OrderActivities
-from connection import Settings, SettingsError, TemporalUnavailable, load_settings, open_connection
+from connection import (
+    NamespaceNotSetUp,
+    Settings,
+    SettingsError,
+    TemporalUnavailable,
+    load_settings,
+    open_connection,
+)
 from connection.core_logs import forward_core_logs
 from connection.embedded_server import EmbeddedServerError
-from connection.process import EXIT_UNAVAILABLE, exit_now, wait_for_interrupt
+from connection.process import ExitCode, exit_now, wait_for_interrupt
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from hosting import GRACEFUL_SHUTDOWN, build_worker
 from observability import endpoint
@@ -50,8 +59,6 @@ from observability.tracing import start_tracing, stop_tracing
 
 log = logging.getLogger("worker")
 
-EXIT_BAD_SETTINGS = 2
-
 
 async def serve(
     settings: Settings, processes: int, started_by: int | None = None, health: Health | None = None
@@ -60,6 +67,11 @@ async def serve(
     watching = [asyncio.create_task(_turn(health))]
     activities = OrderActivities.over_ledger(settings.ledger_path)
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
+    try:
+        connection.require_search_attributes()
+    except NamespaceNotSetUp:
+        await connection.close()
+        raise
     watching.append(asyncio.create_task(_check_the_server(connection.client, health)))
     others: list[subprocess.Popen[bytes]] = []
     try:
@@ -81,7 +93,7 @@ async def serve(
                     # Nothing can be finished or reported with no server: stop now, not
                     # gracefully. The other processes see this one gone and stop too.
                     log.error("%s", err)
-                    exit_now(EXIT_UNAVAILABLE)
+                    exit_now(ExitCode.UNAVAILABLE)
                 health.stopping = True
                 log.info("Stopping: finishing running activities first")
                 for other in others:
@@ -193,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             settings = dataclasses.replace(settings, metrics_address=args.metrics_address)
     except SettingsError as err:
         log.error("%s", err)
-        exit_now(EXIT_BAD_SETTINGS)
+        exit_now(ExitCode.USAGE)
     configure_logging(settings.log_format, settings.log_level)
     health = Health()
     stop_serving = _serve_metrics_and_health(settings.metrics_address, health)
@@ -206,13 +218,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(serve(settings, args.processes, args.started_by, health))
     except TemporalUnavailable as err:
         log.error("%s", err)
-        exit_now(EXIT_UNAVAILABLE)
+        exit_now(ExitCode.UNAVAILABLE)
+    except NamespaceNotSetUp as err:
+        log.error("%s", err)
+        exit_now(ExitCode.NOT_SET_UP)
     except KeyboardInterrupt:
         log.info("Stopped before it served")
     finally:
         stop_serving()
         stop_tracing()
-    exit_now(0)
+    exit_now(ExitCode.OK)
 
 
 def _serve_metrics_and_health(address: str | None, health: Health) -> Callable[[], None]:
@@ -229,7 +244,7 @@ def _serve_metrics_and_health(address: str | None, health: Health) -> Callable[[
         stop = endpoint.serve(address, core_metrics, health)
     except OSError as err:
         log.error("cannot serve metrics at %s (ORDERS_METRICS_ADDRESS / --metrics-address): %s", address, err)
-        exit_now(EXIT_BAD_SETTINGS)
+        exit_now(ExitCode.USAGE)
     log.info("Metrics at http://%s/metrics, health at /healthz and /readyz", address)
     return stop
 

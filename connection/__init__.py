@@ -5,6 +5,7 @@ from connection.embedded_server import EmbeddedServer, start_embedded_server
 from connection.session import Connection, open_connection
 from connection.settings import Settings, SettingsError, load_settings
 from connection.temporal import (
+    NamespaceNotSetUp,
     TemporalUnavailable,
     connect,
     ensure_search_attributes,
@@ -17,6 +18,7 @@ from connection.temporal import (
 __all__ = [
     "Connection",
     "EmbeddedServer",
+    "NamespaceNotSetUp",
     "Settings",
     "SettingsError",
     "TemporalUnavailable",

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.common import SearchAttributeKey
 
 from connection.encryption import Keyring
 from connection.settings import DEFAULT_RPC_TIMEOUT
-from connection.temporal import TemporalUnavailable, client_options, split_address
+from connection.temporal import TemporalUnavailable, client_options, split_address, type_name
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,6 @@ _WATCH_EVERY_SECONDS = 0.5
 # A server that dies this often within the window is not started again.
 _RESTARTS_UP_TO = 3
 _RESTART_WINDOW_SECONDS = 60
-_CLI_TYPE_NAMES = {
-    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
-    SearchAttributeIndexedValueType.DOUBLE: "Double",
-    SearchAttributeIndexedValueType.INT: "Int",
-    SearchAttributeIndexedValueType.TEXT: "Text",
-    SearchAttributeIndexedValueType.BOOL: "Bool",
-    SearchAttributeIndexedValueType.DATETIME: "Datetime",
-    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
-}
 
 
 def temporal_cli_path() -> str:
@@ -166,7 +157,7 @@ async def start_embedded_server(
         "--db-filename", str(database),
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
         "--log-level", "warn",
-        *(f"--search-attribute={key.name}={_CLI_TYPE_NAMES[key.indexed_value_type]}" for key in search_attributes),
+        *(f"--search-attribute={key.name}={type_name(key)}" for key in search_attributes),
         *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     ]  # fmt: skip
     process = _launch(command, log)

@@ -31,11 +31,16 @@ from temporalio.converter import PayloadCodec
 ENCRYPTED_ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 _NONCE_BYTES = 12
+_TAG_BYTES = 16  # AES-GCM's authentication tag, after the ciphertext
 _KEY_BYTES = 32
 
 
 class EncryptionKeyError(ValueError):
     """A payload that cannot be decrypted with the keys at hand, naming its key id."""
+
+
+class MalformedPayloadError(ValueError):
+    """A payload that says it is encrypted but cannot be: too short for a nonce and a tag."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,11 @@ class Keyring:
         if not is_encrypted(payload):
             return payload
         key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
+        if len(payload.data) < _NONCE_BYTES + _TAG_BYTES:
+            raise MalformedPayloadError(
+                f"an encrypted payload (key {key_id!r}) is {len(payload.data)} bytes, shorter than"
+                f" its {_NONCE_BYTES}-byte nonce and {_TAG_BYTES}-byte tag"
+            )
         key = self.keys.get(key_id)
         if key is None:
             raise EncryptionKeyError(

@@ -11,11 +11,27 @@ import asyncio
 import os
 import signal
 import sys
+from enum import IntEnum
 from typing import NoReturn
 
-# Every entry point exits with this when Temporal cannot be reached (or the embedded
-# server cannot be started): something to retry later, not a fault in what was asked.
-EXIT_UNAVAILABLE = 3
+
+class ExitCode(IntEnum):
+    """What every program of this project exits with; one number means one thing everywhere."""
+
+    OK = 0
+    # An order failed; a request was refused, not found or unreadable; health degraded;
+    # reconcile found discrepancies; a replay diverged.
+    FAILED = 1
+    # Malformed arguments, file or setting: nothing was done.
+    USAGE = 2
+    # Temporal could not be reached (or the embedded server was given up): something to
+    # retry later, not a fault in what was asked.
+    UNAVAILABLE = 3
+    # The namespace lacks what orders need (search attributes) and this program may not
+    # create it: an operator's one-time step, named in the message.
+    NOT_SET_UP = 4
+    # Stopped by Ctrl-C or SIGTERM: the shell's code for SIGINT.
+    INTERRUPTED = 130
 
 
 async def wait_for_interrupt() -> None:

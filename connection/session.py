@@ -18,7 +18,15 @@ from connection.embedded_server import (
     start_embedded_server,
 )
 from connection.settings import Settings
-from connection.temporal import connect, ensure_search_attributes, is_local_address, something_answers, split_address
+from connection.temporal import (
+    connect,
+    ensure_search_attributes,
+    is_local_address,
+    is_temporal_cloud,
+    not_set_up,
+    something_answers,
+    split_address,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,16 @@ class Connection:
     ui_url: str | None
     # Watches the embedded server and starts it again when it dies; fails once it gives up.
     supervision: asyncio.Task[None] | None = None
+    # Search attributes the namespace lacks and that could not be registered from here.
+    unregistered: Sequence[SearchAttributeKey[Any]] = ()
+
+    def require_search_attributes(self) -> None:
+        """Raise NamespaceNotSetUp, naming what is missing and the commands that create it,
+        unless every search attribute an order publishes is registered: a worker or a
+        starter must not run orders whose every workflow task would fail."""
+        if self.unregistered:
+            config = self.client.service_client.config
+            raise not_set_up(self.unregistered, self.client.namespace, config.target_host)
 
     async def server_given_up(self) -> None:
         """Returns never while the server is Temporal's business or is kept up; raises
@@ -103,13 +121,13 @@ async def open_connection(settings: Settings, search_attributes: Sequence[Search
         supervision = asyncio.create_task(server.supervise(), name="embedded server supervision")
         return Connection(server.client, server, settings.ui_url_override or server.ui_url, supervision)
     client = await connect(settings)
-    await ensure_search_attributes(client, search_attributes)
-    return Connection(client, None, settings.ui_url_override or _guess_ui_url(address))
+    unregistered = await ensure_search_attributes(client, search_attributes)
+    return Connection(client, None, settings.ui_url_override or _guess_ui_url(address), unregistered=unregistered)
 
 
 def _guess_ui_url(address: str) -> str | None:
     host, port = split_address(address)
-    if host.endswith(".tmprl.cloud"):
+    if is_temporal_cloud(address):
         return "https://cloud.temporal.io"
     if is_local_address(address):
         return f"http://{host}:{port + DEFAULT_UI_PORT_OFFSET}"

@@ -2,7 +2,8 @@
 
 Connection settings are the SDK's env config: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and the TOML file at
-TEMPORAL_CONFIG_FILE; `localhost:7233` when nothing is set. Two settings are ours:
+TEMPORAL_CONFIG_FILE; `localhost:7233` when nothing is set. The rest are ours (the
+README's Configuration table lists each, and a test holds it to this module):
 ORDERS_DATA_DIR (where the embedded server and the simulated payment gateway,
 inventory and shipping keep their SQLite files, `.temporal/` by default),
 ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's),
@@ -14,8 +15,10 @@ ORDERS_DATA_DIR by default), ORDERS_METRICS_ADDRESS (host:port where a worker se
 ORDERS_LOG_LEVEL (INFO by default: one line an order; DEBUG: a line an event and activity).
 Traces follow OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT: set, they are exported.
 ORDERS_ENCRYPTION_KEYS turns payload encryption on (connection.encryption);
-ORDERS_CODEC_ENDPOINT, ORDERS_CODEC_ORIGINS and ORDERS_CODEC_TOKEN say where the codec
-server answers, which Web UI origins may call it, and the bearer token it requires.
+ORDERS_CODEC_ENDPOINT is where `orders codec-server` listens and where the embedded
+server's Web UI sends payloads to be decoded (one address for both);
+ORDERS_CODEC_ORIGINS and ORDERS_CODEC_TOKEN say which Web UI origins may call it, and
+the bearer token it requires (without one it listens on loopback only).
 ORDERS_CUSTOMER_ID_KEY (base64) replaces the customer id in search attributes and
 summaries by a keyed hash; ORDERS_PUBLISH_ORDER_TOTAL=false keeps OrderTotal off the server.
 """
@@ -46,8 +49,8 @@ DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
 # stalls) fails after this; the SDK's own default, made a setting and applied to every
 # call but the long polls, which wait by design (see connection.temporal).
 DEFAULT_RPC_TIMEOUT = timedelta(seconds=30)
-# Where `orders codec-server` answers by default, and so where the embedded server's Web
-# UI is told to send payloads to be decoded when encryption is on.
+# Where `orders codec-server` listens unless ORDERS_CODEC_ENDPOINT says otherwise, and so
+# where the embedded server's Web UI is told to send payloads to be decoded.
 DEFAULT_CODEC_ENDPOINT = "http://127.0.0.1:8081"
 
 

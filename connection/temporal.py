@@ -14,7 +14,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 from temporalio.client import Client
-from temporalio.common import HeaderCodecBehavior, SearchAttributeKey
+from temporalio.common import HeaderCodecBehavior, SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
@@ -118,31 +118,97 @@ def _first_line(message: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
-async def ensure_search_attributes(client: Client, search_attributes: Sequence[SearchAttributeKey[Any]]) -> None:
-    """Register `search_attributes` where they are missing.
+_TYPE_NAMES = {
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+}
 
-    Works on a dev server and a self-hosted cluster; Temporal Cloud refuses it, and
-    there they are created once with `tcld` (see the README).
+
+def type_name(key: SearchAttributeKey[Any]) -> str:
+    """A search attribute's type as the `temporal` CLI and `tcld` spell it."""
+    return _TYPE_NAMES[key.indexed_value_type]
+
+
+def is_temporal_cloud(address: str) -> bool:
+    return split_address(address)[0].endswith(".tmprl.cloud")
+
+
+def search_attribute_commands(
+    search_attributes: Sequence[SearchAttributeKey[Any]], namespace: str, *, cloud: bool
+) -> list[str]:
+    """The commands an operator runs once to create `search_attributes` in `namespace`:
+    `tcld` for Temporal Cloud, the `temporal` CLI for a self-hosted cluster (one command
+    a type, as the CLI takes one type a call)."""
+    if cloud:
+        pairs = " ".join(f"--sa {key.name}={type_name(key)}" for key in search_attributes)
+        return [f"tcld namespace search-attributes add --namespace {namespace} {pairs}"]
+    return [
+        f"temporal operator search-attribute create --namespace {namespace} --name {key.name} --type {type_name(key)}"
+        for key in search_attributes
+    ]
+
+
+class NamespaceNotSetUp(Exception):
+    """The namespace lacks search attributes the orders need, and they could not be
+    created from here; the message names them and the commands that create them."""
+
+
+async def missing_search_attributes(client: Client, search_attributes: Sequence[SearchAttributeKey[Any]]) -> list[str]:
+    """The names of `search_attributes` the namespace does not have."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace), timeout=call_timeout(client)
+    )
+    return [key.name for key in search_attributes if key.name not in existing.custom_attributes]
+
+
+async def ensure_search_attributes(
+    client: Client, search_attributes: Sequence[SearchAttributeKey[Any]]
+) -> list[SearchAttributeKey[Any]]:
+    """Register `search_attributes` where they are missing; return those still missing.
+
+    Works on a dev server and a self-hosted cluster; Temporal Cloud refuses it (an API
+    key cannot change a namespace's search attributes), and there they are created once
+    with `tcld` (search_attribute_commands).
     """
     namespace = client.namespace
     try:
-        existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace), timeout=call_timeout(client)
+        names = set(await missing_search_attributes(client, search_attributes))
+    except RPCError as err:
+        log.warning("Could not list the search attributes of %s: %s", namespace, err.message)
+        return []  # a server that cannot list them is told by the first start what it lacks
+    missing = [key for key in search_attributes if key.name in names]
+    if not missing:
+        return []
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace,
+                # The SDK's enum and the API's share their numbers.
+                search_attributes={
+                    key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in missing
+                },
+            ),
+            timeout=call_timeout(client),
         )
-        missing = {
-            # The SDK's enum and the API's share their numbers.
-            key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-            for key in search_attributes
-            if key.name not in existing.custom_attributes
-        }
-        if missing:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing),
-                timeout=call_timeout(client),
-            )
-            log.info("Registered search attributes %s in namespace %s", ", ".join(missing), namespace)
-    except Exception as err:  # noqa: BLE001 - the worker can still run; the upsert will say what is missing
-        log.warning("Could not check or register search attributes in %s: %s", namespace, err)
+    except RPCError as err:
+        log.debug("Registering search attributes in %s was refused: %s", namespace, err.message)
+        return missing
+    log.info("Registered search attributes %s in namespace %s", ", ".join(key.name for key in missing), namespace)
+    return []
+
+
+def not_set_up(missing: Sequence[SearchAttributeKey[Any]], namespace: str, address: str) -> NamespaceNotSetUp:
+    commands = search_attribute_commands(missing, namespace, cloud=is_temporal_cloud(address))
+    return NamespaceNotSetUp(
+        f"namespace {namespace!r} at {address} lacks the search attributes "
+        f"{', '.join(key.name for key in missing)}, which every order publishes, and they could not be "
+        f"created from here; create them once, then start again: {' && '.join(commands)}"
+    )
 
 
 async def has_live_worker(client: Client, task_queue: str) -> bool:

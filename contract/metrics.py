@@ -1,5 +1,5 @@
 """The domain metrics: their names, which the worker exports and the Grafana dashboard
-(ops/grafana/orders.json) reads, and what records them.
+(ops/grafana/orders-dashboard.json) reads, and what records them.
 
 They are recorded through the SDK's metric meter, never a registry of our own: in
 workflow code `workflow.metric_meter()` records nothing while a history is replayed, so

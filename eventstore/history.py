@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
-from connection.encryption import EncryptionKeyError, PayloadOpener, refuse_encrypted
+from connection.encryption import EncryptionKeyError, MalformedPayloadError, PayloadOpener, refuse_encrypted
 from contract import DOMAIN_EVENT_MEMO_KEY, order_id_of
 from domain import EventEnvelope, EventSchemaError, OrderStream, describe_validation_error, upcast
 
@@ -66,7 +66,7 @@ def latest_envelope_in_memo(
 def _read_envelope(payload: Payload, where: str, open_payload: PayloadOpener) -> EventEnvelope:
     try:
         payload = open_payload(payload)
-    except EncryptionKeyError as err:
+    except (EncryptionKeyError, MalformedPayloadError) as err:
         raise HistoryReadError(f"{where}: {err}") from None
     encoding = payload.metadata.get("encoding")
     if encoding != _JSON_ENCODING:

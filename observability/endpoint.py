@@ -47,6 +47,13 @@ class Health:
         return True, "ready"
 
 
+class _Server(ThreadingHTTPServer):
+    # Connections waiting to be accepted: socketserver's default of 5 drops a burst of
+    # scrapes and probes; this one answers them.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def parse_address(text: str) -> tuple[str, int]:
     """host:port, as ORDERS_METRICS_ADDRESS and --metrics-address take it."""
     host, _, port = text.rpartition(":")
@@ -94,8 +101,7 @@ def serve(address: str, metrics_from: str, health: Health) -> Callable[[], None]
             pass  # a scrape every few seconds is not news
 
     host, port = parse_address(address)
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="orders-endpoint", daemon=True).start()
 
     def stop() -> None:

@@ -3,33 +3,52 @@ CLI, with the keys of ORDERS_ENCRYPTION_KEYS, so people who may read orders see 
 decoded while the server keeps only ciphertext.
 
 The protocol is Temporal's remote codec: `POST /decode` and `POST /encode` take and
-return `{"payloads": [...]}` in protobuf JSON. The Web UI calls it from the browser, so it
-answers CORS preflights for the origins allowed (ORDERS_CODEC_ORIGINS or --origin; by
-default the Web UI of the configured server). With ORDERS_CODEC_TOKEN set, every call
-must carry `Authorization: Bearer <token>` (the CLI's --codec-auth, or the UI's
-"pass access token"). Runs until Ctrl-C or SIGTERM.
+return `{"payloads": [...]}` in protobuf JSON. It listens where ORDERS_CODEC_ENDPOINT
+says (the address the embedded server's Web UI is given), or at --address.
+
+Who can decode:
+- With ORDERS_CODEC_TOKEN set, only a caller presenting `Authorization: Bearer <token>`
+  (the CLI's --codec-auth, or the UI's "pass access token"); 401 otherwise.
+- Without it, any program that can reach the port: so it listens on loopback only, and
+  refuses to start on any other address without a token.
+- Browsers only from the origins allowed (ORDERS_CODEC_ORIGINS or --origin; by default
+  the Web UI of the configured server): a request, preflight or POST, whose `Origin` is
+  another is refused with 403.
+
+aiohttp answers every request, malformed ones included, with a status: a body that is
+not protobuf JSON, not UTF-8, or over 16 MiB gets 400 or 413, never a dropped connection.
+A payload /decode cannot open (a key this server lacks) is passed back as it is, so the
+rest of a history still shows decoded. Runs until Ctrl-C or SIGTERM.
 """
 
 import argparse
-import asyncio
 import hmac
 import json
+import logging
 import sys
-import threading
-from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
 
+from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from connection import Settings, SettingsError, load_settings
-from connection.encryption import EncryptionKeyError, Keyring
-from connection.process import wait_for_interrupt
-from connection.settings import DEFAULT_CODEC_ENDPOINT
-from connection.temporal import split_address
+from connection.encryption import EncryptionKeyError, Keyring, MalformedPayloadError
+from connection.process import ExitCode, wait_for_interrupt
+from connection.temporal import is_local_address, split_address
 from observability.endpoint import parse_address
 
-_MAX_BODY_BYTES = 16 * 1024 * 1024  # far above a page of history; a guard, not a limit anyone meets
+MAX_BODY_BYTES = 16 * 1024 * 1024  # far above a page of history; a guard, not a limit anyone meets
+# Connections waiting to be accepted: a Web UI opening a long history sends a burst.
+LISTEN_BACKLOG = 1024
+
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class CodecServerError(Exception):
+    """The codec server cannot listen where it was asked; the message says why."""
 
 
 def allowed_origins(settings: Settings, given: Sequence[str]) -> tuple[str, ...]:
@@ -44,100 +63,160 @@ def allowed_origins(settings: Settings, given: Sequence[str]) -> tuple[str, ...]
     return (f"http://127.0.0.1:{port + 1000}", f"http://localhost:{port + 1000}")
 
 
-def make_server(address: str, keyring: Keyring, origins: Sequence[str], token: str | None) -> ThreadingHTTPServer:
-    allowed = set(origins)
+def listen_address(settings: Settings, given: str | None) -> str:
+    """--address, else the host:port of ORDERS_CODEC_ENDPOINT: the one address the Web UI
+    is pointed at and the codec server answers."""
+    if given:
+        try:
+            parse_address(given)
+        except ValueError as err:
+            raise SettingsError(f"--address: {err}") from None
+        return given
+    endpoint = urlsplit(settings.codec_endpoint)
+    if endpoint.scheme != "http" or not endpoint.hostname:
+        raise SettingsError(
+            f"ORDERS_CODEC_ENDPOINT={settings.codec_endpoint!r}: the codec server listens where an http:// "
+            "endpoint says; behind a TLS proxy, give the address it listens on with --address"
+        )
+    host = f"[{endpoint.hostname}]" if ":" in endpoint.hostname else endpoint.hostname
+    return f"{host}:{endpoint.port or 80}"
 
-    class Codec(BaseHTTPRequestHandler):
-        def do_OPTIONS(self) -> None:
-            self._reply(204 if self._origin_allowed() else 403, b"")
 
-        def do_POST(self) -> None:
-            path = self.path.split("?")[0].rstrip("/")
-            actions: dict[str, Callable[[Payload], Payload]] = {"/decode": keyring.open, "/encode": keyring.seal}
-            if path not in actions:
-                self._reply(404, b'{"message": "POST /encode or /decode"}')
-                return
-            if token is not None and not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {token}"):
-                self._reply(401, b'{"message": "a bearer token is required (ORDERS_CODEC_TOKEN)"}')
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > _MAX_BODY_BYTES:
-                self._reply(413, b'{"message": "too large"}')
-                return
-            try:
-                payloads = json_format.Parse(self.rfile.read(length), Payloads())
-                done = Payloads(payloads=[actions[path](payload) for payload in payloads.payloads])
-            except json_format.ParseError as err:
-                self._reply(400, json.dumps({"message": f'not {{"payloads": [...]}}: {err}'}).encode())
-                return
-            except EncryptionKeyError as err:
-                self._reply(400, json.dumps({"message": str(err)}).encode())
-                return
-            self._reply(200, json_format.MessageToJson(done).encode())
+def has_token(header: str, token: str) -> bool:
+    """`Authorization: Bearer <token>`; the scheme's name is case-insensitive (RFC 9110)."""
+    scheme, _, given = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
-        def _origin_allowed(self) -> bool:
-            origin = self.headers.get("Origin")
-            return origin is None or origin.rstrip("/") in allowed
 
-        def _reply(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            origin = self.headers.get("Origin")
-            if origin and origin.rstrip("/") in allowed:
-                self.send_header("Access-Control-Allow-Origin", origin)
-                self.send_header("Access-Control-Allow-Credentials", "true")
-                self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
-                self.send_header("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
-                self.send_header("Vary", "Origin")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+def _message(status: type[web.HTTPException], text: str) -> web.HTTPException:
+    return status(text=json.dumps({"message": text}), content_type="application/json")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # payloads are what this keeps private; not even their sizes go to a log
 
+def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web.Application:
+    allowed = {origin.rstrip("/") for origin in origins}
+
+    def origin_of(request: web.Request) -> str | None:
+        origin = request.headers.get("Origin")
+        return origin.rstrip("/") if origin else None
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        origin = origin_of(request)
+        try:
+            if origin is not None and origin not in allowed:
+                raise _message(web.HTTPForbidden, f"origin {origin} may not call this codec server")
+            if request.method == "OPTIONS":
+                response: web.StreamResponse = web.Response(status=204)
+            elif token is not None and not has_token(request.headers.get("Authorization", ""), token):
+                raise _message(web.HTTPUnauthorized, "a bearer token is required (ORDERS_CODEC_TOKEN)")
+            else:
+                response = await handler(request)
+        except web.HTTPException as refused:
+            response = refused
+        if origin is not None and origin in allowed:
+            response.headers.update(
+                {
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Allow-Credentials": "true",
+                    "Access-Control-Allow-Methods": "POST, OPTIONS",
+                    "Access-Control-Allow-Headers": "Content-Type, X-Namespace, Authorization",
+                    "Vary": "Origin",
+                }
+            )
+        return response
+
+    async def payloads_of(request: web.Request) -> Payloads:
+        body = await request.read()  # over client_max_size: 413
+        try:
+            return json_format.Parse(body.decode("utf-8"), Payloads())
+        except UnicodeDecodeError:
+            raise _message(web.HTTPBadRequest, "the body is not UTF-8 text") from None
+        except json_format.ParseError as err:
+            raise _message(web.HTTPBadRequest, f'not {{"payloads": [...]}}: {err}') from None
+
+    def answer(payloads: list[Payload]) -> web.Response:
+        return web.Response(
+            text=json_format.MessageToJson(Payloads(payloads=payloads)), content_type="application/json"
+        )
+
+    async def decode(request: web.Request) -> web.Response:
+        try:
+            return answer([_opened_or_as_it_is(keyring, payload) for payload in (await payloads_of(request)).payloads])
+        except MalformedPayloadError as err:
+            raise _message(web.HTTPBadRequest, str(err)) from None
+
+    async def encode(request: web.Request) -> web.Response:
+        return answer([keyring.seal(payload) for payload in (await payloads_of(request)).payloads])
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        raise _message(web.HTTPNotFound, "POST /encode or /decode")
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
+    app.router.add_post("/decode", decode)
+    app.router.add_post("/encode", encode)
+    app.router.add_route("OPTIONS", "/{tail:.*}", elsewhere)  # answered by the guard
+    app.router.add_route("*", "/{tail:.*}", elsewhere)
+    return app
+
+
+def _opened_or_as_it_is(keyring: Keyring, payload: Payload) -> Payload:
+    """A payload sealed with a key this server lacks (or another key under the same id)
+    goes back as it came: the Web UI shows that one encoded and every other decoded."""
+    try:
+        return keyring.open(payload)
+    except EncryptionKeyError:
+        return payload
+
+
+async def serve(app: web.Application, address: str) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)  # payloads are private; not even their sizes are logged
+    await runner.setup()
     host, port = parse_address(address)
-    server = ThreadingHTTPServer((host, port), Codec)
-    server.daemon_threads = True
-    return server
+    try:
+        await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
+    except OSError as err:
+        await runner.cleanup()
+        raise CodecServerError(f"cannot listen at {address}: {err.strerror}") from None
+    return runner
 
 
 async def codec_server_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings.keyring is None:
         raise SettingsError("ORDERS_ENCRYPTION_KEYS is not set: a codec server needs the keys it decodes with")
-    address = args.address or DEFAULT_CODEC_ENDPOINT.removeprefix("http://")
-    try:
-        parse_address(address)
-    except ValueError as err:
-        raise SettingsError(f"--address: {err}") from None
+    address = listen_address(settings, args.address)
+    if settings.codec_token is None and not is_local_address(address):
+        raise SettingsError(
+            f"the codec server would decrypt for anyone who can reach {address}: beyond loopback it needs "
+            "ORDERS_CODEC_TOKEN, the bearer token every caller must present"
+        )
     origins = allowed_origins(settings, args.origin or ())
-    try:
-        server = make_server(address, settings.keyring, origins, settings.codec_token)
-    except OSError as err:
-        raise ValueError(f"cannot listen at {address}: {err.strerror}") from None
-    threading.Thread(target=server.serve_forever, name="codec-server", daemon=True).start()
+    # A malformed request is answered 400; aiohttp's traceback of it adds nothing to a log.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    runner = await serve(make_app(settings.keyring, origins, settings.codec_token), address)
     print(
         f"Codec server at http://{address} (keys {', '.join(settings.keyring.keys)}; encrypting with"
         f" {settings.keyring.active!r}) for {', '.join(origins)}"
-        f"{'; bearer token required' if settings.codec_token else ''}. Ctrl-C to stop",
+        f"{'; bearer token required' if settings.codec_token else '; no token: loopback callers only'}."
+        " Ctrl-C to stop",
         file=sys.stderr,
         flush=True,
     )
     try:
         await wait_for_interrupt()
     finally:
-        await asyncio.to_thread(server.shutdown)
-        server.server_close()
+        await runner.cleanup()
     print("Stopped", file=sys.stderr)
-    return 0
+    return ExitCode.OK
 
 
 def add_codec_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address",
         metavar="HOST:PORT",
-        help=f"where to listen (default {DEFAULT_CODEC_ENDPOINT.removeprefix('http://')})",
+        help="where to listen (default: the host:port of ORDERS_CODEC_ENDPOINT, http://127.0.0.1:8081)",
     )
     parser.add_argument(
         "--origin",

@@ -4,13 +4,18 @@ Asks the server alone, never a worker, and never starts the embedded server: a h
 check that started what it checks would always say healthy. Every check is a count or a
 bounded listing, so it costs the same over ten orders and over a hundred thousand.
 
-Exit 0 healthy; 1 degraded (each reason named); 2 Temporal unreachable (after
-ORDERS_CONNECT_TIMEOUT, 10 s by default).
+Each check fills its own section: one that needs a search attribute the namespace lacks
+is skipped with a note, one that fails is a reason of its own, and the rest are still
+reported. Exit 0 healthy; 1 degraded (each reason named); 3 Temporal unreachable (after
+ORDERS_CONNECT_TIMEOUT, 10 s by default), as for every program.
 """
 
 import argparse
+import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,15 +29,23 @@ from temporalio.api.workflowservice.v1 import (
     GetSystemInfoRequest,
 )
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError, RPCStatusCode
 
-from connection import TemporalUnavailable, load_settings
+from connection import TemporalUnavailable, load_settings, silence_of
 from connection.deadlines import call_timeout
-from connection.temporal import connect, live_pollers
+from connection.process import ExitCode
+from connection.temporal import (
+    connect,
+    is_temporal_cloud,
+    live_pollers,
+    missing_search_attributes,
+    search_attribute_commands,
+)
 from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
-from projections import ReadModels, lag
+from projections import ProjectionError, ReadModels, lag
+from projections.databases import DatabaseError, where_of
 
-EXIT_HEALTHY, EXIT_DEGRADED, EXIT_UNREACHABLE = 0, 1, 2
 NO_WORKER = f"no worker polling {TASK_QUEUE}"
 _REPORTED_PROBLEMS = "TemporalReportedProblems"
 _RUNNING = f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
@@ -45,96 +58,164 @@ async def health_command(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"status": "healthy", "reasons": [], "server": {"address": settings.address}}
     try:
         client = await connect(settings)
+        checkup = await _Checkup.of(client, report, args)
+        await checkup.run()
     except TemporalUnavailable as err:
-        report.update(status="unreachable", reasons=[str(err)])
-        report["server"]["reachable"] = False
-        _print(report, args.json)
-        return EXIT_UNREACHABLE
-    try:
-        await _check(client, report, args)
+        return _unreachable(report, str(err), args.json)
     except RPCError as err:
-        report.update(status="unreachable", reasons=[f"Temporal at {settings.address} failed a check: {err.message}"])
-        _print(report, args.json)
-        return EXIT_UNREACHABLE
+        if (silent := silence_of(err, settings)) is not None:
+            return _unreachable(report, str(silent), args.json)
+        return _unreachable(report, f"Temporal at {settings.address} failed a check: {err.message}", args.json)
     projections = settings.projections
     if not isinstance(projections, Path) or projections.exists():
-        await _check_the_read_models(client, ReadModels(projections), report, args.lag_warning)
+        await checkup.section("projector", lambda: _read_models(client, projections, checkup), needs=_CLOCK)
     else:
         report["projector"] = {"read_models": None, "note": "no read models here: the projector has not run"}
     if report["reasons"]:
         report["status"] = "degraded"
     _print(report, args.json)
-    return EXIT_DEGRADED if report["reasons"] else EXIT_HEALTHY
+    return ExitCode.FAILED if report["reasons"] else ExitCode.OK
 
 
-async def _check(client: Client, report: dict[str, Any], args: argparse.Namespace) -> None:
-    reasons: list[str] = report["reasons"]
-    timeout = call_timeout(client)
-    service = client.workflow_service
-    info = await service.get_system_info(GetSystemInfoRequest(), timeout=timeout)
-    report["server"].update(reachable=True, version=info.server_version)
+def _unreachable(report: dict[str, Any], reason: str, as_json: bool) -> int:
+    report.update(status="unreachable", reasons=[reason])
+    report["server"]["reachable"] = False
+    _print(report, as_json)
+    return ExitCode.UNAVAILABLE
 
-    namespace = await service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace), timeout=timeout)
-    report["namespace"] = {
-        "name": client.namespace,
-        "state": namespace.namespace_info.state,
-        "retention_days": namespace.config.workflow_execution_retention_ttl.ToTimedelta().days,
-    }
 
-    attributes = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace), timeout=timeout
-    )
-    missing = [key.name for key in SEARCH_ATTRIBUTES if key.name not in attributes.custom_attributes]
-    report["search_attributes"] = {
-        "registered": [key.name for key in SEARCH_ATTRIBUTES if key.name not in missing],
-        "missing": missing,
-    }
-    if missing:
-        reasons.append(f"search attributes not registered: {', '.join(missing)}")
+# The checks that filter by a search attribute, and the attributes each needs.
+_CLOCK = (ORDER_UPDATED_AT,)
+_STATUS_AND_CLOCK = (ORDER_STATUS, ORDER_UPDATED_AT)
 
-    pollers = await live_pollers(client, TASK_QUEUE)
-    report["workers"] = {
-        "polling": len(pollers),
-        "last_seen": max(pollers.values()).isoformat() if pollers else None,
-        "identities": sorted(pollers)[:_LISTED],
-    }
-    if not pollers:
-        reasons.append(NO_WORKER)
 
-    report["backlog"] = await _backlog(client)
-    age = report["backlog"]["workflow_tasks"]["age_seconds"]
-    if age > args.backlog_warning:
-        reasons.append(f"workflow tasks waiting {age:.0f} s for a worker (more than {args.backlog_warning:g} s)")
+@dataclass
+class _Checkup:
+    """Each check fills a section of the report and names its reasons; a check that needs
+    a search attribute the namespace lacks is skipped with a note, one that fails is a
+    reason of its own, and the others are still reported. Only a server that stops
+    answering ends the checkup (unreachable)."""
 
-    if _REPORTED_PROBLEMS in attributes.system_attributes:
-        failing = await _count_and_name(client, f"{_RUNNING} AND {_REPORTED_PROBLEMS} IS NOT NULL")
-        report["failing_workflow_tasks"] = failing
-        if failing["count"]:
-            reasons.append(f"{failing['count']} order(s) with a failing workflow task: {', '.join(failing['orders'])}")
-    else:
-        report["failing_workflow_tasks"] = {"count": None, "note": f"this server has no {_REPORTED_PROBLEMS}"}
+    client: Client
+    report: dict[str, Any]
+    args: argparse.Namespace
+    missing: set[str]
 
-    waiting_since = datetime.now(UTC) - timedelta(seconds=args.approval_warning)
-    long_waits = await _count_and_name(
-        client,
-        f"{_RUNNING} AND {ORDER_STATUS.name}='{_AWAITING_APPROVAL}' AND "
-        f"({ORDER_UPDATED_AT.name} < '{_at(waiting_since)}' "
-        f"OR ({ORDER_UPDATED_AT.name} IS NULL AND StartTime < '{_at(waiting_since)}'))",
-    )
-    awaiting = await client.count_workflows(f"{_RUNNING} AND {ORDER_STATUS.name}='{_AWAITING_APPROVAL}'")
-    report["awaiting_approval"] = {
-        "count": awaiting.count,
-        "longer_than_threshold": long_waits["count"],
-        "threshold_seconds": args.approval_warning,
-        "orders": long_waits["orders"],
-    }
-    if long_waits["count"]:
-        reasons.append(
-            f"{long_waits['count']} order(s) waiting for approval longer than {args.approval_warning:g} s: "
-            f"{', '.join(long_waits['orders'])}"
+    @classmethod
+    async def of(cls, client: Client, report: dict[str, Any], args: argparse.Namespace) -> "_Checkup":
+        timeout = call_timeout(client)
+        info = await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timeout)
+        report["server"].update(reachable=True, version=info.server_version)
+        missing = await missing_search_attributes(client, SEARCH_ATTRIBUTES)
+        report["search_attributes"] = {
+            "registered": [key.name for key in SEARCH_ATTRIBUTES if key.name not in missing],
+            "missing": missing,
+        }
+        if missing:
+            absent = [key for key in SEARCH_ATTRIBUTES if key.name in missing]
+            commands = search_attribute_commands(
+                absent, client.namespace, cloud=is_temporal_cloud(report["server"]["address"])
+            )
+            report["search_attributes"]["create_with"] = commands
+            report["reasons"].append(
+                f"search attributes not registered: {', '.join(missing)} (every order publishes them, so its "
+                f"workflow tasks fail without them); create them with: {' && '.join(commands)}"
+            )
+        return cls(client, report, args, set(missing))
+
+    @property
+    def reasons(self) -> list[str]:
+        reasons: list[str] = self.report["reasons"]
+        return reasons
+
+    async def run(self) -> None:
+        await self.section("namespace", self._namespace)
+        await self.section("workers", self._workers)
+        await self.section("backlog", self._backlog)
+        await self.section("failing_workflow_tasks", self._failing)
+        await self.section("awaiting_approval", self._awaiting_approval, needs=_STATUS_AND_CLOCK)
+        await self.section("running", lambda: _running(self.client))
+
+    async def section(
+        self,
+        name: str,
+        check: Callable[[], Awaitable[dict[str, Any]]],
+        needs: Sequence[SearchAttributeKey[Any]] = (),
+    ) -> None:
+        lacking = [key.name for key in needs if key.name in self.missing]
+        if lacking:
+            self.report[name] = {"skipped": f"needs the search attribute(s) {', '.join(lacking)}, not registered"}
+            return
+        try:
+            self.report[name] = await check()
+        except RPCError as err:
+            if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise
+            self.report[name] = {"error": err.message}
+            self.reasons.append(f"{name.replace('_', ' ')} could not be checked: {err.message}")
+
+    async def _namespace(self) -> dict[str, Any]:
+        described = await self.client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=self.client.namespace), timeout=call_timeout(self.client)
         )
+        return {
+            "name": self.client.namespace,
+            "state": described.namespace_info.state,
+            "retention_days": described.config.workflow_execution_retention_ttl.ToTimedelta().days,
+        }
 
-    report["running"] = await _running(client)
+    async def _workers(self) -> dict[str, Any]:
+        pollers = await live_pollers(self.client, TASK_QUEUE)
+        if not pollers:
+            self.reasons.append(NO_WORKER)
+        return {
+            "polling": len(pollers),
+            "last_seen": max(pollers.values()).isoformat() if pollers else None,
+            "identities": sorted(pollers)[:_LISTED],
+        }
+
+    async def _backlog(self) -> dict[str, Any]:
+        backlog = await _backlog(self.client)
+        age = backlog["workflow_tasks"]["age_seconds"]
+        if age > self.args.backlog_warning:
+            self.reasons.append(
+                f"workflow tasks waiting {age:.0f} s for a worker (more than {self.args.backlog_warning:g} s)"
+            )
+        return backlog
+
+    async def _failing(self) -> dict[str, Any]:
+        attributes = await self.client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=self.client.namespace), timeout=call_timeout(self.client)
+        )
+        if _REPORTED_PROBLEMS not in attributes.system_attributes:
+            return {"count": None, "note": f"this server has no {_REPORTED_PROBLEMS}"}
+        failing = await _count_and_name(self.client, f"{_RUNNING} AND {_REPORTED_PROBLEMS} IS NOT NULL")
+        if failing["count"]:
+            self.reasons.append(
+                f"{failing['count']} order(s) with a failing workflow task: {', '.join(failing['orders'])}"
+            )
+        return failing
+
+    async def _awaiting_approval(self) -> dict[str, Any]:
+        threshold = self.args.approval_warning
+        waiting_since = _at(datetime.now(UTC) - timedelta(seconds=threshold))
+        awaiting = f"{_RUNNING} AND {ORDER_STATUS.name}='{_AWAITING_APPROVAL}'"
+        long_waits = await _count_and_name(
+            self.client,
+            f"{awaiting} AND ({ORDER_UPDATED_AT.name} < '{waiting_since}' "
+            f"OR ({ORDER_UPDATED_AT.name} IS NULL AND StartTime < '{waiting_since}'))",
+        )
+        if long_waits["count"]:
+            self.reasons.append(
+                f"{long_waits['count']} order(s) waiting for approval longer than {threshold:g} s: "
+                f"{', '.join(long_waits['orders'])}"
+            )
+        return {
+            "count": (await self.client.count_workflows(awaiting)).count,
+            "longer_than_threshold": long_waits["count"],
+            "threshold_seconds": threshold,
+            "orders": long_waits["orders"],
+        }
 
 
 async def _backlog(client: Client) -> dict[str, Any]:
@@ -209,22 +290,34 @@ async def _running(client: Client) -> dict[str, Any]:
     }
 
 
-async def _check_the_read_models(
-    client: Client, models: ReadModels, report: dict[str, Any], lag_warning: float
-) -> None:
-    behind = await lag(client, models)
-    report["projector"] = {
+_UNOPENABLE: tuple[type[Exception], ...] = (*DatabaseError, ProjectionError)
+
+
+async def _read_models(client: Client, projections: Path | str, checkup: _Checkup) -> dict[str, Any]:
+    """The projector's lag; read models that cannot be opened are a reason like any other."""
+    try:
+        models = await asyncio.to_thread(ReadModels, projections)
+        behind = await lag(client, models)
+    except _UNOPENABLE as err:
+        where, why = where_of(projections), _first_line(err)
+        checkup.reasons.append(f"read models unreachable: {where}: {why}")
+        return {"read_models": where, "error": why}
+    if behind.seconds > checkup.args.lag_warning:
+        checkup.reasons.append(
+            f"read models {behind.seconds:.0f} s behind the histories ({behind.orders} order(s), "
+            f"{behind.events} event(s)): is `orders projector` running?"
+        )
+    return {
         "read_models": models.where,
         "orders_behind": behind.orders,
         "events_behind": behind.events,
         "seconds_behind": round(behind.seconds, 1),
         "caught_up_at": behind.caught_up_at.isoformat() if behind.caught_up_at else None,
     }
-    if behind.seconds > lag_warning:
-        report["reasons"].append(
-            f"read models {behind.seconds:.0f} s behind the histories ({behind.orders} order(s), "
-            f"{behind.events} event(s)): is `orders projector` running?"
-        )
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _at(moment: datetime) -> str:
@@ -241,33 +334,47 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
     server = report["server"]
     if server.get("reachable"):
         print(f"server     {server['address']}, Temporal {server.get('version', '?')}")
-    if namespace := report.get("namespace"):
-        print(f"namespace  {namespace['name']} (retention {namespace['retention_days']} days)")
-    if workers := report.get("workers"):
-        print(f"workers    {workers['polling']} polling {TASK_QUEUE}, last seen {workers['last_seen'] or 'never'}")
-    if backlog := report.get("backlog"):
-        tasks = backlog["workflow_tasks"]
-        print(
-            f"backlog    {tasks['count']} workflow task(s), oldest {tasks['age_seconds']:.1f} s; "
-            f"{backlog['activity_tasks']['count']} activity task(s)"
-        )
-    if waiting := report.get("awaiting_approval"):
-        print(
-            f"approvals  {waiting['count']} waiting, {waiting['longer_than_threshold']} for longer than "
-            f"{waiting['threshold_seconds']:g} s"
-        )
-    if running := report.get("running"):
-        oldest = running["oldest"]
-        since = f", the oldest {oldest['order_id']} for {oldest['running_seconds']:.0f} s" if oldest else ""
-        print(f"running    {running['count']} order(s){since}")
-    if projector := report.get("projector"):
-        if projector.get("read_models"):
-            print(
-                f"projector  {projector['orders_behind']} order(s), {projector['seconds_behind']} s behind "
-                f"({projector['read_models']})"
-            )
+    for name, label, line in _SECTIONS:
+        section = report.get(name)
+        if not section:
+            continue
+        if "skipped" in section or "error" in section:
+            print(f"{label:<10} {'skipped: ' + section['skipped'] if 'skipped' in section else section['error']}")
         else:
-            print(f"projector  {projector['note']}")
+            print(f"{label:<10} {line(section)}")
+
+
+def _oldest(running: dict[str, Any]) -> str:
+    oldest = running["oldest"]
+    since = f", the oldest {oldest['order_id']} for {oldest['running_seconds']:.0f} s" if oldest else ""
+    return f"{running['count']} order(s){since}"
+
+
+def _projector(projector: dict[str, Any]) -> str:
+    if not projector.get("read_models"):
+        return str(projector["note"])
+    return f"{projector['orders_behind']} order(s), {projector['seconds_behind']} s behind ({projector['read_models']})"
+
+
+_SECTIONS: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
+    ("namespace", "namespace", lambda n: f"{n['name']} (retention {n['retention_days']} days)"),
+    ("workers", "workers", lambda w: f"{w['polling']} polling {TASK_QUEUE}, last seen {w['last_seen'] or 'never'}"),
+    (
+        "backlog",
+        "backlog",
+        lambda b: (
+            f"{b['workflow_tasks']['count']} workflow task(s), oldest {b['workflow_tasks']['age_seconds']:.1f} s; "
+            f"{b['activity_tasks']['count']} activity task(s)"
+        ),
+    ),
+    (
+        "awaiting_approval",
+        "approvals",
+        lambda a: f"{a['count']} waiting, {a['longer_than_threshold']} for longer than {a['threshold_seconds']:g} s",
+    ),
+    ("running", "running", _oldest),
+    ("projector", "projector", _projector),
+)
 
 
 def add_health_arguments(health: argparse.ArgumentParser) -> None:

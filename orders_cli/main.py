@@ -8,10 +8,10 @@ Decisions (approve, reject, cancel) are workflow updates and need a worker polli
 TEMPORAL_NAMESPACE, ...); when nothing answers at a local address, the embedded dev
 server is started on this machine's `.temporal/` data.
 
-Exit codes: 0 done; 1 not found, refused, unreadable, a replay that failed, or discrepancies
-found by reconcile; 2 malformed arguments or settings; 3 Temporal could not be reached;
-130 stopped by Ctrl-C or SIGTERM. `orders health` has its own: 0 healthy, 1 degraded,
-2 unreachable (it never starts the embedded server).
+Exit codes, the same for every program of the project: 0 done (health: healthy); 1 not
+found, refused, unreadable, a replay that failed, discrepancies found by reconcile, or
+health degraded; 2 malformed arguments or settings; 3 Temporal could not be reached;
+130 stopped by Ctrl-C or SIGTERM.
 """
 
 import argparse
@@ -31,11 +31,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from connection import SettingsError, TemporalUnavailable, load_settings
 from connection.core_logs import forward_core_logs
 from connection.encryption import customer_ref
-from connection.process import EXIT_UNAVAILABLE, exit_now
+from connection.process import ExitCode, exit_now
 from domain import VersionNotFound
 from eventstore import HistoryReadError, StreamNotFound
 from observability.tracing import start_tracing, stop_tracing
-from orders_cli.codec_server import add_codec_server_arguments, codec_server_command
+from orders_cli.codec_server import CodecServerError, add_codec_server_arguments, codec_server_command
 from orders_cli.decisions import DecisionRefused, decision_command
 from orders_cli.health import add_health_arguments, health_command
 from orders_cli.projecting import ACTIONS, projector_command
@@ -45,17 +45,13 @@ from orders_cli.replaying import replay_command
 from projections import READ_MODELS, ProjectionError
 from projections.databases import DatabaseError
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
-
 
 class _OneLineErrors(argparse.ArgumentParser):
     """Bad arguments get one line naming the problem, not the whole usage text."""
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        sys.exit(ExitCode.USAGE)
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:
@@ -170,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     health = commands.add_parser(
         "health",
         parents=[output],
-        help="is the system healthy? exit 0 healthy, 1 degraded (each reason named), 2 Temporal unreachable",
+        help="is the system healthy? exit 0 healthy, 1 degraded (each reason named), 3 Temporal unreachable",
     )
     add_health_arguments(health)
     health.set_defaults(run=health_command)
@@ -214,28 +210,36 @@ def run(argv: Sequence[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         print(f"orders {args.command}: stopped by a signal", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except SettingsError as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except (StreamNotFound, VersionNotFound, HistoryReadError, DecisionRefused, ProjectionError, ValueError) as err:
+        return ExitCode.USAGE
+    except (
+        StreamNotFound,
+        VersionNotFound,
+        HistoryReadError,
+        DecisionRefused,
+        ProjectionError,
+        CodecServerError,
+        ValueError,
+    ) as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     except TemporalUnavailable as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     except DatabaseError as err:
         print(
             f"orders {args.command}: the read models' or the ledger's database failed: {_first_line(err)}",
             file=sys.stderr,
         )
-        return EXIT_FAILED
+        return ExitCode.FAILED
     except RPCError as err:
         print(
             f"orders {args.command}: Temporal refused the request ({err.status.name}): {err.message}", file=sys.stderr
         )
         unavailable = err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
-        return EXIT_UNAVAILABLE if unavailable else EXIT_FAILED
+        return ExitCode.UNAVAILABLE if unavailable else ExitCode.FAILED
     finally:
         stop_tracing()
 
@@ -250,7 +254,7 @@ def main() -> None:
     except BrokenPipeError:
         # The reader went away (`orders events X | head`): nothing more to say to it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = EXIT_FAILED
+        code = ExitCode.FAILED
     exit_now(code)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from activities.ledger import LedgerDatabase, OrderEffects, effects_by_workflow_id
 from connection import load_settings
+from connection.process import ExitCode
 from contract import order_id_of, workflow_id_for
 from domain import (
     InventoryReserved,
@@ -29,7 +30,6 @@ from domain import (
 from eventstore import EventStore, StoredStream
 from orders_cli.session import progress_on_stderr, temporal
 
-EXIT_DISCREPANCIES = 1
 _LISTED_UP_TO = 50
 
 
@@ -123,10 +123,10 @@ def _problems(order: StoredStream, effects: OrderEffects) -> list[str]:
 def _counted(effects: OrderEffects) -> Counter[str]:
     return Counter(
         {
-            "charges": effects.charge is not None,
+            "charges": int(effects.charge is not None),
             "refunds": len(effects.refunds),
             "reserved lines": len(effects.reserved),
-            "shipments": effects.shipment is not None,
+            "shipments": int(effects.shipment is not None),
         }
     )
 
@@ -162,7 +162,7 @@ async def reconcile_command(args: argparse.Namespace) -> int:
         print(json.dumps({**asdict(result), "effects": dict(result.effects)}, indent=2))
     else:
         print(_rendered(result, ledger_path))
-    return EXIT_DISCREPANCIES if result.discrepancies else 0
+    return ExitCode.FAILED if result.discrepancies else ExitCode.OK
 
 
 def _rendered(result: Reconciliation, ledger_path: Path) -> str:

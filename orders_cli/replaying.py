@@ -7,11 +7,10 @@ import sys
 import views
 from connection import load_settings
 from connection.encryption import opener
+from connection.process import ExitCode
 from eventstore import EventStore, load_history_file
 from hosting.replay import ReplayReport, replay, replay_all
 from orders_cli.session import is_history_file, temporal
-
-EXIT_FAILED = 1
 
 
 async def replay_command(args: argparse.Namespace) -> int:
@@ -26,7 +25,7 @@ async def replay_command(args: argparse.Namespace) -> int:
                 history = await EventStore(client).history(args.target)
                 report = await replay(history, debug=args.debug, keyring=keyring)
         _print(report, args.json, with_state=True)
-        return 0 if report.ok else EXIT_FAILED
+        return ExitCode.OK if report.ok else ExitCode.FAILED
 
     replayed = failed = 0
     async with temporal() as client:
@@ -39,7 +38,7 @@ async def replay_command(args: argparse.Namespace) -> int:
             print(f"\rReplaying order histories: {replayed}/{total}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     print(f"{replayed} replayed: {replayed - failed} OK, {failed} failed", file=sys.stderr)
-    return EXIT_FAILED if failed else 0
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def _print(report: ReplayReport, as_json: bool, *, with_state: bool) -> None:

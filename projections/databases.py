@@ -43,6 +43,14 @@ def is_postgres(target: str | Path) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
+def where_of(target: str | Path) -> str:
+    """The database named by host, port and name (or path): never a password in a message."""
+    if not is_postgres(target):
+        return str(target)
+    info = psycopg.conninfo.conninfo_to_dict(str(target))
+    return f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
 def open_database(target: str | Path) -> Database:
     if is_postgres(target):
         return PostgresDatabase(str(target))
@@ -113,9 +121,7 @@ class PostgresDatabase(_PerThread):
     def __init__(self, dsn: str) -> None:
         super().__init__()
         self.dsn = dsn
-        # Named by host, port and database: never a password in a message.
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
-        self.where = f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        self.where = where_of(dsn)
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)

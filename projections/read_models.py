@@ -1,4 +1,5 @@
-"""The read models, in SQLite: disposable, rebuilt from the histories whenever asked.
+"""The read models, in SQLite or PostgreSQL (projections.databases): disposable, rebuilt
+from the histories whenever asked.
 
 One row per order (`order_summaries`, the tutorial's OrderProjection) holds the order's
 latest state and the version it was folded to: that version is the stream's checkpoint,

@@ -132,6 +132,20 @@ async def test_search_attributes_hold_a_keyed_hash_of_the_customer_and_no_total_
     assert "CUSTOMER-123 ordered" in encrypted.orders("events", "ORDER-001").stdout
 
 
+async def test_the_starter_without_the_orders_key_says_so_in_one_line_naming_the_key(encrypted):
+    """The orders exist, written under A; a starter holding only B reports them as they
+    ended, and cannot read them: one line naming key 'A', exit 1, no traceback."""
+    again = await asyncio.to_thread(
+        run_script, "starter.py", "--no-wait", env={**encrypted.env, "ORDERS_ENCRYPTION_KEYS": KEY_B}
+    )
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "Traceback" not in again.stderr, again.stderr
+    said = [line for line in again.stderr.strip().splitlines() if not line.startswith("orders: ")]  # progress
+    errors = [line for line in said if line.startswith("error:")]
+    assert len(said) == len(errors) == 1, again.stderr
+    assert errors[0].startswith("error: order 'ORDER-00") and "key 'A'" in errors[0], errors
+
+
 async def test_with_the_codec_server_the_cli_shows_them_decoded(encrypted):
     history = await temporal_cli_json(
         encrypted.server.address, "workflow", "show", "-w", "order-ORDER-001",

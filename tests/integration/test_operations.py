@@ -27,13 +27,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 
+from benchmarks.http_burst import burst
 from connection import has_live_worker
 from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
+from connection.process import ExitCode
 from connection.temporal import client_options
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from contract.metrics import DOMAIN_METRICS
 from hosting import build_worker
 from observability.tracing import CORRELATION_ID, ORDER_ID, start_tracing, stop_tracing
+from orders_cli.health import NO_WORKER
 from tests.integration.helpers import ORDERS_COMMAND, PROJECT, run_script, spawn_worker
 from tests.orders import ORDER_001, one_line_order, renamed
 from tests.waiting import wait_until
@@ -236,6 +239,12 @@ def test_every_log_line_of_an_order_names_it_and_info_has_one_line_an_order(oper
     assert at_info == dict.fromkeys(correlations, 1), at_info
 
 
+def test_a_burst_of_two_thousand_scrapes_is_answered_in_full(operated):
+    """500 at a time: a listen backlog of socketserver's default 5 left hundreds unanswered."""
+    answered, _ = burst(f"http://{operated.metrics_address}/metrics", None, 2000, 500)
+    assert answered == 2000
+
+
 # -- Health --------------------------------------------------------------------------
 
 
@@ -280,7 +289,37 @@ async def test_orders_health_names_what_is_wrong_without_a_worker(tmp_path):
         await server.stop()
 
 
-def test_orders_health_exits_2_where_nothing_answers():
+async def test_orders_health_on_a_namespace_lacking_search_attributes_is_degraded_naming_them(tmp_path):
+    """A server with only the three oldest attributes and no worker: the checks that filter
+    by the missing ones are skipped with a note, every other check is reported."""
+    oldest_three = SEARCH_ATTRIBUTES[:3]
+    server = await start_embedded_server(f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", oldest_three)
+    try:
+        env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path)}
+        checked = await asyncio.to_thread(
+            subprocess.run, [ORDERS_COMMAND, "health", "--json"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        report = json.loads(checked.stdout)
+        assert report["status"] == "degraded"
+        assert "unreachable" not in checked.stdout.lower()
+        assert report["search_attributes"]["missing"] == ["OrderVersion", "OrderUpdatedAt"]
+        missing = next(reason for reason in report["reasons"] if "search attributes not registered" in reason)
+        assert "OrderVersion" in missing and "OrderUpdatedAt" in missing
+        assert "temporal operator search-attribute create --namespace default --name OrderVersion --type Int" in missing
+        assert "OrderUpdatedAt" in report["awaiting_approval"]["skipped"]
+        assert report["workers"]["polling"] == 0 and NO_WORKER in report["reasons"]
+        assert report["namespace"]["name"] == "default" and report["running"]["count"] == 0
+        plain = await asyncio.to_thread(
+            subprocess.run, [ORDERS_COMMAND, "health"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert plain.returncode == 1 and plain.stdout.startswith("DEGRADED\n"), plain.stdout + plain.stderr
+        assert "approvals  skipped: needs the search attribute(s) OrderUpdatedAt" in plain.stdout, plain.stdout
+    finally:
+        await server.stop()
+
+
+def test_orders_health_exits_3_where_nothing_answers():
     started = time.monotonic()
     refused = subprocess.run(
         [ORDERS_COMMAND, "health", "--json"],
@@ -289,7 +328,7 @@ def test_orders_health_exits_2_where_nothing_answers():
         timeout=60,
         env={**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_local_port()}"},
     )
-    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.returncode == ExitCode.UNAVAILABLE, refused.stdout + refused.stderr
     assert json.loads(refused.stdout)["status"] == "unreachable"
     assert time.monotonic() - started < 10
 
@@ -309,7 +348,7 @@ def test_orders_health_exits_2_where_nothing_answers():
             },
         )
         waited = time.monotonic() - started
-    assert unanswered.returncode == 2, unanswered.stdout + unanswered.stderr
+    assert unanswered.returncode == ExitCode.UNAVAILABLE, unanswered.stdout + unanswered.stderr
     assert unanswered.stdout.startswith("UNREACHABLE\n")
     assert "did not answer within 2 s (ORDERS_CONNECT_TIMEOUT)" in unanswered.stdout
     assert waited < 10, waited  # the documented timeout and a process start, not the SDK's own 30 s

@@ -13,7 +13,7 @@ import sys
 from temporalio.testing import WorkflowEnvironment
 
 from connection.embedded_server import temporal_cli_path
-from connection.process import EXIT_UNAVAILABLE
+from connection.process import ExitCode
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from domain import OrderStatus
 from tests.integration.helpers import ORDERS_COMMAND, PROJECT, address_of, listed, read_until, spawn_script
@@ -44,7 +44,7 @@ async def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProce
 
 
 def assert_says_it_stopped_answering(result: subprocess.CompletedProcess, address: str) -> None:
-    assert result.returncode == EXIT_UNAVAILABLE, result.stdout + result.stderr
+    assert result.returncode == ExitCode.UNAVAILABLE, result.stdout + result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert f"Temporal at {address} (namespace default) stopped answering" in result.stderr, result.stderr
     assert "ORDERS_RPC_TIMEOUT" in result.stderr

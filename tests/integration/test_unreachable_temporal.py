@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connection.process import EXIT_UNAVAILABLE
+from connection.process import ExitCode
 from domain import OrderStatus
 from domain.decisions import CancelOrder
 from orders_cli.decisions import DecisionRefused, send_decision
@@ -47,7 +47,7 @@ def silent_server() -> Iterator[str]:
 
 
 def assert_one_line_naming(result: subprocess.CompletedProcess, address: str, lines: int = 1) -> None:
-    assert result.returncode == EXIT_UNAVAILABLE, result.stdout + result.stderr
+    assert result.returncode == ExitCode.UNAVAILABLE, result.stdout + result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == lines, result.stderr
     assert f"Temporal at {address} (namespace default) did not answer within 2 s" in result.stderr

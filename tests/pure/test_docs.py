@@ -20,3 +20,93 @@ def test_ci_runs_the_readmes_test_command_verbatim():
 def test_the_readmes_first_command_installs_and_runs_the_starter():
     first = shell_blocks((PROJECT / "README.md").read_text())[0].strip()
     assert first == "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python starter.py"
+
+
+# -- What the docs say the code does, checked against the code ----------------------
+
+PRODUCTION = [
+    *(PROJECT / room for room in (
+        "activities", "connection", "contract", "domain", "eventstore", "hosting", "observability", "orders_cli",
+        "projections", "views", "workflows",
+    )),
+    PROJECT / "worker.py",
+    PROJECT / "starter.py",
+]  # fmt: skip
+
+
+def production_source() -> str:
+    files = [path for place in PRODUCTION for path in ([place] if place.is_file() else sorted(place.rglob("*.py")))]
+    return "\n".join(path.read_text() for path in files)
+
+
+def readme_section(heading: str) -> str:
+    readme = (PROJECT / "README.md").read_text()
+    start = readme.index(heading)
+    following = re.search(r"\n#{1,3} ", readme[start + len(heading) :])
+    return readme[start : start + len(heading) + (following.start() if following else len(readme))]
+
+
+def test_the_exit_code_table_is_the_programs_exit_codes():
+    from connection.process import ExitCode
+
+    table = readme_section("## Configuration")
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \| ", table, flags=re.MULTILINE)}
+    assert documented == {code.value for code in ExitCode}
+    # One ExitCode for every program: no other exit-code constant, no bare number handed to exit.
+    source = production_source()
+    assert not re.findall(r"\bEXIT_[A-Z_]+\s*=", source)
+    assert not re.findall(r"(?:sys\.exit|exit_now)\(\d+\)", source)
+
+
+def test_the_settings_table_names_every_setting_the_code_reads_and_no_other():
+    read = set(re.findall(r"\"(ORDERS_[A-Z_]+)\"", production_source()))
+    table = readme_section("## Configuration")
+    documented = set(re.findall(r"^\| `(ORDERS_[A-Z_]+)` \|", table, flags=re.MULTILINE))
+    assert documented == read
+
+
+def test_every_flag_in_the_orders_synopsis_is_one_its_subcommand_takes():
+    from orders_cli.main import build_parser
+
+    parser = build_parser()
+    subcommands = next(action for action in parser._actions if action.dest == "command").choices
+    synopsis = shell_blocks(readme_section("### The `orders` command"))[0]
+    checked = 0
+    for line in synopsis.splitlines():
+        words = line.split("#")[0].split()
+        if len(words) < 2 or words[0] != "orders":
+            continue
+        taken = {option for action in subcommands[words[1]]._actions for option in action.option_strings}
+        flags = set(re.findall(r"--[a-z-]+", " ".join(words)))
+        assert flags <= taken, f"{line.strip()}: {flags - taken} not taken by orders {words[1]}"
+        checked += 1
+    assert checked >= 10
+
+
+def test_the_json_claim_names_exactly_the_subcommands_without_json():
+    from orders_cli.main import build_parser
+
+    parser = build_parser()
+    subcommands = next(action for action in parser._actions if action.dest == "command").choices
+    without = {
+        name
+        for name, sub in subcommands.items()
+        if "--json" not in {option for action in sub._actions for option in action.option_strings}
+    }
+    claim = re.search(r"take no `--json`", readme_section("### The `orders` command"))
+    assert claim is not None
+    sentence = readme_section("### The `orders` command")[: claim.end()].rsplit(";", 1)[-1]
+    assert set(re.findall(r"`([a-z-]+)`", sentence)) - {"--json"} == without
+
+
+def test_the_search_attribute_commands_in_the_docs_are_the_contracts():
+    from connection.temporal import search_attribute_commands
+    from contract import SEARCH_ATTRIBUTES
+
+    section = readme_section("### Against a real Temporal cluster or Temporal Cloud")
+    blocks = [block.strip().splitlines() for block in shell_blocks(section)]
+    cloud = next(block for block in blocks if block[0].startswith("tcld "))
+    self_hosted = next(block for block in blocks if block[0].startswith("temporal operator"))
+    assert cloud == search_attribute_commands(SEARCH_ATTRIBUTES, "my-ns.a1b2c", cloud=True)
+    assert self_hosted == search_attribute_commands(SEARCH_ATTRIBUTES, "default", cloud=False)
+    assert all(f"`{key.name}`" in section for key in SEARCH_ATTRIBUTES)

@@ -1,7 +1,9 @@
 """`orders reconcile`'s rules, on streams and ledger effects built by hand: each kind of
 disagreement between what the stream says and what the outside world did is named."""
 
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,7 @@ from domain import (
     ValidationResult,
 )
 from eventstore import StoredStream
-from orders_cli.reconcile import Discrepancy, reconcile
+from orders_cli.reconcile import Discrepancy, _rendered, reconcile
 from tests.builders import envelope, received
 
 LINE = InventoryReservation(product_id="PROD-1", quantity=2, warehouse_id="WH-1")
@@ -48,6 +50,13 @@ def its_effects(**changes) -> OrderEffects:
     for name, value in changes.items():
         setattr(effects, name, value)
     return effects
+
+
+def test_one_order_is_counted_in_numbers_not_truth_values():
+    result = reconcile([shipped_order()], {"order-ORDER-1": its_effects()})
+    said = _rendered(result, Path("ledger.sqlite"))
+    assert "(1 charges, 0 refunds, 1 reserved lines, 1 shipments)" in said, said
+    assert json.dumps(dict(result.effects)) == '{"charges": 1, "refunds": 0, "reserved lines": 1, "shipments": 1}'
 
 
 def problems(orders: list[StoredStream], ledger: dict[str, OrderEffects]) -> list[Discrepancy]:

@@ -1,9 +1,10 @@
 """Every recorded history replays with today's code, and reads back to its recorded state.
 
 tests/histories/ holds histories recorded from a real dev server by
-scripts/record_golden_histories.py: golden/ with today's code, before-fraud-screening/
-and schema-v1/ with older code. A change to the workflow that would break an order
-already recorded fails here, naming the file and the history event.
+scripts/record_golden_histories.py: golden/ with today's code; before-fraud-screening/,
+before-compensation/, before-cancel-requests/, before-problem-codes/,
+before-fewer-round-trips/, before-projection-clock/ and schema-v1/ with older code. A
+change to the workflow that would break an order already recorded fails here, naming the file and the history event.
 """
 
 from pathlib import Path
