@@ -8,7 +8,8 @@ ORDERS_DATA_DIR (where the embedded server and the simulated payment gateway,
 inventory and shipping keep their SQLite files, `.temporal/` by default),
 ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's),
 ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up),
-ORDERS_RPC_TIMEOUT (seconds a call may go unanswered once connected) and
+ORDERS_RPC_TIMEOUT (seconds a call may go unanswered once connected),
+ORDERS_DECISION_TIMEOUT (seconds a decision waits for a worker to take it up) and
 ORDERS_PROJECTIONS_DSN (where the read models are kept; a SQLite file under
 ORDERS_DATA_DIR by default), ORDERS_METRICS_ADDRESS (host:port where a worker serves
 /metrics, /healthz and /readyz; none by default), ORDERS_LOG_FORMAT (text or json) and
@@ -49,6 +50,9 @@ DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
 # stalls) fails after this; the SDK's own default, made a setting and applied to every
 # call but the long polls, which wait by design (see connection.temporal).
 DEFAULT_RPC_TIMEOUT = timedelta(seconds=30)
+# How long `orders approve|reject|cancel` waits for a worker to take its decision up; a
+# decision not taken by then is withdrawn (the order refuses it as expired).
+DEFAULT_DECISION_TIMEOUT = timedelta(seconds=30)
 # Where `orders codec-server` listens unless ORDERS_CODEC_ENDPOINT says otherwise, and so
 # where the embedded server's Web UI is told to send payloads to be decoded.
 DEFAULT_CODEC_ENDPOINT = "http://127.0.0.1:8081"
@@ -65,6 +69,7 @@ class Settings:
     ui_url_override: str | None
     connect_timeout: timedelta = DEFAULT_CONNECT_TIMEOUT
     rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT
+    decision_timeout: timedelta = DEFAULT_DECISION_TIMEOUT
     projections_dsn: str | None = None
     metrics_address: str | None = None
     log_format: str = "text"
@@ -121,6 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ui_url_override=environ.get("ORDERS_UI_URL") or None,
         connect_timeout=_seconds(environ, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
         rpc_timeout=_seconds(environ, "ORDERS_RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT),
+        decision_timeout=_seconds(environ, "ORDERS_DECISION_TIMEOUT", DEFAULT_DECISION_TIMEOUT),
         projections_dsn=environ.get("ORDERS_PROJECTIONS_DSN") or None,
         metrics_address=_address(environ, "ORDERS_METRICS_ADDRESS"),
         log_format=_choice(environ, "ORDERS_LOG_FORMAT", LOG_FORMATS),

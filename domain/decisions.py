@@ -5,9 +5,10 @@ trace in the stream. `refusal` is the single source of the rules, used by the
 workflow's update validators before anything is written to history.
 """
 
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.orders import Identifier
 from domain.state import OrderState, OrderStatus
@@ -22,6 +23,11 @@ class _Decision(BaseModel):
 
     expected_version: int | None = Field(
         default=None, ge=0, description="Optimistic concurrency: refuse unless the order is at exactly this version."
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="Refuse the decision if the order takes it up after this moment: its sender stopped waiting"
+        " (no worker took it in time) and was told it was withdrawn.",
     )
 
 
@@ -66,11 +72,14 @@ def refusal(
     decision_in_progress: bool = False,
     cancellation_requested: bool = False,
     fulfilment_started: bool = False,
+    now: datetime | None = None,
 ) -> Refusal | None:
     """Why `decision` cannot be taken now, naming the order's status and version; None if it can."""
     where = (
         f"order {state.order_id} is {state.status.value if state.status else 'not started'} at version {state.version}"
     )
+    if decision.expires_at is not None and now is not None and now > decision.expires_at:
+        return Refusal("expired", f"the decision expired at {decision.expires_at.isoformat()}, before {where} took it")
     if decision.expected_version is not None and decision.expected_version != state.version:
         return Refusal("stale_version", f"stale expected_version {decision.expected_version}: {where}")
     if cancellation_requested:

@@ -1,14 +1,31 @@
-"""`orders approve | reject | cancel`: decisions sent to a running order as updates."""
+"""`orders approve | reject | cancel`: decisions sent to a running order as updates.
+
+A decision waits at most ORDERS_DECISION_TIMEOUT for a worker to take it up (a worker
+killed outright still looks alive to the server for a minute or so). It carries that
+deadline (`expires_at`): an order that takes it up later refuses it as expired, so a
+decision its sender was told is withdrawn is never applied behind their back.
+"""
 
 import argparse
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 import views
-from connection import has_live_worker
+from connection import has_live_worker, load_settings
 from contract import APPROVE_PAYMENT, CANCEL_ORDER, REJECT_PAYMENT, workflow_id_for
 from domain import OrderState, describe_validation_error
 from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
@@ -18,23 +35,34 @@ from orders_cli.session import print_json, temporal
 _UPDATES: dict[type, str] = {ApprovePayment: APPROVE_PAYMENT, RejectPayment: REJECT_PAYMENT, CancelOrder: CANCEL_ORDER}
 
 
+# Past the decision's deadline, how long to go on listening for a worker's acceptance
+# that was on its way: the sender is told "withdrawn" only once none can still come.
+_ACCEPTANCE_IN_FLIGHT = timedelta(seconds=5)
+
+
 class DecisionRefused(Exception):
     """The order refused a decision; the message says why, naming its status and version."""
 
 
 async def decision_command(args: argparse.Namespace) -> int:
+    wait = load_settings().decision_timeout
     try:
-        decision = _decision(args)
+        decision = _decision(args, expires_at=datetime.now(UTC) + wait)
     except ValidationError as err:
         raise ValueError(describe_validation_error(err)) from None
+    # Said if a signal stops the wait: what becomes of the decision.
+    args.on_interrupt = (
+        f"the decision stays pending until {decision.expires_at:%H:%M:%S} UTC: a worker that takes it up before"
+        f" then carries it out, after then the order refuses it (see `orders state {args.order_id}`)"
+    )
     async with temporal() as client:
-        state = await decide(client, args.order_id, decision)
+        state = await decide(client, args.order_id, decision, wait)
     print_json(state) if args.json else print(views.order_state(state))
     return 0
 
 
-def _decision(args: argparse.Namespace) -> Decision:
-    version = {"expected_version": args.expected_version}
+def _decision(args: argparse.Namespace, expires_at: datetime) -> Decision:
+    version = {"expected_version": args.expected_version, "expires_at": expires_at}
     if args.command == "approve":
         return ApprovePayment(approver=args.approver, comment=args.comment, **version)
     if args.command == "reject":
@@ -42,7 +70,7 @@ def _decision(args: argparse.Namespace) -> Decision:
     return CancelOrder(reason=args.reason, requested_by=args.requested_by, **version)
 
 
-async def decide(client: Client, order_id: str, decision: Decision) -> OrderState:
+async def decide(client: Client, order_id: str, decision: Decision, wait: timedelta) -> OrderState:
     """Send `decision` to the running order; DecisionRefused says why it was not taken."""
     handle = client.get_workflow_handle(workflow_id_for(order_id), result_type=OrderState)
     try:
@@ -57,14 +85,22 @@ async def decide(client: Client, order_id: str, decision: Decision) -> OrderStat
         raise DecisionRefused(
             f"no worker is polling {description.task_queue!r}: start `python worker.py` and try again"
         )
-    return await send_decision(client, handle, order_id, decision)
+    return await send_decision(client, handle, order_id, decision, wait)
 
 
 async def send_decision(
-    client: Client, handle: WorkflowHandle[Any, Any], order_id: str, decision: Decision
+    client: Client, handle: WorkflowHandle[Any, Any], order_id: str, decision: Decision, wait: timedelta
 ) -> OrderState:
     try:
-        state: OrderState = await handle.execute_update(_UPDATES[type(decision)], decision, result_type=OrderState)
+        update = await _accepted(handle, decision, wait + _ACCEPTANCE_IN_FLIGHT)
+        if update is None:
+            raise DecisionRefused(
+                f"no worker took the decision on {order_id} within {wait.total_seconds():g} s"
+                " (ORDERS_DECISION_TIMEOUT): it is withdrawn, and the order refuses it as expired if a worker"
+                " takes it up later; start one (python worker.py) and decide again"
+            )
+        # Taken up by a worker: it is carried out now, however long its activities take.
+        state: OrderState = await update.result()
         return state
     except WorkflowUpdateFailedError as err:
         raise DecisionRefused(getattr(err.cause, "message", None) or str(err.cause)) from None
@@ -88,3 +124,24 @@ async def _why_an_ended_order_refuses(client: Client, order_id: str, decision: D
     return (
         f"order {order_id} was closed ({closed.name if closed else 'unknown'}) {where} before the decision reached it"
     )
+
+
+async def _accepted(
+    handle: WorkflowHandle[Any, Any], decision: Decision, wait: timedelta
+) -> WorkflowUpdateHandle[OrderState] | None:
+    """The decision once a worker has accepted it (or refused it); None if none took it
+    up within `wait`. Stopped by a signal, the wait ends as a plain cancellation."""
+    sending = asyncio.ensure_future(
+        handle.start_update(
+            _UPDATES[type(decision)], decision, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=OrderState
+        )
+    )
+    try:
+        done, _ = await asyncio.wait({sending}, timeout=wait.total_seconds())
+    finally:
+        if not sending.done():
+            sending.cancel()
+            # The SDK reports its own cancellation as a timeout-or-cancelled error.
+            with contextlib.suppress(asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
+                await sending
+    return sending.result() if done else None

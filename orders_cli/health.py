@@ -11,7 +11,6 @@ ORDERS_CONNECT_TIMEOUT, 10 s by default), as for every program.
 """
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,7 +42,7 @@ from connection.temporal import (
     search_attribute_commands,
 )
 from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
-from projections import ProjectionError, ReadModels, lag
+from projections import ProjectionError, lag, open_read_models
 from projections.databases import DatabaseError, where_of
 
 NO_WORKER = f"no worker polling {TASK_QUEUE}"
@@ -290,18 +289,18 @@ async def _running(client: Client) -> dict[str, Any]:
     }
 
 
-_UNOPENABLE: tuple[type[Exception], ...] = (*DatabaseError, ProjectionError)
-
-
 async def _read_models(client: Client, projections: Path | str, checkup: _Checkup) -> dict[str, Any]:
     """The projector's lag; read models that cannot be opened are a reason like any other."""
+    where = where_of(projections)
     try:
-        models = await asyncio.to_thread(ReadModels, projections)
+        models = await open_read_models(client, projections)
         behind = await lag(client, models)
-    except _UNOPENABLE as err:
-        where, why = where_of(projections), _first_line(err)
-        checkup.reasons.append(f"read models unreachable: {where}: {why}")
-        return {"read_models": where, "error": why}
+    except DatabaseError as err:
+        checkup.reasons.append(f"read models unreachable: {where}: {_first_line(err)}")
+        return {"read_models": where, "error": _first_line(err)}
+    except ProjectionError as err:
+        checkup.reasons.append(f"read models unusable: {err}")
+        return {"read_models": where, "error": str(err)}
     if behind.seconds > checkup.args.lag_warning:
         checkup.reasons.append(
             f"read models {behind.seconds:.0f} s behind the histories ({behind.orders} order(s), "

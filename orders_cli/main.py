@@ -20,10 +20,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -206,10 +206,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         if load_settings().traces_exported:
             start_tracing("orders-cli")
-        code: int = asyncio.run(args.run(args))
+        code: int = asyncio.run(_stopped_by_signals(args.run(args)))
         return code
     except KeyboardInterrupt:
-        print(f"orders {args.command}: stopped by a signal", file=sys.stderr)
+        besides = f"; {args.on_interrupt}" if getattr(args, "on_interrupt", None) else ""
+        print(f"orders {args.command}: stopped by a signal{besides}", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except SettingsError as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
@@ -242,6 +243,24 @@ def run(argv: Sequence[str] | None = None) -> int:
         return ExitCode.UNAVAILABLE if unavailable else ExitCode.FAILED
     finally:
         stop_tracing()
+
+
+async def _stopped_by_signals(command: Coroutine[Any, Any, int]) -> int:
+    """`command`, cancelled by SIGTERM or Ctrl-C as a whole, so that each of its waits
+    unwinds in order (an update it waits on, an embedded server it started) before the
+    one line that says it was stopped; never an exception left behind in a task."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        return await command
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def _first_line(err: Exception) -> str:

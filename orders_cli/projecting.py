@@ -10,21 +10,29 @@ from datetime import timedelta
 from connection import load_settings
 from connection.process import wait_for_interrupt
 from orders_cli.session import progress_on_stderr, temporal
-from projections import READ_MODELS, CatchUp, Lag, ReadModels, catch_up, keep_current, lag
+from projections import (
+    DEFAULT_SNAPSHOT_EVERY,
+    READ_MODELS,
+    CatchUp,
+    Lag,
+    ReadModels,
+    catch_up,
+    keep_current,
+    lag,
+    open_read_models,
+)
 
 ACTIONS = ("run", "rebuild", "status")
-
-
-def open_read_models(snapshot_every: int | None = None) -> ReadModels:
-    target = load_settings().projections
-    return ReadModels(target) if snapshot_every is None else ReadModels(target, snapshot_every)
 
 
 async def projector_command(args: argparse.Namespace) -> int:
     if args.name is not None and args.action != "rebuild":
         raise ValueError(f"a read model's name goes with `rebuild`, not `{args.action}`")
-    models = open_read_models(args.snapshot_every)
+    target = load_settings().projections
     async with temporal() as client:
+        models = await open_read_models(
+            client, target, args.snapshot_every or DEFAULT_SNAPSHOT_EVERY, take_over=args.action == "rebuild"
+        )
         if args.action == "status":
             behind = await lag(client, models)
             _print_status(models, behind, as_json=args.json)

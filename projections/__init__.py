@@ -14,6 +14,7 @@ from projections.projector import (
     changed_since,
     keep_current,
     lag,
+    open_read_models,
 )
 from projections.read_models import (
     DEFAULT_SNAPSHOT_EVERY,
@@ -40,4 +41,5 @@ __all__ = [
     "changed_since",
     "keep_current",
     "lag",
+    "open_read_models",
 ]

@@ -36,6 +36,7 @@ class Database(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Rows: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def transaction(self) -> Any: ...  # a context manager: exclusive, all or nothing
+    def tables(self) -> set[str]: ...  # the names of the tables there
     def close(self) -> None: ...
 
 
@@ -105,6 +106,9 @@ class SqliteDatabase(_PerThread):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._connection().executemany(sql, rows)
 
+    def tables(self) -> set[str]:
+        return {row[0] for row in self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         connection = self._connection()
@@ -125,6 +129,10 @@ class PostgresDatabase(_PerThread):
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+
+    def tables(self) -> set[str]:
+        rows = self.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        return {row[0] for row in rows}
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Rows:
         cursor: Rows = self._connection().execute(_placeholders(sql), tuple(parameters))

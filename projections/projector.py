@@ -16,16 +16,19 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from temporalio.api.common.v1 import Payload
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
+from connection.deadlines import call_timeout
 from connection.encryption import PayloadOpener, refuse_encrypted
 from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
 from domain import EventEnvelope, OrderStream
 from domain.summary import OrderSummary
 from eventstore import EventStore, latest_envelope_in_memo
-from projections.read_models import NeedsWholeStream, ReadModels, Stored
+from projections.read_models import DEFAULT_SNAPSHOT_EVERY, NeedsWholeStream, ReadModels, Stored
 
 # How far back each poll looks again before the high-water mark: an order whose change
 # reached visibility after a later one was listed is still found. Orders seen again
@@ -75,6 +78,19 @@ class CatchUp:
     read: int = 0  # of those, orders whose history was read (the others' one new event was in the listing)
     events: int = 0
     repaired: list[str] = field(default_factory=list)
+
+
+async def open_read_models(
+    client: Client, target: Path | str, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, *, take_over: bool = False
+) -> ReadModels:
+    """The read models at `target`, as this client's namespace's: ProjectionError if they
+    are another namespace's (unless `take_over`, as a rebuild does), or not ours at all."""
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=client.namespace), timeout=call_timeout(client)
+    )
+    models = await asyncio.to_thread(ReadModels, target, snapshot_every)
+    await asyncio.to_thread(models.claim, client.namespace, described.namespace_info.id, take_over=take_over)
+    return models
 
 
 def changed_since(since: datetime | None) -> str | None:

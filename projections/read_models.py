@@ -12,6 +12,7 @@ and when an order closes.
 """
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,7 +84,20 @@ CREATE TABLE IF NOT EXISTS checkpoint (
     high_water TEXT,                   -- the latest change seen in visibility
     caught_up_at TEXT                  -- when a catch-up last finished
 );
+CREATE TABLE IF NOT EXISTS read_models_owner (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    namespace TEXT NOT NULL,           -- whose histories these are folded from
+    namespace_id TEXT NOT NULL         -- the namespace's own id: the same name on another server is another
+);
 """
+# The tables of the schema and their columns, to tell ours from another program's.
+_COLUMNS = {
+    match.group(1): {
+        line.split()[0] for line in match.group(2).strip().splitlines() if not line.strip().startswith("PRIMARY KEY")
+    }
+    for match in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", _SCHEMA, flags=re.DOTALL)
+}
+_OWNER = "read_models_owner"
 
 
 class ProjectionError(RuntimeError):
@@ -116,8 +130,43 @@ class ReadModels:
         self._db = open_database(target)
         self.where = self._db.where
         with self._db.transaction():
+            self._refuse_foreign_tables()
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._db.execute(statement)
+
+    def _refuse_foreign_tables(self) -> None:
+        """Never write into another program's tables that happen to share a name."""
+        existing = self._db.tables() & _COLUMNS.keys()
+        for table in sorted(existing):
+            described = self._db.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+            columns = {column[0] for column in described.description}  # type: ignore[attr-defined]
+            if columns != _COLUMNS[table]:
+                raise ProjectionError(
+                    f"{self.where} holds a table {table} that is not one of the read models' (its columns differ):"
+                    " give the read models a database of their own (ORDERS_PROJECTIONS_DSN)"
+                )
+
+    # -- Whose they are ------------------------------------------------------------
+
+    def claim(self, namespace: str, namespace_id: str, *, take_over: bool = False) -> None:
+        """Record whose histories these read models fold, the first time; refuse another
+        namespace's (the same name on another server is another) unless `take_over`, as
+        a rebuild does, which starts them over from this namespace's histories."""
+        with self._db.transaction():
+            row = self._db.execute(f"SELECT namespace, namespace_id FROM {_OWNER} WHERE id = 1").fetchone()
+            if row is not None and tuple(row) == (namespace, namespace_id):
+                return
+            if row is not None and not take_over:
+                raise ProjectionError(
+                    f"the read models in {self.where} are those of namespace {row[0]!r} (id {row[1]}), not of"
+                    f" {namespace!r} (id {namespace_id}): give each namespace its own ORDERS_PROJECTIONS_DSN,"
+                    " or start these over from this namespace with `orders projector rebuild`"
+                )
+            self._db.execute(
+                f"INSERT INTO {_OWNER} (id, namespace, namespace_id) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET namespace = excluded.namespace, namespace_id = excluded.namespace_id",
+                (namespace, namespace_id),
+            )
 
     # -- Checkpoints -------------------------------------------------------------
 

@@ -455,6 +455,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             decision_in_progress=self._decision_in_progress,
             cancellation_requested=self._cancellation is not None,
             fulfilment_started=self._fulfilment_started,
+            now=workflow.now(),
         )
         if reason:
             self._metrics.refused(kind.__name__, reason.code)

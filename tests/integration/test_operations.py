@@ -289,6 +289,21 @@ async def test_orders_health_names_what_is_wrong_without_a_worker(tmp_path):
         await server.stop()
 
 
+def test_orders_health_with_the_read_models_unreachable_still_reports_everything_else(operated, tmp_path):
+    garbage = tmp_path / "projections.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    for dsn in (str(garbage), f"postgresql://postgres@127.0.0.1:{free_local_port()}/nowhere"):
+        checked = operated.orders("health", "--json", ORDERS_PROJECTIONS_DSN=dsn)
+        assert checked.returncode == ExitCode.FAILED, checked.stdout + checked.stderr
+        report = json.loads(checked.stdout)
+        assert report["status"] == "degraded"
+        assert any(reason.startswith("read models unreachable: ") for reason in report["reasons"]), report["reasons"]
+        assert "error" in report["projector"]
+        assert report["server"]["reachable"] and report["workers"]["polling"] >= 1
+        for section in ("namespace", "backlog", "failing_workflow_tasks", "awaiting_approval", "running"):
+            assert report[section] and "error" not in report[section], section
+
+
 async def test_orders_health_on_a_namespace_lacking_search_attributes_is_degraded_naming_them(tmp_path):
     """A server with only the three oldest attributes and no worker: the checks that filter
     by the missing ones are skipped with a note, every other check is reported."""

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -202,3 +204,27 @@ async def test_projectors_running_side_by_side_apply_each_event_once(own_env, tm
     rebuilt = await orders(own_env, alone, "projector", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert ReadModels(shared).contents() == ReadModels(alone).contents()
+
+
+async def test_read_models_of_another_namespace_are_refused_not_reported_as_current(own_env, tmp_path):
+    """Built for namespace `nsa`, then asked for in `default` at the same location: refused
+    in one line naming both, by report and by health; a rebuild there starts them over."""
+    await own_env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace="nsa", workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    target = tmp_path / "projections.sqlite"
+    in_nsa = {**orders_env(own_env, target), "TEMPORAL_NAMESPACE": "nsa"}
+    built = await asyncio.to_thread(
+        subprocess.run, [ORDERS_COMMAND, "projector", "--once"], capture_output=True, text=True, env=in_nsa
+    )
+    assert built.returncode == 0, built.stderr
+    report = await orders(own_env, target, "report", "--json")
+    assert report.returncode == 1, report.stdout + report.stderr
+    assert "are those of namespace 'nsa'" in report.stderr and "not of 'default'" in report.stderr, report.stderr
+    assert report.stdout == "" and len(report.stderr.strip().splitlines()) == 1
+    health = await orders(own_env, target, "health", "--json")
+    reasons = json.loads(health.stdout)["reasons"]
+    assert any(reason.startswith("read models unusable: ") and "'nsa'" in reason for reason in reasons), reasons
+    rebuilt = await orders(own_env, target, "projector", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert (await orders(own_env, target, "report", "--json")).returncode == 0

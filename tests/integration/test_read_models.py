@@ -13,7 +13,7 @@ import pytest
 from domain import STATE_SCHEMA_VERSION, OrderStream, Snapshot, state_from_snapshot
 from domain.summary import summarize
 from eventstore import read_history_file
-from projections import ReadModels
+from projections import ProjectionError, ReadModels
 from projections.databases import open_database
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
@@ -141,3 +141,27 @@ def test_the_latest_event_alone_continues_a_stored_order_as_the_whole_stream_doe
         ReadModels(projections_at("empty")).apply(
             OrderStream(longest.order_id, longest.envelopes[1:2]), closed=False, whole=False
         )
+
+
+def test_read_models_never_write_into_another_programs_table_of_the_same_name(tmp_path):
+    foreign = open_database(tmp_path / "shared.sqlite")
+    with foreign.transaction():
+        foreign.execute("CREATE TABLE order_summaries (ticket TEXT, seat TEXT)")
+    with pytest.raises(ProjectionError, match="holds a table order_summaries that is not one of the read models'"):
+        ReadModels(tmp_path / "shared.sqlite")
+    assert foreign.tables() == {"order_summaries"}  # nothing created beside it
+
+
+def test_read_models_belong_to_one_namespace_and_refuse_another_unless_started_over(projections_at):
+    target = projections_at("owned")
+    models = ReadModels(target)
+    models.claim("nsa", "id-of-nsa")
+    models.apply(STREAMS[0], closed=True)
+    again = ReadModels(target)
+    again.claim("nsa", "id-of-nsa")  # the same namespace: as before
+    with pytest.raises(ProjectionError, match=r"are those of namespace 'nsa' .* not of 'default'"):
+        again.claim("default", "id-of-default")
+    with pytest.raises(ProjectionError, match="not of 'nsa'"):
+        again.claim("nsa", "id-of-another-server's-nsa")  # the same name on another server is another
+    again.claim("default", "id-of-default", take_over=True)  # a rebuild starts them over
+    ReadModels(target).claim("default", "id-of-default")

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -107,7 +108,7 @@ async def test_a_cancel_aborted_because_the_order_closed_meanwhile_is_refused_in
         await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
     # No worker now: the cancel waits at the server until the order is closed under it.
     cancel = CancelOrder(reason="too late")
-    sending = asyncio.create_task(send_decision(client, handle, order.order_id, cancel))
+    sending = asyncio.create_task(send_decision(client, handle, order.order_id, cancel, timedelta(seconds=60)))
     await asyncio.sleep(1)  # nothing to watch for: a waiting update shows nowhere; either way the answer is the same
     await handle.terminate("closed by an operator")
     with pytest.raises(DecisionRefused) as refused:

@@ -1,0 +1,94 @@
+"""A decision sent right after the only worker was killed outright (it still looks alive
+to the server for a minute or so): `orders approve` waits ORDERS_DECISION_TIMEOUT, says in
+one line that the decision is withdrawn, and it is: a worker that takes the order up
+later refuses it as expired. Stopped by SIGTERM while it waits: one line, exit 130."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from datetime import timedelta
+
+from temporalio.service import RPCError
+
+from connection.embedded_server import free_local_port, start_embedded_server
+from connection.process import ExitCode
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
+from domain import OrderState, OrderStatus
+from tests.integration.helpers import ORDERS_COMMAND, spawn_worker
+from tests.orders import one_line_order, wait_for_status
+from tests.waiting import wait_until
+
+DECISION_TIMEOUT = 3
+SIGNALLED_AFTER = 6
+
+
+async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(tmp_path):
+    server = await start_embedded_server(
+        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
+    )
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": server.address,
+        "ORDERS_DATA_DIR": str(tmp_path / "data"),
+        "ORDERS_DECISION_TIMEOUT": str(DECISION_TIMEOUT),
+    }
+    worker = spawn_worker(env)
+    try:
+        order = one_line_order("WAITS-FOR-A-PERSON", "PROD-001", 2, "30000.00")
+        handle = await server.client.start_workflow(
+            WORKFLOW_TYPE, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE, result_type=OrderState
+        )
+        waiting = await wait_for_status(handle, OrderStatus.PAYMENT_PENDING, seconds=60)
+        worker.kill()  # SIGKILL: it announces nothing, and looks alive for a while
+        worker.wait()
+
+        began = time.monotonic()
+        approve = [ORDERS_COMMAND, "approve", order.order_id, "--approver", "ops-lead"]
+        withdrawn = await asyncio.to_thread(
+            subprocess.run, approve, capture_output=True, text=True, env=env, timeout=60
+        )
+        waited = time.monotonic() - began
+        assert withdrawn.returncode == ExitCode.FAILED, withdrawn.stdout + withdrawn.stderr
+        lines = withdrawn.stderr.strip().splitlines()
+        assert len(lines) == 1 and "it is withdrawn" in lines[0] and "ORDERS_DECISION_TIMEOUT" in lines[0], (
+            withdrawn.stderr
+        )
+        assert DECISION_TIMEOUT <= waited < DECISION_TIMEOUT + 20, waited
+
+        # Long enough to be waiting for certain when the signal comes.
+        slow = {**env, "ORDERS_DECISION_TIMEOUT": str(SIGNALLED_AFTER + DECISION_TIMEOUT)}
+        signalled_at = time.monotonic()
+        stopped_by = subprocess.Popen(approve, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow)
+        await asyncio.sleep(SIGNALLED_AFTER)
+        stopped_by.send_signal(signal.SIGTERM)
+        out, err = await asyncio.to_thread(stopped_by.communicate, timeout=30)
+        assert stopped_by.returncode == ExitCode.INTERRUPTED, out + err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "stopped by a signal; the decision stays pending until" in err
+
+        # Past both deadlines, a worker comes back and takes the two waiting decisions
+        # up with the order's next workflow task: each is refused as expired, and the
+        # order still waits for a person, at the version it had.
+        await asyncio.sleep(SIGNALLED_AFTER + DECISION_TIMEOUT + 1 - (time.monotonic() - signalled_at))
+        worker = spawn_worker({**env, "ORDERS_DECISION_TIMEOUT": "60"})
+        state = await wait_until(lambda: _state(handle), seconds=60, what="a worker to answer for the order")
+        assert state.status is OrderStatus.PAYMENT_PENDING and state.version == waiting.version, state
+        approved = await asyncio.to_thread(
+            subprocess.run, approve, capture_output=True, text=True, env={**env, "ORDERS_DECISION_TIMEOUT": "60"}
+        )
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+        assert (await handle.result()).status is OrderStatus.FULFILLED
+    finally:
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait(30)
+        await server.stop()
+
+
+async def _state(handle) -> OrderState | None:
+    try:
+        return await handle.query("state", result_type=OrderState, rpc_timeout=timedelta(seconds=5))
+    except RPCError:
+        return None  # no worker has answered yet
