@@ -38,10 +38,10 @@ from connection.temporal import (
     connect,
     is_temporal_cloud,
     live_pollers,
-    missing_search_attributes,
     search_attribute_commands,
 )
 from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
+from orders_cli.session import first_line
 from projections import ProjectionError, lag, open_read_models
 from projections.databases import DatabaseError, where_of
 
@@ -99,13 +99,18 @@ class _Checkup:
     report: dict[str, Any]
     args: argparse.Namespace
     missing: set[str]
+    reports_problems: bool  # the server has the TemporalReportedProblems search attribute
 
     @classmethod
     async def of(cls, client: Client, report: dict[str, Any], args: argparse.Namespace) -> "_Checkup":
         timeout = call_timeout(client)
         info = await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timeout)
         report["server"].update(reachable=True, version=info.server_version)
-        missing = await missing_search_attributes(client, SEARCH_ATTRIBUTES)
+        # One listing: ours that are missing, and whether the server reports failing tasks.
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace), timeout=timeout
+        )
+        missing = [key.name for key in SEARCH_ATTRIBUTES if key.name not in listed.custom_attributes]
         report["search_attributes"] = {
             "registered": [key.name for key in SEARCH_ATTRIBUTES if key.name not in missing],
             "missing": missing,
@@ -120,7 +125,7 @@ class _Checkup:
                 f"search attributes not registered: {', '.join(missing)} (every order publishes them, so its "
                 f"workflow tasks fail without them); create them with: {' && '.join(commands)}"
             )
-        return cls(client, report, args, set(missing))
+        return cls(client, report, args, set(missing), _REPORTED_PROBLEMS in listed.system_attributes)
 
     @property
     def reasons(self) -> list[str]:
@@ -183,10 +188,7 @@ class _Checkup:
         return backlog
 
     async def _failing(self) -> dict[str, Any]:
-        attributes = await self.client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=self.client.namespace), timeout=call_timeout(self.client)
-        )
-        if _REPORTED_PROBLEMS not in attributes.system_attributes:
+        if not self.reports_problems:
             return {"count": None, "note": f"this server has no {_REPORTED_PROBLEMS}"}
         failing = await _count_and_name(self.client, f"{_RUNNING} AND {_REPORTED_PROBLEMS} IS NOT NULL")
         if failing["count"]:
@@ -296,8 +298,8 @@ async def _read_models(client: Client, projections: Path | str, checkup: _Checku
         models = await open_read_models(client, projections)
         behind = await lag(client, models)
     except DatabaseError as err:
-        checkup.reasons.append(f"read models unreachable: {where}: {_first_line(err)}")
-        return {"read_models": where, "error": _first_line(err)}
+        checkup.reasons.append(f"read models unreachable: {where}: {first_line(err)}")
+        return {"read_models": where, "error": first_line(err)}
     except ProjectionError as err:
         checkup.reasons.append(f"read models unusable: {err}")
         return {"read_models": where, "error": str(err)}
@@ -313,10 +315,6 @@ async def _read_models(client: Client, projections: Path | str, checkup: _Checku
         "seconds_behind": round(behind.seconds, 1),
         "caught_up_at": behind.caught_up_at.isoformat() if behind.caught_up_at else None,
     }
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _at(moment: datetime) -> str:

@@ -42,6 +42,7 @@ from orders_cli.projecting import ACTIONS, projector_command
 from orders_cli.reads import events_command, report_command, state_command
 from orders_cli.reconcile import reconcile_command
 from orders_cli.replaying import replay_command
+from orders_cli.session import first_line
 from projections import READ_MODELS, ProjectionError
 from projections.databases import DatabaseError
 
@@ -231,7 +232,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return ExitCode.UNAVAILABLE
     except DatabaseError as err:
         print(
-            f"orders {args.command}: the read models' or the ledger's database failed: {_first_line(err)}",
+            f"orders {args.command}: the read models' or the ledger's database failed: {first_line(err)}",
             file=sys.stderr,
         )
         return ExitCode.FAILED
@@ -261,10 +262,6 @@ async def _stopped_by_signals(command: Coroutine[Any, Any, int]) -> int:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def main() -> None:

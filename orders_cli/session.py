@@ -35,6 +35,11 @@ async def temporal() -> AsyncIterator[Client]:
         await connection.close()
 
 
+def first_line(err: Exception) -> str:
+    """An error's first line, for the one line a failure gets on stderr."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def is_history_file(target: str) -> bool:
     """Whether TARGET names an exported history rather than an order id."""
     return target.endswith(".json") or Path(target).is_file()
