@@ -7,11 +7,12 @@
     python starter.py --worker-here       # serve the orders in this process, whoever else polls
 
 Every order in a file is checked before any is started: one malformed order and none of
-the file starts. An order id that already exists is never processed twice; the existing
-run's outcome is reported instead. Orders are started a bounded number at a time, their
-outcomes awaited as they come (results for orders that end, one visibility query a second
-for those that wait for approval), with progress on stderr; then a summary. Each order's
-detail is printed for small runs, or with --verbose.
+the file starts. An order id is processed once, ever: one Temporal still holds reports that
+run's outcome; one only the archive or the read models know (Temporal's retention deleted
+its history) is reported as it ended there; neither is started again. Orders are started
+a bounded number at a time, their outcomes awaited as they come (results for orders that
+end, one visibility query a second for those that wait for approval), with progress on
+stderr; then a summary. Each order's detail is printed for small runs, or with --verbose.
 
 Exit codes: 0 done; 1 an order failed, or could not be read (a key missing); 2 a malformed
 file or setting; 3 Temporal could not be reached (or the embedded server was given up);
@@ -58,7 +59,7 @@ from connection import (
 )
 from connection.core_logs import forward_core_logs
 from connection.embedded_server import EmbeddedServerError
-from connection.encryption import EncryptionKeyError, customer_ref
+from connection.encryption import EncryptionKeyError, PayloadOpener, customer_ref
 from connection.process import ExitCode, exit_now, wait_for_interrupt
 from contract import (
     ORDER_STATUS,
@@ -70,9 +71,10 @@ from contract import (
     workflow_id_for,
 )
 from domain import OrderInput, OrderState, OrderStatus, describe_validation_error
-from eventstore import EventStore, HistoryReadError
+from eventstore import Archive, EventStore, HistoryReadError, open_archive
 from hosting import build_worker
 from observability.tracing import correlated, start_tracing, stop_tracing
+from projections import ProjectionError, ReadModels, open_read_models
 
 TUTORIAL_ORDERS = Path(__file__).resolve().parent / "examples" / "tutorial-orders.json"
 
@@ -171,9 +173,46 @@ def _parse(path: Path, entries: Iterable[tuple[str, object]]) -> list[OrderInput
 
 
 @dataclass
+class PastOrders:
+    """Where an order id is still known once Temporal's retention deleted its history:
+    the archive, then the read models (each None when there is none)."""
+
+    archive: Archive | None
+    read_models: ReadModels | None
+    open_payload: PayloadOpener
+
+    def ended(self, order_id: str) -> tuple[OrderState, str, str | None] | None:
+        """How the order ended, where that is known, and its run id; None if nowhere."""
+        if self.archive is not None and (archived := self.archive.get(order_id)) is not None:
+            as_archived = archived.stream(self.open_payload).state_at()
+            return as_archived, f"the archive at {self.archive.where}", archived.run_id
+        if self.read_models is not None and (as_projected := self.read_models.state_of(order_id)) is not None:
+            return as_projected, f"the read models in {self.read_models.where}", None
+        return None
+
+    def close(self) -> None:
+        for store in (self.archive, self.read_models):
+            if store is not None:
+                store.close()
+
+
+async def past_orders(client: Client, settings: Settings) -> PastOrders:
+    archive = await asyncio.to_thread(open_archive, settings.archive)
+    projections = settings.projections
+    read_models = None
+    if not isinstance(projections, Path) or projections.exists():
+        try:
+            read_models = await open_read_models(client, projections)
+        except ProjectionError as err:
+            logging.getLogger(__name__).warning("Not asking the read models whether an order is known: %s", err)
+    return PastOrders(archive, read_models, EventStore(client).open_payload)
+
+
+@dataclass
 class Outcome:
     order: OrderInput
     already_existed: bool = False
+    known_from: str | None = None  # where an order Temporal no longer holds was found
     run_id: str | None = None
     state: OrderState | None = None
     waiting_for_approval: bool = False
@@ -203,7 +242,9 @@ class Outcome:
         text = self.status
         if self.waiting_for_approval:
             text += " (waiting for manual approval)"
-        if self.already_existed:
+        if self.known_from:
+            text += f" (already processed, as {self.known_from} says: not processed again)"
+        elif self.already_existed:
             text += " (already existed: reported, not processed again)"
         return text
 
@@ -213,6 +254,7 @@ class Run:
     """Orders on their way: started, then settled (ended, or waiting for a person)."""
 
     outcomes: dict[str, Outcome]
+    past: PastOrders | None = None
     started: int = 0
     settled: int = 0
     # The result each started order is awaited for, until it ends or is found waiting.
@@ -238,9 +280,10 @@ async def follow(client: Client, orders: Sequence[OrderInput], run: Run, *, eage
         outcome = run.outcomes[order.order_id]
         async with in_flight:
             async with starts:
-                handle = await _start(client, order, outcome, eager=eager)
+                handle = await _start(client, order, outcome, run.past, eager=eager)
             run.count(started=1)
-            await _await_end(client, handle, outcome, run)
+            if handle is not None:
+                await _await_end(client, handle, outcome, run)
             run.count(settled=1)
 
     watcher = asyncio.create_task(_watch_for_approvals(client, run, began))
@@ -251,9 +294,20 @@ async def follow(client: Client, orders: Sequence[OrderInput], run: Run, *, eage
 
 
 async def _start(
-    client: Client, order: OrderInput, outcome: Outcome, *, eager: bool
-) -> WorkflowHandle[Any, OrderState]:
+    client: Client, order: OrderInput, outcome: Outcome, past: PastOrders | None, *, eager: bool
+) -> WorkflowHandle[Any, OrderState] | None:
+    """The order's handle, started now or found running or closed; None for an order
+    only the archive or the read models know, reported as it ended there."""
     workflow_id = workflow_id_for(order.order_id)
+    try:
+        # A local look-up; Temporal is asked whether it still holds the order only if so.
+        ended = await asyncio.to_thread(past.ended, order.order_id) if past is not None else None
+    except (EncryptionKeyError, HistoryReadError) as err:
+        raise UnreadableOrder(f"order {order.order_id!r} cannot be read: {err}") from None
+    if ended is not None and not await EventStore(client).existing([workflow_id]):
+        state, outcome.known_from, outcome.run_id = ended
+        outcome.state, outcome.already_existed = state, True
+        return None
     try:
         # By name: the workflow takes its input raw, to refuse malformed input itself.
         with correlated(order.correlation_id):
@@ -469,7 +523,9 @@ async def start_orders(
                         f"No worker was polling {TASK_QUEUE!r}: running one inside this process.",
                         file=_chatter(as_json),
                     )
-            run = Run({order.order_id: Outcome(order) for order in orders})
+            past = await past_orders(connection.client, settings)
+            running.callback(past.close)
+            run = Run({order.order_id: Outcome(order) for order in orders}, past)
             began = time.monotonic()
             with ProgressDisplay(len(orders)) as progress:
                 progress.run, run.on_change = run, progress.update
@@ -586,6 +642,7 @@ def _print_outcomes(
                     "order_id": o.order.order_id,
                     "outcome": o.kind,
                     "already_existed": o.already_existed,
+                    "known_from": o.known_from,
                     "failure": o.failure,
                     "state": o.state.model_dump(mode="json") if o.state else None,
                 }
@@ -597,7 +654,13 @@ def _print_outcomes(
     if verbose or len(outcomes) <= _DETAIL_UP_TO:
         for outcome in outcomes:
             print()
-            print(detail(outcome, connection.workflow_link(workflow_id_for(outcome.order.order_id), outcome.run_id)))
+            # Temporal no longer holds an order known elsewhere: no link to show it there.
+            link = (
+                None
+                if outcome.known_from
+                else connection.workflow_link(workflow_id_for(outcome.order.order_id), outcome.run_id)
+            )
+            print(detail(outcome, link))
     print()
     print(render_summary(figures))
 

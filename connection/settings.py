@@ -43,6 +43,7 @@ DEFAULT_NAMESPACE = "default"
 DEFAULT_DATA_DIR = ".temporal"
 LEDGER_FILENAME = "ledger.sqlite"
 PROJECTIONS_FILENAME = "projections.sqlite"
+ARCHIVE_DIRNAME = "archive"
 # A server that accepts the connection and never answers would otherwise hold every
 # command for the SDK's own 30 s; a Temporal that answers at all does so in well under this.
 DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
@@ -71,6 +72,7 @@ class Settings:
     rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT
     decision_timeout: timedelta = DEFAULT_DECISION_TIMEOUT
     projections_dsn: str | None = None
+    archive_target: str | None = None
     metrics_address: str | None = None
     log_format: str = "text"
     log_level: str = "INFO"
@@ -114,6 +116,22 @@ class Settings:
             )
         return Path(dsn)
 
+    @property
+    def archive(self) -> Path | str:
+        """Where closed orders are archived: ORDERS_ARCHIVE, a directory or a postgresql://
+        DSN; else archive/ under ORDERS_DATA_DIR."""
+        target = self.archive_target
+        if target is None:
+            return self.data_dir / ARCHIVE_DIRNAME
+        if target.startswith(("postgresql://", "postgres://")):
+            return target
+        if "://" in target:
+            scheme = target.split("://", 1)[0]
+            raise SettingsError(
+                f"ORDERS_ARCHIVE: {scheme}:// is not an archive this project writes; give a directory or postgresql://…"
+            )
+        return Path(target)
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
@@ -128,6 +146,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rpc_timeout=_seconds(environ, "ORDERS_RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT),
         decision_timeout=_seconds(environ, "ORDERS_DECISION_TIMEOUT", DEFAULT_DECISION_TIMEOUT),
         projections_dsn=environ.get("ORDERS_PROJECTIONS_DSN") or None,
+        archive_target=environ.get("ORDERS_ARCHIVE") or None,
         metrics_address=_address(environ, "ORDERS_METRICS_ADDRESS"),
         log_format=_choice(environ, "ORDERS_LOG_FORMAT", LOG_FORMATS),
         log_level=_choice(environ, "ORDERS_LOG_LEVEL", LOG_LEVELS),

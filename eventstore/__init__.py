@@ -2,21 +2,35 @@
 
 Reads go to the history itself (never to a query), so they work while an order runs,
 after it closed, with no worker running, and offline on an exported history file. The
-server reader and the file reader hand out the same `domain.OrderStream`.
+server reader and the file reader hand out the same `domain.OrderStream`. Closed orders
+are copied to the archive before Temporal's retention deletes their histories, and every
+read falls back to it (eventstore.archive).
 """
 
+from eventstore.archive import Archive, ArchivedOrder, ArchiveError, archive_exists, open_archive
+from eventstore.archiving import ArchiveRun, Verification, archive_closed_orders, verify_archive
 from eventstore.history import HistoryReadError, envelopes_in_history, latest_envelope_in_memo, stream_in
 from eventstore.history_file import load_history_file, read_history_file
-from eventstore.store import EventStore, StoredStream, StreamNotFound
+from eventstore.store import EventStore, Located, StoredStream, StreamNotFound
 
 __all__ = [
+    "Archive",
+    "ArchiveError",
+    "ArchiveRun",
+    "ArchivedOrder",
     "EventStore",
     "HistoryReadError",
+    "Located",
     "StoredStream",
     "StreamNotFound",
+    "Verification",
+    "archive_closed_orders",
+    "archive_exists",
     "envelopes_in_history",
     "latest_envelope_in_memo",
     "load_history_file",
+    "open_archive",
     "read_history_file",
     "stream_in",
+    "verify_archive",
 ]

@@ -42,15 +42,23 @@ def envelopes_in_history(
     events: Iterable[HistoryEvent], open_payload: PayloadOpener = refuse_encrypted
 ) -> list[EventEnvelope]:
     """Every envelope recorded in `events`, upcast to the current schema, in version order."""
-    envelopes = []
+    return [
+        read_envelope(payload, f"history event {event_id}", open_payload)
+        for event_id, payload in recorded_envelopes(events)
+    ]
+
+
+def recorded_envelopes(events: Iterable[HistoryEvent]) -> list[tuple[int, Payload]]:
+    """Each envelope as the history holds it (encrypted when it was written so), with the
+    id of the history event that carries it, in version order."""
+    recorded = []
     for event in events:
         if event.event_type != EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
             continue
         fields = event.workflow_properties_modified_event_attributes.upserted_memo.fields
         if DOMAIN_EVENT_MEMO_KEY in fields:
-            payload = fields[DOMAIN_EVENT_MEMO_KEY]
-            envelopes.append(_read_envelope(payload, f"history event {event.event_id}", open_payload))
-    return envelopes
+            recorded.append((event.event_id, fields[DOMAIN_EVENT_MEMO_KEY]))
+    return recorded
 
 
 def latest_envelope_in_memo(
@@ -60,10 +68,11 @@ def latest_envelope_in_memo(
     None when it has none yet."""
     if DOMAIN_EVENT_MEMO_KEY not in memo_fields:
         return None
-    return _read_envelope(memo_fields[DOMAIN_EVENT_MEMO_KEY], f"workflow {workflow_id!r}'s memo", open_payload)
+    return read_envelope(memo_fields[DOMAIN_EVENT_MEMO_KEY], f"workflow {workflow_id!r}'s memo", open_payload)
 
 
-def _read_envelope(payload: Payload, where: str, open_payload: PayloadOpener) -> EventEnvelope:
+def read_envelope(payload: Payload, where: str, open_payload: PayloadOpener = refuse_encrypted) -> EventEnvelope:
+    """One recorded envelope, opened, upcast and checked; `where` names it in an error."""
     try:
         payload = open_payload(payload)
     except (EncryptionKeyError, MalformedPayloadError) as err:

@@ -11,6 +11,7 @@ from connection.encryption import opener_of
 from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
 from domain import OrderState, OrderStream, SnapshotSource, state_from_snapshot
 from domain.summary import OrderSummary, SummarySource, summarize
+from eventstore.archive import Archive
 from eventstore.history import stream_in
 
 
@@ -26,6 +27,15 @@ class StoredStream:
     running: bool
 
 
+@dataclass(frozen=True)
+class Located:
+    """An order's history, and where it was read: Temporal, or the archive when Temporal
+    holds it no longer (`archived_in` names the archive)."""
+
+    history: WorkflowHistory
+    archived_in: str | None = None
+
+
 class EventStore:
     def __init__(
         self,
@@ -33,16 +43,19 @@ class EventStore:
         page_size: int | None = None,
         snapshots: SnapshotSource | None = None,
         summaries: SummarySource | None = None,
+        archive: Archive | None = None,
     ) -> None:
         """`page_size`: history events per page fetched; None lets the server choose.
         `snapshots`: where `state_at` may start from instead of the first event.
-        `summaries`: a read model `summarize` asks first, when it is current."""
+        `summaries`: a read model `summarize` asks first, when it is current.
+        `archive`: where an order is read from once Temporal's retention deleted its history."""
         self._client = client
         # Encrypted envelopes open with the client's own keys (connection.encryption).
         self.open_payload = opener_of(client.data_converter.payload_codec)
         self._page_size = page_size
         self._snapshots = snapshots
         self._summaries = summaries
+        self.archive = archive
 
     async def state_at(self, order_id: str, version: int | None = None) -> OrderState:
         """The order's state after `version` (the latest if None): from the nearest
@@ -55,7 +68,7 @@ class EventStore:
 
     async def read_stream(self, order_id: str) -> OrderStream:
         """The order's stream, read from its history: `.read(from_version, limit)`, `.state_at(…)`."""
-        return stream_in(await self.history(order_id), self.open_payload)
+        return stream_in((await self.locate(order_id)).history, self.open_payload)
 
     async def read_all(self, query: str | None = None) -> AsyncIterator[OrderStream]:
         """The stream of every order the visibility `query` selects, newest first."""
@@ -74,7 +87,14 @@ class EventStore:
                 yield order_id
 
     async def existing(self, workflow_ids: Sequence[str], concurrency: int = 8) -> set[str]:
-        """Those of `workflow_ids` the server has a workflow for, running or closed."""
+        """Those of `workflow_ids` that are orders: the server has a workflow for them,
+        running or closed, or the archive holds them."""
+        archived: set[str] = set()
+        if self.archive is not None:
+            by_order = {order_id_of(workflow_id): workflow_id for workflow_id in workflow_ids}
+            known = await asyncio.to_thread(self.archive.known, [o for o in by_order if o is not None])
+            archived = {by_order[order_id] for order_id in known}
+        workflow_ids = [workflow_id for workflow_id in workflow_ids if workflow_id not in archived]
         limit = asyncio.Semaphore(concurrency)
 
         async def exists(workflow_id: str) -> bool:
@@ -88,7 +108,7 @@ class EventStore:
                     raise
 
         found = await asyncio.gather(*(exists(workflow_id) for workflow_id in workflow_ids))
-        return {workflow_id for workflow_id, yes in zip(workflow_ids, found, strict=True) if yes}
+        return archived | {workflow_id for workflow_id, yes in zip(workflow_ids, found, strict=True) if yes}
 
     async def count(self, query: str | None = None) -> int:
         """How many orders the visibility `query` selects."""
@@ -99,17 +119,26 @@ class EventStore:
         return self._client.list_workflows(_selection(query)).map_histories()
 
     async def history(self, order_id: str) -> WorkflowHistory:
-        """The order's whole Temporal history, page by page."""
+        """The order's whole Temporal history, page by page (from the archive once
+        Temporal holds it no longer)."""
+        return (await self.locate(order_id)).history
+
+    async def locate(self, order_id: str) -> Located:
+        """The order's whole history, and where it was read."""
         handle = self._client.get_workflow_handle(workflow_id_for(order_id))
         try:
             events = [event async for event in handle.fetch_history_events(page_size=self._page_size)]
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            archived = await asyncio.to_thread(self.archive.get, order_id) if self.archive else None
+            if archived is None:
                 raise StreamNotFound(
                     f"no order {order_id!r}: no workflow {handle.id!r} in namespace {self._client.namespace!r}"
+                    + (f" nor in the archive at {self.archive.where}" if self.archive else "")
                 ) from None
-            raise
-        return WorkflowHistory(handle.id, events)
+            return Located(archived.history(), archived_in=self.archive.where if self.archive else None)
+        return Located(WorkflowHistory(handle.id, events))
 
     async def summarize(
         self,
@@ -134,12 +163,19 @@ class EventStore:
         concurrency: int = 8,
     ) -> list[StoredStream]:
         """The stream of every order `query` selects, `concurrency` histories read at a
-        time, each with whether its workflow still runs."""
+        time, each with whether its workflow still runs. Without a query, every order:
+        those only the archive holds as well (a query goes to visibility, which has
+        forgotten them)."""
         selected = [
             (order_id, execution.status == WorkflowExecutionStatus.RUNNING)
             async for execution in self._client.list_workflows(_selection(query))
             if (order_id := order_id_of(execution.id)) is not None
         ]
+        if query is None and self.archive is not None:
+            listed = {order_id for order_id, _ in selected}
+            archive = self.archive
+            only_archived = await asyncio.to_thread(lambda: [o for o in archive.order_ids() if o not in listed])
+            selected += [(order_id, False) for order_id in only_archived]
         limit = asyncio.Semaphore(concurrency)
         done = 0
 

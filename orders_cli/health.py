@@ -43,7 +43,7 @@ from connection.temporal import (
 from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
 from orders_cli.session import first_line
 from projections import ProjectionError, lag, open_read_models
-from projections.databases import DatabaseError, where_of
+from storage.databases import DatabaseError, where_of
 
 NO_WORKER = f"no worker polling {TASK_QUEUE}"
 _REPORTED_PROBLEMS = "TemporalReportedProblems"

@@ -33,8 +33,9 @@ from connection.core_logs import forward_core_logs
 from connection.encryption import customer_ref
 from connection.process import ExitCode, exit_now
 from domain import VersionNotFound
-from eventstore import HistoryReadError, StreamNotFound
+from eventstore import ArchiveError, HistoryReadError, StreamNotFound
 from observability.tracing import start_tracing, stop_tracing
+from orders_cli.archiving import add_archive_arguments, archive_command
 from orders_cli.codec_server import CodecServerError, add_codec_server_arguments, codec_server_command
 from orders_cli.decisions import DecisionRefused, decision_command
 from orders_cli.health import add_health_arguments, health_command
@@ -44,7 +45,7 @@ from orders_cli.reconcile import reconcile_command
 from orders_cli.replaying import replay_command
 from orders_cli.session import first_line
 from projections import READ_MODELS, ProjectionError
-from projections.databases import DatabaseError
+from storage.databases import DatabaseError
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -164,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     projector.set_defaults(run=projector_command)
 
+    archiving = commands.add_parser(
+        "archive",
+        parents=[output],
+        help="copy closed orders to the archive before Temporal's retention deletes them (--verify: check it)",
+    )
+    add_archive_arguments(archiving)
+    archiving.set_defaults(run=archive_command)
+
     health = commands.add_parser(
         "health",
         parents=[output],
@@ -220,6 +229,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         StreamNotFound,
         VersionNotFound,
         HistoryReadError,
+        ArchiveError,
         DecisionRefused,
         ProjectionError,
         CodecServerError,
@@ -232,7 +242,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return ExitCode.UNAVAILABLE
     except DatabaseError as err:
         print(
-            f"orders {args.command}: the read models' or the ledger's database failed: {first_line(err)}",
+            f"orders {args.command}: a database (read models, archive or ledger) failed: {first_line(err)}",
             file=sys.stderr,
         )
         return ExitCode.FAILED

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import views
 from connection import load_settings
-from eventstore import EventStore
-from orders_cli.session import print_json, progress_on_stderr, read_stream, temporal
+from orders_cli.session import event_store, print_json, progress_on_stderr, read_stream, temporal
 from projections import ProjectedSummaries, open_read_models
 
 
@@ -34,7 +33,7 @@ async def report_command(args: argparse.Namespace) -> int:
         projected = None
         if args.query is None and (not isinstance(target, Path) or target.exists()):
             projected = ProjectedSummaries(client, await open_read_models(client, target))
-        store = EventStore(client, summaries=projected)
+        store = event_store(client, summaries=projected)
         summary = await store.summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
     if projected is not None and projected.lag is not None:
         behind = projected.lag

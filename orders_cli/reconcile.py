@@ -27,8 +27,8 @@ from domain import (
     PaymentProcessed,
     PaymentStatus,
 )
-from eventstore import EventStore, StoredStream
-from orders_cli.session import progress_on_stderr, temporal
+from eventstore import StoredStream
+from orders_cli.session import event_store, progress_on_stderr, temporal
 
 _LISTED_UP_TO = 50
 
@@ -151,7 +151,7 @@ async def reconcile_command(args: argparse.Namespace) -> int:
 
     ledger = effects_by_workflow_id(LedgerDatabase(ledger_path))
     async with temporal() as client:
-        store = EventStore(client)
+        store = event_store(client)
         orders = await store.read_many(args.query, on_progress=progress_on_stderr("Reading histories"))
         selected = {workflow_id_for(order.stream.order_id) for order in orders}
         # Effects of orders the query left out are not judged; effects of no order at all are.

@@ -10,7 +10,7 @@ from connection.encryption import opener
 from connection.process import ExitCode
 from eventstore import EventStore, load_history_file
 from hosting.replay import ReplayReport, replay, replay_all
-from orders_cli.session import is_history_file, temporal
+from orders_cli.session import event_store, is_history_file, say_if_archived, temporal
 
 
 async def replay_command(args: argparse.Namespace) -> int:
@@ -22,8 +22,9 @@ async def replay_command(args: argparse.Namespace) -> int:
             report = await replay(load_history_file(args.target, opener(keyring)), debug=args.debug, keyring=keyring)
         else:
             async with temporal() as client:
-                history = await EventStore(client).history(args.target)
-                report = await replay(history, debug=args.debug, keyring=keyring)
+                located = await event_store(client).locate(args.target)
+                say_if_archived(args.target, located.archived_in)
+                report = await replay(located.history, debug=args.debug, keyring=keyring)
         _print(report, args.json, with_state=True)
         return ExitCode.OK if report.ok else ExitCode.FAILED
 

@@ -16,7 +16,8 @@ from connection import load_settings, open_connection, silence_of
 from connection.encryption import opener
 from contract import SEARCH_ATTRIBUTES
 from domain import OrderStream
-from eventstore import EventStore, read_history_file
+from domain.summary import SummarySource
+from eventstore import EventStore, open_archive, read_history_file, stream_in
 
 
 @asynccontextmanager
@@ -45,12 +46,32 @@ def is_history_file(target: str) -> bool:
     return target.endswith(".json") or Path(target).is_file()
 
 
+def event_store(client: Client, summaries: SummarySource | None = None) -> EventStore:
+    """The event store over this client's histories, falling back to the archive (when
+    anything was archived) for orders whose histories retention has deleted."""
+    return EventStore(client, summaries=summaries, archive=open_archive(load_settings().archive))
+
+
 async def read_stream(target: str) -> OrderStream:
-    """The order's stream, from an exported history file or from the server's history."""
+    """The order's stream, from an exported history file or from the server's history
+    (from the archive, saying so, when Temporal holds it no longer)."""
     if is_history_file(target):
         return read_history_file(target, opener(load_settings().keyring))
     async with temporal() as client:
-        return await EventStore(client).read_stream(target)
+        store = event_store(client)
+        located = await store.locate(target)
+        say_if_archived(target, located.archived_in)
+        return stream_in(located.history, store.open_payload)
+
+
+def say_if_archived(order_id: str, archive: str | None) -> None:
+    """One line on stderr naming the archive an order was read from."""
+    if archive is not None:
+        print(
+            f"Order {order_id} read from the archive at {archive}: Temporal no longer holds its history"
+            " (the namespace's retention ended).",
+            file=sys.stderr,
+        )
 
 
 def print_json(value: BaseModel | Sequence[BaseModel]) -> None:

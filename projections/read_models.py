@@ -1,4 +1,4 @@
-"""The read models, in SQLite or PostgreSQL (projections.databases): disposable, rebuilt
+"""The read models, in SQLite or PostgreSQL (storage.databases): disposable, rebuilt
 from the histories whenever asked.
 
 One row per order (`order_summaries`, the tutorial's OrderProjection) holds the order's
@@ -31,7 +31,7 @@ from domain import (
     apply_event,
 )
 from domain.summary import OrderSummary, summarize_orders, validation_problems
-from projections.databases import Database, open_database
+from storage.databases import Database, open_database
 
 READ_MODELS = ("order_summaries", "customer_totals", "sales_per_day", "validation_errors_by_code", "snapshots")
 DEFAULT_SNAPSHOT_EVERY = 50
@@ -173,6 +173,11 @@ class ReadModels:
     def stored(self, order_id: str) -> Stored | None:
         row = self._db.execute("SELECT version, closed FROM order_summaries WHERE order_id = ?", (order_id,)).fetchone()
         return None if row is None else Stored(row[0], bool(row[1]))
+
+    def state_of(self, order_id: str) -> OrderState | None:
+        """The order's state as last applied; None for an order the read models never saw."""
+        row = self._db.execute("SELECT state FROM order_summaries WHERE order_id = ?", (order_id,)).fetchone()
+        return None if row is None else OrderState.model_validate_json(row[0])
 
     def high_water(self) -> datetime | None:
         row = self._db.execute("SELECT high_water FROM checkpoint WHERE id = 1").fetchone()

@@ -23,7 +23,7 @@ from domain import OrderStatus
 from domain.decisions import ApprovePayment, CancelOrder
 from eventstore import EventStore
 from projections import ReadModels
-from projections.databases import DatabaseError
+from storage.databases import DatabaseError
 from tests.integration.helpers import ORDERS_COMMAND, address_of
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, Ledger, one_line_order, open_shop, renamed, wait_for_status
 from tests.waiting import wait_until

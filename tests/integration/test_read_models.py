@@ -14,7 +14,7 @@ from domain import STATE_SCHEMA_VERSION, OrderStream, Snapshot, state_from_snaps
 from domain.summary import summarize
 from eventstore import read_history_file
 from projections import ProjectionError, ReadModels
-from projections.databases import open_database
+from storage.databases import open_database
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 GOLDEN = sorted(path for path in (HISTORIES / "golden").glob("*.json") if not path.name.endswith(".state.json"))

@@ -18,8 +18,10 @@ from typing import Any, Protocol
 
 import psycopg
 
-# The advisory lock every projector's change takes on PostgreSQL ("ORDERS" in ASCII).
-_PROJECTION_LOCK = 0x4F52444552530000
+# The advisory lock every projector's change takes on PostgreSQL ("ORDERS" in ASCII);
+# the archive takes its own, so archiving never waits on a projector.
+PROJECTION_LOCK = 0x4F52444552530000
+ARCHIVE_LOCK = 0x4F52444552530001
 
 DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
@@ -52,9 +54,10 @@ def where_of(target: str | Path) -> str:
     return f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-def open_database(target: str | Path) -> Database:
+def open_database(target: str | Path, lock: int = PROJECTION_LOCK) -> Database:
+    """`lock`: the PostgreSQL advisory lock every transaction takes (SQLite locks the file)."""
     if is_postgres(target):
-        return PostgresDatabase(str(target))
+        return PostgresDatabase(str(target), lock)
     return SqliteDatabase(Path(target))
 
 
@@ -94,7 +97,8 @@ class SqliteDatabase(_PerThread):
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # Closed by whichever thread closes the database, once every thread is done with it.
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
@@ -122,9 +126,10 @@ class SqliteDatabase(_PerThread):
 
 
 class PostgresDatabase(_PerThread):
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, lock: int = PROJECTION_LOCK) -> None:
         super().__init__()
         self.dsn = dsn
+        self.lock = lock
         self.where = where_of(dsn)
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -148,7 +153,7 @@ class PostgresDatabase(_PerThread):
         connection = self._connection()
         connection.execute("BEGIN")
         try:
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_PROJECTION_LOCK,))
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock,))
             yield
         except BaseException:
             connection.execute("ROLLBACK")

@@ -1,0 +1,68 @@
+"""`orders archive`: copy closed orders to the archive before Temporal's retention deletes
+their histories; `--verify` holds the archive against itself and against Temporal."""
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from temporalio.client import Client
+
+from connection import load_settings
+from connection.process import ExitCode
+from eventstore import Archive, archive_closed_orders, verify_archive
+from eventstore.archiving import listed
+from orders_cli.session import progress_on_stderr, temporal
+
+
+def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the archive: each order reads back as archived and matches the history Temporal still holds",
+    )
+    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="histories read at a time (default 8)")
+
+
+async def archive_command(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise ValueError(f"--concurrency must be 1 or more, not {args.concurrency}")
+    target = load_settings().archive
+    async with temporal() as client:
+        archive = Archive(target)
+        try:
+            if args.verify:
+                return await _verify(client, archive, args)
+            args.on_interrupt = "each order archived so far is kept; run it again to go on"
+            run = await archive_closed_orders(
+                client, archive, progress_on_stderr("Archiving closed orders"), concurrency=args.concurrency
+            )
+            total = archive.count()
+        finally:
+            archive.close()
+    if args.json:
+        print(json.dumps({"archive": archive.where, **asdict(run), "in_archive": total}, indent=2))
+    else:
+        print(
+            f"Archived {run.archived} closed order(s) to {archive.where}; {run.already} were archived already;"
+            f" {total} in the archive."
+        )
+    return ExitCode.OK
+
+
+async def _verify(client: Client, archive: Archive, args: argparse.Namespace) -> int:
+    result = await verify_archive(client, archive, progress_on_stderr("Verifying the archive"), args.concurrency)
+    if args.json:
+        print(json.dumps({"archive": archive.where, **asdict(result)}, indent=2))
+    else:
+        print(
+            f"{result.checked} archived order(s) in {archive.where}: {result.matching} match Temporal's history,"
+            f" {result.only_in_archive} only in the archive (Temporal no longer holds them),"
+            f" {len(result.problems)} problem(s); {result.not_archived} closed order(s) not archived yet."
+        )
+        for problem in listed(result.problems):
+            print(f"  {problem}")
+    if result.problems:
+        print(f"orders archive: {len(result.problems)} problem(s) in {archive.where}", file=sys.stderr)
+        return ExitCode.FAILED
+    return ExitCode.OK
