@@ -10,6 +10,10 @@ and shares our process group, so a Ctrl-C meant for us reaches the server first.
 Here the server logs to `<data dir>/dev-server.log`, runs in a session of its own,
 and is stopped by whoever started it.
 
+Its namespace keeps closed orders' histories for ten years (Temporal's default would
+delete them a day after each order closed, and here the history is the event store): set
+when the server is started, on a namespace it creates or finds.
+
 Whoever started it also watches it (`EmbeddedServer.supervise`): a server that dies is
 started again on the same data within a second or two, with a warning saying so; clients
 and workers reconnect by themselves. One that keeps dying is given up, naming its log.
@@ -29,6 +33,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
@@ -47,6 +54,8 @@ _WATCH_EVERY_SECONDS = 0.5
 # A server that dies this often within the window is not started again.
 _RESTARTS_UP_TO = 3
 _RESTART_WINDOW_SECONDS = 60
+# How long the embedded namespace keeps a closed order's history: years, not Temporal's day.
+EMBEDDED_RETENTION = timedelta(days=3650)
 
 
 def temporal_cli_path() -> str:
@@ -164,11 +173,24 @@ async def start_embedded_server(
     target = f"{ip}:{port}"
     try:
         client = await _connect_when_ready(process, target, namespace, log, rpc_timeout, keyring)
+        await keep_histories(client, EMBEDDED_RETENTION)
     except BaseException:
         process.kill()
         process.wait()
         raise
     return EmbeddedServer(process, client, target, f"http://{ip}:{ui_port}", database, log, command, namespace)
+
+
+async def keep_histories(client: Client, retention: timedelta) -> None:
+    """Give the client's namespace at least `retention`; a longer one is left as it is."""
+    service = client.workflow_service
+    described = await service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    if described.config.workflow_execution_retention_ttl.ToTimedelta() >= retention:
+        return
+    config = NamespaceConfig()
+    config.workflow_execution_retention_ttl.CopyFrom(Duration(seconds=int(retention.total_seconds())))
+    await service.update_namespace(UpdateNamespaceRequest(namespace=client.namespace, config=config))
+    log.info("The embedded namespace %r keeps closed orders' histories for %d days", client.namespace, retention.days)
 
 
 def _launch(command: list[str], log: Path) -> subprocess.Popen[bytes]:

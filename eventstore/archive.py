@@ -194,12 +194,18 @@ class Archive:
 
     def order_ids(self) -> Iterator[str]:
         """Every archived order's id, in order, a page at a time."""
+        return (order_id for order_id, _ in self.versions())
+
+    def versions(self) -> Iterator[tuple[str, int]]:
+        """Every archived order's id and last version, in order, a page at a time."""
         after = ""
         while True:
             rows = self._db.execute(
-                f"SELECT order_id FROM archived_orders WHERE order_id > ? ORDER BY order_id LIMIT {_PAGE}", (after,)
+                "SELECT order_id, last_version FROM archived_orders WHERE order_id > ?"
+                f" ORDER BY order_id LIMIT {_PAGE}",
+                (after,),
             ).fetchall()
-            yield from (str(row[0]) for row in rows)
+            yield from ((str(row[0]), int(row[1])) for row in rows)
             if len(rows) < _PAGE:
                 return
             after = rows[-1][0]

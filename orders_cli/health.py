@@ -11,6 +11,7 @@ ORDERS_CONNECT_TIMEOUT, 10 s by default), as for every program.
 """
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,6 +42,8 @@ from connection.temporal import (
     search_attribute_commands,
 )
 from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
+from eventstore import open_archive
+from eventstore.archiving import unarchived_closed_before
 from orders_cli.session import first_line
 from projections import ProjectionError, lag, open_read_models
 from storage.databases import DatabaseError, where_of
@@ -50,6 +53,8 @@ _REPORTED_PROBLEMS = "TemporalReportedProblems"
 _RUNNING = f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
 _AWAITING_APPROVAL = "PaymentPending"
 _LISTED = 10  # order ids named under a reason, at most
+# Closed orders not archived this close to their deletion by retention are a reason.
+_ARCHIVE_WARNING = timedelta(days=1)
 
 
 async def health_command(args: argparse.Namespace) -> int:
@@ -65,6 +70,7 @@ async def health_command(args: argparse.Namespace) -> int:
         if (silent := silence_of(err, settings)) is not None:
             return _unreachable(report, str(silent), args.json)
         return _unreachable(report, f"Temporal at {settings.address} failed a check: {err.message}", args.json)
+    await checkup.section("archive", lambda: _archive(client, settings.archive, checkup))
     projections = settings.projections
     if not isinstance(projections, Path) or projections.exists():
         await checkup.section("projector", lambda: _read_models(client, projections, checkup), needs=_CLOCK)
@@ -317,6 +323,29 @@ async def _read_models(client: Client, projections: Path | str, checkup: _Checku
     }
 
 
+async def _archive(client: Client, target: Path | str, checkup: _Checkup) -> dict[str, Any]:
+    """Closed orders whose histories Temporal deletes within a day (their retention ends)
+    and that the archive lacks: after that they are gone for good."""
+    namespace = checkup.report.get("namespace") or {}
+    if "retention_days" not in namespace:
+        return {"skipped": "the namespace's retention could not be read"}
+    where = where_of(target)
+    try:
+        archive = await asyncio.to_thread(open_archive, target)
+        archived = await asyncio.to_thread(archive.count) if archive else 0
+        horizon = datetime.now(UTC) - timedelta(days=namespace["retention_days"]) + _ARCHIVE_WARNING
+        at_risk = await unarchived_closed_before(client, archive, horizon)
+    except DatabaseError as err:
+        checkup.reasons.append(f"archive unreachable: {where}: {first_line(err)}")
+        return {"archive": where, "error": first_line(err)}
+    if at_risk:
+        checkup.reasons.append(
+            f"{at_risk} closed order(s) not archived, whose histories Temporal deletes within"
+            f" {_ARCHIVE_WARNING.days} day (retention {namespace['retention_days']} days): run `orders archive`"
+        )
+    return {"archive": where, "archived": archived, "unarchived_within_a_day_of_deletion": at_risk}
+
+
 def _at(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -354,7 +383,7 @@ def _projector(projector: dict[str, Any]) -> str:
 
 
 _SECTIONS: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
-    ("namespace", "namespace", lambda n: f"{n['name']} (retention {n['retention_days']} days)"),
+    ("namespace", "namespace", lambda n: f"{n['name']} (retention {_days(n['retention_days'])})"),
     ("workers", "workers", lambda w: f"{w['polling']} polling {TASK_QUEUE}, last seen {w['last_seen'] or 'never'}"),
     (
         "backlog",
@@ -371,7 +400,19 @@ _SECTIONS: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
     ),
     ("running", "running", _oldest),
     ("projector", "projector", _projector),
+    (
+        "archive",
+        "archive",
+        lambda a: (
+            f"{a['archived']} order(s) in {a['archive']}; {a['unarchived_within_a_day_of_deletion']} closed order(s)"
+            " not archived within a day of deletion"
+        ),
+    ),
 )
+
+
+def _days(days: int) -> str:
+    return f"{days} days, {days / 365:.0f} years" if days >= 365 else f"{days} days"
 
 
 def add_health_arguments(health: argparse.ArgumentParser) -> None:

@@ -7,8 +7,11 @@ import json
 import sys
 from datetime import timedelta
 
+from temporalio.client import Client
+
 from connection import load_settings
 from connection.process import wait_for_interrupt
+from eventstore import EventStore, open_archive
 from orders_cli.session import progress_on_stderr, temporal
 from projections import (
     DEFAULT_SNAPSHOT_EVERY,
@@ -17,6 +20,7 @@ from projections import (
     Lag,
     ReadModels,
     catch_up,
+    include_archived,
     keep_current,
     lag,
     open_read_models,
@@ -45,9 +49,11 @@ async def projector_command(args: argparse.Namespace) -> int:
             await asyncio.to_thread(models.clear)
             done = await catch_up(client, models, on_progress=progress_on_stderr("Rebuilding"))
             _say(done, "Rebuilt", models)
+            await _include_archived(client, models)
             return 0
         done = await catch_up(client, models, on_progress=progress_on_stderr("Catching up"))
         _say(done, "Caught up", models)
+        await _include_archived(client, models)
         if args.once:
             return 0
         print(f"Keeping {models.where} current every {args.interval:g} s; Ctrl-C to stop", file=sys.stderr)
@@ -62,6 +68,20 @@ async def projector_command(args: argparse.Namespace) -> int:
             raise keeping.exception()  # type: ignore[misc]
         print("Stopped", file=sys.stderr)
         return 0
+
+
+async def _include_archived(client: Client, models: ReadModels) -> None:
+    """The orders only the archive holds, which no catch-up lists any more."""
+    archive = await asyncio.to_thread(open_archive, load_settings().archive)
+    if archive is None:
+        return
+    try:
+        opener = EventStore(client).open_payload
+        applied = await asyncio.to_thread(include_archived, models, archive, opener)
+    finally:
+        archive.close()
+    if applied:
+        print(f"Applied {applied} order(s) from the archive at {archive.where}", file=sys.stderr)
 
 
 def _say(done: CatchUp, what: str, models: ReadModels) -> None:

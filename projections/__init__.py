@@ -1,7 +1,8 @@
 """Read models kept current from the order histories, and snapshots of order states.
 
 The histories stay the only source of truth: every table here can be dropped and
-rebuilt from them (`orders projector rebuild`).
+rebuilt from them (`orders projector rebuild`), and from the archive for the orders whose
+histories Temporal's retention has deleted.
 """
 
 from projections.projector import (
@@ -12,6 +13,7 @@ from projections.projector import (
     ProjectedSummaries,
     catch_up,
     changed_since,
+    include_archived,
     keep_current,
     lag,
     open_read_models,
@@ -39,6 +41,7 @@ __all__ = [
     "Stored",
     "catch_up",
     "changed_since",
+    "include_archived",
     "keep_current",
     "lag",
     "open_read_models",

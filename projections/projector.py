@@ -27,7 +27,7 @@ from connection.encryption import PayloadOpener, refuse_encrypted
 from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
 from domain import EventEnvelope, OrderStream
 from domain.summary import OrderSummary
-from eventstore import EventStore, latest_envelope_in_memo
+from eventstore import Archive, EventStore, latest_envelope_in_memo
 from projections.read_models import DEFAULT_SNAPSHOT_EVERY, NeedsWholeStream, ReadModels, Stored
 
 # How far back each poll looks again before the high-water mark: an order whose change
@@ -175,6 +175,22 @@ async def catch_up(
     # from the same mark, and what it applied already is skipped by its checkpoints.
     await asyncio.to_thread(models.advance, newest)
     return done
+
+
+def include_archived(models: ReadModels, archive: Archive, open_payload: PayloadOpener) -> int:
+    """Apply the orders the read models lack that only the archive may still hold (their
+    histories deleted by retention), each as closed; returns how many. Orders the read
+    models have whole cost a row look-up."""
+    applied = 0
+    for order_id, last_version in archive.versions():
+        stored = models.stored(order_id)
+        if stored is not None and stored.closed and stored.version >= last_version:
+            continue
+        archived = archive.get(order_id)
+        if archived is not None:
+            models.apply(archived.stream(open_payload), closed=True)
+            applied += 1
+    return applied
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,28 @@
 """A gRPC proxy in front of a real Temporal server that refuses what Temporal Cloud
 refuses a worker's API key: changing the namespace's search attributes. Every other call
 is passed on as it is (Temporal's API is unary calls only), and every call's method is
-recorded, so a test can say what a client asked for."""
+recorded, so a test can say what a client asked for. Calls named in `delays` are held that
+many seconds first, as a slow server would, so a test can stop a client midway."""
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Mapping
 
 import grpc
 
 ADD_SEARCH_ATTRIBUTES = "/temporal.api.operatorservice.v1.OperatorService/AddSearchAttributes"
+GET_HISTORY = "/temporal.api.workflowservice.v1.WorkflowService/GetWorkflowExecutionHistory"
 
 
 class RefusingProxy:
-    def __init__(self, upstream: str, refused: Iterable[str] = (ADD_SEARCH_ATTRIBUTES,)) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        refused: Iterable[str] = (ADD_SEARCH_ATTRIBUTES,),
+        delays: Mapping[str, float] | None = None,
+    ) -> None:
         self.upstream = upstream
         self.refused = set(refused)
+        self.delays = dict(delays or {})
         self.calls: list[str] = []
         self._channel = grpc.aio.insecure_channel(upstream)
         self._server = grpc.aio.server()
@@ -43,6 +52,8 @@ class _Forward(grpc.GenericRpcHandler):
             proxy.calls.append(method)
             if method in proxy.refused:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, "Request unauthorized.")
+            if method in proxy.delays:
+                await asyncio.sleep(proxy.delays[method])
             metadata = [(k, v) for k, v in context.invocation_metadata() if not k.startswith((":", "grpc-"))]
             timeout = context.time_remaining()
             try:

@@ -1,0 +1,255 @@
+"""Orders outlive Temporal's retention: archived when closed, read back from the archive
+once their histories are deleted (as retention deletes them), and never processed again.
+
+Real processes throughout: worker.py with the embedded server it starts, starter.py, the
+`orders` command and the `temporal` CLI deleting workflows as retention does."""
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connection.embedded_server import free_local_port
+from eventstore import Archive, ArchivedOrder, load_history_file, read_history_file
+from eventstore.archive import ARCHIVE_FILENAME, history_digest
+from tests.integration.helpers import (
+    ORDERS_COMMAND,
+    read_until,
+    run_script,
+    spawn_script,
+    stop_processes,
+    temporal_cli,
+    temporal_cli_json,
+)
+from tests.integration.refusing_proxy import GET_HISTORY, RefusingProxy
+from tests.orders import one_line_order
+from tests.waiting import wait_until
+
+GOLDEN = Path(__file__).resolve().parents[1] / "histories" / "golden"
+
+
+@pytest.fixture
+async def quick_start(tmp_path) -> AsyncIterator[dict[str, str]]:
+    """The quick start on a server of its own: worker.py, which starts the embedded server
+    on its data directory. Yields the environment every program here is given."""
+    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{free_local_port()}", "ORDERS_DATA_DIR": str(tmp_path / "data")}
+    worker = spawn_script("worker.py", env=env)
+    try:
+        await read_until(worker, "Serving task queue")
+        yield env
+    finally:
+        await stop_processes(worker)
+
+
+def orders(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [ORDERS_COMMAND, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+    )
+
+
+async def orders_off_loop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(orders, env, *args)
+
+
+def ledger_rows(env: dict[str, str]) -> dict[str, list[tuple]]:
+    with sqlite3.connect(Path(env["ORDERS_DATA_DIR"]) / "ledger.sqlite") as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall()) for table in tables}
+
+
+async def delete_as_retention_does(env: dict[str, str], order_ids: list[str]) -> None:
+    """`temporal workflow delete` each order's workflow, then wait until the server and its
+    visibility hold none of them."""
+    address = env["TEMPORAL_ADDRESS"]
+    for order_id in order_ids:
+        await temporal_cli(address, "workflow", "delete", "--workflow-id", f"order-{order_id}", "--yes")
+
+    async def all_gone() -> bool:
+        listed = await temporal_cli_json(address, "workflow", "list")
+        if listed:
+            return False
+        for order_id in order_ids:
+            described = await temporal_cli(
+                address, "workflow", "describe", "--workflow-id", f"order-{order_id}", check=False
+            )
+            if described.returncode == 0:
+                return False
+        return True
+
+    await wait_until(all_gone, seconds=120, what="the deleted workflows to be gone from the server and visibility")
+
+
+def archived_count(env: dict[str, str]) -> int:
+    path = Path(env["ORDERS_DATA_DIR"]) / "archive" / ARCHIVE_FILENAME
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM archived_orders").fetchone()[0])
+
+
+ANSWERS = (
+    ("events", "ORDER-001", "--json"),
+    ("events", "ORDER-002", "--json"),
+    ("state", "ORDER-001", "--version", "2", "--json"),
+    ("state", "ORDER-003", "--json"),
+    ("replay", "ORDER-001", "--json"),
+    ("report", "--json"),
+    ("reconcile", "--json"),
+)
+
+
+async def test_orders_deleted_by_retention_read_back_from_the_archive_and_are_never_processed_again(quick_start):
+    env = quick_start
+    namespace = await temporal_cli_json(env["TEMPORAL_ADDRESS"], "operator", "namespace", "describe", "-n", "default")
+    assert namespace["config"]["workflowExecutionRetentionTtl"] == f"{3650 * 86400}s", namespace["config"]
+    health = json.loads((await orders_off_loop(env, "health", "--json")).stdout)
+    assert health["namespace"]["retention_days"] == 3650, health["namespace"]
+
+    first = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {answer: await orders_off_loop(env, *answer) for answer in ANSWERS}
+    for answer, result in before.items():
+        assert result.returncode == 0, (answer, result.stdout, result.stderr)
+    ledger_before = ledger_rows(env)
+
+    archived = await orders_off_loop(env, "archive", "--json")
+    assert archived.returncode == 0, archived.stderr
+    assert json.loads(archived.stdout)["archived"] == 3
+    await delete_as_retention_does(env, ["ORDER-001", "ORDER-002", "ORDER-003"])
+
+    for answer, was in before.items():
+        now = await orders_off_loop(env, *answer)
+        assert now.returncode == 0, (answer, now.stderr)
+        assert now.stdout == was.stdout, answer
+        if answer[0] in ("events", "state", "replay"):
+            assert f"Order {answer[1]} read from the archive at {env['ORDERS_DATA_DIR']}/archive" in now.stderr
+    verified = json.loads((await orders_off_loop(env, "archive", "--verify", "--json")).stdout)
+    assert (verified["checked"], verified["only_in_archive"], verified["problems"]) == (3, 3, [])
+
+    again = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("(already processed, as the archive at") == 3, again.stdout
+    assert "ORDER-001: Fulfilled (already processed" in again.stdout
+    assert "ORDER-003: ValidationFailed (already processed" in again.stdout
+    assert "3 already existed and were reported, not processed again" in again.stdout
+    assert await temporal_cli_json(env["TEMPORAL_ADDRESS"], "workflow", "list") == []
+    assert ledger_rows(env) == ledger_before
+
+    # The read models rebuilt with no history left in Temporal hold the same shop.
+    rebuilt = await orders_off_loop(env, "projector", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Applied 3 order(s) from the archive" in rebuilt.stderr
+    from_read_models = await orders_off_loop(env, "report", "--json")
+    assert "From the read models" in from_read_models.stderr
+    assert from_read_models.stdout == before[("report", "--json")].stdout
+
+
+async def test_the_starter_refuses_an_id_only_the_read_models_know(quick_start, tmp_path):
+    """No archive, but the projector saw the order before its history was deleted."""
+    env = quick_start
+    order = one_line_order("READ-MODELS-ONLY-1", "PROD-001", 1, "10.00")
+    order_file = tmp_path / "order.json"
+    order_file.write_text(order.model_dump_json())
+    first = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (await orders_off_loop(env, "projector", "--once")).returncode == 0
+    await delete_as_retention_does(env, [order.order_id])
+    ledger_before = ledger_rows(env)
+
+    again = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "READ-MODELS-ONLY-1: Fulfilled (already processed, as the read models in" in again.stdout, again.stdout
+    assert await temporal_cli_json(env["TEMPORAL_ADDRESS"], "workflow", "list") == []
+    assert ledger_rows(env) == ledger_before
+
+
+async def test_an_archive_run_killed_midway_and_run_again_archives_every_order_exactly_once(quick_start, tmp_path):
+    env = quick_start
+    total = 120
+    order_file = tmp_path / "orders.jsonl"
+    order_file.write_text(
+        "\n".join(one_line_order(f"ARCHIVE-{n:03}", "PROD-001", 1, "1.00").model_dump_json() for n in range(total))
+    )
+    started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    # Histories served slowly, so the run is surely midway when it is killed.
+    proxy = await RefusingProxy(env["TEMPORAL_ADDRESS"], refused=(), delays={GET_HISTORY: 0.05}).start()
+    try:
+        slow = {**os.environ, **env, "TEMPORAL_ADDRESS": proxy.address}
+        archiving = subprocess.Popen(
+            [ORDERS_COMMAND, "archive", "--concurrency", "1"], env=slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        await wait_until(
+            lambda: asyncio.sleep(0, archived_count(env) >= 10), seconds=60, what="the archive run to be midway"
+        )
+        os.kill(archiving.pid, signal.SIGKILL)
+        await asyncio.to_thread(archiving.wait)
+    finally:
+        await proxy.stop()
+    after_kill = archived_count(env)
+    assert 10 <= after_kill < total
+
+    rerun = await orders_off_loop(env, "archive", "--json")
+
+    assert rerun.returncode == 0, rerun.stderr
+    counted = json.loads(rerun.stdout)
+    assert (counted["already"], counted["archived"]) == (after_kill, total - after_kill), counted
+    assert counted["in_archive"] == archived_count(env) == total
+    verified = json.loads((await orders_off_loop(env, "archive", "--verify", "--json")).stdout)
+    assert (verified["checked"], verified["matching"], verified["not_archived"], verified["problems"]) == (
+        total,
+        total,
+        0,
+        [],
+    )
+    third = json.loads((await orders_off_loop(env, "archive", "--json")).stdout)
+    assert (third["archived"], third["already"]) == (0, total)
+
+
+async def test_health_warns_of_closed_orders_near_retention_end_not_archived(dev_shop, unique, tmp_path):
+    """The dev server's namespace keeps a day: every closed order is within a day of deletion."""
+    await dev_shop.place(one_line_order(f"NEAR-END-{unique}", "PROD-001", 1, "1.00"))
+    env = {
+        "TEMPORAL_ADDRESS": dev_shop.client.service_client.config.target_host,
+        "ORDERS_DATA_DIR": str(tmp_path / "data"),
+    }
+    await wait_until(
+        lambda: _health_reason(env, "closed order(s) not archived"), seconds=15, what="health to warn of it"
+    )
+    reason = await _health_reason(env, "closed order(s) not archived")
+    assert "Temporal deletes within 1 day (retention 1 days): run `orders archive`" in reason
+
+    assert (await orders_off_loop(env, "archive")).returncode == 0
+    assert await _health_reason(env, "closed order(s) not archived") is None
+
+
+async def _health_reason(env: dict[str, str], starting: str) -> str | None:
+    report = json.loads((await orders_off_loop(env, "health", "--json")).stdout)
+    return next((reason for reason in report["reasons"] if starting in reason), None)
+
+
+def test_the_archive_keeps_an_order_once_and_gives_back_its_history_byte_for_byte(projections_at):
+    path = next(GOLDEN.glob("*.json"))
+    history = load_history_file(path)
+    moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    order = ArchivedOrder.of(read_history_file(path).order_id, history, "COMPLETED", moment, moment)
+    archive = Archive(projections_at("archive"))
+    try:
+        assert archive.put(order) is True
+        assert archive.put(order) is False
+        kept = archive.get(order.order_id)
+        assert kept is not None and archive.count() == 1
+        assert history_digest(kept.history().events) == history_digest(history.events) == kept.history_sha256
+        assert kept.stream() == read_history_file(path)
+        assert archive.known([order.order_id, "NO-SUCH-ORDER"]) == {order.order_id}
+        assert list(archive.versions()) == [(order.order_id, read_history_file(path).version)]
+    finally:
+        archive.close()
