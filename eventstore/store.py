@@ -56,6 +56,8 @@ class EventStore:
         self._snapshots = snapshots
         self._summaries = summaries
         self.archive = archive
+        # How many orders were read from the archive, for a reader to say so.
+        self.archived_reads = 0
 
     async def state_at(self, order_id: str, version: int | None = None) -> OrderState:
         """The order's state after `version` (the latest if None): from the nearest
@@ -137,6 +139,7 @@ class EventStore:
                     f"no order {order_id!r}: no workflow {handle.id!r} in namespace {self._client.namespace!r}"
                     + (f" nor in the archive at {self.archive.where}" if self.archive else "")
                 ) from None
+            self.archived_reads += 1
             return Located(archived.history(), archived_in=self.archive.where if self.archive else None)
         return Located(WorkflowHistory(handle.id, events))
 

@@ -2,6 +2,7 @@
 their histories; `--verify` holds the archive against itself and against Temporal."""
 
 import argparse
+import asyncio
 import json
 import sys
 from dataclasses import asdict
@@ -10,7 +11,7 @@ from temporalio.client import Client
 
 from connection import load_settings
 from connection.process import ExitCode
-from eventstore import Archive, archive_closed_orders, verify_archive
+from eventstore import Archive, ArchiveRun, archive_closed_orders, verify_archive
 from eventstore.archiving import listed
 from orders_cli.session import progress_on_stderr, temporal
 
@@ -22,11 +23,16 @@ def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
         help="check the archive: each order reads back as archived and matches the history Temporal still holds",
     )
     parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="histories read at a time (default 8)")
+    parser.add_argument(
+        "--every", type=float, metavar="S", help="keep archiving: again every S seconds, until Ctrl-C or SIGTERM"
+    )
 
 
 async def archive_command(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise ValueError(f"--concurrency must be 1 or more, not {args.concurrency}")
+    if args.every is not None and (args.verify or args.every <= 0):
+        raise ValueError("--every takes a number of seconds above 0, and goes without --verify")
     target = load_settings().archive
     async with temporal() as client:
         archive = Archive(target)
@@ -34,20 +40,28 @@ async def archive_command(args: argparse.Namespace) -> int:
             if args.verify:
                 return await _verify(client, archive, args)
             args.on_interrupt = "each order archived so far is kept; run it again to go on"
-            run = await archive_closed_orders(
-                client, archive, progress_on_stderr("Archiving closed orders"), concurrency=args.concurrency
-            )
-            total = archive.count()
+            while True:
+                run = await archive_closed_orders(
+                    client, archive, progress_on_stderr("Archiving closed orders"), concurrency=args.concurrency
+                )
+                _say(run, archive, as_json=args.json)
+                if args.every is None:
+                    return ExitCode.OK
+                await asyncio.sleep(args.every)
         finally:
             archive.close()
-    if args.json:
-        print(json.dumps({"archive": archive.where, **asdict(run), "in_archive": total}, indent=2))
+
+
+def _say(run: ArchiveRun, archive: Archive, *, as_json: bool) -> None:
+    total = archive.count()
+    if as_json:
+        print(json.dumps({"archive": archive.where, **asdict(run), "in_archive": total}, indent=2), flush=True)
     else:
         print(
             f"Archived {run.archived} closed order(s) to {archive.where}; {run.already} were archived already;"
-            f" {total} in the archive."
+            f" {total} in the archive.",
+            flush=True,
         )
-    return ExitCode.OK
 
 
 async def _verify(client: Client, archive: Archive, args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import views
 from connection import load_settings
-from orders_cli.session import event_store, print_json, progress_on_stderr, read_stream, temporal
+from orders_cli.session import event_store, print_json, progress_on_stderr, read_stream, say_how_many_archived, temporal
 from projections import ProjectedSummaries, open_read_models
 
 
@@ -35,6 +35,7 @@ async def report_command(args: argparse.Namespace) -> int:
             projected = ProjectedSummaries(client, await open_read_models(client, target))
         store = event_store(client, summaries=projected)
         summary = await store.summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
+    say_how_many_archived(store)
     if projected is not None and projected.lag is not None:
         behind = projected.lag
         if behind.current:

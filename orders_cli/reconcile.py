@@ -28,7 +28,7 @@ from domain import (
     PaymentStatus,
 )
 from eventstore import StoredStream
-from orders_cli.session import event_store, progress_on_stderr, temporal
+from orders_cli.session import event_store, progress_on_stderr, say_how_many_archived, temporal
 
 _LISTED_UP_TO = 50
 
@@ -157,6 +157,7 @@ async def reconcile_command(args: argparse.Namespace) -> int:
         # Effects of orders the query left out are not judged; effects of no order at all are.
         outside = [workflow_id for workflow_id in ledger if workflow_id not in selected]
         elsewhere = await store.existing(outside)
+    say_how_many_archived(store)
     result = reconcile(orders, {w: effects for w, effects in ledger.items() if w not in elsewhere})
     if args.json:
         print(json.dumps({**asdict(result), "effects": dict(result.effects)}, indent=2))

@@ -64,6 +64,16 @@ async def read_stream(target: str) -> OrderStream:
         return stream_in(located.history, store.open_payload)
 
 
+def say_how_many_archived(store: EventStore) -> None:
+    """One line on stderr when a read of many orders took some from the archive."""
+    if store.archived_reads and store.archive is not None:
+        print(
+            f"{store.archived_reads} order(s) read from the archive at {store.archive.where}:"
+            " Temporal no longer holds their histories.",
+            file=sys.stderr,
+        )
+
+
 def say_if_archived(order_id: str, archive: str | None) -> None:
     """One line on stderr naming the archive an order was read from."""
     if archive is not None:

@@ -10,6 +10,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from connection.embedded_server import free_local_port
-from eventstore import Archive, ArchivedOrder, load_history_file, read_history_file
+from connection.encryption import Keyring
+from eventstore import Archive, ArchivedOrder, HistoryReadError, load_history_file, read_history_file
 from eventstore.archive import ARCHIVE_FILENAME, history_digest
 from tests.integration.helpers import (
     ORDERS_COMMAND,
@@ -130,6 +132,8 @@ async def test_orders_deleted_by_retention_read_back_from_the_archive_and_are_ne
         assert now.stdout == was.stdout, answer
         if answer[0] in ("events", "state", "replay"):
             assert f"Order {answer[1]} read from the archive at {env['ORDERS_DATA_DIR']}/archive" in now.stderr
+        else:
+            assert f"3 order(s) read from the archive at {env['ORDERS_DATA_DIR']}/archive" in now.stderr
     verified = json.loads((await orders_off_loop(env, "archive", "--verify", "--json")).stdout)
     assert (verified["checked"], verified["only_in_archive"], verified["problems"]) == (3, 3, [])
 
@@ -253,3 +257,40 @@ def test_the_archive_keeps_an_order_once_and_gives_back_its_history_byte_for_byt
         assert list(archive.versions()) == [(order.order_id, read_history_file(path).version)]
     finally:
         archive.close()
+
+
+def test_an_encrypted_order_is_archived_as_it_was_recorded_and_reads_back_only_with_its_key(tmp_path):
+    path = GOLDEN.parents[1] / "histories-encrypted" / "order-ORDER-001.json"
+    keyring = Keyring.parse(f"@{path.with_name('key.txt')}")
+    moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    # Archiving decodes nothing: no key is needed, and no payload is kept in clear.
+    order = ArchivedOrder.of("ORDER-001", load_history_file(path, keyring.open), "COMPLETED", moment, moment)
+    assert b"CUSTOMER-123" not in order.envelope_payloads.encode()
+    assert b"CUSTOMER-123" not in zlib.decompress(order.compressed_history)
+
+    assert order.stream(keyring.open) == read_history_file(path, keyring.open)
+    with pytest.raises(HistoryReadError, match="encrypted with key 'A'; set ORDERS_ENCRYPTION_KEYS"):
+        order.stream()
+
+
+async def test_orders_archive_every_keeps_archiving_until_sigterm(quick_start, tmp_path):
+    env = quick_start
+    keeping = subprocess.Popen(
+        [ORDERS_COMMAND, "archive", "--every", "0.2"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        order_file = tmp_path / "order.json"
+        order_file.write_text(one_line_order("KEPT-1", "PROD-001", 1, "1.00").model_dump_json())
+        started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        await wait_until(lambda: asyncio.sleep(0, archived_count(env) == 1), seconds=30, what="KEPT-1 archived")
+    finally:
+        keeping.terminate()
+        out, err = await asyncio.to_thread(keeping.communicate, timeout=30)
+    assert keeping.returncode == 130, out + err
+    assert "stopped by a signal; each order archived so far is kept" in err
+    assert "Archived 1 closed order(s)" in out
