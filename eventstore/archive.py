@@ -9,8 +9,8 @@ archive an order: the archiver needs no keys, and the archive holds nothing in c
 that the server did not.
 
 The archive is one table, in a SQLite file inside a directory (the default) or in a
-PostgreSQL database. The order id is its key and a row is written in one statement that
-does nothing when the row is there: an order is archived exactly once, however many
+PostgreSQL database. The order id is its key and a row is written in one statement (no
+transaction, no lock beyond the row's) that does nothing when the row is there: an order is archived exactly once, however many
 archivers run or how often one is killed, and every committed row is a checkpoint.
 """
 
@@ -30,7 +30,7 @@ from temporalio.client import WorkflowHistory
 from connection.encryption import PayloadOpener, refuse_encrypted
 from domain import OrderStream
 from eventstore.history import HistoryReadError, read_envelope, recorded_envelopes
-from storage.databases import ARCHIVE_LOCK, Database, is_postgres, open_database, where_of
+from storage.databases import Database, is_postgres, open_database, where_of
 
 ARCHIVE_FILENAME = "orders-archive.sqlite"
 _PAGE = 200
@@ -141,7 +141,7 @@ class Archive:
     def __init__(self, target: Path | str) -> None:
         """`target`: a directory (its SQLite file is made when missing) or a postgresql:// DSN."""
         self.where = where_of(target)
-        self._db: Database = open_database(archive_location(target), ARCHIVE_LOCK)
+        self._db: Database = open_database(archive_location(target))
         self._db.execute(_SCHEMA)
 
     def put(self, order: ArchivedOrder) -> bool:

@@ -18,10 +18,8 @@ from typing import Any, Protocol
 
 import psycopg
 
-# The advisory lock every projector's change takes on PostgreSQL ("ORDERS" in ASCII);
-# the archive takes its own, so archiving never waits on a projector.
-PROJECTION_LOCK = 0x4F52444552530000
-ARCHIVE_LOCK = 0x4F52444552530001
+# The advisory lock every projector's change takes on PostgreSQL ("ORDERS" in ASCII).
+_PROJECTION_LOCK = 0x4F52444552530000
 
 DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
@@ -54,10 +52,9 @@ def where_of(target: str | Path) -> str:
     return f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-def open_database(target: str | Path, lock: int = PROJECTION_LOCK) -> Database:
-    """`lock`: the PostgreSQL advisory lock every transaction takes (SQLite locks the file)."""
+def open_database(target: str | Path) -> Database:
     if is_postgres(target):
-        return PostgresDatabase(str(target), lock)
+        return PostgresDatabase(str(target))
     return SqliteDatabase(Path(target))
 
 
@@ -126,10 +123,9 @@ class SqliteDatabase(_PerThread):
 
 
 class PostgresDatabase(_PerThread):
-    def __init__(self, dsn: str, lock: int = PROJECTION_LOCK) -> None:
+    def __init__(self, dsn: str) -> None:
         super().__init__()
         self.dsn = dsn
-        self.lock = lock
         self.where = where_of(dsn)
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -153,7 +149,7 @@ class PostgresDatabase(_PerThread):
         connection = self._connection()
         connection.execute("BEGIN")
         try:
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock,))
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_PROJECTION_LOCK,))
             yield
         except BaseException:
             connection.execute("ROLLBACK")
