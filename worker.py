@@ -2,6 +2,7 @@
 
     python worker.py                  # one worker process
     python worker.py --processes 2    # two: one Python process uses one core at a time
+    python worker.py --build-id B     # a versioned worker of build B (Worker Versioning)
 
 Connects through the SDK's env config (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and
 API key variables; `localhost:7233` by default). If nothing answers at a local address,
@@ -11,6 +12,10 @@ The composition root of a worker process: settings are read here, once, and the
 activities, client and worker are built from them. With --processes N, this process
 serves as one worker and starts N - 1 more like it, each with a client of its own,
 against the same server and the same ledger; a stop stops them all.
+
+With --build-id ID (or ORDERS_BUILD_ID) the worker is version ID of the Worker Deployment
+ORDERS_DEPLOYMENT (`orders`): it takes new orders once `orders deploy ID` makes it current,
+and each order it starts stays with it to its end. Without, it is unversioned.
 
 With ORDERS_METRICS_ADDRESS or --metrics-address host:port, it serves Prometheus metrics
 at /metrics (the SDK's `temporal_` metrics and the domain metrics of contract.metrics),
@@ -37,6 +42,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
 
 from activities.order_activities import OrderActivities
 from connection import (
@@ -50,6 +56,7 @@ from connection import (
 from connection.core_logs import forward_core_logs
 from connection.embedded_server import EmbeddedServerError
 from connection.process import ExitCode, exit_now, wait_for_interrupt
+from connection.settings import check_version_name
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from hosting import GRACEFUL_SHUTDOWN, build_worker
 from observability import endpoint
@@ -77,15 +84,17 @@ async def serve(
     try:
         # The others find the server this one found or started; none starts another.
         address = connection.client.service_client.config.target_host
-        others = [_start_another(address, settings.metrics_address, number) for number in range(1, processes)]
+        others = [_start_another(address, settings, number) for number in range(1, processes)]
         try:
-            async with build_worker(connection.client, activities=activities):
+            version = WorkerDeploymentVersion(settings.deployment, settings.build_id) if settings.build_id else None
+            async with build_worker(connection.client, activities=activities, version=version):
                 health.polling = True
                 log.info(
-                    "Serving task queue %r in namespace %r with %d process(es); Ctrl-C to stop",
+                    "Serving task queue %r in namespace %r with %d process(es)%s; Ctrl-C to stop",
                     TASK_QUEUE,
                     connection.client.namespace,
                     processes,
+                    f" as build {settings.build_id!r} of deployment {settings.deployment!r}" if version else "",
                 )
                 try:
                     await connection.unless_server_given_up(_until_stopped(started_by))
@@ -149,14 +158,18 @@ async def _gone(parent: int) -> None:
     log.warning("The worker process that started this one (%d) is gone: stopping too", parent)
 
 
-def _start_another(address: str, metrics_address: str | None, number: int) -> subprocess.Popen[bytes]:
+def _start_another(address: str, settings: Settings, number: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, os.path.abspath(__file__), "--processes", "1", "--started-by", str(os.getpid())]
-    if metrics_address:
-        host, port = endpoint.parse_address(metrics_address)
+    if settings.metrics_address:
+        host, port = endpoint.parse_address(settings.metrics_address)
         command += ["--metrics-address", f"{host}:{port + number}"]
     return subprocess.Popen(
         command,
-        env={**os.environ, "TEMPORAL_ADDRESS": address},
+        env={
+            **os.environ,
+            "TEMPORAL_ADDRESS": address,
+            **({"ORDERS_BUILD_ID": settings.build_id} if settings.build_id else {}),
+        },
         start_new_session=True,  # a Ctrl-C reaches this process, which stops the others in order
     )
 
@@ -192,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="HOST:PORT",
         help="serve /metrics, /healthz and /readyz here (default: ORDERS_METRICS_ADDRESS; none)",
     )
+    parser.add_argument(
+        "--build-id", metavar="ID", help="serve as this build under Worker Versioning (default: ORDERS_BUILD_ID; none)"
+    )
     parser.add_argument("--started-by", type=int, help=argparse.SUPPRESS)  # set by --processes for the others
     args = parser.parse_args(argv)
     configure_logging()
@@ -203,6 +219,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             except ValueError as err:
                 raise SettingsError(f"--metrics-address: {err}") from None
             settings = dataclasses.replace(settings, metrics_address=args.metrics_address)
+        if args.build_id:
+            try:
+                check_version_name(args.build_id)
+            except ValueError as err:
+                raise SettingsError(f"--build-id: {err}") from None
+            settings = dataclasses.replace(settings, build_id=args.build_id)
     except SettingsError as err:
         log.error("%s", err)
         exit_now(ExitCode.USAGE)

@@ -11,7 +11,9 @@ ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up)
 ORDERS_RPC_TIMEOUT (seconds a call may go unanswered once connected),
 ORDERS_DECISION_TIMEOUT (seconds a decision waits for a worker to take it up) and
 ORDERS_PROJECTIONS_DSN (where the read models are kept; a SQLite file under
-ORDERS_DATA_DIR by default), ORDERS_METRICS_ADDRESS (host:port where a worker serves
+ORDERS_DATA_DIR by default), ORDERS_BUILD_ID (the build a worker serves as, under Worker Versioning; unversioned when
+unset) and ORDERS_DEPLOYMENT (the Worker Deployment it belongs to, `orders` by default),
+ORDERS_METRICS_ADDRESS (host:port where a worker serves
 /metrics, /healthz and /readyz; none by default), ORDERS_LOG_FORMAT (text or json) and
 ORDERS_LOG_LEVEL (INFO by default: one line an order; DEBUG: a line an event and activity).
 Traces follow OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT: set, they are exported.
@@ -57,6 +59,8 @@ DEFAULT_DECISION_TIMEOUT = timedelta(seconds=30)
 # Where `orders codec-server` listens unless ORDERS_CODEC_ENDPOINT says otherwise, and so
 # where the embedded server's Web UI is told to send payloads to be decoded.
 DEFAULT_CODEC_ENDPOINT = "http://127.0.0.1:8081"
+# The Worker Deployment every versioned worker of this project joins unless told otherwise.
+DEFAULT_DEPLOYMENT = "orders"
 
 
 class SettingsError(ValueError):
@@ -73,6 +77,8 @@ class Settings:
     decision_timeout: timedelta = DEFAULT_DECISION_TIMEOUT
     projections_dsn: str | None = None
     archive_target: str | None = None
+    build_id: str | None = None
+    deployment: str = DEFAULT_DEPLOYMENT
     metrics_address: str | None = None
     log_format: str = "text"
     log_level: str = "INFO"
@@ -147,6 +153,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         decision_timeout=_seconds(environ, "ORDERS_DECISION_TIMEOUT", DEFAULT_DECISION_TIMEOUT),
         projections_dsn=environ.get("ORDERS_PROJECTIONS_DSN") or None,
         archive_target=environ.get("ORDERS_ARCHIVE") or None,
+        build_id=_name(environ, "ORDERS_BUILD_ID"),
+        deployment=_name(environ, "ORDERS_DEPLOYMENT") or DEFAULT_DEPLOYMENT,
         metrics_address=_address(environ, "ORDERS_METRICS_ADDRESS"),
         log_format=_choice(environ, "ORDERS_LOG_FORMAT", LOG_FORMATS),
         log_level=_choice(environ, "ORDERS_LOG_LEVEL", LOG_LEVELS),
@@ -164,6 +172,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         customer_id_key=_secret(environ, "ORDERS_CUSTOMER_ID_KEY"),
         publish_order_total=_choice(environ, "ORDERS_PUBLISH_ORDER_TOTAL", ("true", "false")) == "true",
     )
+
+
+def _name(environ: Mapping[str, str], name: str) -> str | None:
+    """A build id or deployment name, as Temporal takes them."""
+    text = environ.get(name)
+    if not text:
+        return None
+    try:
+        return check_version_name(text)
+    except ValueError as err:
+        raise SettingsError(f"{name}: {err}") from None
+
+
+def check_version_name(text: str) -> str:
+    if len(text) > 255 or not text.isprintable() or any(ch.isspace() for ch in text):
+        raise ValueError(f"{text!r} is not a build id or deployment name: up to 255 characters, no spaces")
+    return text
 
 
 def _secret(environ: Mapping[str, str], name: str) -> bytes | None:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType, WorkerStatus
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType, WorkerStatus, WorkerVersioningMode
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 from temporalio.client import Client
 from temporalio.common import HeaderCodecBehavior, SearchAttributeIndexedValueType, SearchAttributeKey
@@ -232,7 +232,26 @@ async def live_pollers(client: Client, task_queue: str) -> dict[str, datetime]:
     return await _recent_pollers(client, task_queue, stopped)
 
 
+async def live_builds(client: Client, task_queue: str, deployment: str) -> dict[str | None, int]:
+    """How many workers poll `task_queue` now, by the build of `deployment` each serves
+    (None: unversioned, or another deployment's), judged as live_pollers judges them."""
+    _, stopped = await _announced_workers(client, task_queue)
+    counts: dict[str | None, int] = {}
+    for poller in await _live(client, task_queue, stopped):
+        options = poller.deployment_options
+        versioned = options.worker_versioning_mode == WorkerVersioningMode.WORKER_VERSIONING_MODE_VERSIONED
+        build = options.build_id if versioned and options.deployment_name == deployment else None
+        counts[build] = counts.get(build, 0) + 1
+    return counts
+
+
 async def _recent_pollers(client: Client, task_queue: str, stopped: set[str]) -> dict[str, datetime]:
+    return {
+        poller.identity: poller.last_access_time.ToDatetime(UTC) for poller in await _live(client, task_queue, stopped)
+    }
+
+
+async def _live(client: Client, task_queue: str, stopped: set[str]) -> list[PollerInfo]:
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -242,11 +261,11 @@ async def _recent_pollers(client: Client, task_queue: str, stopped: set[str]) ->
         timeout=call_timeout(client),
     )
     now = time.time()
-    return {
-        poller.identity: poller.last_access_time.ToDatetime(UTC)
+    return [
+        poller
         for poller in response.pollers
         if now - poller.last_access_time.ToSeconds() < _LIVE_WINDOW_SECONDS and poller.identity not in stopped
-    }
+    ]
 
 
 async def _announced_workers(client: Client, task_queue: str) -> tuple[bool, set[str]]:

@@ -9,9 +9,10 @@ archive an order: the archiver needs no keys, and the archive holds nothing in c
 that the server did not.
 
 The archive is one table, in a SQLite file inside a directory (the default) or in a
-PostgreSQL database. The order id is its key and a row is written in one statement (no
-transaction, no lock beyond the row's) that does nothing when the row is there: an order is archived exactly once, however many
-archivers run or how often one is killed, and every committed row is a checkpoint.
+PostgreSQL database. The order id is its key, and a row is written in one statement (no
+transaction, no lock beyond the row's) that does nothing when the row is there: an order
+is archived exactly once, however many archivers run or how often one is killed, and
+every committed row is a checkpoint.
 """
 
 import hashlib

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Replayer, Worker
+from temporalio.common import WorkerDeploymentVersion
+from temporalio.worker import Replayer, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -23,7 +24,7 @@ from connection.encryption import Keyring
 from connection.temporal import data_converter
 from contract import TASK_QUEUE
 from observability.context import CorrelationToActivities
-from workflows.order_workflow import OrderWorkflow
+from workflows.order_workflow import VERSIONING_BEHAVIOR, OrderWorkflow
 
 # The sandbox stays on. These modules are deterministic and side-effect free at import,
 # so the sandbox shares them instead of re-importing them for every workflow run.
@@ -71,10 +72,23 @@ def workflow_options() -> dict[str, Any]:
     }
 
 
-def build_worker(client: Client, task_queue: str = TASK_QUEUE, *, activities: OrderActivities, **tuning: Any) -> Worker:
+def build_worker(
+    client: Client,
+    task_queue: str = TASK_QUEUE,
+    *,
+    activities: OrderActivities,
+    version: WorkerDeploymentVersion | None = None,
+    **tuning: Any,
+) -> Worker:
     """A worker serving OrderWorkflow and `activities` on `task_queue`; `tuning` goes to
-    the SDK's Worker as it is (slots, pollers, cache), over DEFAULT_TUNING."""
+    the SDK's Worker as it is (slots, pollers, cache), over DEFAULT_TUNING. With a
+    `version` (deployment and build id) it is a versioned worker of that build, whose
+    orders are pinned to it (workflows.order_workflow.VERSIONING_BEHAVIOR)."""
     _cache_workflow_bytecode()
+    if version is not None:
+        tuning["deployment_config"] = WorkerDeploymentConfig(
+            version=version, use_worker_versioning=True, default_versioning_behavior=VERSIONING_BEHAVIOR
+        )
     return Worker(
         client,
         task_queue=task_queue,

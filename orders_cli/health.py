@@ -44,6 +44,7 @@ from connection.temporal import (
 from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
 from eventstore import open_archive
 from eventstore.archiving import unarchived_closed_before
+from orders_cli.deploying import describe_deployment
 from orders_cli.session import first_line
 from projections import ProjectionError, lag, open_read_models
 from storage.databases import DatabaseError, where_of
@@ -141,6 +142,7 @@ class _Checkup:
     async def run(self) -> None:
         await self.section("namespace", self._namespace)
         await self.section("workers", self._workers)
+        await self.section("deployment", self._deployment, needs=(ORDER_STATUS,))
         await self.section("backlog", self._backlog)
         await self.section("failing_workflow_tasks", self._failing)
         await self.section("awaiting_approval", self._awaiting_approval, needs=_STATUS_AND_CLOCK)
@@ -182,6 +184,32 @@ class _Checkup:
             "polling": len(pollers),
             "last_seen": max(pollers.values()).isoformat() if pollers else None,
             "identities": sorted(pollers)[:_LISTED],
+        }
+
+    async def _deployment(self) -> dict[str, Any]:
+        """Under Worker Versioning: a build that holds open orders, or takes new ones, with
+        no worker polling: those orders wait until one of its workers runs."""
+        deployment = await describe_deployment(self.client, load_settings().deployment)
+        versioned = [build for build in deployment.builds if build.build_id is not None]
+        for build in versioned:
+            if build.workers:
+                continue
+            if build.open_orders:
+                self.reasons.append(
+                    f"build {build.build_id!r} holds {build.open_orders} open order(s) but no worker of it polls"
+                    f" {TASK_QUEUE}: they wait until one does (python worker.py --build-id {build.build_id})"
+                )
+            elif build.routing is not None:
+                self.reasons.append(
+                    f"build {build.build_id!r} is {build.routing} but no worker of it polls {TASK_QUEUE}:"
+                    f" the new orders it is sent wait (python worker.py --build-id {build.build_id})"
+                )
+        return {
+            "name": deployment.name,
+            "builds": [
+                {"build_id": b.build_id, "state": b.state, "workers": b.workers, "open_orders": b.open_orders}
+                for b in versioned
+            ],
         }
 
     async def _backlog(self) -> dict[str, Any]:
@@ -376,6 +404,15 @@ def _oldest(running: dict[str, Any]) -> str:
     return f"{running['count']} order(s){since}"
 
 
+def _builds(deployment: dict[str, Any]) -> str:
+    builds = deployment["builds"]
+    if not builds:
+        return f"unversioned (no build of deployment {deployment['name']} has polled)"
+    return "; ".join(
+        f"{b['build_id']} {b['state']}, {b['workers']} worker(s), {b['open_orders']} open order(s)" for b in builds
+    )
+
+
 def _projector(projector: dict[str, Any]) -> str:
     if not projector.get("read_models"):
         return str(projector["note"])
@@ -385,6 +422,7 @@ def _projector(projector: dict[str, Any]) -> str:
 _SECTIONS: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
     ("namespace", "namespace", lambda n: f"{n['name']} (retention {_days(n['retention_days'])})"),
     ("workers", "workers", lambda w: f"{w['polling']} polling {TASK_QUEUE}, last seen {w['last_seen'] or 'never'}"),
+    ("deployment", "builds", _builds),
     (
         "backlog",
         "backlog",

@@ -38,6 +38,7 @@ from observability.tracing import start_tracing, stop_tracing
 from orders_cli.archiving import add_archive_arguments, archive_command
 from orders_cli.codec_server import CodecServerError, add_codec_server_arguments, codec_server_command
 from orders_cli.decisions import DecisionRefused, decision_command
+from orders_cli.deploying import DeployRefused, add_deploy_arguments, deploy_command, deployments_command
 from orders_cli.health import add_health_arguments, health_command
 from orders_cli.projecting import ACTIONS, projector_command
 from orders_cli.reads import events_command, report_command, state_command
@@ -165,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     projector.set_defaults(run=projector_command)
 
+    deploy = commands.add_parser(
+        "deploy",
+        parents=[output],
+        help="make a build current (or ramp to it): new orders go to it, open ones stay where they are",
+    )
+    add_deploy_arguments(deploy)
+    deploy.set_defaults(run=deploy_command)
+    deployments = commands.add_parser(
+        "deployments",
+        parents=[output],
+        help="each build with its workers and open orders, and whether it has drained (can be stopped)",
+    )
+    deployments.set_defaults(run=deployments_command)
+
     archiving = commands.add_parser(
         "archive",
         parents=[output],
@@ -231,6 +246,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         HistoryReadError,
         ArchiveError,
         DecisionRefused,
+        DeployRefused,
         ProjectionError,
         CodecServerError,
         ValueError,

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -101,6 +101,15 @@ FEWER_ROUND_TRIPS_PATCH = "fewer-round-trips"
 # Orders recorded before this change published their status alone; today's also publish
 # OrderVersion and OrderUpdatedAt with it, in the same upsert, for the projector.
 PROJECTION_CLOCK_PATCH = "projection-clock"
+
+# Under Worker Versioning, each order runs to its end on the build that started it: an
+# order lives seconds, or as long as its approval may wait (48 hours by default), and a
+# build that served it is kept until its last order ends (`orders deployments` says when).
+# A new build never replays an older build's orders, so its changes need no patch for
+# them. (Auto-upgrade would move every open order to the new build at its next task, a
+# patch for each change again.) Workers apply it as their default (hosting.build_worker):
+# a behaviour declared on the workflow itself would be refused from unversioned workers.
+VERSIONING_BEHAVIOR = VersioningBehavior.PINNED
 
 # Validation is pure computation: anything that fails it is transient (a worker died).
 _VALIDATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
