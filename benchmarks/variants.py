@@ -1,17 +1,18 @@
 """OrderWorkflow with a lever off, for measuring what the lever is worth. A module of its
 own: the sandbox imports a workflow's module afresh for every run, which it cannot do
-with a script run as __main__."""
+with a script run as __main__. The levers were patches, retired since: the variants are
+of the last build that had them (tests/replay/unversioned_build.py)."""
 
 from temporalio import workflow
 from temporalio.common import RawValue
 
 from domain import OrderState
+from tests.replay.unversioned_build import UnversionedOrderWorkflow
 from workflows.inputs import NO_INPUT
-from workflows.order_workflow import OrderWorkflow
 
 
 @workflow.defn(name="OrderWorkflow")
-class OrderWorkflowWithMoreRoundTrips(OrderWorkflow):
+class OrderWorkflowWithMoreRoundTrips(UnversionedOrderWorkflow):
     """As recorded before FEWER_ROUND_TRIPS_PATCH: validation a normal activity, search
     attributes upserted by the workflow, OrderStatus at every event."""
 
@@ -24,7 +25,7 @@ class OrderWorkflowWithMoreRoundTrips(OrderWorkflow):
 
 
 @workflow.defn(name="OrderWorkflow")
-class OrderWorkflowWithoutProjectionClock(OrderWorkflow):
+class OrderWorkflowWithoutProjectionClock(UnversionedOrderWorkflow):
     """As recorded before PROJECTION_CLOCK_PATCH: OrderStatus published without
     OrderVersion and OrderUpdatedAt."""
 

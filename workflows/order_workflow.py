@@ -2,7 +2,9 @@
 
 Determinism: ids, times and randomness come only from `workflow.uuid4()` and
 `workflow.now()`; there is no I/O here and no configuration is read. A change that
-would alter the commands of a recorded history goes behind `workflow.patched()`.
+would alter the commands of a recorded history ships as a new build under Worker
+Versioning, each order pinned to the build that started it (docs/deploying.md); one that
+must reach orders already open goes behind `workflow.patched()`.
 
 `run` tells the order's story as a straight line of steps (the saga pattern). Each
 step that changes something outside registers how to undo it. A cancellation (asked
@@ -83,23 +85,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.cancellation import CANCEL_REQUEST, Cancellation, CancellationDue, stopped_by, this_update
     from workflows.inputs import NO_INPUT, OneOrderPerStart, read_argument, read_order
 
-# Orders recorded before the approval timeout existed waited for a decision with no
-# timer; replaying them must not start one.
-APPROVAL_TIMEOUT_PATCH = "approval-timeout"
-# Orders recorded before fraud screening existed paid without being screened.
-FRAUD_SCREENING_PATCH = "fraud-screening"
-# Orders recorded before this change ended on an unexpected failure with nothing
-# undone; replaying them must not compensate.
-COMPENSATE_ON_FAILURE_PATCH = "compensate-on-failure"
-# Orders recorded before this change stopped dead when Temporal was asked to cancel
-# them (the Web UI's button, `temporal workflow cancel`), undoing nothing.
-CANCEL_REQUEST_PATCH = "cancel-request-unwinds"
-# Orders recorded before this change validated in a normal activity (a round trip
-# through the server), set their search attributes themselves, and upserted OrderStatus
-# at every event; replaying them must issue those commands the same way.
-FEWER_ROUND_TRIPS_PATCH = "fewer-round-trips"
-# Orders recorded before this change published their status alone; today's also publish
-# OrderVersion and OrderUpdatedAt with it, in the same upsert, for the projector.
+# Deprecated (docs/deploying.md, "Patches, and how one is retired"): orders recorded with
+# its marker replay here; new orders record it marked deprecated, which code without the
+# call replays too. The older patches are retired: orders recorded before them are served
+# by the build that had them (in the tests, tests/replay/unversioned_build.py).
 PROJECTION_CLOCK_PATCH = "projection-clock"
 
 # Under Worker Versioning, each order runs to its end on the build that started it: an
@@ -142,11 +131,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._decision_in_progress = False
         self._fulfilment_started = False
         self._closing = False
-        self._fewer_round_trips = False
         # Search attributes decided but not yet upserted, and OrderStatus as the server has it.
         self._unpublished: dict[str, SearchAttributeUpdate[Any]] = {}
         self._published_status: str | None = None
-        self._publishes_version = False
         self._published_version = 0
         # Replay-safe: the SDK records nothing while a history is being replayed.
         self._metrics = OrderMetrics(workflow.metric_meter())
@@ -163,8 +150,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 # Made whole first; the workflow then ends as the requester asked: cancelled.
                 raise asyncio.CancelledError(CANCEL_REQUEST.reason) from None
         except (ActivityError, ApplicationError) as failure:
-            if not self._compensates_failures():
-                raise
             step, self._cancellation = stopped_by(failure)
             await self._unwind(self._cancellation)
             await self._finish()
@@ -175,8 +160,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
 
     async def _take(self, order: OrderInput) -> None:
         """The order's story, step by step. Returns early where the order ends by itself."""
-        self._publishes_version = self._publishes_the_projection_clock()
-        self._fewer_round_trips = self._takes_fewer_round_trips()
+        workflow.deprecate_patch(PROJECTION_CLOCK_PATCH)
         self._set_search_attributes_the_start_left_out(order)
         self._record(
             OrderReceived(
@@ -190,13 +174,13 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         )
 
         # A local activity: this workflow task goes on after it, nothing to publish yet.
-        validated = await self._let_finish(self._validate(order), publish=not self._fewer_round_trips)
+        validated = await self._let_finish(self._validate(order), publish=False)
         self._record(validated, created_by="validate_order")
         self._checkpoint()
         if not validated.validation_result.is_valid:
             return
 
-        if self._takes_fraud_screening(order):
+        if needs_fraud_screening(order.total_amount):
             screening = await self._call(
                 OrderActivities.screen_for_fraud,
                 ScreenForFraud(order_id=order.order_id, customer_id=order.customer_id, amount=order.total_amount),
@@ -266,9 +250,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         wanted: list[SearchAttributeUpdate[Any]] = [CUSTOMER_ID.value_set(order.customer_shown)]
         if order.publish_total:
             wanted.append(ORDER_TOTAL.value_set(float(order.total_amount)))
-        if not self._fewer_round_trips:
-            workflow.upsert_search_attributes(wanted)
-            return
         self._published_status = given.get(ORDER_STATUS)
         for update in wanted:
             if given.get(update.key) != update.value:
@@ -276,54 +257,14 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
 
     def _validate(self, order: OrderInput) -> workflow.ActivityHandle[OrderValidated]:
         """Validation is pure computation: a local activity, run by this worker in this
-        workflow task, with no round trip through the server. Orders recorded before ran
-        it as a normal activity, and replay the same way."""
-        request = ValidateOrder(order_id=order.order_id, items=order.items, total_amount=order.total_amount)
-        summary = f"Validate {len(order.items)} item(s) against the total {order.total_amount}"
-        if self._fewer_round_trips:
-            return workflow.start_local_activity_method(
-                OrderActivities.validate_order,
-                request,
-                start_to_close_timeout=_VALIDATION_TIMEOUT,
-                retry_policy=_VALIDATION_RETRY,
-                summary=summary,
-            )
-        return workflow.start_activity_method(
+        workflow task, with no round trip through the server."""
+        return workflow.start_local_activity_method(
             OrderActivities.validate_order,
-            request,
+            ValidateOrder(order_id=order.order_id, items=order.items, total_amount=order.total_amount),
             start_to_close_timeout=_VALIDATION_TIMEOUT,
             retry_policy=_VALIDATION_RETRY,
-            summary=summary,
+            summary=f"Validate {len(order.items)} item(s) against the total {order.total_amount}",
         )
-
-    # Each change below was made while orders it would alter were open. Orders recorded
-    # since the newest change (PROJECTION_CLOCK_PATCH) were recorded by code that had
-    # all the older ones too: for them no older patch is asked, which spares their
-    # history a marker each, and keeps every marker ahead of the local activity in the
-    # first workflow task (a marker after a local activity's, in one workflow task, does
-    # not replay: the core meets it before the code that asks for it has run).
-
-    def _publishes_the_projection_clock(self) -> bool:
-        return workflow.patched(PROJECTION_CLOCK_PATCH)
-
-    def _takes_fewer_round_trips(self) -> bool:
-        return self._publishes_version or workflow.patched(FEWER_ROUND_TRIPS_PATCH)
-
-    def _compensates_failures(self) -> bool:
-        # Asked only once a step has failed: orders that never fail carry no marker.
-        return self._fewer_round_trips or workflow.patched(COMPENSATE_ON_FAILURE_PATCH)
-
-    def _takes_fraud_screening(self, order: OrderInput) -> bool:
-        # Orders recorded before screening existed went straight to payment; replaying
-        # them must not schedule a screening. `patched` is asked only for orders the
-        # rule selects, so orders below the threshold carry no marker either way.
-        if not needs_fraud_screening(order.total_amount):
-            return False
-        return self._fewer_round_trips or workflow.patched(FRAUD_SCREENING_PATCH)
-
-    def _times_out_approvals(self) -> bool:
-        # Orders recorded before the approval timeout existed waited with no timer.
-        return self._fewer_round_trips or workflow.patched(APPROVAL_TIMEOUT_PATCH)
 
     # -- Cancellation and compensation -------------------------------------------------
 
@@ -493,9 +434,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._metrics.waited_for_approval(workflow.now() - began)
 
     async def _wait_for_a_decision(self, decided: Callable[[], bool], approval_timeout: timedelta) -> None:
-        if not self._times_out_approvals():
-            await self._wait(decided)
-            return
         if not await self._wait(decided, timeout=approval_timeout, timeout_summary="approval timeout"):
             # An approval already under way when time ran out is let finish.
             await self._wait(lambda: not self._decision_in_progress)
@@ -556,9 +494,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             try:
                 return await asyncio.shield(step)
             except asyncio.CancelledError:
-                if not self._unwinds_cancel_requests():
-                    step.cancel()  # as before: the step is abandoned and the order stops dead
-                    return await step
                 self._accept_cancel_request()
 
     async def _wait(
@@ -577,14 +512,8 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         except TimeoutError:
             return False
         except asyncio.CancelledError:
-            if not self._unwinds_cancel_requests():
-                raise
             self._accept_cancel_request()
             return await self._wait(condition, timeout=timeout, timeout_summary=timeout_summary)
-
-    def _unwinds_cancel_requests(self) -> bool:
-        # Asked only when a cancel request arrives: other orders carry no marker.
-        return self._fewer_round_trips or workflow.patched(CANCEL_REQUEST_PATCH)
 
     def _accept_cancel_request(self) -> None:
         """Treat Temporal's cancel request as a cancellation, by the rules a person's
@@ -597,14 +526,12 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     def _publish_search_attributes(self) -> None:
         """Upsert what changed, in one command, where the order is about to wait for the
         server: once a workflow task rather than at every event. Visibility shows where the
-        order rests. (Orders recorded before published at every event instead, in _record.)"""
-        if not self._fewer_round_trips:
-            return
+        order rests."""
         status = self._state.status.value if self._state.status else None
         if status is not None and status != self._published_status:
             self._unpublished[ORDER_STATUS.name] = ORDER_STATUS.value_set(status)
             self._published_status = status
-        if self._publishes_version and self._state.version != self._published_version:
+        if self._state.version != self._published_version:
             latest = self._events[-1]
             self._unpublished[ORDER_VERSION.name] = ORDER_VERSION.value_set(latest.version)
             self._unpublished[ORDER_UPDATED_AT.name] = ORDER_UPDATED_AT.value_set(latest.created_at)
@@ -631,8 +558,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._state = apply_event(state, envelope)
         self._events.append(envelope)
         workflow.upsert_memo({DOMAIN_EVENT_MEMO_KEY: envelope})
-        if not self._fewer_round_trips and self._state.status is not None and self._state.status is not state.status:
-            workflow.upsert_search_attributes([ORDER_STATUS.value_set(self._state.status.value)])
         workflow.set_current_details(web_ui_details(self._state))
         self._count(event)
         workflow.logger.debug(

@@ -1,10 +1,15 @@
-"""Every recorded history replays with today's code, and reads back to its recorded state.
+"""Every recorded history replays with the code that serves it, and reads back to its
+recorded state.
 
 tests/histories/ holds histories recorded from a real dev server by
-scripts/record_golden_histories.py: golden/ with today's code; before-fraud-screening/,
-before-compensation/, before-cancel-requests/, before-problem-codes/,
-before-fewer-round-trips/, before-projection-clock/ and schema-v1/ with older code. A
-change to the workflow that would break an order already recorded fails here, naming the file and the history event.
+scripts/record_golden_histories.py: golden/ with today's code; before-patches-retired/ by
+the last build that took its changes behind `workflow.patched` (tests/replay/unversioned_build.py);
+before-fraud-screening/, before-compensation/, before-cancel-requests/,
+before-problem-codes/, before-fewer-round-trips/, before-projection-clock/ and schema-v1/
+by older code still. Today's build serves golden/ and before-patches-retired/ (its
+deprecated patch lets those replay); the unversioned build serves every recording, as its
+workers would under Worker Versioning (docs/deploying.md). A change that would break an
+order its build serves fails here, naming the file and the history event.
 """
 
 from pathlib import Path
@@ -20,11 +25,16 @@ from domain import OrderInput, OrderState, needs_fraud_screening
 from eventstore import HistoryReadError, load_history_file, read_history_file
 from hosting import workflow_options
 from hosting.replay import replay
-from workflows.order_workflow import NO_INPUT, OrderWorkflow
+from tests.replay.unversioned_build import UnversionedOrderWorkflow
+from workflows.inputs import NO_INPUT
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 RECORDED = sorted(path for path in HISTORIES.glob("*/*.json") if not path.name.endswith(".state.json"))
 BEFORE_SCREENING = HISTORIES / "before-fraud-screening"
+# The recordings today's build serves; the unversioned build serves every recording.
+SERVED_TODAY = {"golden", "before-patches-retired"}
+TODAYS = [path for path in RECORDED if path.parent.name in SERVED_TODAY]
+OLDER = [path for path in RECORDED if path.parent.name not in SERVED_TODAY]
 
 
 def expected_state(history: Path) -> OrderState:
@@ -51,7 +61,7 @@ def test_every_path_has_a_golden_history():
     }
 
 
-@pytest.mark.parametrize("history", RECORDED, ids=lambda path: f"{path.parent.name}/{path.stem}")
+@pytest.mark.parametrize("history", TODAYS, ids=lambda path: f"{path.parent.name}/{path.stem}")
 async def test_a_recorded_history_replays_with_todays_code(history):
     report = await replay(load_history_file(history))
     assert report.ok, (
@@ -60,13 +70,35 @@ async def test_a_recorded_history_replays_with_todays_code(history):
     )
 
 
+@pytest.mark.parametrize(
+    "history",
+    [path for path in RECORDED if path.parent.name != "golden"],
+    ids=lambda path: f"{path.parent.name}/{path.stem}",
+)
+async def test_a_recorded_history_replays_with_the_unversioned_build(history):
+    """Every recording but today's build's own (golden/): the unversioned build predates it."""
+    failure = await replay_failure_with(load_history_file(history), UnversionedOrderWorkflow)
+    assert failure is None, f"{history.relative_to(HISTORIES)}: {failure}"
+
+
+@pytest.mark.parametrize(
+    "history", [path for path in OLDER if path.stem in ("approved", "fulfilled")], ids=lambda path: path.parent.name
+)
+async def test_todays_build_does_not_replay_what_the_unversioned_build_serves(history):
+    """The retired patches are gone from today's code: the suite can fail, and these
+    orders are served by the build that had them."""
+    report = await replay(load_history_file(history))
+    assert not report.ok
+    assert report.error_type == "NondeterminismError" or "Nondeterminism" in (report.error or "")
+
+
 @pytest.mark.parametrize("history", RECORDED, ids=lambda path: f"{path.parent.name}/{path.stem}")
 def test_a_recorded_history_folds_to_the_state_it_ended_with(history):
     assert read_history_file(history).state_at() == expected_state(history)
 
 
 @workflow.defn(name="OrderWorkflow", sandboxed=False)
-class OrderWorkflowScreeningWithoutPatch(OrderWorkflow):
+class OrderWorkflowScreeningWithoutPatch(UnversionedOrderWorkflow):
     """Fraud screening as it would be written without `workflow.patched`."""
 
     @workflow.run
@@ -77,10 +109,9 @@ class OrderWorkflowScreeningWithoutPatch(OrderWorkflow):
         return needs_fraud_screening(order.total_amount)
 
 
-async def replay_failure_without_patch(recorded, unguarded_workflow: type) -> str | None:
-    """Why `recorded` fails to replay with `unguarded_workflow`, a change written without
-    its patch; None if it replays."""
-    options = {**workflow_options(), "workflows": [unguarded_workflow]}
+async def replay_failure_with(recorded, workflow_class: type) -> str | None:
+    """Why `recorded` fails to replay with `workflow_class`; None if it replays."""
+    options = {**workflow_options(), "workflows": [workflow_class]}
     result = await Replayer(data_converter=pydantic_data_converter, **options).replay_workflow(
         recorded, raise_on_replay_failure=False
     )
@@ -90,15 +121,15 @@ async def replay_failure_without_patch(recorded, unguarded_workflow: type) -> st
 @pytest.mark.parametrize("name", ["large-order-warning", "approved", "rejected", "approval-timeout"])
 async def test_fraud_screening_without_its_patch_breaks_orders_recorded_before_it(name):
     recorded = load_history_file(BEFORE_SCREENING / f"{name}.json")
-    failure = await replay_failure_without_patch(recorded, OrderWorkflowScreeningWithoutPatch)
+    failure = await replay_failure_with(recorded, OrderWorkflowScreeningWithoutPatch)
     assert failure is not None, "the suite must be able to fail"
     assert "screen_for_fraud" in failure
-    assert (await replay(recorded)).ok, "with the patch, the same history replays"
+    assert await replay_failure_with(recorded, UnversionedOrderWorkflow) is None, "with the patch, it replays"
 
 
 async def test_orders_below_the_screening_threshold_are_untouched_by_the_patch():
     recorded = load_history_file(BEFORE_SCREENING / "fulfilled.json")
-    assert await replay_failure_without_patch(recorded, OrderWorkflowScreeningWithoutPatch) is None
+    assert await replay_failure_with(recorded, OrderWorkflowScreeningWithoutPatch) is None
 
 
 async def test_a_renamed_activity_fails_replay_naming_the_event(tmp_path):
@@ -113,7 +144,7 @@ async def test_a_renamed_activity_fails_replay_naming_the_event(tmp_path):
 
 
 @workflow.defn(name="OrderWorkflow", sandboxed=False)
-class OrderWorkflowCompensatingWithoutPatch(OrderWorkflow):
+class OrderWorkflowCompensatingWithoutPatch(UnversionedOrderWorkflow):
     """Compensation of failed steps as it would be written without `workflow.patched`."""
 
     @workflow.run
@@ -126,14 +157,14 @@ class OrderWorkflowCompensatingWithoutPatch(OrderWorkflow):
 
 async def test_compensating_failures_without_its_patch_breaks_orders_that_failed_before_it():
     recorded = load_history_file(HISTORIES / "before-compensation" / "failed-after-charge.json")
-    failure = await replay_failure_without_patch(recorded, OrderWorkflowCompensatingWithoutPatch)
+    failure = await replay_failure_with(recorded, OrderWorkflowCompensatingWithoutPatch)
     assert failure is not None, "the suite must be able to fail"
     assert "Nondeterminism" in failure
-    assert (await replay(recorded)).ok, "with the patch, the same history replays"
+    assert await replay_failure_with(recorded, UnversionedOrderWorkflow) is None, "with the patch, it replays"
 
 
 @workflow.defn(name="OrderWorkflow", sandboxed=False)
-class OrderWorkflowUnwindingCancelRequestsWithoutPatch(OrderWorkflow):
+class OrderWorkflowUnwindingCancelRequestsWithoutPatch(UnversionedOrderWorkflow):
     """Cancel requests carried out as cancellations, written without `workflow.patched`."""
 
     @workflow.run
@@ -147,14 +178,14 @@ class OrderWorkflowUnwindingCancelRequestsWithoutPatch(OrderWorkflow):
 @pytest.mark.parametrize("name", ["temporal-cancel-while-held", "temporal-cancel-while-shipping"])
 async def test_unwinding_cancel_requests_without_its_patch_breaks_orders_cancelled_before_it(name):
     recorded = load_history_file(HISTORIES / "before-cancel-requests" / f"{name}.json")
-    failure = await replay_failure_without_patch(recorded, OrderWorkflowUnwindingCancelRequestsWithoutPatch)
+    failure = await replay_failure_with(recorded, OrderWorkflowUnwindingCancelRequestsWithoutPatch)
     assert failure is not None, "the suite must be able to fail"
     assert "Nondeterminism" in failure
-    assert (await replay(recorded)).ok, "with the patch, the same history replays"
+    assert await replay_failure_with(recorded, UnversionedOrderWorkflow) is None, "with the patch, it replays"
 
 
 @workflow.defn(name="OrderWorkflow", sandboxed=False)
-class OrderWorkflowWithFewerRoundTripsWithoutPatch(OrderWorkflow):
+class OrderWorkflowWithFewerRoundTripsWithoutPatch(UnversionedOrderWorkflow):
     """Local validation and fewer upserts, written without `workflow.patched`."""
 
     @workflow.run
@@ -168,14 +199,14 @@ class OrderWorkflowWithFewerRoundTripsWithoutPatch(OrderWorkflow):
 @pytest.mark.parametrize("name", ["fulfilled", "approved", "cancelled-with-refund"])
 async def test_fewer_round_trips_without_its_patch_breaks_orders_recorded_before_it(name):
     recorded = load_history_file(HISTORIES / "before-fewer-round-trips" / f"{name}.json")
-    failure = await replay_failure_without_patch(recorded, OrderWorkflowWithFewerRoundTripsWithoutPatch)
+    failure = await replay_failure_with(recorded, OrderWorkflowWithFewerRoundTripsWithoutPatch)
     assert failure is not None, "the suite must be able to fail"
     assert "Nondeterminism" in failure
-    assert (await replay(recorded)).ok, "with the patch, the same history replays"
+    assert await replay_failure_with(recorded, UnversionedOrderWorkflow) is None, "with the patch, it replays"
 
 
 @workflow.defn(name="OrderWorkflow", sandboxed=False)
-class OrderWorkflowWithProjectionClockWithoutPatch(OrderWorkflow):
+class OrderWorkflowWithProjectionClockWithoutPatch(UnversionedOrderWorkflow):
     """OrderVersion and OrderUpdatedAt published with the status, written without `workflow.patched`."""
 
     @workflow.run
@@ -189,10 +220,10 @@ class OrderWorkflowWithProjectionClockWithoutPatch(OrderWorkflow):
 @pytest.mark.parametrize("name", ["fulfilled", "approved", "cancelled-with-refund"])
 async def test_the_projection_clock_without_its_patch_breaks_orders_recorded_before_it(name):
     recorded = load_history_file(HISTORIES / "before-projection-clock" / f"{name}.json")
-    failure = await replay_failure_without_patch(recorded, OrderWorkflowWithProjectionClockWithoutPatch)
+    failure = await replay_failure_with(recorded, OrderWorkflowWithProjectionClockWithoutPatch)
     assert failure is not None, "the suite must be able to fail"
     assert "Nondeterminism" in failure
-    assert (await replay(recorded)).ok, "with the patch, the same history replays"
+    assert await replay_failure_with(recorded, UnversionedOrderWorkflow) is None, "with the patch, it replays"
 
 
 ENCRYPTED = sorted((HISTORIES.parent / "histories-encrypted").glob("order-*.json"))
