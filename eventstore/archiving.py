@@ -58,7 +58,7 @@ async def archive_closed_orders(
 
     async def archive_one(order_id: str, execution: WorkflowExecution) -> None:
         async with reads:
-            history = await _history(client, execution)
+            history = await _history_of(client, execution.id, execution.run_id)
         if history is None:  # deleted since it was listed: nothing left to archive
             return
         closed_at = execution.close_time or datetime.now(UTC)
@@ -158,10 +158,6 @@ async def _pages(client: Client, query: str) -> AsyncIterator[dict[str, Workflow
             page = {}
     if page:
         yield page
-
-
-async def _history(client: Client, execution: WorkflowExecution) -> WorkflowHistory | None:
-    return await _history_of(client, execution.id, execution.run_id)
 
 
 async def _history_of(client: Client, workflow_id: str, run_id: str) -> WorkflowHistory | None:
