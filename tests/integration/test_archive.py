@@ -201,12 +201,14 @@ async def test_an_archive_run_killed_midway_and_run_again_archives_every_order_e
     finally:
         await proxy.stop()
     after_kill = archived_count(env)
+    print(f"killed with {after_kill} of {total} archived")
     assert 10 <= after_kill < total
 
     rerun = await orders_off_loop(env, "archive", "--json")
 
     assert rerun.returncode == 0, rerun.stderr
     counted = json.loads(rerun.stdout)
+    print(f"run again: {counted}")
     assert (counted["already"], counted["archived"]) == (after_kill, total - after_kill), counted
     assert counted["in_archive"] == archived_count(env) == total
     verified = json.loads((await orders_off_loop(env, "archive", "--verify", "--json")).stdout)

@@ -121,6 +121,7 @@ async def test_a_new_build_takes_new_orders_while_the_old_one_finishes_its_own(s
         ramp = [f"RAMP-{n:02}" for n in range(20)]
         await start_orders(env, tmp_path, *ramp)
         builds = [await build_of(client, order_id) for order_id in ramp]
+        print(f"a 50% ramp: {builds.count('A')} of 20 new orders on A, {builds.count('B')} on B")
         assert 0 < builds.count("B") < 20 and builds.count("A") == 20 - builds.count("B"), builds
 
         deployed = await orders_off_loop(env, "deploy", "B")
