@@ -22,17 +22,37 @@ def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check the archive: each order reads back as archived and matches the history Temporal still holds",
     )
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="histories read at a time (default 8)")
     parser.add_argument(
-        "--every", type=float, metavar="S", help="keep archiving: again every S seconds, until Ctrl-C or SIGTERM"
+        "--concurrency", type=_at_least_one, default=8, metavar="N", help="histories read at a time (default 8)"
+    )
+    parser.add_argument(
+        "--every", type=_seconds, metavar="S", help="keep archiving: again every S seconds, until Ctrl-C or SIGTERM"
     )
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is below 1")
+    return number
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return seconds
+
+
 async def archive_command(args: argparse.Namespace) -> int:
-    if args.concurrency < 1:
-        raise ValueError(f"--concurrency must be 1 or more, not {args.concurrency}")
-    if args.every is not None and (args.verify or args.every <= 0):
-        raise ValueError("--every takes a number of seconds above 0, and goes without --verify")
+    if args.every is not None and args.verify:
+        raise ValueError("--every keeps archiving; --verify checks once: give one of them")
     target = load_settings().archive
     async with temporal() as client:
         archive = Archive(target)

@@ -147,15 +147,23 @@ def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build_id", metavar="BUILD_ID", help="the build that new orders go to")
     parser.add_argument(
         "--ramp",
-        type=float,
+        type=_percentage,
         metavar="PERCENT",
         help="send only this share of new orders to it (0 < PERCENT < 100); the rest go to the current build",
     )
 
 
+def _percentage(text: str) -> float:
+    try:
+        percent = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
+    if not 0 < percent < 100:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0 and below 100 (without --ramp: make it current)")
+    return percent
+
+
 async def deploy_command(args: argparse.Namespace) -> int:
-    if args.ramp is not None and not 0 < args.ramp < 100:
-        raise ValueError(f"--ramp {args.ramp:g}: give a percentage above 0 and below 100 (none: make it current)")
     name = load_settings().deployment
     async with temporal() as client:
         before = await describe_deployment(client, name)

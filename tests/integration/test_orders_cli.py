@@ -2,8 +2,17 @@
 
 import json
 
+import pytest
+
 from contract import EventsQuery
-from tests.integration.helpers import address_of, listed, orders_cli, temporal_cli, temporal_cli_json
+from tests.integration.helpers import (
+    address_of,
+    listed,
+    orders_cli,
+    run_orders_command,
+    temporal_cli,
+    temporal_cli_json,
+)
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, one_line_order, open_shop, renamed
 from workflows.order_workflow import OrderWorkflow
 
@@ -151,3 +160,19 @@ async def test_an_unknown_order_a_bad_version_and_a_malformed_file_each_get_one_
         assert result.stdout == ""
         assert names in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "names"),
+    [
+        (("deploy", "B", "--ramp", "150"), "--ramp: 150 is not above 0 and below 100"),
+        (("deploy", "B", "--ramp", "half"), "--ramp: 'half' is not a percentage"),
+        (("archive", "--concurrency", "0"), "--concurrency: 0 is below 1"),
+        (("archive", "--every", "-1"), "--every: -1 is not above 0"),
+    ],
+)
+def test_malformed_deploy_and_archive_arguments_are_refused_in_one_line_before_anything_is_asked(arguments, names):
+    result = run_orders_command(*arguments)  # pointing nowhere: nothing is reached
+    assert result.returncode == 2
+    assert names in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
