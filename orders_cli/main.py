@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--query", help="replay every order a visibility query selects, e.g. \"OrderStatus='Fulfilled'\""
     )
     replaying.add_argument(
+        "--archived",
+        action="store_true",
+        help="replay every archived order (those whose histories retention deleted, too)",
+    )
+    replaying.add_argument(
         "--debug", action="store_true", help="the SDK's debug mode: breakpoint() in workflow code works"
     )
     replaying.set_defaults(run=replay_command)

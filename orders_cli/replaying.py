@@ -3,20 +3,26 @@
 import argparse
 import json
 import sys
+from collections.abc import AsyncIterator
+
+from temporalio.client import WorkflowHistory
 
 import views
 from connection import load_settings
-from connection.encryption import opener
+from connection.encryption import Keyring, opener
 from connection.process import ExitCode
-from eventstore import EventStore, load_history_file
+from eventstore import EventStore, load_history_file, open_archive
 from hosting.replay import ReplayReport, replay, replay_all
 from orders_cli.session import event_store, is_history_file, say_if_archived, temporal
+from storage import where_of
 
 
 async def replay_command(args: argparse.Namespace) -> int:
-    if args.target is None and args.query is None:
-        raise ValueError("give an ORDER_ID, a history file PATH, or --query")
+    if sum((args.target is not None, args.query is not None, args.archived)) != 1:
+        raise ValueError("give one of: an ORDER_ID, a history file PATH, --query, --archived")
     keyring = load_settings().keyring
+    if args.archived:
+        return await _replay_archived(args, keyring)
     if args.target is not None:
         if is_history_file(args.target):
             report = await replay(load_history_file(args.target, opener(keyring)), debug=args.debug, keyring=keyring)
@@ -39,6 +45,35 @@ async def replay_command(args: argparse.Namespace) -> int:
             print(f"\rReplaying order histories: {replayed}/{total}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     print(f"{replayed} replayed: {replayed - failed} OK, {failed} failed", file=sys.stderr)
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
+async def _replay_archived(args: argparse.Namespace, keyring: Keyring | None) -> int:
+    """Every archived order's history, a page of the archive at a time."""
+    target = load_settings().archive
+    archive = open_archive(target)
+    if archive is None:
+        raise ValueError(f"nothing was ever archived at {where_of(target)} (ORDERS_ARCHIVE)")
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for order in archive.orders():
+            yield order.history()
+
+    replayed = failed = 0
+    total = archive.count()
+    try:
+        async for report in replay_all(histories(), debug=args.debug, keyring=keyring):
+            replayed += 1
+            failed += not report.ok
+            _print(report, args.json, with_state=False)
+            print(f"\rReplaying archived histories: {replayed}/{total}", end="", file=sys.stderr, flush=True)
+    finally:
+        archive.close()
+    print(file=sys.stderr)
+    print(
+        f"{replayed} replayed from the archive at {archive.where}: {replayed - failed} OK, {failed} failed",
+        file=sys.stderr,
+    )
     return ExitCode.FAILED if failed else ExitCode.OK
 
 

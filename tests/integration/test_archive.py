@@ -135,6 +135,9 @@ async def test_orders_deleted_by_retention_read_back_from_the_archive_and_are_ne
             assert f"3 order(s) read from the archive at {env['ORDERS_DATA_DIR']}/archive" in now.stderr
     verified = json.loads((await orders_off_loop(env, "archive", "--verify", "--json")).stdout)
     assert (verified["checked"], verified["only_in_archive"], verified["problems"]) == (3, 3, [])
+    replayed = await orders_off_loop(env, "replay", "--archived", "--json")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert [json.loads(line)["ok"] for line in replayed.stdout.splitlines()] == [True, True, True]
 
     again = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
