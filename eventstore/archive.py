@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
@@ -182,31 +183,24 @@ class Archive:
 
     def orders(self) -> Iterator[ArchivedOrder]:
         """Every archived order by order id, a page at a time: memory holds one page."""
-        after = ""
-        while True:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM archived_orders WHERE order_id > ? ORDER BY order_id LIMIT {_PAGE}", (after,)
-            ).fetchall()
-            for row in rows:
-                yield _archived(row)
-            if len(rows) < _PAGE:
-                return
-            after = rows[-1][0]
+        return (_archived(row) for row in self._rows(_COLUMNS))
 
     def order_ids(self) -> Iterator[str]:
         """Every archived order's id, in order, a page at a time."""
-        return (order_id for order_id, _ in self.versions())
+        return (str(row[0]) for row in self._rows("order_id"))
 
     def versions(self) -> Iterator[tuple[str, int]]:
         """Every archived order's id and last version, in order, a page at a time."""
+        return ((str(row[0]), int(row[1])) for row in self._rows("order_id, last_version"))
+
+    def _rows(self, columns: str) -> Iterator[Any]:
+        """`columns` (order_id first) of every row, by order id, read a page at a time."""
         after = ""
         while True:
             rows = self._db.execute(
-                "SELECT order_id, last_version FROM archived_orders WHERE order_id > ?"
-                f" ORDER BY order_id LIMIT {_PAGE}",
-                (after,),
+                f"SELECT {columns} FROM archived_orders WHERE order_id > ? ORDER BY order_id LIMIT {_PAGE}", (after,)
             ).fetchall()
-            yield from ((str(row[0]), int(row[1])) for row in rows)
+            yield from rows
             if len(rows) < _PAGE:
                 return
             after = rows[-1][0]

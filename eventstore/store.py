@@ -133,14 +133,15 @@ class EventStore:
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            archived = await asyncio.to_thread(self.archive.get, order_id) if self.archive else None
-            if archived is None:
+            archive = self.archive
+            archived = await asyncio.to_thread(archive.get, order_id) if archive else None
+            if archive is None or archived is None:
                 raise StreamNotFound(
                     f"no order {order_id!r}: no workflow {handle.id!r} in namespace {self._client.namespace!r}"
-                    + (f" nor in the archive at {self.archive.where}" if self.archive else "")
+                    + (f" nor in the archive at {archive.where}" if archive else "")
                 ) from None
             self.archived_reads += 1
-            return Located(archived.history(), archived_in=self.archive.where if self.archive else None)
+            return Located(archived.history(), archived_in=archive.where)
         return Located(WorkflowHistory(handle.id, events))
 
     async def summarize(

@@ -13,6 +13,7 @@ from connection import load_settings
 from connection.process import ExitCode
 from eventstore import Archive, ArchiveRun, archive_closed_orders, verify_archive
 from eventstore.archiving import listed
+from orders_cli.arguments import seconds_above_zero, whole_number
 from orders_cli.session import progress_on_stderr, temporal
 
 
@@ -23,31 +24,14 @@ def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
         help="check the archive: each order reads back as archived and matches the history Temporal still holds",
     )
     parser.add_argument(
-        "--concurrency", type=_at_least_one, default=8, metavar="N", help="histories read at a time (default 8)"
+        "--concurrency", type=whole_number(1), default=8, metavar="N", help="histories read at a time (default 8)"
     )
     parser.add_argument(
-        "--every", type=_seconds, metavar="S", help="keep archiving: again every S seconds, until Ctrl-C or SIGTERM"
+        "--every",
+        type=seconds_above_zero,
+        metavar="S",
+        help="keep archiving: again every S seconds, until Ctrl-C or SIGTERM",
     )
-
-
-def _at_least_one(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is below 1")
-    return number
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0")
-    return seconds
 
 
 async def archive_command(args: argparse.Namespace) -> int:

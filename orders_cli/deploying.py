@@ -27,6 +27,7 @@ from connection.deadlines import call_timeout
 from connection.temporal import live_builds
 from contract import TASK_QUEUE, WORKFLOW_TYPE
 from domain import OrderStatus
+from orders_cli.arguments import percentage
 from orders_cli.session import temporal
 
 _OPEN = f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
@@ -147,20 +148,10 @@ def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build_id", metavar="BUILD_ID", help="the build that new orders go to")
     parser.add_argument(
         "--ramp",
-        type=_percentage,
+        type=percentage,
         metavar="PERCENT",
         help="send only this share of new orders to it (0 < PERCENT < 100); the rest go to the current build",
     )
-
-
-def _percentage(text: str) -> float:
-    try:
-        percent = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
-    if not 0 < percent < 100:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0 and below 100 (without --ramp: make it current)")
-    return percent
 
 
 async def deploy_command(args: argparse.Namespace) -> int:

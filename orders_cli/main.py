@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,6 +36,7 @@ from domain import VersionNotFound
 from eventstore import ArchiveError, HistoryReadError, StreamNotFound
 from observability.tracing import start_tracing, stop_tracing
 from orders_cli.archiving import add_archive_arguments, archive_command
+from orders_cli.arguments import whole_number
 from orders_cli.codec_server import CodecServerError, add_codec_server_arguments, codec_server_command
 from orders_cli.decisions import DecisionRefused, decision_command
 from orders_cli.deploying import DeployRefused, add_deploy_arguments, deploy_command, deployments_command
@@ -55,19 +56,6 @@ class _OneLineErrors(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(ExitCode.USAGE)
-
-
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            number = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"{number} is below {minimum}")
-        return number
-
-    return parse
 
 
 def _moment(text: str) -> datetime:
@@ -92,22 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     events = commands.add_parser("events", parents=[output], help="an order's audit trail, from its history")
     events.add_argument("target", metavar="ORDER_ID|PATH", help=_TARGET_HELP)
     events.add_argument(
-        "--from", dest="from_version", type=_whole_number(1), default=1, metavar="N", help="first version (default 1)"
+        "--from", dest="from_version", type=whole_number(1), default=1, metavar="N", help="first version (default 1)"
     )
-    events.add_argument("--limit", type=_whole_number(0), metavar="K", help="at most K events")
+    events.add_argument("--limit", type=whole_number(0), metavar="K", help="at most K events")
     events.set_defaults(run=events_command)
 
     state = commands.add_parser("state", parents=[output], help="an order's state, now or at a past version or time")
     state.add_argument("target", metavar="ORDER_ID|PATH", help=_TARGET_HELP)
     when = state.add_mutually_exclusive_group()
-    when.add_argument("--version", type=_whole_number(0), metavar="N", help="the state after version N (0: before any)")
+    when.add_argument("--version", type=whole_number(0), metavar="N", help="the state after version N (0: before any)")
     when.add_argument("--at", type=_moment, metavar="TIME", help="the state as of TIME (ISO 8601; UTC if no zone)")
     state.set_defaults(run=state_command)
 
     decision = _OneLineErrors(add_help=False)
     decision.add_argument("order_id")
     decision.add_argument(
-        "--expected-version", type=_whole_number(0), metavar="N", help="refuse unless the order is at version N"
+        "--expected-version", type=whole_number(0), metavar="N", help="refuse unless the order is at version N"
     )
     approve = commands.add_parser("approve", parents=[output, decision], help="approve a payment waiting for approval")
     approve.add_argument("--approver", required=True)
@@ -167,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=0.5, metavar="S", help="seconds between polls (default 0.5)"
     )
     projector.add_argument(
-        "--snapshot-every", type=_whole_number(1), metavar="K", help="snapshot an order's state every K versions"
+        "--snapshot-every", type=whole_number(1), metavar="K", help="snapshot an order's state every K versions"
     )
     projector.set_defaults(run=projector_command)
 

@@ -34,18 +34,10 @@ async def replay_command(args: argparse.Namespace) -> int:
         _print(report, args.json, with_state=True)
         return ExitCode.OK if report.ok else ExitCode.FAILED
 
-    replayed = failed = 0
     async with temporal() as client:
         store = EventStore(client)
         total = await store.count(args.query)
-        async for report in replay_all(store.histories(args.query), debug=args.debug, keyring=keyring):
-            replayed += 1
-            failed += not report.ok
-            _print(report, args.json, with_state=False)
-            print(f"\rReplaying order histories: {replayed}/{total}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
-    print(f"{replayed} replayed: {replayed - failed} OK, {failed} failed", file=sys.stderr)
-    return ExitCode.FAILED if failed else ExitCode.OK
+        return await _replay_many(store.histories(args.query), total, "order histories", args, keyring)
 
 
 async def _replay_archived(args: argparse.Namespace, keyring: Keyring | None) -> int:
@@ -59,21 +51,24 @@ async def _replay_archived(args: argparse.Namespace, keyring: Keyring | None) ->
         for order in archive.orders():
             yield order.history()
 
-    replayed = failed = 0
-    total = archive.count()
     try:
-        async for report in replay_all(histories(), debug=args.debug, keyring=keyring):
-            replayed += 1
-            failed += not report.ok
-            _print(report, args.json, with_state=False)
-            print(f"\rReplaying archived histories: {replayed}/{total}", end="", file=sys.stderr, flush=True)
+        return await _replay_many(histories(), archive.count(), f"the archive at {archive.where}", args, keyring)
     finally:
         archive.close()
+
+
+async def _replay_many(
+    histories: AsyncIterator[WorkflowHistory], total: int, what: str, args: argparse.Namespace, keyring: Keyring | None
+) -> int:
+    """Each history through one replayer, a line each, progress on stderr, then a summary."""
+    replayed = failed = 0
+    async for report in replay_all(histories, debug=args.debug, keyring=keyring):
+        replayed += 1
+        failed += not report.ok
+        _print(report, args.json, with_state=False)
+        print(f"\rReplaying {what}: {replayed}/{total}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    print(
-        f"{replayed} replayed from the archive at {archive.where}: {replayed - failed} OK, {failed} failed",
-        file=sys.stderr,
-    )
+    print(f"{replayed} replayed: {replayed - failed} OK, {failed} failed", file=sys.stderr)
     return ExitCode.FAILED if failed else ExitCode.OK
 
 
