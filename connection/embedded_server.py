@@ -21,6 +21,7 @@ and workers reconnect by themselves. One that keeps dying is given up, naming it
 
 import asyncio
 import logging
+import random
 import shutil
 import socket
 import subprocess
@@ -46,6 +47,8 @@ from connection.temporal import TemporalUnavailable, client_options, split_addre
 log = logging.getLogger(__name__)
 
 DEFAULT_UI_PORT_OFFSET = 1000  # the CLI's own convention: 7233 -> 8233
+# Where free_local_port draws from: above the well-known ports, below the ephemeral range.
+_PORTS_FROM, _PORTS_BELOW = 10000, 31000
 DATABASE_FILENAME = "temporal.db"
 LOG_FILENAME = "dev-server.log"
 _STARTUP_TIMEOUT_SECONDS = 60
@@ -71,14 +74,23 @@ def temporal_cli_path() -> str:
 
 def free_local_port() -> int:
     """A port P on 127.0.0.1 where an embedded server could start now: P and its Web UI's
-    P + 1000 are both free."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port + DEFAULT_UI_PORT_OFFSET < 65536 and not is_listening(port + DEFAULT_UI_PORT_OFFSET):
+    P + 1000 are both free. Drawn below the kernel's ephemeral range (32768 and up), from
+    which the dev server and every client take ports of their own at any moment: a port
+    from there can be free when chosen and taken by the time the server binds it."""
+    for _ in range(200):
+        port = random.randrange(_PORTS_FROM, _PORTS_BELOW)
+        if _bindable(port) and _bindable(port + DEFAULT_UI_PORT_OFFSET):
             return port
     raise EmbeddedServerError("no free pair of ports for a server and its Web UI on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def is_listening(port: int) -> bool:
