@@ -1,5 +1,7 @@
-"""The steps of an order and their compensations. Each forward step returns the domain
-event it establishes; the workflow puts that event in its envelope and records it.
+"""The steps of an order and their compensations. Each forward step establishes a domain
+event and returns it sealed in the envelope the workflow handed it (`record_as`): the
+result the history records for the step is the event, envelope and all. A request
+without one, from an order recorded before events-in-history, gets the bare event.
 
 Business failures leave as non-retryable ApplicationErrors with a type the workflow
 matches on; anything else (a timeout, a dropped connection) is retried by the
@@ -8,8 +10,9 @@ activity's retry policy, and the idempotency keys make the retry safe.
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -29,6 +32,7 @@ from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory
 from activities.requests import (
     FulfillOrder,
     ProcessPayment,
+    Recording,
     RefundPayment,
     ReleaseInventory,
     ReserveInventory,
@@ -37,7 +41,15 @@ from activities.requests import (
     ValidateOrder,
 )
 from contract import OUT_OF_STOCK, PAYMENT_NOT_FOUND
-from domain import InventoryReservation, InventoryReserved, OrderFulfilled, OrderValidated, PaymentProcessed
+from domain import (
+    DomainEvent,
+    EventEnvelope,
+    InventoryReservation,
+    InventoryReserved,
+    OrderFulfilled,
+    OrderValidated,
+    PaymentProcessed,
+)
 from domain import validate_order as check_business_rules
 from domain.orders import shortened
 
@@ -58,10 +70,19 @@ class OrderActivities:
         return cls(SqlitePaymentGateway(db), SqliteInventory(db), SqliteShipping(db), SqliteFraudScreen(db))
 
     @activity.defn(name="validate_order")
-    async def validate_order(self, request: ValidateOrder) -> OrderValidated:
+    async def validate_order(self, request: ValidateOrder) -> list[EventEnvelope] | OrderValidated:
         result = check_business_rules(request.items, request.total_amount)
         activity.logger.debug("Order %s valid=%s errors=%s", request.order_id, result.is_valid, result.errors)
-        return OrderValidated(order_id=request.order_id, validation_result=result)
+        validated = OrderValidated(order_id=request.order_id, validation_result=result)
+        if request.record_as is None:
+            return validated
+        if request.received is None:
+            return [request.record_as.seal(validated, activity.info().started_time)]
+        # A local activity, within the workflow task that recorded OrderReceived: its time
+        # is the workflow's, as the workflow's clock reads after it, advanced by the time
+        # validation took (the worker's clock may lag a test server's skipped-ahead one).
+        took = datetime.now(UTC) - activity.info().scheduled_time
+        return [request.received, request.record_as.seal(validated, request.received.created_at + took)]
 
     @activity.defn(name="screen_for_fraud")
     async def screen_for_fraud(self, request: ScreenForFraud) -> FraudScreening:
@@ -70,15 +91,16 @@ class OrderActivities:
         return screening
 
     @activity.defn(name="process_payment")
-    async def process_payment(self, request: ProcessPayment) -> PaymentProcessed:
+    async def process_payment(self, request: ProcessPayment) -> EventEnvelope | PaymentProcessed:
         charge = await self.payments.charge(request.idempotency_key, request.customer_id, request.amount)
         activity.logger.debug("Payment %s for order %s: %s", charge.payment_id, request.order_id, charge.status)
-        return _payment_processed(request.order_id, charge)
+        return _sealed(request, _payment_processed(request.order_id, charge))
 
     @activity.defn(name="capture_payment")
-    async def capture_payment(self, request: SettlePayment) -> PaymentProcessed:
+    async def capture_payment(self, request: SettlePayment) -> EventEnvelope | PaymentProcessed:
         with _as_application_errors():
-            return _payment_processed(request.order_id, await self.payments.capture(request.idempotency_key))
+            charge = await self.payments.capture(request.idempotency_key)
+        return _sealed(request, _payment_processed(request.order_id, charge))
 
     @activity.defn(name="void_payment")
     async def void_payment(self, request: SettlePayment) -> Charge:
@@ -95,23 +117,31 @@ class OrderActivities:
         return refund
 
     @activity.defn(name="reserve_inventory")
-    async def reserve_inventory(self, request: ReserveInventory) -> InventoryReserved:
+    async def reserve_inventory(self, request: ReserveInventory) -> EventEnvelope | InventoryReserved:
         with _as_application_errors():
             reservations = await self.inventory.reserve(request.idempotency_key, request.items)
-        return InventoryReserved(order_id=request.order_id, reservations=tuple(reservations))
+        return _sealed(request, InventoryReserved(order_id=request.order_id, reservations=tuple(reservations)))
 
     @activity.defn(name="release_inventory")
     async def release_inventory(self, request: ReleaseInventory) -> list[InventoryReservation]:
         return await self.inventory.release(request.idempotency_key)
 
     @activity.defn(name="fulfill_order")
-    async def fulfill_order(self, request: FulfillOrder) -> OrderFulfilled:
+    async def fulfill_order(self, request: FulfillOrder) -> EventEnvelope | OrderFulfilled:
         shipment = await self.shipping.ship(request.idempotency_key, request.reservations)
-        return OrderFulfilled(
+        fulfilled = OrderFulfilled(
             order_id=request.order_id,
             fulfillment_id=shipment.fulfillment_id,
             tracking_number=shipment.tracking_number,
         )
+        return _sealed(request, fulfilled)
+
+    @activity.defn(name="record_event")
+    async def record_event(self, envelope: EventEnvelope) -> EventEnvelope:
+        """An event the workflow decided alone (an order cancelled), run as a local
+        activity: its result, the envelope unchanged, is a marker in the history. A
+        marker is no command the visibility store hears of."""
+        return envelope
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activity callables to register on a worker."""
@@ -125,7 +155,18 @@ class OrderActivities:
             self.reserve_inventory,
             self.release_inventory,
             self.fulfill_order,
+            self.record_event,
         ]
+
+
+EventT = TypeVar("EventT", bound=DomainEvent)
+
+
+def _sealed(request: Recording, event: EventT) -> EventEnvelope | EventT:
+    """`event` in the envelope the request asked for, the bare event when it asked for
+    none. Stamped with the time this attempt began on Temporal's clock, the clock of every
+    other time in the history (and the one a test server skips ahead)."""
+    return event if request.record_as is None else request.record_as.seal(event, activity.info().started_time)
 
 
 def _payment_processed(order_id: str, charge: Charge) -> PaymentProcessed:

@@ -6,39 +6,50 @@ a retried activity presents the same key and the external system returns its fir
 
 from pydantic import BaseModel, ConfigDict
 
-from domain import InventoryReservation, Money, OrderItem
+from domain import EnvelopeHeader, EventEnvelope, InventoryReservation, Money, OrderItem
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class ValidateOrder(_Request):
+class Recording(_Request):
+    """A step that establishes a domain event. Given `record_as`, it returns the event
+    sealed in that envelope, which its result then carries into the history; without it
+    (orders recorded before events-in-history) it returns the bare event."""
+
+    record_as: EnvelopeHeader | None = None
+
+
+class ValidateOrder(Recording):
     order_id: str
     items: tuple[OrderItem, ...]
     total_amount: Money
+    # OrderReceived, recorded by the workflow as the order arrived: returned with
+    # OrderValidated, so validation's result carries the order's first two events.
+    received: EventEnvelope | None = None
 
 
-class ProcessPayment(_Request):
+class ProcessPayment(Recording):
     order_id: str
     customer_id: str
     amount: Money
     idempotency_key: str
 
 
-class ReserveInventory(_Request):
+class ReserveInventory(Recording):
     order_id: str
     items: tuple[OrderItem, ...]
     idempotency_key: str
 
 
-class FulfillOrder(_Request):
+class FulfillOrder(Recording):
     order_id: str
     reservations: tuple[InventoryReservation, ...]
     idempotency_key: str
 
 
-class SettlePayment(_Request):
+class SettlePayment(Recording):
     """Capture or void a payment that waited for approval."""
 
     order_id: str

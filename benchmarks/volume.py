@@ -10,11 +10,15 @@ workers run in processes of their own, as `worker.py` runs them, so their CPU is
   Temporal itself needs per order on this machine.
 - ours: OrderWorkflow on the worker `worker.py` builds, with every lever on; then with
   each lever off in turn, to see what it is worth; and with 1 and 2 worker processes.
+- before: the build before today's, which upserted every event into the memo
+  (tests/replay/memo_carrier_build.py), on the same server in the same run.
 - projector: an `orders projector` running all along (its cost to recording, and how soon
-  each order's last event reaches the read models), and orders recorded without the
-  OrderVersion/OrderUpdatedAt it polls by.
+  each order's last event reaches the read models), and how soon visibility itself shows
+  each order closed (the floor of any projector that polls it).
 - paced: orders arriving at a steady rate the machine can take (--paced-rate), and how
-  long each takes to be recorded, with and without an `orders projector` beside them.
+  long each takes to be recorded, with and without an `orders projector` beside them;
+  with the projector, how soon each order's last event reaches its read-model row, and
+  how soon an order that starts waiting for approval (one in ten) shows as waiting.
 - eager: the starter's in-process worker, with and without eager workflow start.
 - starter: `starter.py --file` against a plain client, on as many orders each.
 - report: `orders report`'s projection against fetching the same histories raw.
@@ -55,7 +59,7 @@ from connection.embedded_server import EmbeddedServer, free_local_port, start_em
 from connection.process import exit_now, wait_for_interrupt  # noqa: E402
 from connection.temporal import connect  # noqa: E402
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for  # noqa: E402
-from domain import OrderInput, OrderItem  # noqa: E402
+from domain import OrderInput, OrderItem, OrderStatus  # noqa: E402
 from eventstore import EventStore  # noqa: E402
 from projections import ReadModels  # noqa: E402
 
@@ -90,6 +94,10 @@ def _levers_off(levers: Sequence[str]) -> dict[str, Any]:
         from benchmarks.variants import OrderWorkflowWithMoreRoundTrips
 
         options["workflows"] = [OrderWorkflowWithMoreRoundTrips]
+    if "events-in-history" in levers:
+        from tests.replay.memo_carrier_build import MemoCarrierOrderWorkflow
+
+        options["workflows"] = [MemoCarrierOrderWorkflow]
     if "projection-clock" in levers:
         from benchmarks.variants import OrderWorkflowWithoutProjectionClock
 
@@ -204,13 +212,15 @@ def stock_up(ledger_path: Path) -> None:
         db.execute("UPDATE stock SET on_hand = 10000000")
 
 
-def an_order(run: str, n: int, customer: str | None = None) -> OrderInput:
-    """An order of the happy path: charged, reserved and shipped, four activities."""
+def an_order(run: str, n: int, customer: str | None = None, *, waits: bool = False) -> OrderInput:
+    """An order of the happy path: charged, reserved and shipped, four activities. One
+    that `waits` is large enough to wait for a person's approval (after fraud screening)."""
+    price = Decimal("30000.00") if waits else Decimal("75.25")
     return OrderInput(
         order_id=f"BENCH-{run}-{n}",
         customer_id=customer or f"CUSTOMER-{n % 97}",
-        total_amount=Decimal("150.50"),
-        items=(OrderItem(product_id=f"PROD-00{1 + n % 9}", quantity=2, unit_price=Decimal("75.25")),),
+        total_amount=2 * price,
+        items=(OrderItem(product_id=f"PROD-00{1 + n % 9}", quantity=2, unit_price=price),),
     )
 
 
@@ -262,6 +272,8 @@ class Figures:
 class Paced:
     durations: list[float]  # each order's start to its result, sorted
     delays: list[float]  # each order's last event to its read-model row, sorted
+    # each waiting order's PaymentProcessed (Pending) to its row showing PaymentPending, sorted
+    waiting_delays: list[float] = field(default_factory=list)
 
     @staticmethod
     def quantile(values: Sequence[float], q: float) -> float:
@@ -289,10 +301,10 @@ class Projector:
             pass
         return cls(process, ReadModels(path))
 
-    async def delays(self, prefix: str, count: int) -> list[float]:
-        """Once the projector has every order of the run, how soon each one came."""
+    async def delays(self, prefix: str, count: int, status: str | None = None) -> list[float]:
+        """Once the projector has every order of the run (at `status`), how soon each one came."""
         deadline = time.monotonic() + 120
-        while len(delays := self.models.delays(prefix)) < count and time.monotonic() < deadline:
+        while len(delays := self.models.delays(prefix, status)) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         return delays
 
@@ -361,13 +373,18 @@ class Bench:
     async def paced(self, rate: float, count: int, *, projector: bool) -> "Paced":
         """`count` orders arriving at `rate` a second, below what the machine can take, and
         how long each takes to be recorded, from its start to its last event (its result);
-        with `projector`, an `orders projector` keeping read models current all along."""
+        with `projector`, an `orders projector` keeping read models current all along, and
+        one order in ten one that waits for approval."""
         task_queue, run = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
         workers = Workers.spawn("orders", task_queue, 1, self.env)
         projecting = Projector.spawn(self.env) if projector else None
         durations: list[float] = []
+        waiting: list[WorkflowHandle[Any, Any]] = []
 
         async def one(n: int) -> None:
+            if projecting and n % 10 == 9:
+                waiting.append(await start_order(self.client, an_order(f"{run}w", n, waits=True), task_queue))
+                return
             began = time.monotonic()
             handle = await start_order(self.client, an_order(run, n), task_queue)
             await handle.result()
@@ -379,12 +396,15 @@ class Bench:
                 await asyncio.sleep(max(0.0, first + n / rate - time.monotonic()))
                 arrivals.append(asyncio.create_task(one(n)))
             await asyncio.gather(*arrivals)
-            delays = await projecting.delays(f"BENCH-{run}-", count) if projecting else []
+            delays = await projecting.delays(f"BENCH-{run}-", len(durations)) if projecting else []
+            pending = OrderStatus.PAYMENT_PENDING.value
+            waited = await projecting.delays(f"BENCH-{run}w-", len(waiting), pending) if projecting else []
         finally:
+            await asyncio.gather(*(handle.terminate("measured") for handle in waiting))
             workers.stop()
             if projecting:
                 projecting.stop()
-        return Paced(sorted(durations), sorted(delays))
+        return Paced(sorted(durations), sorted(delays), sorted(waited))
 
     async def _watch_closings(self, run: str, seen: dict[str, float]) -> None:
         """Four times a second, when visibility first shows each order of the run closed:
@@ -494,11 +514,12 @@ def table(rows: Sequence[Sequence[object]]) -> str:
 
 
 LEVERS = {
-    "fewer-round-trips": "without local validation, start attributes, one status upsert a task",
+    "events-in-history": "as the build before: each event upserted into the memo",
+    "fewer-round-trips": "as the unversioned build, without local validation, start attributes, one upsert a task",
     "pollers": "with the SDK's default 5 pollers of each kind",
     "bytecode": "without cached bytecode for the workflow module",
     "ledger-connections": "with a ledger connection opened per call",
-    "projection-clock": "without OrderVersion and OrderUpdatedAt published",
+    "projection-clock": "as the unversioned build, without OrderVersion and OrderUpdatedAt published",
 }
 
 
@@ -524,14 +545,14 @@ async def main(args: argparse.Namespace) -> None:
                     (f"ours {text}", {"kind": "orders", "levers_off": [lever]}) for lever, text in LEVERS.items()
                 ]
                 variants.append(("ours without start attributes (client)", {"kind": "orders", "attributes": False}))
+            if wanted("before"):
+                before = {"kind": "orders", "levers_off": ["events-in-history"]}
+                variants.append((f"ours {LEVERS['events-in-history']}", before))
             if wanted("processes"):
                 variants.append(("ours, 2 worker processes", {"kind": "orders", "processes": 2}))
             if wanted("projector"):
                 variants.append(("ours, projector running", {"kind": "orders", "projector": True}))
                 variants.append(("ours, visibility watched", {"kind": "orders", "watch_visibility": True}))
-                if not wanted("levers"):
-                    clock_off = {"kind": "orders", "levers_off": ["projection-clock"]}
-                    variants.append((f"ours {LEVERS['projection-clock']}", clock_off))
             for round_number in range(args.rounds):
                 # Each round starts one variant later: the server's database grows all run
                 # long, and no variant should always come last.
@@ -594,14 +615,16 @@ async def main(args: argparse.Namespace) -> None:
                     ]
                 )  # fmt: skip
                 lags = sorted(d for paced in beside for d in paced.delays)
-                rows.append(
-                    [
-                        f"  last event to read-model row at {args.paced_rate:g}/s",
-                        f"median {statistics.median(lags):.2f} s",
-                        f"p99 {Paced.quantile(lags, 0.99):.2f} s, max {lags[-1]:.2f} s",
-                        "", "", "",
-                    ]
-                )  # fmt: skip
+                waits = sorted(d for paced in beside for d in paced.waiting_delays)
+                for label, values in (("last event to read-model row", lags), ("waiting to shown waiting", waits)):
+                    rows.append(
+                        [
+                            f"  {label} at {args.paced_rate:g}/s ({len(values)} orders)",
+                            f"median {statistics.median(values):.2f} s",
+                            f"p99 {Paced.quantile(values, 0.99):.2f} s, max {values[-1]:.2f} s",
+                            "", "", "",
+                        ]
+                    )  # fmt: skip
             if wanted("eager"):
                 on, off = [], []
                 for _ in range(args.rounds):
@@ -682,7 +705,7 @@ def cli() -> None:
     parser.add_argument("--starter-orders", type=int, default=2000, help="orders for starter and client (default 2000)")
     parser.add_argument("--memory", default="1000,5000", help="order counts to read memory after (default 1000,5000)")
     parser.add_argument(
-        "--only", help="comma-separated: levers, processes, projector, paced, eager, starter, report, memory"
+        "--only", help="comma-separated: before, levers, processes, projector, paced, eager, starter, report, memory"
     )
     parser.add_argument("--paced-rate", type=float, default=10, help="orders a second for paced (default 10)")
     parser.add_argument(

@@ -33,9 +33,14 @@ def search_attributes_at_start(customer: str, total_amount: float | None) -> Typ
     return TypedSearchAttributes([*pairs, SearchAttributePair(ORDER_STATUS, RECEIVED)])
 
 
-# Each recorded domain event is upserted under this memo key. Every upsert becomes a
-# WorkflowPropertiesModified history event carrying that one envelope, so the history
-# holds the whole stream while the memo itself stays one event small.
+# Where an order's domain events are in its history (docs/event-store.md): each envelope
+# is the result of the step that established it, an activity's (ActivityTaskCompleted)
+# or a local activity's (MarkerRecorded), among the steps named here.
+RECORDING_ACTIVITIES = frozenset(
+    {"validate_order", "process_payment", "capture_payment", "reserve_inventory", "fulfill_order", "record_event"}
+)
+# Orders recorded by the build before: each envelope was upserted under this memo key,
+# every upsert a WorkflowPropertiesModified history event carrying that one envelope.
 DOMAIN_EVENT_MEMO_KEY = "domain_event"
 
 # ApplicationError types; clients and the workflow match on these, never on messages.

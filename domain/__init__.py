@@ -8,6 +8,7 @@ state rebuilt from history cannot drift apart.
 from domain.events import (
     EVENT_TYPES,
     DomainEvent,
+    EnvelopeHeader,
     EventEnvelope,
     InventoryReservation,
     InventoryReserved,
@@ -48,6 +49,7 @@ __all__ = [
     "STATE_SCHEMA_VERSION",
     "TOTAL_TOLERANCE",
     "DomainEvent",
+    "EnvelopeHeader",
     "EventEnvelope",
     "EventSchemaError",
     "EventStreamError",

@@ -131,3 +131,26 @@ class EventEnvelope(_Frozen):
                 f"{self.data.SCHEMA_VERSION}: read it through domain.upcasting.upcast"
             )
         return self
+
+
+class EnvelopeHeader(_Frozen):
+    """An envelope waiting for its event: where the event the step is about to produce
+    sits in its stream and why it happens. The step that produces the event seals it, so
+    the step's result, which the history records anyway, is the whole envelope."""
+
+    event_id: UUID
+    stream_id: str
+    version: int = Field(ge=1)
+    correlation_id: str
+    causation_id: str
+    created_by: str
+
+    def seal(self, event: DomainEvent, created_at: datetime) -> EventEnvelope:
+        """The envelope of `event`, produced at `created_at`."""
+        return EventEnvelope(
+            **self.model_dump(),
+            event_type=type(event).__name__,
+            schema_version=event.SCHEMA_VERSION,
+            created_at=created_at,
+            data=event,
+        )

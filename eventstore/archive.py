@@ -31,7 +31,7 @@ from temporalio.client import WorkflowHistory
 
 from connection.encryption import PayloadOpener, refuse_encrypted
 from domain import OrderStream
-from eventstore.history import HistoryReadError, read_envelope, recorded_envelopes
+from eventstore.history import HistoryReadError, read_envelopes, recorded_carriers
 from storage.databases import Database, is_postgres, open_database, where_of
 
 ARCHIVE_FILENAME = "orders-archive.sqlite"
@@ -85,7 +85,8 @@ class ArchivedOrder:
     def of(
         order_id: str, history: WorkflowHistory, execution_status: str, closed_at: datetime, archived_at: datetime
     ) -> "ArchivedOrder":
-        envelopes = [json_format.MessageToDict(payload) for _, payload in recorded_envelopes(history.events)]
+        carriers = recorded_carriers(history.events)
+        envelopes = [json_format.MessageToDict(carrier.payload) for carrier in carriers]
         return ArchivedOrder(
             order_id=order_id,
             workflow_id=history.workflow_id,
@@ -93,7 +94,7 @@ class ArchivedOrder:
             execution_status=execution_status,
             closed_at=closed_at,
             archived_at=archived_at,
-            last_version=len(envelopes),
+            last_version=sum(carrier.envelopes for carrier in carriers),
             history_events=len(history.events),
             history_sha256=history_digest(history.events),
             compressed_history=zlib.compress(history.to_json().encode()),
@@ -116,8 +117,9 @@ class ArchivedOrder:
         """The order's stream from its archived envelopes, read as a history's are."""
         try:
             envelopes = tuple(
-                read_envelope(payload, f"archived envelope {number}", open_payload)
+                envelope
                 for number, payload in enumerate(self.payloads(), start=1)
+                for envelope in read_envelopes(payload, f"archived envelope {number}", open_payload)
             )
         except HistoryReadError as err:
             raise HistoryReadError(f"order {self.order_id!r} in the archive: {err}") from None

@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contract import WORKFLOW_TYPE, order_id_of
 from eventstore.archive import Archive, ArchivedOrder, ArchiveError, history_digest
-from eventstore.history import recorded_envelopes
+from eventstore.history import recorded_carriers
 
 CLOSED = f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus != 'Running'"
 _PAGE = 100
@@ -140,7 +140,7 @@ async def unarchived_closed_before(client: Client, archive: Archive | None, mome
 def _inconsistency(order: ArchivedOrder, archived: WorkflowHistory) -> str | None:
     if history_digest(archived.events) != order.history_sha256:
         return f"order {order.order_id!r}: the archived history does not read back to the digest it was archived with"
-    in_history = [payload for _, payload in recorded_envelopes(archived.events)]
+    in_history = [carrier.payload for carrier in recorded_carriers(archived.events)]
     if in_history != order.payloads():
         return f"order {order.order_id!r}: the archived envelopes are not the ones in its archived history"
     return None

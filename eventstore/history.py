@@ -1,12 +1,18 @@
-"""Finding the domain events in a workflow history.
+"""Finding the domain events in a workflow history, on either carrier.
 
-OrderWorkflow records each envelope by upserting the memo key `domain_event`; each
-upsert is a WorkflowPropertiesModified history event carrying exactly that envelope.
+Each envelope is the result of the step that established it, which the history records
+anyway: an activity's (ActivityTaskCompleted) or a local activity's (MarkerRecorded),
+among the steps named in contract.RECORDING_ACTIVITIES; validation's result carries the
+order's first two. Orders recorded by the build before (tests/replay/memo_carrier_build.py)
+upserted every envelope into the memo instead: a WorkflowPropertiesModified history event
+carrying exactly that envelope. A history holds one carrier or the other, never both.
 """
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
@@ -15,14 +21,28 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 from connection.encryption import EncryptionKeyError, MalformedPayloadError, PayloadOpener, refuse_encrypted
-from contract import DOMAIN_EVENT_MEMO_KEY, order_id_of
+from contract import DOMAIN_EVENT_MEMO_KEY, RECORDING_ACTIVITIES, order_id_of
 from domain import EventEnvelope, EventSchemaError, OrderStream, describe_validation_error, upcast
 
 _JSON_ENCODING = b"json/plain"
+# The marker the SDK's core writes for a local activity's result.
+_LOCAL_ACTIVITY_MARKER = "core_local_activity"
+# Validation's result carries OrderReceived with OrderValidated; every other step's, one event.
+_ENVELOPES_CARRIED = {"validate_order": 2}
 
 
 class HistoryReadError(ValueError):
     """A history whose domain events cannot be read."""
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """A payload in a history that holds recorded envelopes, as the history holds it
+    (encrypted when it was written so), and how many envelopes it holds."""
+
+    history_event_id: int
+    payload: Payload
+    envelopes: int = 1
 
 
 def stream_in(history: WorkflowHistory, open_payload: PayloadOpener = refuse_encrypted) -> OrderStream:
@@ -43,22 +63,60 @@ def envelopes_in_history(
 ) -> list[EventEnvelope]:
     """Every envelope recorded in `events`, upcast to the current schema, in version order."""
     return [
-        read_envelope(payload, f"history event {event_id}", open_payload)
-        for event_id, payload in recorded_envelopes(events)
+        envelope
+        for carrier in recorded_carriers(events)
+        for envelope in read_envelopes(carrier.payload, f"history event {carrier.history_event_id}", open_payload)
     ]
 
 
-def recorded_envelopes(events: Iterable[HistoryEvent]) -> list[tuple[int, Payload]]:
-    """Each envelope as the history holds it (encrypted when it was written so), with the
-    id of the history event that carries it, in version order."""
+def recorded_carriers(events: Iterable[HistoryEvent]) -> list[Carrier]:
+    """The payloads that hold the history's envelopes, in the order the history holds them."""
+    events = list(events)
+    return _memo_upserts(events) or _step_results(events)
+
+
+def _memo_upserts(events: Iterable[HistoryEvent]) -> list[Carrier]:
     recorded = []
     for event in events:
         if event.event_type != EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
             continue
         fields = event.workflow_properties_modified_event_attributes.upserted_memo.fields
         if DOMAIN_EVENT_MEMO_KEY in fields:
-            recorded.append((event.event_id, fields[DOMAIN_EVENT_MEMO_KEY]))
+            recorded.append(Carrier(event.event_id, fields[DOMAIN_EVENT_MEMO_KEY]))
     return recorded
+
+
+def _step_results(events: Iterable[HistoryEvent]) -> list[Carrier]:
+    scheduled: dict[int, str] = {}
+    recorded = []
+    for event in events:
+        step, result = None, None
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            completed = event.activity_task_completed_event_attributes
+            step, result = scheduled.get(completed.scheduled_event_id), completed.result.payloads
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            step = _marker_field(event, _LOCAL_ACTIVITY_MARKER, "data").get("activity_type")
+            details = event.marker_recorded_event_attributes.details
+            result = details["result"].payloads if "result" in details else None
+        if step in RECORDING_ACTIVITIES and result:
+            recorded.append(Carrier(event.event_id, result[0], _ENVELOPES_CARRIED.get(step, 1)))
+    return recorded
+
+
+def _marker_field(event: HistoryEvent, marker_name: str, field: str) -> dict[str, Any]:
+    """The JSON the SDK's core wrote in a marker of `marker_name`; {} for any other event."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return {}
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != marker_name or field not in marker.details or not marker.details[field].payloads:
+        return {}
+    try:
+        value = json.loads(marker.details[field].payloads[0].data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def latest_envelope_in_memo(
@@ -73,6 +131,16 @@ def latest_envelope_in_memo(
 
 def read_envelope(payload: Payload, where: str, open_payload: PayloadOpener = refuse_encrypted) -> EventEnvelope:
     """One recorded envelope, opened, upcast and checked; `where` names it in an error."""
+    return _envelope(_opened_json(payload, where, open_payload), where)
+
+
+def read_envelopes(payload: Payload, where: str, open_payload: PayloadOpener = refuse_encrypted) -> list[EventEnvelope]:
+    """The envelopes a carrier holds: one, or (validation's result) a list of them."""
+    raw = _opened_json(payload, where, open_payload)
+    return [_envelope(item, where) for item in raw] if isinstance(raw, list) else [_envelope(raw, where)]
+
+
+def _opened_json(payload: Payload, where: str, open_payload: PayloadOpener) -> Any:
     try:
         payload = open_payload(payload)
     except (EncryptionKeyError, MalformedPayloadError) as err:
@@ -82,10 +150,16 @@ def read_envelope(payload: Payload, where: str, open_payload: PayloadOpener = re
         raise HistoryReadError(f"{where}: domain event encoded as {encoding!r}, expected json/plain")
     try:
         # Decimal, not float: amounts are read exactly as they were written.
-        raw = json.loads(payload.data, parse_float=Decimal)
-        return EventEnvelope.model_validate(upcast(raw))
+        return json.loads(payload.data, parse_float=Decimal)
     except json.JSONDecodeError as err:
         raise HistoryReadError(f"{where}: domain event is not JSON: {err}") from None
+
+
+def _envelope(raw: Any, where: str) -> EventEnvelope:
+    if not isinstance(raw, dict):
+        raise HistoryReadError(f"{where}: domain event is JSON but not an object")
+    try:
+        return EventEnvelope.model_validate(upcast(raw))
     except EventSchemaError as err:
         raise HistoryReadError(f"{where}: {err}") from None
     except ValidationError as err:

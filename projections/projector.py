@@ -1,15 +1,17 @@
 """Keeping the read models current from the order histories.
 
-Temporal has no ordered stream across workflows; what it has is visibility, and each
-order publishes the version of its latest event and when it was recorded (OrderVersion,
-OrderUpdatedAt) with its status, in the upsert it makes anyway. So a catch-up asks
+Temporal has no ordered stream across workflows; what it has is visibility, which hears
+of an order where it rests: as it starts (StartTime), when it waits for a person and as it
+ends, when the order publishes its status with the version of its latest event and when
+it was recorded (OrderVersion, OrderUpdatedAt), in the one upsert it makes there; and as
+it closes (CloseTime). No event costs a visibility write of its own. So a catch-up asks
 visibility for the orders changed since the high-water mark (less an overlap for
 visibility's own lag), skips those whose published version the read models already
-have, and reads only the others' histories: a poll costs what changed, not every order.
-An order whose one new event is its latest is brought up to date from the listing itself:
-visibility carries the memo, which holds the latest envelope. Any other is read whole
-from its history and applied after its checkpoint. No event is ever skipped, none
-applied twice.
+have, and reads only the others' histories, applying each after its checkpoint: a poll
+costs what changed, not every order. The events an order records between two resting
+places reach the read models with the second. (An order of the build that upserted each
+envelope into the memo, whose one new event is its latest, is brought up to date from
+the listing itself.) No event is ever skipped, none applied twice.
 """
 
 import asyncio
@@ -97,10 +99,10 @@ def changed_since(since: datetime | None) -> str | None:
     if since is None:
         return None
     at = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    # Every order publishes OrderUpdatedAt from its first workflow task on; CloseTime
-    # finds those closed without a last upsert (terminated, timed out) and those
+    # StartTime finds orders as they arrive; OrderUpdatedAt where they rest and end;
+    # CloseTime those closed without a last upsert (terminated, timed out) and those
     # recorded before the projection clock.
-    return f"{ORDER_UPDATED_AT.name} >= '{at}' OR CloseTime >= '{at}'"
+    return f"{ORDER_UPDATED_AT.name} >= '{at}' OR CloseTime >= '{at}' OR StartTime >= '{at}'"
 
 
 async def changes(client: Client, since: datetime | None) -> AsyncIterator[Change]:

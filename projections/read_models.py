@@ -315,12 +315,14 @@ class ReadModels:
                 tuple(ValidationProblem.model_validate(problem) for problem in json.loads(problems)),
             )
 
-    def delays(self, order_id_prefix: str) -> list[float]:
-        """Seconds from each matching order's latest event to its row being written."""
-        rows = self._db.execute(
-            "SELECT updated_at, applied_at FROM order_summaries WHERE order_id LIKE ? AND updated_at IS NOT NULL",
-            (f"{order_id_prefix}%",),
-        )
+    def delays(self, order_id_prefix: str, status: str | None = None) -> list[float]:
+        """Seconds from each matching order's latest event to its row being written (of
+        the orders at `status`, if given)."""
+        query = "SELECT updated_at, applied_at FROM order_summaries WHERE order_id LIKE ? AND updated_at IS NOT NULL"
+        arguments: tuple[str, ...] = (f"{order_id_prefix}%",)
+        if status is not None:
+            query, arguments = query + " AND status = ?", (*arguments, status)
+        rows = self._db.execute(query, arguments)
         return [
             (datetime.fromisoformat(applied) - datetime.fromisoformat(updated)).total_seconds()
             for updated, applied in rows

@@ -6,6 +6,12 @@ would alter the commands of a recorded history ships as a new build under Worker
 Versioning, each order pinned to the build that started it (docs/deploying.md); one that
 must reach orders already open goes behind `workflow.patched()`.
 
+The order's events are where its history holds them anyway (docs/event-store.md): each
+step returns its event sealed in the envelope the workflow handed it, so the step's
+result is the event; an event the workflow decides alone is a local activity's result,
+a marker. Visibility hears of the order where it rests: as it starts, while it waits for
+a person, as it ends.
+
 `run` tells the order's story as a straight line of steps (the saga pattern). Each
 step that changes something outside registers how to undo it. A cancellation (asked
 for by a person, a failed fraud screening, stock running out, an approval that never
@@ -47,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
         CANCEL_ORDER,
         CUSTOMER_ID,
         DECISION_REFUSED,
-        DOMAIN_EVENT_MEMO_KEY,
         FULFILLMENT,
         ORDER_STATUS,
         ORDER_TOTAL,
@@ -67,8 +72,11 @@ with workflow.unsafe.imports_passed_through():
     from contract.metrics import OrderMetrics
     from domain import (
         DomainEvent,
+        EnvelopeHeader,
         EventEnvelope,
+        InventoryReserved,
         OrderCancelled,
+        OrderFulfilled,
         OrderInput,
         OrderReceived,
         OrderState,
@@ -84,12 +92,6 @@ with workflow.unsafe.imports_passed_through():
     from views import web_ui_details
     from workflows.cancellation import CANCEL_REQUEST, Cancellation, CancellationDue, stopped_by, this_update
     from workflows.inputs import NO_INPUT, OneOrderPerStart, read_argument, read_order
-
-# Deprecated (docs/deploying.md, "Patches, and how one is retired"): orders recorded with
-# its marker replay here; new orders record it marked deprecated, which code without the
-# call replays too. The older patches are retired: orders recorded before them are served
-# by the build that had them (in the tests, tests/replay/unversioned_build.py).
-PROJECTION_CLOCK_PATCH = "projection-clock"
 
 # Under Worker Versioning, each order runs to its end on the build that started it: an
 # order lives seconds, or as long as its approval may wait (48 hours by default), and a
@@ -113,6 +115,7 @@ _EXTERNAL_CALL_TIMEOUT = timedelta(seconds=30)
 # Undoes one step; returns the amount it refunded, if it refunded anything.
 Undo = Callable[[], Awaitable[Decimal | None]]
 ResultT = TypeVar("ResultT")
+EventT = TypeVar("EventT", bound=DomainEvent)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -160,9 +163,8 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
 
     async def _take(self, order: OrderInput) -> None:
         """The order's story, step by step. Returns early where the order ends by itself."""
-        workflow.deprecate_patch(PROJECTION_CLOCK_PATCH)
         self._set_search_attributes_the_start_left_out(order)
-        self._record(
+        received = self._record(
             OrderReceived(
                 order_id=order.order_id,
                 customer_id=order.customer_id,
@@ -173,9 +175,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             causation_id=self._start_command_id,
         )
 
-        # A local activity: this workflow task goes on after it, nothing to publish yet.
-        validated = await self._let_finish(self._validate(order), publish=False)
-        self._record(validated, created_by="validate_order")
+        # A local activity: its result carries OrderReceived into the history with OrderValidated.
+        validation = await self._let_finish(self._validate(order, received))
+        validated = self._recorded(validation, OrderValidated)
         self._checkpoint()
         if not validated.validation_result.is_valid:
             return
@@ -192,17 +194,18 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 )
             self._checkpoint()
 
-        payment = await self._call(
+        charge = await self._call(
             OrderActivities.process_payment,
             ProcessPayment(
                 order_id=order.order_id,
                 customer_id=order.customer_id,
                 amount=order.total_amount,
                 idempotency_key=self._key(PAYMENT),
+                record_as=self._next_header("process_payment"),
             ),
             summary=f"Charge {order.total_amount} to {order.customer_shown}",
         )
-        self._record(payment, created_by="process_payment")
+        payment = self._recorded(charge, PaymentProcessed)
         self._undo.append(self._give_the_money_back)
         if payment.status is PaymentStatus.PENDING:
             await self._wait_for_payment_decision(order.approval_timeout)
@@ -211,16 +214,21 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             return  # the payment failed: nothing was taken
 
         try:
-            reserved = await self._call(
+            reservation = await self._call(
                 OrderActivities.reserve_inventory,
-                ReserveInventory(order_id=order.order_id, items=order.items, idempotency_key=self._key(RESERVATION)),
+                ReserveInventory(
+                    order_id=order.order_id,
+                    items=order.items,
+                    idempotency_key=self._key(RESERVATION),
+                    record_as=self._next_header("reserve_inventory"),
+                ),
                 summary=f"Reserve stock for {len(order.items)} line(s)",
             )
         except ActivityError as err:
             if not (isinstance(err.cause, ApplicationError) and err.cause.type == OUT_OF_STOCK):
                 raise
             self._cancel_at_once(Cancellation(err.cause.message, "reserve_inventory", None))
-        self._record(reserved, created_by="reserve_inventory")
+        reserved = self._recorded(reservation, InventoryReserved)
         self._undo.append(self._release_the_stock)
 
         if order.cancellation_window > timedelta(0):
@@ -233,14 +241,17 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._checkpoint()
 
         self._fulfilment_started = True
-        fulfilled = await self._call(
+        shipment = await self._call(
             OrderActivities.fulfill_order,
             FulfillOrder(
-                order_id=order.order_id, reservations=reserved.reservations, idempotency_key=self._key(FULFILLMENT)
+                order_id=order.order_id,
+                reservations=reserved.reservations,
+                idempotency_key=self._key(FULFILLMENT),
+                record_as=self._next_header("fulfill_order"),
             ),
             summary=f"Ship {len(reserved.reservations)} reservation(s)",
         )
-        self._record(fulfilled, created_by="fulfill_order")
+        self._recorded(shipment, OrderFulfilled)
 
     def _set_search_attributes_the_start_left_out(self, order: OrderInput) -> None:
         """Our clients set CustomerId, OrderTotal and OrderStatus as they start an order,
@@ -255,12 +266,20 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             if given.get(update.key) != update.value:
                 self._unpublished[update.key.name] = update
 
-    def _validate(self, order: OrderInput) -> workflow.ActivityHandle[OrderValidated]:
+    def _validate(
+        self, order: OrderInput, received: EventEnvelope
+    ) -> workflow.ActivityHandle[list[EventEnvelope] | OrderValidated]:
         """Validation is pure computation: a local activity, run by this worker in this
         workflow task, with no round trip through the server."""
         return workflow.start_local_activity_method(
             OrderActivities.validate_order,
-            ValidateOrder(order_id=order.order_id, items=order.items, total_amount=order.total_amount),
+            ValidateOrder(
+                order_id=order.order_id,
+                items=order.items,
+                total_amount=order.total_amount,
+                received=received,
+                record_as=self._next_header("validate_order"),
+            ),
             start_to_close_timeout=_VALIDATION_TIMEOUT,
             retry_policy=_VALIDATION_RETRY,
             summary=f"Validate {len(order.items)} item(s) against the total {order.total_amount}",
@@ -280,16 +299,29 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
 
     async def _unwind(self, cancellation: Cancellation) -> None:
         """Undo what was done, newest first; then record OrderCancelled, once."""
+        if self._decision_in_progress:
+            # An approval under way is let finish first, so the undo knows what it undoes
+            # and the capture's event takes its version before OrderCancelled does.
+            await self._wait(lambda: not self._decision_in_progress)
         refunded = None
         while self._undo:
             undo = self._undo.pop()
             refunded = await undo() or refunded
             self._metrics.compensated(undo.__name__.strip("_"))
         # Recorded only now: the stream never claims a refund that did not happen.
-        self._record(
+        cancelled = self._record(
             OrderCancelled(order_id=self._state.order_id, reason=cancellation.reason, refund_amount=refunded),
             created_by=cancellation.created_by,
             causation_id=cancellation.causation_id,
+        )
+        await self._let_finish(
+            workflow.start_local_activity_method(
+                OrderActivities.record_event,
+                cancelled,
+                start_to_close_timeout=_VALIDATION_TIMEOUT,
+                retry_policy=_VALIDATION_RETRY,
+                summary=f"Record {cancelled.event_type} v{cancelled.version}: {cancellation.reason}",
+            ),
         )
 
     async def _give_the_money_back(self) -> Decimal | None:
@@ -326,6 +358,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     async def _finish(self) -> OrderState:
         self._closing = True
         await self._wait(workflow.all_handlers_finished)
+        self._publish_search_attributes()  # where it ends
         # One line an order at INFO; every event is at DEBUG.
         workflow.logger.info(
             "Order %s ended %s at version %s",
@@ -353,12 +386,16 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         decision = self._refuse_if_not_allowed(request, ApprovePayment)
         self._decision_in_progress = True
         try:
-            captured = await self._call(
+            capture = await self._call(
                 OrderActivities.capture_payment,
-                SettlePayment(order_id=self._state.order_id, idempotency_key=self._key(PAYMENT)),
+                SettlePayment(
+                    order_id=self._state.order_id,
+                    idempotency_key=self._key(PAYMENT),
+                    record_as=self._next_header(decision.approver, causation_id=this_update()),
+                ),
                 summary=f"Capture the payment approved by {decision.approver}",
             )
-            self._record(captured, created_by=decision.approver, causation_id=this_update())
+            self._recorded(capture, PaymentProcessed)
         finally:
             self._decision_in_progress = False
         return self._state
@@ -481,15 +518,13 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             )
         )
 
-    async def _let_finish(self, step: workflow.ActivityHandle[ResultT], *, publish: bool = True) -> ResultT:
+    async def _let_finish(self, step: workflow.ActivityHandle[ResultT]) -> ResultT:
         """The step's result, even if Temporal is asked to cancel the order while it runs.
 
         A charge or a shipment in flight may already have happened outside; abandoning
         it would leave it undone by nobody. It finishes, is recorded, and the cancel
         request takes effect at the next checkpoint, where it is undone with the rest.
         """
-        if publish:
-            self._publish_search_attributes()
         while True:
             try:
                 return await asyncio.shield(step)
@@ -504,8 +539,11 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         timeout_summary: str | None = None,
     ) -> bool:
         """Wait until `condition` holds (True) or `timeout` passes (False). A cancel request
-        that arrives meanwhile becomes a cancellation, for the caller's next checkpoint."""
-        self._publish_search_attributes()
+        that arrives meanwhile becomes a cancellation, for the caller's next checkpoint.
+        A wait with a timeout is where the order rests, for a person or a shop's window:
+        visibility hears of it there."""
+        if timeout is not None:
+            self._publish_search_attributes()
         try:
             await workflow.wait_condition(condition, timeout=timeout, timeout_summary=timeout_summary)
             return True
@@ -524,9 +562,8 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._cancellation = self._cancellation or CANCEL_REQUEST
 
     def _publish_search_attributes(self) -> None:
-        """Upsert what changed, in one command, where the order is about to wait for the
-        server: once a workflow task rather than at every event. Visibility shows where the
-        order rests."""
+        """Upsert what changed, in one command: where the order rests and where it ends.
+        Each upsert rewrites the order's visibility record, so nothing in between."""
         status = self._state.status.value if self._state.status else None
         if status is not None and status != self._published_status:
             self._unpublished[ORDER_STATUS.name] = ORDER_STATUS.value_set(status)
@@ -540,26 +577,45 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             workflow.upsert_search_attributes(list(self._unpublished.values()))
             self._unpublished.clear()
 
-    def _record(self, event: DomainEvent, *, created_by: str, causation_id: str | None = None) -> None:
-        """Put `event` in its envelope, fold it into the state and write it into the history."""
-        state = self._state
-        envelope = EventEnvelope(
+    def _next_header(self, created_by: str, causation_id: str | None = None) -> EnvelopeHeader:
+        """The envelope of the next event, waiting for the event."""
+        return EnvelopeHeader(
             event_id=workflow.uuid4(),
-            stream_id=state.order_id,
-            event_type=type(event).__name__,
-            version=state.version + 1,
-            schema_version=event.SCHEMA_VERSION,
+            stream_id=self._state.order_id,
+            version=self._state.version + 1,
             correlation_id=self._correlation_id,
             causation_id=causation_id or str(self._events[-1].event_id),
             created_by=created_by,
-            created_at=workflow.now(),
-            data=event,
         )
+
+    def _recorded(self, result: object, kind: type[EventT]) -> EventT:
+        """Fold the envelopes a step sealed its event in (validation's result holds
+        OrderReceived too, folded already); returns the step's event."""
+        sealed = result if isinstance(result, list) else [result]
+        new = [e for e in sealed if isinstance(e, EventEnvelope) and e.version > self._state.version]
+        if not new or not isinstance(new[-1].data, kind):
+            # A worker of another build answered: the order stops, its compensation runs.
+            raise ApplicationError(
+                f"the step returned {type(result).__name__}, not {kind.__name__} sealed in its envelope",
+                type=STEP_FAILED,
+                non_retryable=True,
+            )
+        for envelope in new:
+            self._fold(envelope)
+        return new[-1].data
+
+    def _record(self, event: DomainEvent, *, created_by: str, causation_id: str | None = None) -> EventEnvelope:
+        """Put an event the workflow decided in its envelope and fold it into the state."""
+        envelope = self._next_header(created_by, causation_id).seal(event, workflow.now())
+        self._fold(envelope)
+        return envelope
+
+    def _fold(self, envelope: EventEnvelope) -> None:
+        state = self._state
         self._state = apply_event(state, envelope)
         self._events.append(envelope)
-        workflow.upsert_memo({DOMAIN_EVENT_MEMO_KEY: envelope})
         workflow.set_current_details(web_ui_details(self._state))
-        self._count(event)
+        self._count(envelope.data)
         workflow.logger.debug(
             "Order %s v%s %s",
             state.order_id,

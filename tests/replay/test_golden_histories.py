@@ -2,14 +2,17 @@
 recorded state.
 
 tests/histories/ holds histories recorded from a real dev server by
-scripts/record_golden_histories.py: golden/ with today's code; before-patches-retired/ by
-the last build that took its changes behind `workflow.patched` (tests/replay/unversioned_build.py);
-before-fraud-screening/, before-compensation/, before-cancel-requests/,
-before-problem-codes/, before-fewer-round-trips/, before-projection-clock/ and schema-v1/
-by older code still. Today's build serves golden/ and before-patches-retired/ (its
-deprecated patch lets those replay); the unversioned build serves every recording, as its
-workers would under Worker Versioning (docs/deploying.md). A change that would break an
-order its build serves fails here, naming the file and the history event.
+scripts/record_golden_histories.py: golden/ with today's code; before-events-in-history/
+by the build that carried each event in a memo upsert (tests/replay/memo_carrier_build.py);
+before-patches-retired/ by the last build that took its changes behind `workflow.patched`
+(tests/replay/unversioned_build.py); before-fraud-screening/, before-compensation/,
+before-cancel-requests/, before-problem-codes/, before-fewer-round-trips/,
+before-projection-clock/ and schema-v1/ by older code still. Today's build serves
+golden/; the memo-carrier build serves before-events-in-history/ and
+before-patches-retired/ (its deprecated patch lets those replay); the unversioned build
+serves every recording before it, as their builds' workers would under Worker Versioning
+(docs/deploying.md). A change that would break an order its build serves fails here,
+naming the file and the history event.
 """
 
 from pathlib import Path
@@ -25,16 +28,19 @@ from domain import OrderInput, OrderState, needs_fraud_screening
 from eventstore import HistoryReadError, load_history_file, read_history_file
 from hosting import workflow_options
 from hosting.replay import replay
+from tests.replay.memo_carrier_build import MemoCarrierOrderWorkflow
 from tests.replay.unversioned_build import UnversionedOrderWorkflow
 from workflows.inputs import NO_INPUT
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 RECORDED = sorted(path for path in HISTORIES.glob("*/*.json") if not path.name.endswith(".state.json"))
 BEFORE_SCREENING = HISTORIES / "before-fraud-screening"
-# The recordings today's build serves; the unversioned build serves every recording.
-SERVED_TODAY = {"golden", "before-patches-retired"}
+# The recordings each build serves; the unversioned build serves every recording before it.
+SERVED_TODAY = {"golden"}
+SERVED_BY_THE_MEMO_CARRIER = {"before-events-in-history", "before-patches-retired"}
 TODAYS = [path for path in RECORDED if path.parent.name in SERVED_TODAY]
-OLDER = [path for path in RECORDED if path.parent.name not in SERVED_TODAY]
+MEMO_CARRIERS = [path for path in RECORDED if path.parent.name in SERVED_BY_THE_MEMO_CARRIER]
+OLDER = [path for path in RECORDED if path.parent.name not in SERVED_TODAY | SERVED_BY_THE_MEMO_CARRIER]
 
 
 def expected_state(history: Path) -> OrderState:
@@ -70,15 +76,36 @@ async def test_a_recorded_history_replays_with_todays_code(history):
     )
 
 
+@pytest.mark.parametrize("history", MEMO_CARRIERS, ids=lambda path: f"{path.parent.name}/{path.stem}")
+async def test_a_recorded_history_replays_with_the_memo_carrier_build(history):
+    failure = await replay_failure_with(load_history_file(history), MemoCarrierOrderWorkflow)
+    assert failure is None, f"{history.relative_to(HISTORIES)}: {failure}"
+
+
 @pytest.mark.parametrize(
     "history",
-    [path for path in RECORDED if path.parent.name != "golden"],
+    [path for path in RECORDED if path.parent.name not in {"golden", "before-events-in-history"}],
     ids=lambda path: f"{path.parent.name}/{path.stem}",
 )
 async def test_a_recorded_history_replays_with_the_unversioned_build(history):
-    """Every recording but today's build's own (golden/): the unversioned build predates it."""
+    """Every recording but those of the builds after it."""
     failure = await replay_failure_with(load_history_file(history), UnversionedOrderWorkflow)
     assert failure is None, f"{history.relative_to(HISTORIES)}: {failure}"
+
+
+@pytest.mark.parametrize("history", MEMO_CARRIERS, ids=lambda path: f"{path.parent.name}/{path.stem}")
+async def test_todays_build_does_not_replay_what_the_memo_carrier_build_serves(history):
+    """Events carried in step results instead of memo upserts changes every order's
+    commands: written without its guard (a build of its own), it breaks each order
+    recorded before it, which that build's workers serve instead."""
+    report = await replay(load_history_file(history))
+    assert not report.ok, "the suite must be able to fail"
+    assert report.error_type == "NondeterminismError" or "Nondeterminism" in (report.error or "")
+
+
+@pytest.mark.parametrize("history", TODAYS, ids=lambda path: path.stem)
+async def test_the_memo_carrier_build_does_not_replay_todays_recordings(history):
+    assert await replay_failure_with(load_history_file(history), MemoCarrierOrderWorkflow) is not None
 
 
 @pytest.mark.parametrize(
@@ -133,12 +160,12 @@ async def test_orders_below_the_screening_threshold_are_untouched_by_the_patch()
 
 
 async def test_a_renamed_activity_fails_replay_naming_the_event(tmp_path):
-    original = HISTORIES / "golden" / "fulfilled.json"
+    original = HISTORIES / "golden" / "cancelled-with-refund.json"
     renamed = tmp_path / "renamed.json"
-    renamed.write_text(original.read_text().replace('"name": "reserve_inventory"', '"name": "reserve_stock"'))
+    renamed.write_text(original.read_text().replace('"name": "refund_payment"', '"name": "refund_charge"'))
     report = await replay(load_history_file(renamed))
     assert not report.ok
-    assert "reserve_stock" in report.error
+    assert "refund_charge" in report.error
     assert report.event_type == "ACTIVITY_TASK_SCHEDULED"
     assert report.state == expected_state(original), "the state still reads back from the history"
 
@@ -226,18 +253,30 @@ async def test_the_projection_clock_without_its_patch_breaks_orders_recorded_bef
     assert await replay_failure_with(recorded, UnversionedOrderWorkflow) is None, "with the patch, it replays"
 
 
-ENCRYPTED = sorted((HISTORIES.parent / "histories-encrypted").glob("order-*.json"))
+ENCRYPTED_DIR = HISTORIES.parent / "histories-encrypted"
+KEYRING = Keyring.parse(f"@{ENCRYPTED_DIR / 'key.txt'}")
 
 
-@pytest.mark.parametrize("history", ENCRYPTED, ids=lambda path: path.stem)
+@pytest.mark.parametrize("history", sorted(ENCRYPTED_DIR.glob("order-*.json")), ids=lambda path: path.stem)
 async def test_an_encrypted_history_replays_and_reads_back_with_its_key(history):
-    keyring = Keyring.parse(f"@{history.with_name('key.txt')}")
-    report = await replay(load_history_file(history, keyring.open), keyring=keyring)
+    report = await replay(load_history_file(history, KEYRING.open), keyring=KEYRING)
     assert report.ok, f"{history.name}: replay diverged at event {report.event_id}: {report.error}"
-    # The fold of the decrypted events is the workflow's own result, decrypted.
-    events = load_history_file(history, keyring.open).events
+    reads_back_only_with_its_key(history)
+
+
+@pytest.mark.parametrize(
+    "history", sorted((ENCRYPTED_DIR / "before-events-in-history").glob("order-*.json")), ids=lambda path: path.stem
+)
+def test_an_encrypted_memo_carried_history_reads_back_with_its_key(history):
+    reads_back_only_with_its_key(history)
+
+
+def reads_back_only_with_its_key(history: Path) -> None:
+    """The fold of the decrypted events is the workflow's own result, decrypted; without
+    the key the history is refused, naming the key."""
+    events = load_history_file(history, KEYRING.open).events
     completed = next(event for event in events if event.HasField("workflow_execution_completed_event_attributes"))
-    result = keyring.open(completed.workflow_execution_completed_event_attributes.result.payloads[0])
-    assert read_history_file(history, keyring.open).state_at() == OrderState.model_validate_json(result.data)
+    result = KEYRING.open(completed.workflow_execution_completed_event_attributes.result.payloads[0])
+    assert read_history_file(history, KEYRING.open).state_at() == OrderState.model_validate_json(result.data)
     with pytest.raises(HistoryReadError, match="encrypted with key 'A'; set ORDERS_ENCRYPTION_KEYS"):
         read_history_file(history)

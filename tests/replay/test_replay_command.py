@@ -26,14 +26,16 @@ def test_replaying_a_cli_export_prints_ok_and_the_final_state():
 def test_replaying_a_file_with_a_renamed_activity_fails_naming_the_event(tmp_path):
     renamed_file = tmp_path / "renamed.json"
     renamed_file.write_text(
-        (GOLDEN / "fulfilled.json").read_text().replace('"name": "fulfill_order"', '"name": "ship_order"')
+        (GOLDEN / "cancelled-with-refund.json")
+        .read_text()
+        .replace('"name": "refund_payment"', '"name": "refund_charge"')
     )
     result = orders_replay(str(renamed_file), "--json")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["ok"] is False
     assert report["event_type"] == "ACTIVITY_TASK_SCHEDULED"
-    assert "'ship_order'" in report["error"]
+    assert "'refund_charge'" in report["error"]
     scheduled = [
         event
         for event in json.loads(renamed_file.read_text())["events"]
@@ -42,9 +44,9 @@ def test_replaying_a_file_with_a_renamed_activity_fails_naming_the_event(tmp_pat
     assert str(report["event_id"]) == next(
         e["eventId"]
         for e in scheduled
-        if e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "ship_order"
+        if e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "refund_charge"
     )
-    assert report["state"]["status"] == "Fulfilled"
+    assert report["state"]["status"] == "Cancelled"
     assert "WARN" not in result.stdout
 
 

@@ -7,7 +7,6 @@ visible. Real activities over a SQLite ledger of each test's own; the faulty sys
 are real ones with one call that breaks.
 """
 
-import json
 from decimal import Decimal
 
 import pytest
@@ -20,7 +19,7 @@ from contract import STEP_FAILED, EventsQuery
 from domain import OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment
 from tests.orders import one_line_order, open_shop, wait_for_status
-from workflows.order_workflow import PROJECTION_CLOCK_PATCH, OrderWorkflow
+from workflows.order_workflow import OrderWorkflow
 
 
 class WarehouseWithAFault(SqliteInventory):
@@ -108,20 +107,21 @@ async def test_an_approved_payment_is_refunded_when_the_warehouse_fails_afterwar
     assert ledger.money_held_without_goods() == []
 
 
-async def test_a_new_history_carries_one_patch_marker_the_deprecated_projection_clock(
-    time_skipping_env, task_queue, unique, ledger
-):
+async def test_a_new_history_carries_no_patch_marker(time_skipping_env, task_queue, unique, ledger):
     order = one_line_order(f"MARKED-{unique}", "PROD-001", 1, "10.00")
     activities = ledger.activities(inventory=WarehouseWithAFault(ledger.db))
     async with open_shop(time_skipping_env, task_queue, ledger, activities) as shop:
         handle = await shop.start(order)
         with pytest.raises(WorkflowFailureError):
             await handle.result()
-    patches = [
-        json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)
-        async for event in handle.fetch_history_events()
-        if event.marker_recorded_event_attributes.marker_name == "core_patch"
-    ]
-    # The older patches are retired (compensation is simply done); the newest is deprecated,
-    # so the code that drops it later still replays this history.
-    assert patches == [{"id": PROJECTION_CLOCK_PATCH, "deprecated": True}]
+    events = [event async for event in handle.fetch_history_events()]
+    markers = {event.marker_recorded_event_attributes.marker_name for event in events}
+    upserted = {
+        name
+        for event in events
+        for name in event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    }
+    # Changes ship as new builds (docs/deploying.md): a patch would cost a marker and an
+    # upsert of TemporalChangeVersion, a visibility write, on every order.
+    assert "core_patch" not in markers
+    assert "TemporalChangeVersion" not in upserted

@@ -1,6 +1,7 @@
 """OrderWorkflow on the time-skipping test server, with the real activities."""
 
 import itertools
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from temporalio.worker import Replayer
 
 import views
 from activities.ledger import SqlitePaymentGateway
-from contract import DOMAIN_EVENT_MEMO_KEY, PAYMENT, EventsQuery, idempotency_key, workflow_id_for
+from contract import DOMAIN_EVENT_MEMO_KEY, ORDER_STATUS, PAYMENT, EventsQuery, idempotency_key, workflow_id_for
 from domain import (
     LARGE_ORDER_WARNING,
     PAYMENT_SKIPPED_REASON,
@@ -111,13 +112,22 @@ async def test_every_event_is_written_into_the_history_as_it_is_recorded(shop, u
     await handle.result()
     queried = await events_of(handle)
     assert (await EventStore(shop.client).read_stream(order.order_id)).envelopes == tuple(queried)
-    memo = await (await handle.describe()).memo()
-    assert memo[DOMAIN_EVENT_MEMO_KEY]["version"] == 5, "the memo holds only the latest event"
+    assert DOMAIN_EVENT_MEMO_KEY not in await (await handle.describe()).memo(), "the memo holds no event"
 
-    # Each envelope is written in the workflow task that follows the activity producing it.
-    kinds = [event.event_type async for event in handle.fetch_history_events()]
-    completed = kinds.index(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
-    assert EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED in kinds[:completed], "OrderReceived precedes validation"
+    # Each envelope is the result of the step that established it; OrderReceived rides
+    # with validation's, a local activity's marker, before the first activity is scheduled.
+    events = [event async for event in handle.fetch_history_events()]
+    kinds = [event.event_type for event in events]
+    first_activity = kinds.index(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    assert EventType.EVENT_TYPE_MARKER_RECORDED in kinds[:first_activity]
+    assert EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED not in kinds, "no memo upsert"
+    # Started with its search attributes, the order tells visibility only where it ends.
+    assert kinds.count(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES) == 1
+    completed = [event for event in events if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+    assert [
+        json.loads(event.activity_task_completed_event_attributes.result.payloads[0].data)["version"]
+        for event in completed
+    ] == [3, 4, 5]
 
 
 async def test_activities_carry_summaries_and_the_workflow_shows_its_state_as_current_details(shop, unique):
@@ -218,7 +228,7 @@ async def test_a_pending_payment_waits_for_days_and_still_answers_queries(shop, 
     assert state.status is OrderStatus.PAYMENT_PENDING
     assert state.payment_status is PaymentStatus.PENDING
     assert description.status.name == "RUNNING"
-    assert (await description.memo())[DOMAIN_EVENT_MEMO_KEY]["event_type"] == "PaymentProcessed"
+    assert description.typed_search_attributes.get(ORDER_STATUS) == OrderStatus.PAYMENT_PENDING.value
     assert history_length == waiting_since, "waiting must not spin: three days, no new history event"
     await handle.terminate("test over")
 
