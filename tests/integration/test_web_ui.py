@@ -3,8 +3,8 @@ Chromium, headless, driven by Playwright (nothing downloaded), against the embed
 server's Web UI, with encryption on and `orders codec-server` decoding for the browser.
 
 What a person looking after orders does there: filter the list by OrderStatus, open an
-order and read its input and result, the activities' summaries, and the current details
-of an order still running.
+order and read its input and result, its domain events in its Event History, the
+activities' summaries, and the current details of an order still running.
 """
 
 import asyncio
@@ -120,6 +120,25 @@ async def test_the_event_history_shows_each_activitys_summary(shown):
     await page.get_by_role("tab", name=re.compile("^Event History")).click()
     for summary in ("Charge 150.50 to CUSTOMER-123", "Reserve stock for 1 line(s)", "Ship 1 reservation(s)"):
         await expect(page.get_by_text(summary).first).to_be_visible()
+
+
+async def test_the_event_history_shows_each_domain_event_plain_decoded_through_the_codec_server(shown):
+    page = await shown.page("workflows/order-ORDER-001")
+    await page.get_by_role("tab", name=re.compile("^Event History")).click()
+    # Each step's result is its event, envelope and all: shipping's is OrderFulfilled, v5.
+    await page.locator("tr", has_text="Activity Task Completed").first.click()
+    await expect(page.get_by_text('"event_type": "OrderFulfilled"').first).to_be_visible()
+    await expect(page.get_by_text('"version": 5').first).to_be_visible()
+    await expect(page.get_by_text('"tracking_number": "TRK').first).to_be_visible()
+    # Validation's local activity: its marker carries the order's first two events.
+    await page.locator("tr", has_text="Local Activity").first.click()
+    await expect(page.get_by_text('"event_type": "OrderReceived"').first).to_be_visible()
+    await expect(page.get_by_text('"customer_id": "CUSTOMER-123"').first).to_be_visible()
+    # The viewer draws the lines in view: scroll the result to its second event.
+    result = page.locator(".cm-scroller", has_text='"event_type": "OrderReceived"').first
+    await result.evaluate("element => { element.scrollTop = element.scrollHeight }")
+    await expect(page.get_by_text('"event_type": "OrderValidated"').first).to_be_visible()
+    await expect(page.get_by_text("Codec Server could not connect")).to_have_count(0)
 
 
 async def test_a_running_order_shows_its_summary_and_current_details(shown):
