@@ -194,8 +194,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 )
             self._checkpoint()
 
-        charge = await self._call(
+        payment = await self._establish(
             OrderActivities.process_payment,
+            PaymentProcessed,
             ProcessPayment(
                 order_id=order.order_id,
                 customer_id=order.customer_id,
@@ -205,7 +206,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             ),
             summary=f"Charge {order.total_amount} to {order.customer_shown}",
         )
-        payment = self._recorded(charge, PaymentProcessed)
         self._undo.append(self._give_the_money_back)
         if payment.status is PaymentStatus.PENDING:
             await self._wait_for_payment_decision(order.approval_timeout)
@@ -214,8 +214,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             return  # the payment failed: nothing was taken
 
         try:
-            reservation = await self._call(
+            reserved = await self._establish(
                 OrderActivities.reserve_inventory,
+                InventoryReserved,
                 ReserveInventory(
                     order_id=order.order_id,
                     items=order.items,
@@ -228,7 +229,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             if not (isinstance(err.cause, ApplicationError) and err.cause.type == OUT_OF_STOCK):
                 raise
             self._cancel_at_once(Cancellation(err.cause.message, "reserve_inventory", None))
-        reserved = self._recorded(reservation, InventoryReserved)
         self._undo.append(self._release_the_stock)
 
         if order.cancellation_window > timedelta(0):
@@ -241,8 +241,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._checkpoint()
 
         self._fulfilment_started = True
-        shipment = await self._call(
+        await self._establish(
             OrderActivities.fulfill_order,
+            OrderFulfilled,
             FulfillOrder(
                 order_id=order.order_id,
                 reservations=reserved.reservations,
@@ -251,7 +252,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             ),
             summary=f"Ship {len(reserved.reservations)} reservation(s)",
         )
-        self._recorded(shipment, OrderFulfilled)
 
     def _set_search_attributes_the_start_left_out(self, order: OrderInput) -> None:
         """Our clients set CustomerId, OrderTotal and OrderStatus as they start an order,
@@ -266,13 +266,11 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             if given.get(update.key) != update.value:
                 self._unpublished[update.key.name] = update
 
-    def _validate(
-        self, order: OrderInput, received: EventEnvelope
-    ) -> workflow.ActivityHandle[list[EventEnvelope] | OrderValidated]:
+    def _validate(self, order: OrderInput, received: EventEnvelope) -> workflow.ActivityHandle[list[EventEnvelope]]:
         """Validation is pure computation: a local activity, run by this worker in this
         workflow task, with no round trip through the server."""
-        return workflow.start_local_activity_method(
-            OrderActivities.validate_order,
+        return workflow.start_local_activity(
+            OrderActivities.validate_order.__name__,
             ValidateOrder(
                 order_id=order.order_id,
                 items=order.items,
@@ -280,6 +278,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 received=received,
                 record_as=self._next_header("validate_order"),
             ),
+            result_type=list[EventEnvelope],
             start_to_close_timeout=_VALIDATION_TIMEOUT,
             retry_policy=_VALIDATION_RETRY,
             summary=f"Validate {len(order.items)} item(s) against the total {order.total_amount}",
@@ -315,9 +314,10 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             causation_id=cancellation.causation_id,
         )
         await self._let_finish(
-            workflow.start_local_activity_method(
-                OrderActivities.record_event,
+            workflow.start_local_activity(
+                OrderActivities.record_event.__name__,
                 cancelled,
+                result_type=EventEnvelope,
                 start_to_close_timeout=_VALIDATION_TIMEOUT,
                 retry_policy=_VALIDATION_RETRY,
                 summary=f"Record {cancelled.event_type} v{cancelled.version}: {cancellation.reason}",
@@ -386,8 +386,9 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         decision = self._refuse_if_not_allowed(request, ApprovePayment)
         self._decision_in_progress = True
         try:
-            capture = await self._call(
+            await self._establish(
                 OrderActivities.capture_payment,
+                PaymentProcessed,
                 SettlePayment(
                     order_id=self._state.order_id,
                     idempotency_key=self._key(PAYMENT),
@@ -395,7 +396,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 ),
                 summary=f"Capture the payment approved by {decision.approver}",
             )
-            self._recorded(capture, PaymentProcessed)
         finally:
             self._decision_in_progress = False
         return self._state
@@ -517,6 +517,26 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 summary=summary,
             )
         )
+
+    async def _establish(
+        self, activity: Callable[..., Awaitable[object]], kind: type[EventT], request: Any, *, summary: str
+    ) -> EventT:
+        """A call to an external system that establishes an event of `kind`: its result is
+        the event sealed in its envelope, folded here. Named (each activity is defined under
+        its method's name) so that its result decodes as the one model EventEnvelope, whose
+        decoder is cheap to build: for the method's declared union (bare events too, for
+        the builds before) pydantic would build one for every order."""
+        sealed = await self._let_finish(
+            workflow.start_activity(
+                activity.__name__,
+                request,
+                result_type=EventEnvelope,
+                start_to_close_timeout=_EXTERNAL_CALL_TIMEOUT,
+                retry_policy=_EXTERNAL_SYSTEM_RETRY,
+                summary=summary,
+            )
+        )
+        return self._recorded(sealed, kind)
 
     async def _let_finish(self, step: workflow.ActivityHandle[ResultT]) -> ResultT:
         """The step's result, even if Temporal is asked to cancel the order while it runs.
