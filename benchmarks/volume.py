@@ -675,9 +675,10 @@ async def main(args: argparse.Namespace) -> None:
                             "",
                         ]
                     )
-            # Every order measured should have shipped; any other ending measured something else.
+            # Every order measured should have shipped; any other ending measured something else
+            # (the paced run's orders that waited for approval are terminated once measured).
             # Visibility shows the last orders' ends a moment after their results: wait for it.
-            query = f"WorkflowType='{WORKFLOW_TYPE}' AND OrderStatus!='Fulfilled'"
+            query = f"WorkflowType='{WORKFLOW_TYPE}' AND OrderStatus!='Fulfilled' AND ExecutionStatus!='Terminated'"
             for _ in range(20):
                 unshipped = await server.client.count_workflows(query)
                 if unshipped.count == 0:

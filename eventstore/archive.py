@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS archived_orders (
     history_events INTEGER NOT NULL,
     history_sha256 TEXT NOT NULL,      -- of the history's events, serialized deterministically
     history BYTEA NOT NULL,            -- zlib(proto JSON of the whole history)
-    envelopes TEXT NOT NULL            -- a JSON array of the recorded envelope payloads (proto JSON)
+    envelopes TEXT NOT NULL            -- a JSON array of the payloads carrying the envelopes (proto JSON)
 )
 """
 _COLUMNS = (

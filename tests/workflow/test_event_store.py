@@ -5,7 +5,9 @@ import pytest
 from contract import EventsQuery, StateAtQuery
 from domain import VersionNotFound, fold_events
 from eventstore import EventStore, StreamNotFound, load_history_file, read_history_file
-from tests.orders import ORDER_001, ORDER_002, ORDER_003, open_shop, renamed
+from hosting import build_worker
+from tests.orders import ORDER_001, ORDER_002, ORDER_003, Shop, open_shop, renamed
+from tests.replay.memo_carrier_build import MemoCarrierOrderWorkflow
 from workflows.order_workflow import OrderWorkflow
 
 TUTORIAL = [ORDER_001, ORDER_002, ORDER_003]
@@ -85,3 +87,24 @@ async def test_a_version_past_the_end_is_reported(time_skipping_env, task_queue,
     stream = await EventStore(time_skipping_env.client).read_stream(order.order_id)
     with pytest.raises(VersionNotFound, match="has versions 1 to 2; there is no version 3"):
         stream.state_at(version=3)
+
+
+@pytest.mark.parametrize("order", TUTORIAL, ids=lambda order: order.order_id)
+async def test_an_order_of_the_build_before_reads_back_as_that_build_answered(
+    time_skipping_env, task_queue, ledger, unique, order
+):
+    """The build that upserted every event into the memo still serves its own orders
+    under Worker Versioning; the event store reads those histories as well as today's."""
+    order = renamed(order, unique)
+    worker = build_worker(
+        time_skipping_env.client, task_queue, activities=ledger.activities(), workflows=[MemoCarrierOrderWorkflow]
+    )
+    async with worker:
+        handle = await Shop(time_skipping_env.client, task_queue, ledger).start(order)
+        await handle.result()
+        queried = await handle.query(MemoCarrierOrderWorkflow.events, EventsQuery())
+    events = [event async for event in handle.fetch_history_events()]
+    assert any(event.HasField("workflow_properties_modified_event_attributes") for event in events)
+    stream = await EventStore(time_skipping_env.client).read_stream(order.order_id)
+    assert stream.read() == queried
+    assert stream.state_at() == fold_events(order.order_id, queried)
