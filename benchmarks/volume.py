@@ -80,11 +80,26 @@ async def serve(kind: str, task_queue: str, levers_off: Sequence[str]) -> None:
     else:
         options = _levers_off(levers_off)
         worker = hosting.build_worker(
-            client, task_queue, activities=OrderActivities.over_ledger(settings.ledger_path), **options
+            client, task_queue, activities=_activities(levers_off, settings.ledger_path), **options
         )
     async with worker:
         print("ready", flush=True)
         await wait_for_interrupt()
+
+
+def _activities(levers: Sequence[str], ledger_path: Path) -> OrderActivities:
+    """The real activities over the SQLite ledger; with the `ledger` lever off, over
+    gateways that answer at once from memory (what the ledger's own work costs)."""
+    if "ledger" not in levers:
+        return OrderActivities.over_ledger(ledger_path)
+    from benchmarks.answering_gateways import (
+        AnsweringFraudScreen,
+        AnsweringInventory,
+        AnsweringPayments,
+        AnsweringShipping,
+    )
+
+    return OrderActivities(AnsweringPayments(), AnsweringInventory(), AnsweringShipping(), AnsweringFraudScreen())
 
 
 def _levers_off(levers: Sequence[str]) -> dict[str, Any]:
@@ -514,6 +529,7 @@ def table(rows: Sequence[Sequence[object]]) -> str:
 
 
 LEVERS = {
+    "ledger": "with gateways answering at once from memory, no SQLite ledger",
     "events-in-history": "as the build before: each event upserted into the memo",
     "fewer-round-trips": "as the unversioned build, without local validation, start attributes, one upsert a task",
     "pollers": "with the SDK's default 5 pollers of each kind",
@@ -548,6 +564,8 @@ async def main(args: argparse.Namespace) -> None:
             if wanted("before"):
                 before = {"kind": "orders", "levers_off": ["events-in-history"]}
                 variants.append((f"ours {LEVERS['events-in-history']}", before))
+            if wanted("ledger"):
+                variants.append((f"ours {LEVERS['ledger']}", {"kind": "orders", "levers_off": ["ledger"]}))
             if wanted("processes"):
                 variants.append(("ours, 2 worker processes", {"kind": "orders", "processes": 2}))
             if wanted("projector"):
@@ -706,7 +724,8 @@ def cli() -> None:
     parser.add_argument("--starter-orders", type=int, default=2000, help="orders for starter and client (default 2000)")
     parser.add_argument("--memory", default="1000,5000", help="order counts to read memory after (default 1000,5000)")
     parser.add_argument(
-        "--only", help="comma-separated: before, levers, processes, projector, paced, eager, starter, report, memory"
+        "--only",
+        help="comma-separated: before, ledger, levers, processes, projector, paced, eager, starter, report, memory",
     )
     parser.add_argument("--paced-rate", type=float, default=10, help="orders a second for paced (default 10)")
     parser.add_argument(
