@@ -16,7 +16,7 @@ class _Request(BaseModel):
 class Recording(_Request):
     """A step that establishes a domain event. Given `record_as`, it returns the event
     sealed in that envelope, which its result then carries into the history; without it
-    (orders recorded before events-in-history) it returns the bare event."""
+    (the frozen builds before, tests/replay/) it returns the bare event."""
 
     record_as: EnvelopeHeader | None = None
 
@@ -26,7 +26,8 @@ class ValidateOrder(Recording):
     items: tuple[OrderItem, ...]
     total_amount: Money
     # OrderReceived, recorded by the workflow as the order arrived: returned with
-    # OrderValidated, so validation's result carries the order's first two events.
+    # OrderValidated, so validation's result carries the order's first two. Sent with
+    # `record_as`; without it validation returns the bare OrderValidated.
     received: EventEnvelope | None = None
 
 

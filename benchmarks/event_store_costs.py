@@ -4,7 +4,7 @@ measured in the same process, against the same dev server, in the same run.
     python benchmarks/event_store_costs.py [--orders 30]
 
 1. Recording: end-to-end time of an order through OrderWorkflow, which writes every
-   domain event into its history (memo upsert, search attributes, current details),
+   domain event into its history (each step's result sealed in its envelope),
    against the same four activities in a workflow that records nothing.
 2. Reading: an order's stream read from its history (no worker needed) against the
    same stream from the `events` query (answered by a worker), and paging one event

@@ -97,7 +97,7 @@ def _step_results(events: Iterable[HistoryEvent]) -> list[Carrier]:
             completed = event.activity_task_completed_event_attributes
             step, result = scheduled.get(completed.scheduled_event_id), completed.result.payloads
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            step = _marker_field(event, _LOCAL_ACTIVITY_MARKER, "data").get("activity_type")
+            step = _local_activity_type(event)
             details = event.marker_recorded_event_attributes.details
             result = details["result"].payloads if "result" in details else None
         if step in RECORDING_ACTIVITIES and result:
@@ -105,18 +105,17 @@ def _step_results(events: Iterable[HistoryEvent]) -> list[Carrier]:
     return recorded
 
 
-def _marker_field(event: HistoryEvent, marker_name: str, field: str) -> dict[str, Any]:
-    """The JSON the SDK's core wrote in a marker of `marker_name`; {} for any other event."""
-    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
-        return {}
+def _local_activity_type(event: HistoryEvent) -> str | None:
+    """The activity type a local activity's marker names, from the JSON the SDK's core
+    writes in it (never encrypted); None for any other marker."""
     marker = event.marker_recorded_event_attributes
-    if marker.marker_name != marker_name or field not in marker.details or not marker.details[field].payloads:
-        return {}
+    if marker.marker_name != _LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
+        return None
     try:
-        value = json.loads(marker.details[field].payloads[0].data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        data = json.loads(marker.details["data"].payloads[0].data)
+    except (IndexError, ValueError):
+        return None
+    return data.get("activity_type") if isinstance(data, dict) else None
 
 
 def latest_envelope_in_memo(

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.requests import (
         FulfillOrder,
         ProcessPayment,
+        Recording,
         RefundPayment,
         ReleaseInventory,
         ReserveInventory,
@@ -202,7 +203,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 customer_id=order.customer_id,
                 amount=order.total_amount,
                 idempotency_key=self._key(PAYMENT),
-                record_as=self._next_header("process_payment"),
             ),
             summary=f"Charge {order.total_amount} to {order.customer_shown}",
         )
@@ -221,7 +221,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                     order_id=order.order_id,
                     items=order.items,
                     idempotency_key=self._key(RESERVATION),
-                    record_as=self._next_header("reserve_inventory"),
                 ),
                 summary=f"Reserve stock for {len(order.items)} line(s)",
             )
@@ -248,7 +247,6 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 order_id=order.order_id,
                 reservations=reserved.reservations,
                 idempotency_key=self._key(FULFILLMENT),
-                record_as=self._next_header("fulfill_order"),
             ),
             summary=f"Ship {len(reserved.reservations)} reservation(s)",
         )
@@ -276,7 +274,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 items=order.items,
                 total_amount=order.total_amount,
                 received=received,
-                record_as=self._next_header("validate_order"),
+                record_as=self._next_header(OrderActivities.validate_order.__name__),
             ),
             result_type=list[EventEnvelope],
             start_to_close_timeout=_VALIDATION_TIMEOUT,
@@ -389,12 +387,10 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             await self._establish(
                 OrderActivities.capture_payment,
                 PaymentProcessed,
-                SettlePayment(
-                    order_id=self._state.order_id,
-                    idempotency_key=self._key(PAYMENT),
-                    record_as=self._next_header(decision.approver, causation_id=this_update()),
-                ),
+                SettlePayment(order_id=self._state.order_id, idempotency_key=self._key(PAYMENT)),
                 summary=f"Capture the payment approved by {decision.approver}",
+                created_by=decision.approver,
+                causation_id=this_update(),
             )
         finally:
             self._decision_in_progress = False
@@ -519,17 +515,26 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         )
 
     async def _establish(
-        self, activity: Callable[..., Awaitable[object]], kind: type[EventT], request: Any, *, summary: str
+        self,
+        activity: Callable[..., Awaitable[object]],
+        kind: type[EventT],
+        request: Recording,
+        *,
+        summary: str,
+        created_by: str | None = None,
+        causation_id: str | None = None,
     ) -> EventT:
-        """A call to an external system that establishes an event of `kind`: its result is
-        the event sealed in its envelope, folded here. Named (each activity is defined under
-        its method's name) so that its result decodes as the one model EventEnvelope, whose
-        decoder is cheap to build: for the method's declared union (bare events too, for
-        the builds before) pydantic would build one for every order."""
+        """A call to an external system that establishes an event of `kind`, handed the
+        envelope to seal it in (created by the activity unless a person decided it): its
+        result is the event sealed in its envelope, folded here. Named (each activity is
+        defined under its method's name) so that its result decodes as the one model
+        EventEnvelope, whose decoder is cheap to build: for the method's declared union
+        (bare events too, for the builds before) pydantic would build one for every order."""
+        header = self._next_header(created_by or activity.__name__, causation_id)
         sealed = await self._let_finish(
             workflow.start_activity(
                 activity.__name__,
-                request,
+                request.model_copy(update={"record_as": header}),
                 result_type=EventEnvelope,
                 start_to_close_timeout=_EXTERNAL_CALL_TIMEOUT,
                 retry_policy=_EXTERNAL_SYSTEM_RETRY,

@@ -23,10 +23,10 @@ class OrderWorkflowOfBuildB(OrderWorkflow):
     async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
         return await super().run(order_input)
 
-    async def _establish(self, activity: Any, kind: Any, request: Any, *, summary: str) -> Any:
+    async def _establish(self, activity: Any, kind: Any, request: Any, *, summary: str, **envelope: Any) -> Any:
         if isinstance(request, ProcessPayment):
             screening = ScreenForFraud(
                 order_id=request.order_id, customer_id=request.customer_id, amount=request.amount
             )
             await super()._call(OrderActivities.screen_for_fraud, screening, summary="Build B screens every order")
-        return await super()._establish(activity, kind, request, summary=summary)
+        return await super()._establish(activity, kind, request, summary=summary, **envelope)
