@@ -38,6 +38,9 @@ PASSTHROUGH_MODULES = (
     "activities",
     "workflows.inputs",
     "workflows.cancellation",
+    "workflows.deciding",
+    "workflows.recording",
+    "workflows.steps",
     # The interceptors the workflow runs through: ours, and the SDK's tracing.
     "observability",
     "opentelemetry",

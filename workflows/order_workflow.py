@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate, VersioningBehavior
+from temporalio.common import RawValue, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -41,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.requests import (
         FulfillOrder,
         ProcessPayment,
-        Recording,
         RefundPayment,
         ReleaseInventory,
         ReserveInventory,
@@ -52,13 +51,8 @@ with workflow.unsafe.imports_passed_through():
     from contract import (
         APPROVE_PAYMENT,
         CANCEL_ORDER,
-        CUSTOMER_ID,
         DECISION_REFUSED,
         FULFILLMENT,
-        ORDER_STATUS,
-        ORDER_TOTAL,
-        ORDER_UPDATED_AT,
-        ORDER_VERSION,
         OUT_OF_STOCK,
         PAYMENT,
         REFUND,
@@ -73,26 +67,24 @@ with workflow.unsafe.imports_passed_through():
     from contract.metrics import OrderMetrics
     from domain import (
         DomainEvent,
-        EnvelopeHeader,
         EventEnvelope,
         InventoryReserved,
         OrderCancelled,
         OrderFulfilled,
         OrderInput,
-        OrderReceived,
         OrderState,
         OrderStatus,
-        OrderStream,
         OrderValidated,
         PaymentProcessed,
         PaymentStatus,
-        apply_event,
         needs_fraud_screening,
     )
     from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
-    from views import web_ui_details
+    from workflows import steps
     from workflows.cancellation import CANCEL_REQUEST, Cancellation, CancellationDue, stopped_by, this_update
+    from workflows.deciding import checked_decision
     from workflows.inputs import NO_INPUT, OneOrderPerStart, read_argument, read_order
+    from workflows.recording import OrderRecord, Visibility
 
 # Under Worker Versioning, each order runs to its end on the build that started it: an
 # order lives seconds, or as long as its approval may wait (48 hours by default), and a
@@ -103,16 +95,6 @@ with workflow.unsafe.imports_passed_through():
 # a behaviour declared on the workflow itself would be refused from unversioned workers.
 VERSIONING_BEHAVIOR = VersioningBehavior.PINNED
 
-# Validation is pure computation: anything that fails it is transient (a worker died).
-_VALIDATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
-_VALIDATION_TIMEOUT = timedelta(seconds=10)
-# Gateways and warehouses answer an idempotency key with their first answer, so a
-# retry after a timeout can never charge, reserve or ship twice: retry until it answers.
-# Compensation uses it too: a refund that fails transiently is retried until it happens.
-_EXTERNAL_SYSTEM_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
-)
-_EXTERNAL_CALL_TIMEOUT = timedelta(seconds=30)
 # Undoes one step; returns the amount it refunded, if it refunded anything.
 Undo = Callable[[], Awaitable[Decimal | None]]
 ResultT = TypeVar("ResultT")
@@ -124,23 +106,20 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     @workflow.init
     def __init__(self, order_input: RawValue = NO_INPUT) -> None:
         self._order = read_order(order_input)
-        # The start request is the command that caused the first event; its id also
-        # correlates the whole order unless the caller brought a correlation id of its own.
-        self._start_command_id = workflow.info().run_id
-        self._correlation_id = self._order.correlation_id or self._start_command_id
-        self._state = OrderState(order_id=self._order.order_id)
-        self._events: list[EventEnvelope] = []
+        # Replay-safe: the SDK records nothing while a history is being replayed.
+        self._metrics = OrderMetrics(workflow.metric_meter())
+        self._record = OrderRecord(self._order, self._metrics)
+        self._visibility = Visibility(self._order)
+        self._steps = steps.Steps(self._record, self._accept_cancel_request)
         self._undo: list[Undo] = []
         self._cancellation: Cancellation | None = None
         self._decision_in_progress = False
         self._fulfilment_started = False
         self._closing = False
-        # Search attributes decided but not yet upserted, and OrderStatus as the server has it.
-        self._unpublished: dict[str, SearchAttributeUpdate[Any]] = {}
-        self._published_status: str | None = None
-        self._published_version = 0
-        # Replay-safe: the SDK records nothing while a history is being replayed.
-        self._metrics = OrderMetrics(workflow.metric_meter())
+
+    @property
+    def _state(self) -> OrderState:
+        return self._record.state
 
     @workflow.run
     async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
@@ -164,38 +143,64 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
 
     async def _take(self, order: OrderInput) -> None:
         """The order's story, step by step. Returns early where the order ends by itself."""
-        self._set_search_attributes_the_start_left_out(order)
-        received = self._record(
-            OrderReceived(
+        if not await self._validate(order):
+            return
+        if needs_fraud_screening(order.total_amount):
+            await self._screen_for_fraud(order)
+        if not await self._pay(order):
+            return  # the payment failed: nothing was taken
+        reserved = await self._reserve(order)
+        if order.cancellation_window > timedelta(0):
+            # Shops hold an order for a while before the warehouse starts on it.
+            await self._wait(
+                lambda: self._cancellation is not None,
+                timeout=order.cancellation_window,
+                timeout_summary="cancellation window",
+            )
+        self._checkpoint()
+        self._fulfilment_started = True
+        await self._steps.establish(
+            OrderActivities.fulfill_order,
+            OrderFulfilled,
+            FulfillOrder(
                 order_id=order.order_id,
-                customer_id=order.customer_id,
-                items=order.items,
-                total_amount=order.total_amount,
+                reservations=reserved.reservations,
+                idempotency_key=self._key(FULFILLMENT),
             ),
-            created_by=WORKFLOW_TYPE,
-            causation_id=self._start_command_id,
+            summary=f"Ship {len(reserved.reservations)} reservation(s)",
         )
 
-        # A local activity: its result carries OrderReceived into the history with OrderValidated.
-        validation = await self._let_finish(self._validate(order, received))
-        validated = self._recorded(validation, OrderValidated)
+    async def _validate(self, order: OrderInput) -> bool:
+        """Record OrderReceived and validate the order: whether it is valid."""
+        received = self._record.receive(order)
+        request = ValidateOrder(
+            order_id=order.order_id,
+            items=order.items,
+            total_amount=order.total_amount,
+            received=received,
+            record_as=self._record.next_header(OrderActivities.validate_order.__name__),
+        )
+        summary = f"Validate {len(order.items)} item(s) against the total {order.total_amount}"
+        validated = self._record.recorded(
+            await self._steps.let_finish(steps.validation(request, summary=summary)), OrderValidated
+        )
         self._checkpoint()
-        if not validated.validation_result.is_valid:
-            return
+        return validated.validation_result.is_valid
 
-        if needs_fraud_screening(order.total_amount):
-            screening = await self._call(
-                OrderActivities.screen_for_fraud,
-                ScreenForFraud(order_id=order.order_id, customer_id=order.customer_id, amount=order.total_amount),
-                summary=f"Screen {order.customer_shown} for fraud before charging {order.total_amount}",
-            )
-            if not screening.passed:
-                self._cancel_at_once(
-                    Cancellation(f"Failed fraud screening: {screening.reason}", "screen_for_fraud", None)
-                )
-            self._checkpoint()
+    async def _screen_for_fraud(self, order: OrderInput) -> None:
+        screening = await self._steps.call(
+            OrderActivities.screen_for_fraud,
+            ScreenForFraud(order_id=order.order_id, customer_id=order.customer_id, amount=order.total_amount),
+            summary=f"Screen {order.customer_shown} for fraud before charging {order.total_amount}",
+        )
+        if not screening.passed:
+            self._cancel_at_once(Cancellation(f"Failed fraud screening: {screening.reason}", "screen_for_fraud", None))
+        self._checkpoint()
 
-        payment = await self._establish(
+    async def _pay(self, order: OrderInput) -> bool:
+        """Charge the order, waiting for a person's decision where the gateway asks for
+        one: whether the payment completed."""
+        payment = await self._steps.establish(
             OrderActivities.process_payment,
             PaymentProcessed,
             ProcessPayment(
@@ -210,18 +215,14 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         if payment.status is PaymentStatus.PENDING:
             await self._wait_for_payment_decision(order.approval_timeout)
         self._checkpoint()
-        if self._state.status is not OrderStatus.PAYMENT_COMPLETED:
-            return  # the payment failed: nothing was taken
+        return self._state.status is OrderStatus.PAYMENT_COMPLETED
 
+    async def _reserve(self, order: OrderInput) -> InventoryReserved:
         try:
-            reserved = await self._establish(
+            reserved = await self._steps.establish(
                 OrderActivities.reserve_inventory,
                 InventoryReserved,
-                ReserveInventory(
-                    order_id=order.order_id,
-                    items=order.items,
-                    idempotency_key=self._key(RESERVATION),
-                ),
+                ReserveInventory(order_id=order.order_id, items=order.items, idempotency_key=self._key(RESERVATION)),
                 summary=f"Reserve stock for {len(order.items)} line(s)",
             )
         except ActivityError as err:
@@ -229,58 +230,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 raise
             self._cancel_at_once(Cancellation(err.cause.message, "reserve_inventory", None))
         self._undo.append(self._release_the_stock)
-
-        if order.cancellation_window > timedelta(0):
-            # Shops hold an order for a while before the warehouse starts on it.
-            await self._wait(
-                lambda: self._cancellation is not None,
-                timeout=order.cancellation_window,
-                timeout_summary="cancellation window",
-            )
-        self._checkpoint()
-
-        self._fulfilment_started = True
-        await self._establish(
-            OrderActivities.fulfill_order,
-            OrderFulfilled,
-            FulfillOrder(
-                order_id=order.order_id,
-                reservations=reserved.reservations,
-                idempotency_key=self._key(FULFILLMENT),
-            ),
-            summary=f"Ship {len(reserved.reservations)} reservation(s)",
-        )
-
-    def _set_search_attributes_the_start_left_out(self, order: OrderInput) -> None:
-        """Our clients set CustomerId, OrderTotal and OrderStatus as they start an order,
-        which costs no command here; a start by any other client is completed here."""
-        given = workflow.info().typed_search_attributes
-        # Orders whose client keeps the customer id or the total off the server say so.
-        wanted: list[SearchAttributeUpdate[Any]] = [CUSTOMER_ID.value_set(order.customer_shown)]
-        if order.publish_total:
-            wanted.append(ORDER_TOTAL.value_set(float(order.total_amount)))
-        self._published_status = given.get(ORDER_STATUS)
-        for update in wanted:
-            if given.get(update.key) != update.value:
-                self._unpublished[update.key.name] = update
-
-    def _validate(self, order: OrderInput, received: EventEnvelope) -> workflow.ActivityHandle[list[EventEnvelope]]:
-        """Validation is pure computation: a local activity, run by this worker in this
-        workflow task, with no round trip through the server."""
-        return workflow.start_local_activity(
-            OrderActivities.validate_order.__name__,
-            ValidateOrder(
-                order_id=order.order_id,
-                items=order.items,
-                total_amount=order.total_amount,
-                received=received,
-                record_as=self._next_header(OrderActivities.validate_order.__name__),
-            ),
-            result_type=list[EventEnvelope],
-            start_to_close_timeout=_VALIDATION_TIMEOUT,
-            retry_policy=_VALIDATION_RETRY,
-            summary=f"Validate {len(order.items)} item(s) against the total {order.total_amount}",
-        )
+        return reserved
 
     # -- Cancellation and compensation -------------------------------------------------
 
@@ -306,27 +256,19 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             refunded = await undo() or refunded
             self._metrics.compensated(undo.__name__.strip("_"))
         # Recorded only now: the stream never claims a refund that did not happen.
-        cancelled = self._record(
+        cancelled = self._record.record(
             OrderCancelled(order_id=self._state.order_id, reason=cancellation.reason, refund_amount=refunded),
             created_by=cancellation.created_by,
             causation_id=cancellation.causation_id,
         )
-        await self._let_finish(
-            workflow.start_local_activity(
-                OrderActivities.record_event.__name__,
-                cancelled,
-                result_type=EventEnvelope,
-                start_to_close_timeout=_VALIDATION_TIMEOUT,
-                retry_policy=_VALIDATION_RETRY,
-                summary=f"Record {cancelled.event_type} v{cancelled.version}: {cancellation.reason}",
-            ),
-        )
+        summary = f"Record {cancelled.event_type} v{cancelled.version}: {cancellation.reason}"
+        await self._steps.let_finish(steps.marker(cancelled, summary=summary))
 
     async def _give_the_money_back(self) -> Decimal | None:
         """Refund a captured payment, void an authorised one; a failed payment took nothing."""
         state = self._state
         if state.payment_status is PaymentStatus.COMPLETED:
-            refund = await self._call(
+            refund = await self._steps.call(
                 OrderActivities.refund_payment,
                 RefundPayment(
                     order_id=state.order_id,
@@ -338,7 +280,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             )
             return refund.amount
         if state.payment_status is PaymentStatus.PENDING:
-            await self._call(
+            await self._steps.call(
                 OrderActivities.void_payment,
                 SettlePayment(order_id=state.order_id, idempotency_key=self._key(PAYMENT)),
                 summary=f"Void the authorisation {state.payment_id}",
@@ -347,7 +289,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
 
     async def _release_the_stock(self) -> None:
         if self._state.reservations:
-            await self._call(
+            await self._steps.call(
                 OrderActivities.release_inventory,
                 ReleaseInventory(order_id=self._state.order_id, idempotency_key=self._key(RESERVATION)),
                 summary=f"Release the stock of {len(self._state.reservations)} reservation(s)",
@@ -356,26 +298,20 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     async def _finish(self) -> OrderState:
         self._closing = True
         await self._wait(workflow.all_handlers_finished)
-        self._publish_search_attributes()  # where it ends
+        self._visibility.publish(self._record)  # where it ends
         # One line an order at INFO; every event is at DEBUG.
+        state = self._state
+        context = self._record.log_context(state.version)
         workflow.logger.info(
-            "Order %s ended %s at version %s",
-            self._state.order_id,
-            self._state.status,
-            self._state.version,
-            extra=self._log_context(self._state.version),
+            "Order %s ended %s at version %s", state.order_id, state.status, state.version, extra=context
         )
-        if self._state.status is not None:
-            self._metrics.ended(self._state.status.value)
-        return self._state
+        if state.status is not None:
+            self._metrics.ended(state.status.value)
+        return state
 
     def log_context(self) -> dict[str, object]:
-        """What every log line of this order carries (see observability.logs); read by
-        the worker's interceptor too, which hands the correlation id to activities."""
-        return {"order_id": self._state.order_id, "correlation_id": self._correlation_id}
-
-    def _log_context(self, version: int) -> dict[str, object]:
-        return {**self.log_context(), "event_version": version}
+        """Read by the worker's interceptor, which hands the correlation id to activities."""
+        return self._record.log_context()
 
     # -- Decisions -------------------------------------------------------------------
 
@@ -384,7 +320,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         decision = self._refuse_if_not_allowed(request, ApprovePayment)
         self._decision_in_progress = True
         try:
-            await self._establish(
+            await self._steps.establish(
                 OrderActivities.capture_payment,
                 PaymentProcessed,
                 SettlePayment(order_id=self._state.order_id, idempotency_key=self._key(PAYMENT)),
@@ -421,29 +357,18 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._refuse_if_not_allowed(request, CancelOrder)
 
     def _refuse_if_not_allowed(self, request: RawValue, kind: type[Decision]) -> Any:
-        """The decision, read and checked; a malformed or disallowed one is refused.
-
-        Run by the validator, before anything reaches history, and again as the handler
-        starts: two decisions that arrive in one workflow task both pass their
-        validators before either handler runs.
-        """
-        try:
-            decision = read_argument(request, kind, default_if_missing=False)
-        except ApplicationError:
-            self._metrics.refused(kind.__name__, "malformed")
-            raise
-        reason = refusal(
+        """The decision, read and checked: run by the validator, before anything reaches
+        history, and again as the handler starts (two decisions that arrive in one
+        workflow task both pass their validators before either handler runs)."""
+        return checked_decision(
+            request,
+            kind,
             self._state,
-            decision,
+            self._metrics,
             decision_in_progress=self._decision_in_progress,
             cancellation_requested=self._cancellation is not None,
             fulfilment_started=self._fulfilment_started,
-            now=workflow.now(),
         )
-        if reason:
-            self._metrics.refused(kind.__name__, reason.code)
-            raise ApplicationError(reason, type=DECISION_REFUSED, non_retryable=True)
-        return decision
 
     async def _ask_to_cancel(self, reason: str, *, created_by: str) -> OrderState:
         self._cancellation = Cancellation(reason, created_by, this_update())
@@ -463,15 +388,12 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             return self._state.payment_status is not PaymentStatus.PENDING or self._cancellation is not None
 
         began = workflow.now()
-        await self._wait_for_a_decision(decided, approval_timeout)
-        self._metrics.waited_for_approval(workflow.now() - began)
-
-    async def _wait_for_a_decision(self, decided: Callable[[], bool], approval_timeout: timedelta) -> None:
         if not await self._wait(decided, timeout=approval_timeout, timeout_summary="approval timeout"):
             # An approval already under way when time ran out is let finish.
             await self._wait(lambda: not self._decision_in_progress)
             if not decided():
                 self._cancellation = Cancellation(f"No payment decision within {approval_timeout}", WORKFLOW_TYPE, None)
+        self._metrics.waited_for_approval(workflow.now() - began)
 
     # -- Queries ---------------------------------------------------------------------
 
@@ -483,92 +405,28 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     def events(self, request: RawValue = NO_INPUT) -> list[EventEnvelope]:
         """The envelopes from `from_version` on, at most `limit` of them, in version order."""
         window = read_argument(request, EventsQuery)
-        return self._stream().read(window.from_version, window.limit)
+        return self._record.stream().read(window.from_version, window.limit)
 
     @workflow.query
     def state_at(self, request: RawValue = NO_INPUT) -> OrderState:
         """Time travel: the state after `version`, or as of the time `at`; the latest if neither."""
         moment = read_argument(request, StateAtQuery)
-        return self._stream().state_at(moment.version, moment.at)
-
-    def _stream(self) -> OrderStream:
-        """The order's stream as every reader sees it, from what this run has recorded."""
-        return OrderStream(self._state.order_id, tuple(self._events))
+        return self._record.stream().state_at(moment.version, moment.at)
 
     # -- Plumbing --------------------------------------------------------------------
 
     def _key(self, effect: str) -> str:
         return idempotency_key(workflow.info().workflow_id, effect)
 
-    async def _call(
-        self, activity: Callable[[OrderActivities, Any], Awaitable[ResultT]], request: Any, *, summary: str
-    ) -> ResultT:
-        """A call to an external system, retried until it answers (see _EXTERNAL_SYSTEM_RETRY)."""
-        return await self._let_finish(
-            workflow.start_activity_method(
-                activity,
-                request,
-                start_to_close_timeout=_EXTERNAL_CALL_TIMEOUT,
-                retry_policy=_EXTERNAL_SYSTEM_RETRY,
-                summary=summary,
-            )
-        )
-
-    async def _establish(
-        self,
-        activity: Callable[..., Awaitable[object]],
-        kind: type[EventT],
-        request: Recording,
-        *,
-        summary: str,
-        created_by: str | None = None,
-        causation_id: str | None = None,
-    ) -> EventT:
-        """A call to an external system that establishes an event of `kind`, handed the
-        envelope to seal it in (created by the activity unless a person decided it): its
-        result is the event sealed in its envelope, folded here. Named (each activity is
-        defined under its method's name) so that its result decodes as the one model
-        EventEnvelope, whose decoder is cheap to build: for the method's declared union
-        (bare events too, for the builds before) pydantic would build one for every order."""
-        header = self._next_header(created_by or activity.__name__, causation_id)
-        sealed = await self._let_finish(
-            workflow.start_activity(
-                activity.__name__,
-                request.model_copy(update={"record_as": header}),
-                result_type=EventEnvelope,
-                start_to_close_timeout=_EXTERNAL_CALL_TIMEOUT,
-                retry_policy=_EXTERNAL_SYSTEM_RETRY,
-                summary=summary,
-            )
-        )
-        return self._recorded(sealed, kind)
-
-    async def _let_finish(self, step: workflow.ActivityHandle[ResultT]) -> ResultT:
-        """The step's result, even if Temporal is asked to cancel the order while it runs.
-
-        A charge or a shipment in flight may already have happened outside; abandoning
-        it would leave it undone by nobody. It finishes, is recorded, and the cancel
-        request takes effect at the next checkpoint, where it is undone with the rest.
-        """
-        while True:
-            try:
-                return await asyncio.shield(step)
-            except asyncio.CancelledError:
-                self._accept_cancel_request()
-
     async def _wait(
-        self,
-        condition: Callable[[], bool],
-        *,
-        timeout: timedelta | None = None,
-        timeout_summary: str | None = None,
+        self, condition: Callable[[], bool], *, timeout: timedelta | None = None, timeout_summary: str | None = None
     ) -> bool:
         """Wait until `condition` holds (True) or `timeout` passes (False). A cancel request
         that arrives meanwhile becomes a cancellation, for the caller's next checkpoint.
         A wait with a timeout is where the order rests, for a person or a shop's window:
         visibility hears of it there."""
         if timeout is not None:
-            self._publish_search_attributes()
+            self._visibility.publish(self._record)
         try:
             await workflow.wait_condition(condition, timeout=timeout, timeout_summary=timeout_summary)
             return True
@@ -581,85 +439,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     def _accept_cancel_request(self) -> None:
         """Treat Temporal's cancel request as a cancellation, by the rules a person's
         cancel_order meets: an order that has ended or started shipping goes on."""
-        _let_the_task_go_on()
+        steps.let_the_task_go_on()
         if refusal(self._state, CancelOrder(reason=CANCEL_REQUEST.reason), fulfilment_started=self._fulfilment_started):
             return
         self._cancellation = self._cancellation or CANCEL_REQUEST
-
-    def _publish_search_attributes(self) -> None:
-        """Upsert what changed, in one command: where the order rests and where it ends.
-        Each upsert rewrites the order's visibility record, so nothing in between."""
-        status = self._state.status.value if self._state.status else None
-        if status is not None and status != self._published_status:
-            self._unpublished[ORDER_STATUS.name] = ORDER_STATUS.value_set(status)
-            self._published_status = status
-        if self._state.version != self._published_version:
-            latest = self._events[-1]
-            self._unpublished[ORDER_VERSION.name] = ORDER_VERSION.value_set(latest.version)
-            self._unpublished[ORDER_UPDATED_AT.name] = ORDER_UPDATED_AT.value_set(latest.created_at)
-            self._published_version = latest.version
-        if self._unpublished:
-            workflow.upsert_search_attributes(list(self._unpublished.values()))
-            self._unpublished.clear()
-
-    def _next_header(self, created_by: str, causation_id: str | None = None) -> EnvelopeHeader:
-        """The envelope of the next event, waiting for the event."""
-        return EnvelopeHeader(
-            event_id=workflow.uuid4(),
-            stream_id=self._state.order_id,
-            version=self._state.version + 1,
-            correlation_id=self._correlation_id,
-            causation_id=causation_id or str(self._events[-1].event_id),
-            created_by=created_by,
-        )
-
-    def _recorded(self, result: object, kind: type[EventT]) -> EventT:
-        """Fold the envelopes a step sealed its event in (validation's result holds
-        OrderReceived too, folded already); returns the step's event."""
-        sealed = result if isinstance(result, list) else [result]
-        new = [e for e in sealed if isinstance(e, EventEnvelope) and e.version > self._state.version]
-        if not new or not isinstance(new[-1].data, kind):
-            # A worker of another build answered: the order stops, its compensation runs.
-            raise ApplicationError(
-                f"the step returned {type(result).__name__}, not {kind.__name__} sealed in its envelope",
-                type=STEP_FAILED,
-                non_retryable=True,
-            )
-        for envelope in new:
-            self._fold(envelope)
-        return new[-1].data
-
-    def _record(self, event: DomainEvent, *, created_by: str, causation_id: str | None = None) -> EventEnvelope:
-        """Put an event the workflow decided in its envelope and fold it into the state."""
-        envelope = self._next_header(created_by, causation_id).seal(event, workflow.now())
-        self._fold(envelope)
-        return envelope
-
-    def _fold(self, envelope: EventEnvelope) -> None:
-        state = self._state
-        self._state = apply_event(state, envelope)
-        self._events.append(envelope)
-        workflow.set_current_details(web_ui_details(self._state))
-        self._count(envelope.data)
-        workflow.logger.debug(
-            "Order %s v%s %s",
-            state.order_id,
-            envelope.version,
-            envelope.event_type,
-            extra=self._log_context(envelope.version),
-        )
-
-    def _count(self, event: DomainEvent) -> None:
-        self._metrics.recorded(type(event).__name__)
-        if isinstance(event, PaymentProcessed) and event.status is PaymentStatus.COMPLETED:
-            self._metrics.charged(event.amount)
-        if isinstance(event, OrderCancelled) and event.refund_amount:
-            self._metrics.refunded(event.refund_amount)
-
-
-def _let_the_task_go_on() -> None:
-    """Forget the cancellation just caught, so the task's later awaits run normally
-    (Python 3.11 counts cancellations on the task; the SDK does the same)."""
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()

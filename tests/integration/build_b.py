@@ -15,18 +15,26 @@ with workflow.unsafe.imports_passed_through():
     from workflows.inputs import NO_INPUT
 
 from workflows.order_workflow import OrderWorkflow
+from workflows.steps import Steps
 
 
-@workflow.defn(name=WORKFLOW_TYPE)
-class OrderWorkflowOfBuildB(OrderWorkflow):
-    @workflow.run
-    async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
-        return await super().run(order_input)
-
-    async def _establish(self, activity: Any, kind: Any, request: Any, *, summary: str, **envelope: Any) -> Any:
+class StepsOfBuildB(Steps):
+    async def establish(self, activity: Any, kind: Any, request: Any, *, summary: str, **envelope: Any) -> Any:
         if isinstance(request, ProcessPayment):
             screening = ScreenForFraud(
                 order_id=request.order_id, customer_id=request.customer_id, amount=request.amount
             )
-            await super()._call(OrderActivities.screen_for_fraud, screening, summary="Build B screens every order")
-        return await super()._establish(activity, kind, request, summary=summary, **envelope)
+            await self.call(OrderActivities.screen_for_fraud, screening, summary="Build B screens every order")
+        return await super().establish(activity, kind, request, summary=summary, **envelope)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class OrderWorkflowOfBuildB(OrderWorkflow):
+    @workflow.init
+    def __init__(self, order_input: RawValue = NO_INPUT) -> None:
+        super().__init__(order_input)
+        self._steps = StepsOfBuildB(self._record, self._accept_cancel_request)
+
+    @workflow.run
+    async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
+        return await super().run(order_input)
