@@ -50,19 +50,16 @@ from connection import (
     Settings,
     SettingsError,
     TemporalUnavailable,
-    load_settings,
     open_connection,
 )
-from connection.core_logs import forward_core_logs
 from connection.embedded_server import EmbeddedServerError
-from connection.process import ExitCode, exit_now, wait_for_interrupt
 from connection.settings import check_version_name
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from hosting import GRACEFUL_SHUTDOWN, build_worker
 from observability import endpoint
 from observability.endpoint import Health
-from observability.logs import configure_logging
-from observability.tracing import start_tracing, stop_tracing
+from programs import ExitCode, exit_now, prologue, wait_for_interrupt
+from programs.arguments import whole_number
 
 log = logging.getLogger("worker")
 
@@ -185,20 +182,44 @@ def _wait_for(others: Sequence[subprocess.Popen[bytes]]) -> None:
             other.wait()
 
 
-def _processes(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= count <= 64:
-        raise argparse.ArgumentTypeError(f"{count} is not between 1 and 64")
-    return count
-
-
 def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    # The SDK's core serves its metrics on a loopback port of its own; the endpoint passes
+    # them on at the metrics address, beside /healthz and /readyz.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        core_metrics = f"127.0.0.1:{probe.getsockname()[1]}"
+    try:
+        with prologue(
+            "orders-worker",
+            service=True,
+            adjust=lambda settings: _flags_over(settings, args),
+            core_metrics_at=lambda settings: core_metrics if settings.metrics_address else None,
+        ) as settings:
+            health = Health()
+            stop_serving = _serve_metrics_and_health(settings.metrics_address, core_metrics, health)
+            try:
+                asyncio.run(serve(settings, args.processes, args.started_by, health))
+            finally:
+                stop_serving()
+    except SettingsError as err:
+        log.error("%s", err)
+        exit_now(ExitCode.USAGE)
+    except TemporalUnavailable as err:
+        log.error("%s", err)
+        exit_now(ExitCode.UNAVAILABLE)
+    except NamespaceNotSetUp as err:
+        log.error("%s", err)
+        exit_now(ExitCode.NOT_SET_UP)
+    except KeyboardInterrupt:
+        log.info("Stopped before it served")
+    exit_now(ExitCode.OK)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--processes", type=_processes, default=1, metavar="N", help="worker processes to run (default 1)"
+        "--processes", type=whole_number(1, 64), default=1, metavar="N", help="worker processes to run (default 1)"
     )
     parser.add_argument(
         "--metrics-address",
@@ -209,59 +230,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--build-id", metavar="ID", help="serve as this build under Worker Versioning (default: ORDERS_BUILD_ID; none)"
     )
     parser.add_argument("--started-by", type=int, help=argparse.SUPPRESS)  # set by --processes for the others
-    args = parser.parse_args(argv)
-    configure_logging()
-    try:
-        settings = load_settings()
-        if args.metrics_address:
-            try:
-                endpoint.parse_address(args.metrics_address)
-            except ValueError as err:
-                raise SettingsError(f"--metrics-address: {err}") from None
-            settings = dataclasses.replace(settings, metrics_address=args.metrics_address)
-        if args.build_id:
-            try:
-                check_version_name(args.build_id)
-            except ValueError as err:
-                raise SettingsError(f"--build-id: {err}") from None
-            settings = dataclasses.replace(settings, build_id=args.build_id)
-    except SettingsError as err:
-        log.error("%s", err)
-        exit_now(ExitCode.USAGE)
-    configure_logging(settings.log_format, settings.log_level)
-    health = Health()
-    stop_serving = _serve_metrics_and_health(settings.metrics_address, health)
-    if settings.traces_exported:
-        start_tracing("orders-worker")
-    # Until the worker serves (and takes the signals itself), SIGTERM stops it as Ctrl-C
-    # does: an embedded server it is starting is stopped with it, never left behind.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        asyncio.run(serve(settings, args.processes, args.started_by, health))
-    except TemporalUnavailable as err:
-        log.error("%s", err)
-        exit_now(ExitCode.UNAVAILABLE)
-    except NamespaceNotSetUp as err:
-        log.error("%s", err)
-        exit_now(ExitCode.NOT_SET_UP)
-    except KeyboardInterrupt:
-        log.info("Stopped before it served")
-    finally:
-        stop_serving()
-        stop_tracing()
-    exit_now(ExitCode.OK)
+    return parser
 
 
-def _serve_metrics_and_health(address: str | None, health: Health) -> Callable[[], None]:
-    """The SDK's runtime serves its metrics on a loopback port of its own; the endpoint
-    passes them on at `address`, beside /healthz and /readyz."""
+def _flags_over(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings with the worker's flags over its environment."""
+    if args.metrics_address:
+        try:
+            endpoint.parse_address(args.metrics_address)
+        except ValueError as err:
+            raise SettingsError(f"--metrics-address: {err}") from None
+        settings = dataclasses.replace(settings, metrics_address=args.metrics_address)
+    if args.build_id:
+        try:
+            check_version_name(args.build_id)
+        except ValueError as err:
+            raise SettingsError(f"--build-id: {err}") from None
+        settings = dataclasses.replace(settings, build_id=args.build_id)
+    return settings
+
+
+def _serve_metrics_and_health(address: str | None, core_metrics: str, health: Health) -> Callable[[], None]:
     if address is None:
-        forward_core_logs()
         return lambda: None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        core_metrics = f"127.0.0.1:{probe.getsockname()[1]}"
-    forward_core_logs(metrics_at=core_metrics)
     try:
         stop = endpoint.serve(address, core_metrics, health)
     except OSError as err:

@@ -34,11 +34,11 @@ from temporalio.worker import Worker
 from activities.order_activities import OrderActivities
 from activities.requests import FulfillOrder, ProcessPayment, ReserveInventory, ValidateOrder
 from connection.embedded_server import free_local_port, start_embedded_server
-from connection.process import exit_now
 from contract import SEARCH_ATTRIBUTES, EventsQuery, workflow_id_for
 from domain import OrderInput, OrderItem
 from eventstore import EventStore
 from hosting import workflow_options
+from programs.exits import exit_now
 from workflows.order_workflow import OrderWorkflow
 
 _CALL = {"start_to_close_timeout": timedelta(seconds=30)}

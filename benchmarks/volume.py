@@ -56,11 +56,11 @@ from activities.order_activities import OrderActivities  # noqa: E402
 from benchmarks.floor import Floor, floor_step  # noqa: E402
 from connection import load_settings  # noqa: E402
 from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server  # noqa: E402
-from connection.process import exit_now, wait_for_interrupt  # noqa: E402
 from connection.temporal import connect  # noqa: E402
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for  # noqa: E402
 from domain import OrderInput, OrderItem, OrderStatus  # noqa: E402
 from eventstore import EventStore  # noqa: E402
+from programs.exits import exit_now, wait_for_interrupt  # noqa: E402
 from projections import ReadModels  # noqa: E402
 
 _TICKS = os.sysconf("SC_CLK_TCK")

@@ -9,15 +9,19 @@ from dataclasses import asdict
 
 from temporalio.client import Client
 
-from connection import load_settings
-from connection.process import ExitCode
 from eventstore import Archive, ArchiveRun, archive_closed_orders, verify_archive
 from eventstore.archiving import listed
-from orders_cli.arguments import seconds_above_zero, whole_number
+from orders_cli.arguments import Subcommands, seconds_above_zero, whole_number
 from orders_cli.session import progress_on_stderr, temporal
+from programs import CommandError, ExitCode
 
 
-def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+def register(commands: Subcommands) -> None:
+    parser = commands.add(
+        "archive",
+        archive_command,
+        "copy closed orders to the archive before Temporal's retention deletes them (--verify: check it)",
+    )
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -36,9 +40,9 @@ def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def archive_command(args: argparse.Namespace) -> int:
     if args.every is not None and args.verify:
-        raise ValueError("--every keeps archiving; --verify checks once: give one of them")
-    target = load_settings().archive
-    async with temporal() as client:
+        raise CommandError("--every keeps archiving; --verify checks once: give one of them")
+    target = args.settings.archive
+    async with temporal(args.settings) as client:
         archive = Archive(target)
         try:
             if args.verify:

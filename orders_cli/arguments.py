@@ -1,39 +1,44 @@
-"""Argument types every `orders` subcommand shares: a malformed value is refused by
-argparse in one line naming the flag (exit 2), before anything is reached."""
+"""How `orders` subcommands take their arguments: one line for a malformed one (exit 2,
+before anything is reached), and the registry where each module adds its own
+subcommands and flags."""
 
 import argparse
-from collections.abc import Callable
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
+
+from programs import ExitCode
+from programs.arguments import moment, percentage, seconds_above_zero, whole_number
+
+__all__ = ["TARGET_HELP", "OneLineErrors", "Subcommands", "moment", "percentage", "seconds_above_zero", "whole_number"]
 
 
-def whole_number(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            number = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"{number} is below {minimum}")
-        return number
-
-    return parse
+TARGET_HELP = "an order id, or the path of a history exported from the Web UI or `temporal workflow show --output json`"
 
 
-def seconds_above_zero(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0")
-    return seconds
+class OneLineErrors(argparse.ArgumentParser):
+    """Bad arguments get one line naming the problem, not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(ExitCode.USAGE)
 
 
-def percentage(text: str) -> float:
-    """Strictly between 0 and 100: a share, not all or nothing."""
-    try:
-        percent = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
-    if not 0 < percent < 100:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0 and below 100 (without --ramp: make it current)")
-    return percent
+Command = Callable[[argparse.Namespace], Awaitable[int]]
+
+
+class Subcommands:
+    """Where each module of `orders` registers its subcommands, each with its own flags."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self._commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrors)
+        self._output = OneLineErrors(add_help=False)
+        self._output.add_argument("--json", action="store_true", help="print JSON for machines instead of a table")
+
+    def add(
+        self, name: str, run: Command, help: str, *, json: bool = True, parents: Sequence["OneLineErrors"] = ()
+    ) -> argparse.ArgumentParser:
+        given: list[OneLineErrors] = [self._output, *parents] if json else list(parents)
+        parser: argparse.ArgumentParser = self._commands.add_parser(name, parents=given, help=help)
+        parser.set_defaults(run=run)
+        return parser

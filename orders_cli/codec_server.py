@@ -33,11 +33,12 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from connection import Settings, SettingsError, load_settings
+from connection import Settings, SettingsError
 from connection.encryption import EncryptionKeyError, Keyring, MalformedPayloadError
-from connection.process import ExitCode, wait_for_interrupt
 from connection.temporal import is_local_address, split_address
 from observability.endpoint import parse_address
+from orders_cli.arguments import Subcommands
+from programs import CommandError, ExitCode, wait_for_interrupt
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # far above a page of history; a guard, not a limit anyone meets
 # Connections waiting to be accepted: a Web UI opening a long history sends a burst.
@@ -47,7 +48,7 @@ LISTEN_BACKLOG = 1024
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class CodecServerError(Exception):
+class CodecServerError(CommandError):
     """The codec server cannot listen where it was asked; the message says why."""
 
 
@@ -183,7 +184,7 @@ async def serve(app: web.Application, address: str) -> web.AppRunner:
 
 
 async def codec_server_command(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = args.settings
     if settings.keyring is None:
         raise SettingsError("ORDERS_ENCRYPTION_KEYS is not set: a codec server needs the keys it decodes with")
     address = listen_address(settings, args.address)
@@ -212,7 +213,13 @@ async def codec_server_command(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def add_codec_server_arguments(parser: argparse.ArgumentParser) -> None:
+def register(commands: Subcommands) -> None:
+    parser = commands.add(
+        "codec-server",
+        codec_server_command,
+        "decrypt and encrypt payloads for the Web UI and the temporal CLI (needs ORDERS_ENCRYPTION_KEYS)",
+        json=False,
+    )
     parser.add_argument(
         "--address",
         metavar="HOST:PORT",

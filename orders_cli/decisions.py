@@ -25,12 +25,14 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 import views
-from connection import has_live_worker, load_settings
+from connection import has_live_worker
 from contract import APPROVE_PAYMENT, CANCEL_ORDER, REJECT_PAYMENT, workflow_id_for
 from domain import OrderState, describe_validation_error
 from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
 from eventstore import EventStore, StreamNotFound
+from orders_cli.arguments import OneLineErrors, Subcommands, whole_number
 from orders_cli.session import print_json, temporal
+from programs import CommandError, ExitCode
 
 _UPDATES: dict[type, str] = {ApprovePayment: APPROVE_PAYMENT, RejectPayment: REJECT_PAYMENT, CancelOrder: CANCEL_ORDER}
 
@@ -40,25 +42,42 @@ _UPDATES: dict[type, str] = {ApprovePayment: APPROVE_PAYMENT, RejectPayment: REJ
 _ACCEPTANCE_IN_FLIGHT = timedelta(seconds=5)
 
 
-class DecisionRefused(Exception):
+class DecisionRefused(CommandError):
     """The order refused a decision; the message says why, naming its status and version."""
 
 
+def register(commands: Subcommands) -> None:
+    decision = OneLineErrors(add_help=False)
+    decision.add_argument("order_id")
+    decision.add_argument(
+        "--expected-version", type=whole_number(0), metavar="N", help="refuse unless the order is at version N"
+    )
+    approve = commands.add("approve", decision_command, "approve a payment waiting for approval", parents=[decision])
+    approve.add_argument("--approver", required=True)
+    approve.add_argument("--comment")
+    reject = commands.add("reject", decision_command, "reject a payment waiting for approval", parents=[decision])
+    reject.add_argument("--approver", required=True)
+    reject.add_argument("--reason", required=True)
+    cancel = commands.add("cancel", decision_command, "cancel an order before it is fulfilled", parents=[decision])
+    cancel.add_argument("--reason", required=True)
+    cancel.add_argument("--requested-by")
+
+
 async def decision_command(args: argparse.Namespace) -> int:
-    wait = load_settings().decision_timeout
+    wait = args.settings.decision_timeout
     try:
         decision = _decision(args, expires_at=datetime.now(UTC) + wait)
     except ValidationError as err:
-        raise ValueError(describe_validation_error(err)) from None
+        raise CommandError(describe_validation_error(err)) from None
     # Said if a signal stops the wait: what becomes of the decision.
     args.on_interrupt = (
         f"the decision stays pending until {decision.expires_at:%H:%M:%S} UTC: a worker that takes it up before"
         f" then carries it out, after then the order refuses it (see `orders state {args.order_id}`)"
     )
-    async with temporal() as client:
+    async with temporal(args.settings) as client:
         state = await decide(client, args.order_id, decision, wait)
     print_json(state) if args.json else print(views.order_state(state))
-    return 0
+    return ExitCode.OK
 
 
 def _decision(args: argparse.Namespace, expires_at: datetime) -> Decision:

@@ -22,18 +22,18 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 import views
-from connection import load_settings
 from connection.deadlines import call_timeout
 from connection.temporal import live_builds
 from contract import TASK_QUEUE, WORKFLOW_TYPE
 from domain import OrderStatus
-from orders_cli.arguments import percentage
+from orders_cli.arguments import Subcommands, percentage
 from orders_cli.session import temporal
+from programs import CommandError, ExitCode
 
 _OPEN = f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
 
 
-class DeployRefused(Exception):
+class DeployRefused(CommandError):
     """A deploy that would strand orders; the message says why and what to do."""
 
 
@@ -144,7 +144,12 @@ async def _open_by_status(client: Client, query: str) -> dict[str, int]:
     return counts
 
 
-def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
+def register(commands: Subcommands) -> None:
+    parser = commands.add(
+        "deploy",
+        deploy_command,
+        "make a build current (or ramp to it): new orders go to it, open ones stay where they are",
+    )
     parser.add_argument("build_id", metavar="BUILD_ID", help="the build that new orders go to")
     parser.add_argument(
         "--ramp",
@@ -152,11 +157,16 @@ def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PERCENT",
         help="send only this share of new orders to it (0 < PERCENT < 100); the rest go to the current build",
     )
+    commands.add(
+        "deployments",
+        deployments_command,
+        "each build with its workers and open orders, and whether it has drained (can be stopped)",
+    )
 
 
 async def deploy_command(args: argparse.Namespace) -> int:
-    name = load_settings().deployment
-    async with temporal() as client:
+    name = args.settings.deployment
+    async with temporal(args.settings) as client:
         before = await describe_deployment(client, name)
         build = next((b for b in before.builds if b.build_id == args.build_id), None)
         if build is None or not build.workers:
@@ -214,12 +224,12 @@ async def deploy_command(args: argparse.Namespace) -> int:
                 f" (see docs/deploying.md).",
                 file=sys.stderr,
             )
-    return 0
+    return ExitCode.OK
 
 
 async def deployments_command(args: argparse.Namespace) -> int:
-    name = load_settings().deployment
-    async with temporal() as client:
+    name = args.settings.deployment
+    async with temporal(args.settings) as client:
         deployment = await describe_deployment(client, name)
     if args.json:
         print(
@@ -228,7 +238,7 @@ async def deployments_command(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
-        return 0
+        return ExitCode.OK
     print(f"Deployment {name!r} on task queue {TASK_QUEUE!r}")
     rows = [
         (
@@ -244,4 +254,4 @@ async def deployments_command(args: argparse.Namespace) -> int:
     drained = [b.build_id for b in deployment.builds if b.state == "drained" and b.workers]
     if drained:
         print(f"\nDrained, its workers can be stopped: {', '.join(str(build) for build in drained)}")
-    return 0
+    return ExitCode.OK

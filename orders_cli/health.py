@@ -32,9 +32,8 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from connection import TemporalUnavailable, load_settings, silence_of
+from connection import TemporalUnavailable, silence_of
 from connection.deadlines import call_timeout
-from connection.process import ExitCode
 from connection.temporal import (
     connect,
     is_temporal_cloud,
@@ -44,8 +43,10 @@ from connection.temporal import (
 from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
 from eventstore import open_archive
 from eventstore.archiving import unarchived_closed_before
+from orders_cli.arguments import Subcommands
 from orders_cli.deploying import describe_deployment
 from orders_cli.session import first_line
+from programs import ExitCode
 from projections import ProjectionError, lag, open_read_models
 from storage.databases import DatabaseError, where_of
 
@@ -59,7 +60,7 @@ _ARCHIVE_WARNING = timedelta(days=1)
 
 
 async def health_command(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = args.settings
     report: dict[str, Any] = {"status": "healthy", "reasons": [], "server": {"address": settings.address}}
     try:
         client = await connect(settings)
@@ -189,7 +190,7 @@ class _Checkup:
     async def _deployment(self) -> dict[str, Any]:
         """Under Worker Versioning: a build that holds open orders, or takes new ones, with
         no worker polling: those orders wait until one of its workers runs."""
-        deployment = await describe_deployment(self.client, load_settings().deployment)
+        deployment = await describe_deployment(self.client, self.args.settings.deployment)
         versioned = [build for build in deployment.builds if build.build_id is not None]
         for build in versioned:
             if build.workers:
@@ -453,7 +454,12 @@ def _days(days: int) -> str:
     return f"{days} days, {days / 365:.0f} years" if days >= 365 else f"{days} days"
 
 
-def add_health_arguments(health: argparse.ArgumentParser) -> None:
+def register(commands: Subcommands) -> None:
+    health = commands.add(
+        "health",
+        health_command,
+        "is the system healthy? exit 0 healthy, 1 degraded (each reason named), 3 Temporal unreachable",
+    )
     health.add_argument(
         "--approval-warning",
         type=float,

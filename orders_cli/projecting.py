@@ -9,10 +9,11 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
-from connection import load_settings
-from connection.process import wait_for_interrupt
+from connection import Settings
 from eventstore import EventStore, open_archive
+from orders_cli.arguments import Subcommands, whole_number
 from orders_cli.session import progress_on_stderr, temporal
+from programs import CommandError, ExitCode, wait_for_interrupt
 from projections import (
     DEFAULT_SNAPSHOT_EVERY,
     READ_MODELS,
@@ -29,18 +30,35 @@ from projections import (
 ACTIONS = ("run", "rebuild", "status")
 
 
+def register(commands: Subcommands) -> None:
+    projector = commands.add(
+        "projector",
+        projector_command,
+        "keep the read models current (run), rebuild them from zero, or show their lag (status)",
+    )
+    projector.add_argument("action", nargs="?", choices=ACTIONS, default="run")
+    projector.add_argument("name", nargs="?", choices=READ_MODELS, help="the read model to rebuild")
+    projector.add_argument("--once", action="store_true", help="catch up and exit")
+    projector.add_argument(
+        "--interval", type=float, default=0.5, metavar="S", help="seconds between polls (default 0.5)"
+    )
+    projector.add_argument(
+        "--snapshot-every", type=whole_number(1), metavar="K", help="snapshot an order's state every K versions"
+    )
+
+
 async def projector_command(args: argparse.Namespace) -> int:
     if args.name is not None and args.action != "rebuild":
-        raise ValueError(f"a read model's name goes with `rebuild`, not `{args.action}`")
-    target = load_settings().projections
-    async with temporal() as client:
+        raise CommandError(f"a read model's name goes with `rebuild`, not `{args.action}`")
+    target = args.settings.projections
+    async with temporal(args.settings) as client:
         models = await open_read_models(
             client, target, args.snapshot_every or DEFAULT_SNAPSHOT_EVERY, take_over=args.action == "rebuild"
         )
         if args.action == "status":
             behind = await lag(client, models)
             _print_status(models, behind, as_json=args.json)
-            return 0
+            return ExitCode.OK
         if args.action == "rebuild":
             if args.name is not None:
                 # One transaction per order moves every table and the order's checkpoint
@@ -49,13 +67,13 @@ async def projector_command(args: argparse.Namespace) -> int:
             await asyncio.to_thread(models.clear)
             done = await catch_up(client, models, on_progress=progress_on_stderr("Rebuilding"))
             _say(done, "Rebuilt", models)
-            await _include_archived(client, models)
-            return 0
+            await _include_archived(client, models, args.settings)
+            return ExitCode.OK
         done = await catch_up(client, models, on_progress=progress_on_stderr("Catching up"))
         _say(done, "Caught up", models)
-        await _include_archived(client, models)
+        await _include_archived(client, models, args.settings)
         if args.once:
-            return 0
+            return ExitCode.OK
         print(f"Keeping {models.where} current every {args.interval:g} s; Ctrl-C to stop", file=sys.stderr)
         keeping = asyncio.create_task(
             keep_current(client, models, timedelta(seconds=args.interval), on_catch_up=_say_if_applied)
@@ -67,12 +85,12 @@ async def projector_command(args: argparse.Namespace) -> int:
         if keeping.done() and not keeping.cancelled() and keeping.exception():
             raise keeping.exception()  # type: ignore[misc]
         print("Stopped", file=sys.stderr)
-        return 0
+        return ExitCode.OK
 
 
-async def _include_archived(client: Client, models: ReadModels) -> None:
+async def _include_archived(client: Client, models: ReadModels, settings: Settings) -> None:
     """The orders only the archive holds, which no catch-up lists any more."""
-    archive = await asyncio.to_thread(open_archive, load_settings().archive)
+    archive = await asyncio.to_thread(open_archive, settings.archive)
     if archive is None:
         return
     try:

@@ -6,34 +6,53 @@ import sys
 from pathlib import Path
 
 import views
-from connection import load_settings
+from orders_cli.arguments import TARGET_HELP, Subcommands, moment, whole_number
 from orders_cli.session import event_store, print_json, progress_on_stderr, read_stream, say_how_many_archived, temporal
+from programs import ExitCode
 from projections import ProjectedSummaries, open_read_models
 
 
+def register(commands: Subcommands) -> None:
+    events = commands.add("events", events_command, "an order's audit trail, from its history")
+    events.add_argument("target", metavar="ORDER_ID|PATH", help=TARGET_HELP)
+    events.add_argument(
+        "--from", dest="from_version", type=whole_number(1), default=1, metavar="N", help="first version (default 1)"
+    )
+    events.add_argument("--limit", type=whole_number(0), metavar="K", help="at most K events")
+
+    state = commands.add("state", state_command, "an order's state, now or at a past version or time")
+    state.add_argument("target", metavar="ORDER_ID|PATH", help=TARGET_HELP)
+    when = state.add_mutually_exclusive_group()
+    when.add_argument("--version", type=whole_number(0), metavar="N", help="the state after version N (0: before any)")
+    when.add_argument("--at", type=moment, metavar="TIME", help="the state as of TIME (ISO 8601; UTC if no zone)")
+
+    report = commands.add("report", report_command, "the order-summary projection over all orders")
+    report.add_argument("--query", help="a visibility query choosing the orders, e.g. \"OrderStatus='Fulfilled'\"")
+
+
 async def events_command(args: argparse.Namespace) -> int:
-    stream = await read_stream(args.target)
+    stream = await read_stream(args.target, args.settings)
     shown = stream.read(args.from_version, args.limit)
     print_json(shown) if args.json else print(views.audit_trail(shown, stream.envelopes))
-    return 0
+    return ExitCode.OK
 
 
 async def state_command(args: argparse.Namespace) -> int:
-    state = (await read_stream(args.target)).state_at(args.version, args.at)
+    state = (await read_stream(args.target, args.settings)).state_at(args.version, args.at)
     print_json(state) if args.json else print(views.order_state(state))
-    return 0
+    return ExitCode.OK
 
 
 async def report_command(args: argparse.Namespace) -> int:
     """From the read models when they are current (no history read at all); else from
     the histories, saying how far behind the read models are. A --query goes to the
     histories: the read models cannot answer a visibility query."""
-    target = load_settings().projections
-    async with temporal() as client:
+    target = args.settings.projections
+    async with temporal(args.settings) as client:
         projected = None
         if args.query is None and (not isinstance(target, Path) or target.exists()):
             projected = ProjectedSummaries(client, await open_read_models(client, target))
-        store = event_store(client, summaries=projected)
+        store = event_store(client, args.settings, summaries=projected)
         summary = await store.summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
     say_how_many_archived(store)
     if projected is not None and projected.lag is not None:
@@ -47,4 +66,4 @@ async def report_command(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     print_json(summary) if args.json else print(views.order_summary(summary))
-    return 0
+    return ExitCode.OK

@@ -16,8 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from activities.ledger import LedgerDatabase, OrderEffects, effects_by_workflow_id
-from connection import load_settings
-from connection.process import ExitCode
 from contract import order_id_of, workflow_id_for
 from domain import (
     InventoryReserved,
@@ -28,7 +26,9 @@ from domain import (
     PaymentStatus,
 )
 from eventstore import StoredStream
+from orders_cli.arguments import Subcommands
 from orders_cli.session import event_store, progress_on_stderr, say_how_many_archived, temporal
+from programs import CommandError, ExitCode
 
 _LISTED_UP_TO = 50
 
@@ -144,14 +144,26 @@ def _described(effects: OrderEffects) -> str:
     return ", ".join(parts) or "nothing"
 
 
+def register(commands: Subcommands) -> None:
+    reconciling = commands.add(
+        "reconcile",
+        reconcile_command,
+        "hold the event streams against the ledger of side effects; exit 1 if any discrepancy",
+    )
+    reconciling.add_argument("--query", help="a visibility query choosing the orders (default: every order)")
+    reconciling.add_argument(
+        "--ledger", type=Path, metavar="PATH", help="the ledger's SQLite file (default: ORDERS_DATA_DIR's)"
+    )
+
+
 async def reconcile_command(args: argparse.Namespace) -> int:
-    ledger_path: Path = args.ledger or load_settings().ledger_path
+    ledger_path: Path = args.ledger or args.settings.ledger_path
     if not ledger_path.is_file():
-        raise ValueError(f"no ledger at {ledger_path} (set ORDERS_DATA_DIR or pass --ledger PATH)")
+        raise CommandError(f"no ledger at {ledger_path} (set ORDERS_DATA_DIR or pass --ledger PATH)")
 
     ledger = effects_by_workflow_id(LedgerDatabase(ledger_path))
-    async with temporal() as client:
-        store = event_store(client)
+    async with temporal(args.settings) as client:
+        store = event_store(client, args.settings)
         orders = await store.read_many(args.query, on_progress=progress_on_stderr("Reading histories"))
         selected = {workflow_id_for(order.stream.order_id) for order in orders}
         # Effects of orders the query left out are not judged; effects of no order at all are.

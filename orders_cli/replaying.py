@@ -8,33 +8,51 @@ from collections.abc import AsyncIterator
 from temporalio.client import WorkflowHistory
 
 import views
-from connection import load_settings
 from connection.encryption import Keyring, opener
-from connection.process import ExitCode
 from eventstore import EventStore, load_history_file, open_archive
 from hosting.replay import ReplayReport, replay, replay_all
+from orders_cli.arguments import TARGET_HELP, Subcommands
 from orders_cli.session import event_store, is_history_file, say_if_archived, temporal
+from programs import CommandError, ExitCode
 from storage import where_of
+
+
+def register(commands: Subcommands) -> None:
+    replaying = commands.add(
+        "replay", replay_command, "replay orders with today's workflow code: OK, or where it diverged (non-zero exit)"
+    )
+    replaying.add_argument("target", nargs="?", metavar="ORDER_ID|PATH", help=TARGET_HELP)
+    replaying.add_argument(
+        "--query", help="replay every order a visibility query selects, e.g. \"OrderStatus='Fulfilled'\""
+    )
+    replaying.add_argument(
+        "--archived",
+        action="store_true",
+        help="replay every archived order (those whose histories retention deleted, too)",
+    )
+    replaying.add_argument(
+        "--debug", action="store_true", help="the SDK's debug mode: breakpoint() in workflow code works"
+    )
 
 
 async def replay_command(args: argparse.Namespace) -> int:
     if sum((args.target is not None, args.query is not None, args.archived)) != 1:
-        raise ValueError("give one of: an ORDER_ID, a history file PATH, --query, --archived")
-    keyring = load_settings().keyring
+        raise CommandError("give one of: an ORDER_ID, a history file PATH, --query, --archived")
+    keyring = args.settings.keyring
     if args.archived:
         return await _replay_archived(args, keyring)
     if args.target is not None:
         if is_history_file(args.target):
             report = await replay(load_history_file(args.target, opener(keyring)), debug=args.debug, keyring=keyring)
         else:
-            async with temporal() as client:
-                located = await event_store(client).locate(args.target)
+            async with temporal(args.settings) as client:
+                located = await event_store(client, args.settings).locate(args.target)
                 say_if_archived(args.target, located.archived_in)
                 report = await replay(located.history, debug=args.debug, keyring=keyring)
         _print(report, args.json, with_state=True)
         return ExitCode.OK if report.ok else ExitCode.FAILED
 
-    async with temporal() as client:
+    async with temporal(args.settings) as client:
         store = EventStore(client)
         total = await store.count(args.query)
         return await _replay_many(store.histories(args.query), total, "order histories", args, keyring)
@@ -42,10 +60,10 @@ async def replay_command(args: argparse.Namespace) -> int:
 
 async def _replay_archived(args: argparse.Namespace, keyring: Keyring | None) -> int:
     """Every archived order's history, a page of the archive at a time."""
-    target = load_settings().archive
+    target = args.settings.archive
     archive = open_archive(target)
     if archive is None:
-        raise ValueError(f"nothing was ever archived at {where_of(target)} (ORDERS_ARCHIVE)")
+        raise CommandError(f"nothing was ever archived at {where_of(target)} (ORDERS_ARCHIVE)")
 
     async def histories() -> AsyncIterator[WorkflowHistory]:
         for order in archive.orders():

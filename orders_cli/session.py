@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from connection import load_settings, open_connection, silence_of
+from connection import Settings, open_connection, silence_of
 from connection.encryption import opener
 from contract import SEARCH_ATTRIBUTES
 from domain import OrderStream
@@ -21,9 +21,8 @@ from eventstore import EventStore, open_archive, read_history_file, stream_in
 
 
 @asynccontextmanager
-async def temporal() -> AsyncIterator[Client]:
+async def temporal(settings: Settings) -> AsyncIterator[Client]:
     """A client as the settings say (or on the embedded server), closed afterwards."""
-    settings = load_settings()
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     try:
         yield connection.client
@@ -46,19 +45,19 @@ def is_history_file(target: str) -> bool:
     return target.endswith(".json") or Path(target).is_file()
 
 
-def event_store(client: Client, summaries: SummarySource | None = None) -> EventStore:
+def event_store(client: Client, settings: Settings, summaries: SummarySource | None = None) -> EventStore:
     """The event store over this client's histories, falling back to the archive (when
     anything was archived) for orders whose histories retention has deleted."""
-    return EventStore(client, summaries=summaries, archive=open_archive(load_settings().archive))
+    return EventStore(client, summaries=summaries, archive=open_archive(settings.archive))
 
 
-async def read_stream(target: str) -> OrderStream:
+async def read_stream(target: str, settings: Settings) -> OrderStream:
     """The order's stream, from an exported history file or from the server's history
     (from the archive, saying so, when Temporal holds it no longer)."""
     if is_history_file(target):
-        return read_history_file(target, opener(load_settings().keyring))
-    async with temporal() as client:
-        store = event_store(client)
+        return read_history_file(target, opener(settings.keyring))
+    async with temporal(settings) as client:
+        store = event_store(client, settings)
         located = await store.locate(target)
         say_if_archived(target, located.archived_in)
         return stream_in(located.history, store.open_payload)

@@ -36,11 +36,11 @@ from temporalio.exceptions import ApplicationError  # noqa: E402
 from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping  # noqa: E402
 from activities.order_activities import OrderActivities  # noqa: E402
 from connection.embedded_server import free_local_port, start_embedded_server, temporal_cli_path  # noqa: E402
-from connection.process import exit_now  # noqa: E402
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, search_attributes_at_start, workflow_id_for  # noqa: E402
 from domain import OrderInput, OrderItem, OrderState, OrderStatus  # noqa: E402
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment  # noqa: E402
 from hosting import build_worker  # noqa: E402
+from programs.exits import exit_now  # noqa: E402
 from workflows.order_workflow import OrderWorkflow  # noqa: E402
 
 GOLDEN = PROJECT / "tests" / "histories" / "golden"

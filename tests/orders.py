@@ -13,10 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.gateways import FraudScreen, Inventory, PaymentGateway, Shipping
 from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
 from activities.order_activities import OrderActivities
+from client import TUTORIAL_ORDERS, load_orders, start_order
 from contract import FULFILLMENT, PAYMENT, REFUND, idempotency_key, workflow_id_for
 from domain import OrderInput, OrderItem, OrderState, OrderStatus
 from hosting import build_worker
-from starter import TUTORIAL_ORDERS, load_orders
 from tests.waiting import wait_until
 from workflows.order_workflow import OrderWorkflow
 
@@ -38,17 +38,6 @@ def one_line_order(
         total_amount=Decimal(total) if total is not None else quantity * price,
         items=(OrderItem(product_id=product_id, quantity=quantity, unit_price=price),),
         **fields,
-    )
-
-
-async def start_order(client: Client, order: OrderInput, task_queue: str, **options: Any) -> WorkflowHandle:
-    return await client.start_workflow(
-        OrderWorkflow.run,
-        order,
-        id=workflow_id_for(order.order_id),
-        task_queue=task_queue,
-        result_type=OrderState,
-        **options,
     )
 
 
@@ -122,7 +111,7 @@ class Shop:
     ledger: Ledger
 
     async def start(self, order: OrderInput, **options: Any) -> WorkflowHandle:
-        return await start_order(self.client, order, self.task_queue, **options)
+        return await start_order(self.client, order, task_queue=self.task_queue, **options)
 
     async def place(self, order: OrderInput) -> OrderState:
         """Start the order and wait for how it ended."""

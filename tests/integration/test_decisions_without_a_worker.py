@@ -13,9 +13,9 @@ from datetime import timedelta
 from temporalio.service import RPCError
 
 from connection.embedded_server import free_local_port, start_embedded_server
-from connection.process import ExitCode
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from domain import OrderState, OrderStatus
+from programs.exits import ExitCode
 from tests.integration.helpers import ORDERS_COMMAND, spawn_worker
 from tests.orders import one_line_order, wait_for_status
 from tests.waiting import wait_until

@@ -1,5 +1,6 @@
 """starter.py and worker.py as real processes, against servers of their own or the dev server."""
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -11,7 +12,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 import starter
-from connection import has_live_worker
+from connection import has_live_worker, load_settings
 from connection.embedded_server import free_local_port, is_listening, start_embedded_server
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from hosting import build_worker
@@ -189,8 +190,9 @@ async def test_the_starter_says_so_when_a_worker_that_looks_alive_serves_nothing
         order = renamed(ORDER_001, unique)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setattr(starter, "_NO_WORKER_WARNING_AFTER", timedelta(seconds=1))
-        trusting = asyncio.create_task(starter.start_orders([order], keep_up=False, verbose=False, as_json=False))
+        monkeypatch.setattr("client.following._NO_WORKER_WARNING_AFTER", timedelta(seconds=1))
+        options = argparse.Namespace(keep_up=False, verbose=False, json=False, worker_here=False)
+        trusting = asyncio.create_task(starter.start_orders([order], load_settings(), options))
         seen = ""
 
         async def warned() -> bool:

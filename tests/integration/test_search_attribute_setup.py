@@ -5,8 +5,8 @@ starting anything, in one line naming what is missing and the commands that crea
 import asyncio
 
 from connection.embedded_server import free_local_port, start_embedded_server
-from connection.process import ExitCode
 from contract import SEARCH_ATTRIBUTES
+from programs.exits import ExitCode
 from tests.integration.helpers import run_script
 from tests.integration.refusing_proxy import ADD_SEARCH_ATTRIBUTES, RefusingProxy
 

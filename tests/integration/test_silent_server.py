@@ -13,9 +13,9 @@ import sys
 from temporalio.testing import WorkflowEnvironment
 
 from connection.embedded_server import temporal_cli_path
-from connection.process import ExitCode
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from domain import OrderStatus
+from programs.exits import ExitCode
 from tests.integration.helpers import ORDERS_COMMAND, PROJECT, address_of, listed, read_until, spawn_script
 from tests.integration.silent_proxy import SilentProxy
 from tests.orders import one_line_order

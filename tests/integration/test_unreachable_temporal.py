@@ -15,10 +15,10 @@ from datetime import timedelta
 
 import pytest
 
-from connection.process import ExitCode
 from domain import OrderStatus
 from domain.decisions import CancelOrder
 from orders_cli.decisions import DecisionRefused, send_decision
+from programs.exits import ExitCode
 from tests.integration.helpers import ORDERS_COMMAND, run_script
 from tests.orders import one_line_order, open_shop, wait_for_status
 

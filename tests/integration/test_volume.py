@@ -15,7 +15,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-import starter
+from client import Outcome, Run, follow
 from contract import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from tests.integration.helpers import address_of, read_until, run_script, spawn_script
 from tests.orders import Ledger, one_line_order, open_shop
@@ -81,9 +81,8 @@ async def test_a_mixed_file_in_json_lines_ends_in_a_summary_and_nothing_is_proce
 async def test_the_starter_keeps_a_bounded_number_of_orders_in_flight(dev_env, tmp_path, unique, monkeypatch):
     """The next order starts as an earlier one settles, so ten thousand orders in a file
     never mean ten thousand workflows crowding the workers at once."""
-    monkeypatch.setattr(starter, "_ORDERS_IN_FLIGHT", 3)
     orders = [one_line_order(f"FLIGHT-{unique}-{n}", "PROD-001", 1, "10.00") for n in range(12)]
-    run = starter.Run({order.order_id: starter.Outcome(order) for order in orders})
+    run = Run({order.order_id: Outcome(order) for order in orders})
     most_in_flight = 0
 
     def on_change() -> None:
@@ -92,7 +91,7 @@ async def test_the_starter_keeps_a_bounded_number_of_orders_in_flight(dev_env, t
 
     run.on_change = on_change
     async with open_shop(dev_env, TASK_QUEUE, Ledger(tmp_path / "ledger.sqlite")):
-        await starter.follow(dev_env.client, orders, run, eager=False)
+        await follow(dev_env.client, orders, run, eager=False, in_flight=3)
 
     assert [outcome.kind for outcome in run.outcomes.values()] == ["Fulfilled"] * 12
     assert most_in_flight == 3

@@ -47,7 +47,7 @@ def readme_section(heading: str) -> str:
 
 
 def test_the_exit_code_table_is_the_programs_exit_codes():
-    from connection.process import ExitCode
+    from programs.exits import ExitCode
 
     table = readme_section("## Configuration")
     documented = {int(code) for code in re.findall(r"^\| (\d+) \| ", table, flags=re.MULTILINE)}

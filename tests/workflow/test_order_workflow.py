@@ -131,16 +131,18 @@ async def test_every_event_is_written_into_the_history_as_it_is_recorded(shop, u
 
 
 async def test_activities_carry_summaries_and_the_workflow_shows_its_state_as_current_details(shop, unique):
-    handle = await shop.start(renamed(ORDER_002, unique))
+    order = renamed(ORDER_002, unique)
+    handle = await shop.start(order)
     state = await handle.result()
     metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     converter = shop.client.data_converter.payload_converter
     summaries = [
         converter.from_payload(event.user_metadata.summary, str)
         async for event in handle.fetch_history_events()
-        if event.user_metadata.HasField("summary")  # activities, and the local one's marker
+        if event.user_metadata.HasField("summary")  # the start, activities, and the local one's marker
     ]
     assert summaries == [
+        f"Order {order.order_id} for CUSTOMER-456, total 25000.00",
         "Validate 1 item(s) against the total 25000.00",
         "Screen CUSTOMER-456 for fraud before charging 25000.00",
         "Charge 25000.00 to CUSTOMER-456",

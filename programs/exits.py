@@ -1,4 +1,5 @@
-"""The life of an entry point's process: waiting to be stopped, and leaving.
+"""How an entry point's process ends: its exit code, a user's mistake named, waiting to
+be stopped, and leaving.
 
 Leaving: the SDK's Rust core keeps threads that may call back into Python while the
 interpreter finalizes, which aborts the process with "PyGILState_Release: thread state
@@ -8,9 +9,11 @@ teardown.
 """
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Awaitable
 from enum import IntEnum
 from typing import NoReturn
 
@@ -34,6 +37,16 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+class CommandError(Exception):
+    """What was asked cannot be done as asked (a refusal, something not found, a flag that
+    does not go with another): the message names the problem, for one line on stderr.
+    Anything else that escapes a program is a fault of ours, and shows as one."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 async def wait_for_interrupt() -> None:
     """Return once SIGINT (Ctrl-C) or SIGTERM arrives."""
     stop = asyncio.Event()
@@ -41,6 +54,28 @@ async def wait_for_interrupt() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+
+
+async def unless_interrupted(work: Awaitable[None]) -> bool:
+    """True once `work` is done; False if Ctrl-C or SIGTERM came first (`work` is cancelled)."""
+    working = asyncio.ensure_future(work)
+    interrupted = asyncio.ensure_future(wait_for_interrupt())
+    try:
+        await asyncio.wait([working, interrupted], return_when=asyncio.FIRST_COMPLETED)
+        if working.done():
+            working.result()
+            return True
+        working.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await working
+        return False
+    finally:
+        interrupted.cancel()
+
+
+async def cancelled(task: "asyncio.Task[None]") -> None:
+    """Cancel `task`: an exit callback for a task that runs beside a program's work."""
+    task.cancel()
 
 
 def exit_now(code: int) -> NoReturn:

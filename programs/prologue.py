@@ -1,0 +1,50 @@
+"""What every program does before its work, in one place: read the settings (once: they
+are passed down from here), route log lines, forward the SDK core's logs, make SIGTERM
+stop it as Ctrl-C does, and export traces where the settings say so."""
+
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+from connection import Settings, load_settings
+from connection.core_logs import forward_core_logs
+from observability.logs import configure_logging
+from observability.tracing import start_tracing, stop_tracing
+
+
+@contextmanager
+def prologue(
+    program: str,
+    *,
+    messages: TextIO | None = None,
+    core_log_level: int = logging.WARNING,
+    adjust: Callable[[Settings], Settings] = lambda settings: settings,
+    service: bool = False,
+    core_metrics_at: Callable[[Settings], str | None] = lambda settings: None,
+) -> Iterator[Settings]:
+    """The settings, with `adjust` applied (a program's flags over its environment); a
+    malformed one raises SettingsError before anything is set up.
+
+    A command (`service` False) speaks to people: plain messages on `messages` (stderr by
+    default), and "started the embedded server" among them. A service logs records as
+    ORDERS_LOG_FORMAT and ORDERS_LOG_LEVEL say, and `core_metrics_at` says where the SDK's
+    core serves its metrics, if anywhere. Tracing stops as the block ends."""
+    settings = adjust(load_settings())
+    if service:
+        configure_logging(settings.log_format, settings.log_level)
+    else:
+        logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=messages or sys.stderr)
+        logging.getLogger("connection").setLevel(logging.INFO)
+    forward_core_logs(level=core_log_level, metrics_at=core_metrics_at(settings))
+    # SIGTERM stops a program as Ctrl-C does, so an embedded server it started is stopped
+    # with it, never left behind; programs that wait on the event loop take both signals there.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if settings.traces_exported:
+        start_tracing(program)
+    try:
+        yield settings
+    finally:
+        stop_tracing()
