@@ -41,6 +41,16 @@ def one_line_order(
     )
 
 
+def large_order(order_id: str, **fields: Any) -> OrderInput:
+    """60,000: above the gateway's approval threshold, so its payment waits for a person."""
+    return one_line_order(order_id, "PROD-009", 2, "30000.00", **fields)
+
+
+def plain_order(order_id: str, **changes: Any) -> dict[str, Any]:
+    """ORDER-001 as plain JSON under a new id, with `changes` applied: what any client sends."""
+    return ORDER_001.model_dump(mode="json") | {"order_id": order_id} | changes
+
+
 async def wait_for_status(handle: WorkflowHandle, status: OrderStatus, seconds: float = 15) -> OrderState:
     """The order's state once the `state` query says it has reached `status`."""
 

@@ -8,8 +8,9 @@ import asyncio
 import signal
 
 from activities.ledger import LedgerDatabase
-from contract import TASK_QUEUE, EventsQuery, workflow_id_for
-from domain import OrderState, OrderStatus
+from client import start_order
+from contract import EventsQuery
+from domain import OrderStatus
 from tests.integration.helpers import address_of, read_until, spawn_script
 from tests.orders import ORDER_001, renamed
 from workflows.order_workflow import OrderWorkflow
@@ -22,9 +23,7 @@ async def test_a_worker_killed_after_charging_leaves_the_order_charged_exactly_o
     survivor = None
     try:
         await read_until(doomed, "serving")
-        handle = await dev_env.client.start_workflow(
-            OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE, result_type=OrderState
-        )
+        handle = await start_order(dev_env.client, order)
         charged = await read_until(doomed, "charged")
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(10)

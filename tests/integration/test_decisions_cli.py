@@ -6,24 +6,12 @@ the CLIs run as real processes.
 
 import json
 
+from client import start_order
 from contract import TASK_QUEUE, EventsQuery
 from domain import OrderStatus
 from tests.integration.helpers import address_of, cli_start, listed, orders_cli, temporal_cli, temporal_cli_json
-from tests.orders import one_line_order, open_shop, wait_for_status
+from tests.orders import large_order, one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import OrderWorkflow
-
-
-def large_order_json(order_id: str, **fields) -> str:
-    """60,000 in plain JSON, as any client would send it."""
-    return json.dumps(
-        {
-            "order_id": order_id,
-            "customer_id": "CUSTOMER-BIG",
-            "total_amount": 60000,
-            "items": [{"product_id": "PROD-009", "quantity": 2, "unit_price": 30000}],
-            **fields,
-        }
-    )
 
 
 async def history_length(env, order_id: str) -> int:
@@ -34,7 +22,7 @@ async def test_a_60000_order_waits_for_approval_and_the_real_cli_approves_it_to_
     address = address_of(dev_env)
     order_id = f"BIG-{unique}"
     async with open_shop(dev_env, TASK_QUEUE, ledger):
-        await cli_start(address, TASK_QUEUE, f"order-{order_id}", large_order_json(order_id))
+        await cli_start(address, TASK_QUEUE, f"order-{order_id}", large_order(order_id).model_dump_json())
         handle = dev_env.client.get_workflow_handle(f"order-{order_id}")
         await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
         await listed(dev_env.client, f"WorkflowId='order-{order_id}' AND OrderStatus='PaymentPending'", 1)
@@ -57,7 +45,7 @@ async def test_a_60000_order_waits_for_approval_and_the_real_cli_approves_it_to_
         ("OrderFulfilled", None),
     ]
     assert envelopes[3].created_by == "ops-lead"
-    assert ledger.charges(order_id) == [("Completed", "60000")]
+    assert ledger.charges(order_id) == [("Completed", "60000.00")]
 
 
 async def test_an_approved_order_cancelled_in_its_window_is_refunded_once_and_its_stock_released(
@@ -67,7 +55,10 @@ async def test_an_approved_order_cancelled_in_its_window_is_refunded_once_and_it
     order_id = f"HOLD-{unique}"
     async with open_shop(dev_env, TASK_QUEUE, ledger):
         await cli_start(
-            address, TASK_QUEUE, f"order-{order_id}", large_order_json(order_id, cancellation_window="PT1H")
+            address,
+            TASK_QUEUE,
+            f"order-{order_id}",
+            large_order(order_id, cancellation_window="PT1H").model_dump_json(),
         )
         handle = dev_env.client.get_workflow_handle(f"order-{order_id}")
         await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
@@ -85,19 +76,17 @@ async def test_an_approved_order_cancelled_in_its_window_is_refunded_once_and_it
     assert cancelled.returncode == 0, cancelled.stderr
     assert json.loads(cancelled.stdout)["status"] == "Cancelled"
     assert final["status"] == "Cancelled"
-    assert final["refund_amount"] == "60000"
+    assert final["refund_amount"] == "60000.00"
     assert held_stock == 1000 - 2
     assert ledger.stock("PROD-009") == 1000
-    assert ledger.charges(order_id) == [("Completed", "60000")]
-    assert ledger.refunds(order_id) == [("60000",)]
+    assert ledger.charges(order_id) == [("Completed", "60000.00")]
+    assert ledger.refunds(order_id) == [("60000.00",)]
 
 
 async def test_refused_decisions_name_status_and_version_and_leave_the_history_untouched(dev_env, unique, ledger):
     order = one_line_order(f"REFUSE-{unique}", "PROD-001", 1, "10.00", cancellation_window="PT1H")
     async with open_shop(dev_env, TASK_QUEUE, ledger):
-        handle = await dev_env.client.start_workflow(
-            OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue=TASK_QUEUE
-        )
+        handle = await start_order(dev_env.client, order)
         await wait_for_status(handle, OrderStatus.INVENTORY_RESERVED)
         before = await history_length(dev_env, order.order_id)
 
@@ -131,9 +120,7 @@ async def test_refused_decisions_name_status_and_version_and_leave_the_history_u
 async def test_a_decision_on_an_order_that_has_ended_is_refused_from_its_history(dev_env, unique, ledger):
     order = one_line_order(f"DONE-{unique}", "PROD-001", 1, "10.00")
     async with open_shop(dev_env, TASK_QUEUE, ledger):
-        handle = await dev_env.client.start_workflow(
-            OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue=TASK_QUEUE
-        )
+        handle = await start_order(dev_env.client, order)
         await handle.result()
     before = await history_length(dev_env, order.order_id)
 
@@ -151,9 +138,7 @@ async def test_a_decision_on_an_order_that_has_ended_is_refused_from_its_history
 
 async def test_a_decision_with_no_worker_running_says_so(dev_env, unique, ledger):
     order = one_line_order(f"IDLE-{unique}", "PROD-001", 1, "10.00")
-    handle = await dev_env.client.start_workflow(
-        OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue=f"nobody-polls-{unique}"
-    )
+    handle = await start_order(dev_env.client, order, task_queue=f"nobody-polls-{unique}")
     result = await orders_cli(dev_env, "cancel", order.order_id, "--reason", "x")
     await handle.terminate("test over")
     assert result.returncode == 1

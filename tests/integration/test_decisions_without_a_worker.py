@@ -12,8 +12,9 @@ from datetime import timedelta
 
 from temporalio.service import RPCError
 
+from client import start_order
 from connection.embedded_server import free_local_port, start_embedded_server
-from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
+from contract import SEARCH_ATTRIBUTES
 from domain import OrderState, OrderStatus
 from programs.exits import ExitCode
 from tests.integration.helpers import ORDERS_COMMAND, spawn_worker
@@ -37,9 +38,7 @@ async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(tmp_path):
     worker = spawn_worker(env)
     try:
         order = one_line_order("WAITS-FOR-A-PERSON", "PROD-001", 2, "30000.00")
-        handle = await server.client.start_workflow(
-            WORKFLOW_TYPE, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE, result_type=OrderState
-        )
+        handle = await start_order(server.client, order)
         waiting = await wait_for_status(handle, OrderStatus.PAYMENT_PENDING, seconds=60)
         worker.kill()  # SIGKILL: it announces nothing, and looks alive for a while
         worker.wait()

@@ -18,7 +18,7 @@ from activities.ledger import SqliteInventory
 from contract import ORDER_STATUS, OUT_OF_STOCK, STEP_FAILED
 from domain import OrderStatus
 from tests.integration.helpers import address_of, cli_start, temporal_cli
-from tests.orders import ORDER_001, open_shop, renamed
+from tests.orders import ORDER_001, open_shop, plain_order, renamed
 from tests.waiting import wait_until
 from workflows.order_workflow import OrderWorkflow
 
@@ -35,10 +35,6 @@ MALFORMED = {
     "customer-of-100-kb": {"customer_id": "C" * 100_000},
 }
 WRONG_ENCODING = ["binary/plain", "json/protobuf"]
-
-
-def plain_order(order_id: str, **changes) -> dict:
-    return ORDER_001.model_dump(mode="json") | {"order_id": order_id} | changes
 
 
 async def settled(handle, seconds: float = 20):

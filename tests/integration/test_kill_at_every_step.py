@@ -21,13 +21,13 @@ from pathlib import Path
 from temporalio.client import WorkflowUpdateStage
 
 from activities.ledger import effects_by_workflow_id
-from contract import workflow_id_for
+from client import start_order
 from domain import OrderInput, OrderStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
 from eventstore import EventStore, StoredStream
 from orders_cli.reconcile import reconcile
 from tests.integration.helpers import address_of, read_until, spawn_script
-from tests.orders import Ledger, one_line_order
+from tests.orders import Ledger, one_line_order, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 SCRIPT = "tests/integration/worker_that_dies_once.py"
@@ -93,11 +93,6 @@ class Outcome:
     recovery_seconds: float | None = None
 
 
-async def wait_for_status(handle, status: OrderStatus) -> None:
-    while (await handle.query(OrderWorkflow.state)).status is not status:
-        await asyncio.sleep(0.5)
-
-
 async def run_case(dev_env, base: Path, unique: str, step: str, when: str, processes: int) -> Outcome:
     name = f"{step}-{when}-x{processes}"
     journey = STEPS[step]
@@ -116,11 +111,9 @@ async def run_case(dev_env, base: Path, unique: str, step: str, when: str, proce
         fields = dict(journey.order)
         product, quantity, price = fields.pop("product_id"), fields.pop("quantity"), fields.pop("unit_price")
         order = one_line_order(f"KILL-{unique}-{name}", product, quantity, price, **fields)
-        handle = await dev_env.client.start_workflow(
-            OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=task_queue
-        )
+        handle = await start_order(dev_env.client, order, task_queue=task_queue)
         if journey.decision:
-            await asyncio.wait_for(wait_for_status(handle, journey.waits_at), timeout=60)
+            await wait_for_status(handle, journey.waits_at, seconds=60)
             update, argument = {
                 "approve": (OrderWorkflow.approve_payment, ApprovePayment(approver="ops")),
                 "reject": (OrderWorkflow.reject_payment, RejectPayment(approver="ops", reason="no")),

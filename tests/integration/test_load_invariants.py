@@ -18,7 +18,7 @@ from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
 from eventstore import EventStore
 from orders_cli.reconcile import reconcile
 from tests.integration.helpers import listed, orders_cli
-from tests.orders import one_line_order
+from tests.orders import one_line_order, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 ORDERS = 1000
@@ -65,14 +65,9 @@ async def decided(handle: WorkflowHandle, update, argument: object, update_id: s
     raise AssertionError(f"update {update_id} on {handle.id} never answered")
 
 
-async def pending(handle: WorkflowHandle) -> None:
-    while (await handle.query(OrderWorkflow.state)).status is not OrderStatus.PAYMENT_PENDING:
-        await asyncio.sleep(1)
-
-
 async def decide_on(handle: WorkflowHandle, n: int) -> list[str]:
     """People at work on an order waiting for approval; some decisions race each other."""
-    await asyncio.wait_for(pending(handle), timeout=120)
+    await wait_for_status(handle, OrderStatus.PAYMENT_PENDING, seconds=120)
     approve = ApprovePayment(approver=f"ops-{n % 3}")
     reject = RejectPayment(approver="risk", reason="not this one")
     cancel = CancelOrder(reason="customer changed their mind", requested_by="customer")

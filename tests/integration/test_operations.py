@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 
 from benchmarks.http_burst import burst
+from client import start_order
 from connection import has_live_worker
 from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
 from connection.temporal import client_options
@@ -136,7 +137,7 @@ async def _the_rest_of_an_orders_life(operated: Operated) -> None:
     held = renamed(ORDER_001, "HELD", cancellation_window=timedelta(minutes=5))
     correlated = renamed(ORDER_001, "CORRELATED", correlation_id=CALLERS_CORRELATION_ID)
     for order in (big, held, correlated):
-        await client.start_workflow(WORKFLOW_TYPE, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE)
+        await start_order(client, order)
 
     async def status_of(order_id: str) -> str | None:
         return (await client.get_workflow_handle(workflow_id_for(order_id)).query("state"))["status"]
@@ -268,9 +269,7 @@ async def test_orders_health_names_what_is_wrong_without_a_worker(tmp_path):
         env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path)}
         # An order no worker will take: it runs, and its first workflow task waits.
         order = renamed(ORDER_001, "WAITING")
-        await server.client.start_workflow(
-            WORKFLOW_TYPE, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE
-        )
+        await start_order(server.client, order)
         checked = await asyncio.to_thread(
             subprocess.run, [ORDERS_COMMAND, "health", "--json"], capture_output=True, text=True, env=env, timeout=60
         )
@@ -381,9 +380,7 @@ async def test_one_order_makes_one_connected_trace_with_its_activities(dev_env, 
         task_queue = f"traced-{unique}"
         order = renamed(ORDER_001, unique)
         async with build_worker(client, task_queue, activities=ledger.activities()):
-            handle = await client.start_workflow(
-                WORKFLOW_TYPE, order, id=workflow_id_for(order.order_id), task_queue=task_queue
-            )
+            handle = await start_order(client, order, task_queue=task_queue)
             await handle.result()
         provider.force_flush()
     finally:

@@ -14,14 +14,15 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.ledger import LedgerDatabase, effects_by_workflow_id
+from client import start_order
 from connection.embedded_server import free_local_port, start_embedded_server
-from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
+from contract import SEARCH_ATTRIBUTES, workflow_id_for
 from domain import OrderStatus
 from domain.decisions import ApprovePayment
 from eventstore import EventStore
 from orders_cli.reconcile import reconcile
 from tests.integration.helpers import processes_mentioning, spawn_script
-from tests.orders import one_line_order
+from tests.orders import one_line_order, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 
@@ -72,12 +73,7 @@ async def test_the_worker_starts_its_dead_server_again_and_no_order_is_lost_or_d
         for round_, how in enumerate([signal.SIGKILL, signal.SIGTERM]):
             small = [one_line_order(f"RS-{unique}-{round_}-{n}", "PROD-001", 1, "10.00") for n in range(30)]
             large = [one_line_order(f"RS-{unique}-{round_}-BIG-{n}", "PROD-009", 2, "30000.00") for n in range(5)]
-            started = [
-                await client.start_workflow(
-                    OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE
-                )
-                for order in [*small, *large]
-            ]
+            started = [await start_order(client, order) for order in [*small, *large]]
             handles += started
             killed = time.monotonic()
             back_after = await kill_server_and_wait_until_back(worker, database, how)
@@ -87,8 +83,7 @@ async def test_the_worker_starts_its_dead_server_again_and_no_order_is_lost_or_d
                 "30 orders ended": round(time.monotonic() - killed, 1),
             }
             for handle in started[len(small) :]:
-                while (await handle.query(OrderWorkflow.state)).status is not OrderStatus.PAYMENT_PENDING:
-                    await asyncio.sleep(0.2)
+                await wait_for_status(handle, OrderStatus.PAYMENT_PENDING, seconds=60)
                 await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops"))
         ended = [await asyncio.wait_for(handle.result(), 60) for handle in handles]
         print(f"\nseconds after the kill: {figures}")
@@ -148,9 +143,7 @@ async def test_a_worker_reconnects_by_itself_to_a_server_restarted_under_it(tmp_
         small = [one_line_order(f"EXT-{unique}-{n}", "PROD-001", 1, "10.00") for n in range(30)]
         large = one_line_order(f"EXT-{unique}-BIG", "PROD-009", 2, "30000.00")
         for order in [*small, large]:
-            await server.client.start_workflow(
-                OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE
-            )
+            await start_order(server.client, order)
         server.process.kill()
         server.process.wait()
         killed = time.monotonic()
@@ -161,8 +154,7 @@ async def test_a_worker_reconnects_by_itself_to_a_server_restarted_under_it(tmp_
         ended = await asyncio.wait_for(asyncio.gather(*(handle.result() for handle in handles)), 90)
         all_ended = time.monotonic() - killed
         big = client.get_workflow_handle(workflow_id_for(large.order_id))
-        while (await big.query(OrderWorkflow.state)).status is not OrderStatus.PAYMENT_PENDING:
-            await asyncio.sleep(0.2)
+        await wait_for_status(big, OrderStatus.PAYMENT_PENDING, seconds=60)
         await big.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops"))
         approved = await asyncio.wait_for(big.result(), 60)
         print(f"\nserver started again after {back:.1f} s; 30 orders ended {all_ended:.1f} s after the kill")

@@ -15,8 +15,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from client import Outcome, Run, follow
+from client import Outcome, Run, follow, start_order
 from contract import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
+from domain import OrderStatus
 from tests.integration.helpers import address_of, read_until, run_script, spawn_script
 from tests.orders import Ledger, one_line_order, open_shop
 from tests.waiting import wait_until
@@ -115,12 +116,7 @@ async def test_worker_processes_serve_together_and_stop_together(dev_env, tmp_pa
         ours = {worker.pid, *_children(worker.pid)}
         running = await wait_until(lambda: _running(dev_env.client, ours), what="both processes to serve `orders`")
         orders = [one_line_order(f"PROC-{unique}-{n}", "PROD-001", 1, "10.00") for n in range(10)]
-        handles = [
-            await dev_env.client.start_workflow(
-                WORKFLOW_TYPE, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE
-            )
-            for order in orders
-        ]
+        handles = [await start_order(dev_env.client, order) for order in orders]
         results = await asyncio.gather(*(handle.result() for handle in handles))
         worker.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(worker.wait, 60) == 0
@@ -128,7 +124,7 @@ async def test_worker_processes_serve_together_and_stop_together(dev_env, tmp_pa
         if worker.poll() is None:
             worker.kill()  # the other process follows within a second
     assert len(ours) == 2 and running == ours
-    assert {result["status"] for result in results} == {"Fulfilled"}
+    assert {result.status for result in results} == {OrderStatus.FULFILLED}
     assert not any(_alive(pid) for pid in ours), "no worker process is left behind"
 
 
@@ -145,12 +141,7 @@ async def test_worker_processes_wait_for_a_ledger_another_writer_holds_and_nothi
         await wait_until(lambda: _running(dev_env.client, ours), what="both processes to serve `orders`")
         other_writer.execute("BEGIN IMMEDIATE")  # the write lock, held
         orders = [one_line_order(f"LOCK-{unique}-{n}", f"PROD-00{1 + n % 8}", 1, "10.00") for n in range(40)]
-        handles = [
-            await dev_env.client.start_workflow(
-                WORKFLOW_TYPE, order, id=workflow_id_for(order.order_id), task_queue=TASK_QUEUE
-            )
-            for order in orders
-        ]
+        handles = [await start_order(dev_env.client, order) for order in orders]
         await asyncio.sleep(3)
         ended_while_locked = [h.id for h in handles if (await h.describe()).status != WorkflowExecutionStatus.RUNNING]
         other_writer.execute("COMMIT")
@@ -169,7 +160,7 @@ async def test_worker_processes_wait_for_a_ledger_another_writer_holds_and_nothi
         if worker.poll() is None:
             worker.kill()
     assert ended_while_locked == [], "the lock held every order at its first write"
-    assert {result["status"] for result in results} == {"Fulfilled"}
+    assert {result.status for result in results} == {OrderStatus.FULFILLED}
     assert failed_attempts == []
 
 

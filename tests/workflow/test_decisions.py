@@ -17,7 +17,7 @@ from activities.ledger import SqliteFraudScreen, SqlitePaymentGateway
 from contract import DECISION_REFUSED, MALFORMED_INPUT, EventsQuery
 from domain import OrderState, OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
-from tests.orders import one_line_order, open_shop, wait_for_status
+from tests.orders import large_order, one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 APPROVED_STREAM = [
@@ -28,10 +28,6 @@ APPROVED_STREAM = [
     "InventoryReserved",
     "OrderFulfilled",
 ]
-
-
-def large_order(unique: str, **fields):
-    return one_line_order(f"LARGE-{unique}", "PROD-009", 2, "30000.00", **fields)
 
 
 async def history_length(handle: WorkflowHandle) -> int:
@@ -58,7 +54,7 @@ async def refused(update) -> ApplicationError:
 
 
 async def test_an_approved_payment_is_captured_and_the_order_fulfilled(shop, unique, ledger):
-    order = large_order(unique)
+    order = large_order(f"LARGE-{unique}")
     handle = await shop.start(order)
     await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
     approved = await handle.execute_update(
@@ -80,7 +76,7 @@ async def test_an_approved_payment_is_captured_and_the_order_fulfilled(shop, uni
 
 
 async def test_a_rejected_payment_cancels_the_order_without_refund(shop, unique, ledger):
-    order = large_order(unique)
+    order = large_order(f"LARGE-{unique}")
     handle = await shop.start(order)
     await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
     rejected = await handle.execute_update(
@@ -104,7 +100,7 @@ async def test_a_rejected_payment_cancels_the_order_without_refund(shop, unique,
 
 
 async def test_an_order_nobody_decides_on_cancels_itself_when_the_approval_window_closes(shop, unique, ledger):
-    order = large_order(unique, approval_timeout="PT1H")
+    order = large_order(f"LARGE-{unique}", approval_timeout="PT1H")
     handle = await shop.start(order)
     final = await handle.result()  # the test server skips the hour
     envelopes = await handle.query(OrderWorkflow.events, EventsQuery())
@@ -118,7 +114,7 @@ async def test_an_order_nobody_decides_on_cancels_itself_when_the_approval_windo
 
 
 async def test_the_approval_window_defaults_to_48_hours(shop, time_skipping_env, unique):
-    order = large_order(unique)
+    order = large_order(f"LARGE-{unique}")
     handle = await shop.start(order)
     await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
     await time_skipping_env.sleep(timedelta(hours=47))
@@ -128,7 +124,7 @@ async def test_the_approval_window_defaults_to_48_hours(shop, time_skipping_env,
 
 
 async def test_a_pending_order_cancelled_by_the_customer_voids_its_payment(shop, unique, ledger):
-    order = large_order(unique)
+    order = large_order(f"LARGE-{unique}")
     handle = await shop.start(order)
     await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
     cancelled = await handle.execute_update(
@@ -236,7 +232,7 @@ async def test_a_refund_that_fails_transiently_is_retried_until_it_happens_once(
 
 
 async def test_approving_twice_is_refused_with_no_new_history_event(shop, unique, ledger):
-    order = large_order(unique, cancellation_window="PT1H")
+    order = large_order(f"LARGE-{unique}", cancellation_window="PT1H")
     handle = await shop.start(order)
     await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
     await handle.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="ops-lead"))
@@ -256,7 +252,7 @@ async def test_approving_twice_is_refused_with_no_new_history_event(shop, unique
 
 
 async def test_a_stale_expected_version_is_refused_with_no_new_history_event(shop, unique):
-    order = large_order(unique)
+    order = large_order(f"LARGE-{unique}")
     handle = await shop.start(order)
     await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
     before = await history_length(handle)
@@ -274,7 +270,7 @@ async def test_a_stale_expected_version_is_refused_with_no_new_history_event(sho
 
 
 async def test_a_malformed_decision_is_rejected_naming_the_field_and_the_order_carries_on(shop, unique):
-    order = large_order(unique)
+    order = large_order(f"LARGE-{unique}")
     handle = await shop.start(order)
     await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
@@ -289,7 +285,7 @@ async def test_a_malformed_decision_is_rejected_naming_the_field_and_the_order_c
 
 
 async def test_concurrent_approve_and_cancel_exactly_one_wins(shop, unique, ledger):
-    order = large_order(unique, cancellation_window="PT1H")
+    order = large_order(f"LARGE-{unique}", cancellation_window="PT1H")
     handle = await shop.start(order)
     await wait_for_status(handle, OrderStatus.PAYMENT_PENDING)
     outcomes = await asyncio.gather(

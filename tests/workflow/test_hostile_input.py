@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from contract import DECISION_REFUSED, MALFORMED_INPUT, MALFORMED_ORDER_INPUT, EventsQuery, workflow_id_for
 from domain import OrderStatus
 from domain.decisions import ApprovePayment, CancelOrder
-from tests.orders import ORDER_001, one_line_order, renamed, wait_for_status
+from tests.orders import ORDER_001, one_line_order, plain_order, renamed, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 
@@ -38,11 +38,6 @@ async def malformed_start_failure(shop, workflow_id: str, *args) -> ApplicationE
     assert cause.type == MALFORMED_ORDER_INPUT
     assert cause.non_retryable
     return cause
-
-
-def plain_order(order_id: str, **changes) -> dict:
-    """ORDER-001 as plain JSON under a new id, with `changes` applied."""
-    return ORDER_001.model_dump(mode="json") | {"order_id": order_id} | changes
 
 
 def raw(data: bytes, encoding: bytes) -> RawValue:
