@@ -33,12 +33,13 @@ from temporalio.worker import Worker
 
 from activities.order_activities import OrderActivities
 from activities.requests import FulfillOrder, ProcessPayment, ReserveInventory, ValidateOrder
+from client import start_order
 from connection.embedded_server import free_local_port, start_embedded_server
 from contract import SEARCH_ATTRIBUTES, EventsQuery, workflow_id_for
 from domain import OrderInput, OrderItem
 from eventstore import EventStore
 from hosting import workflow_options
-from programs.exits import exit_now
+from programs import exit_now
 from workflows.order_workflow import OrderWorkflow
 
 _CALL = {"start_to_close_timeout": timedelta(seconds=30)}
@@ -145,9 +146,7 @@ async def run_benchmarks(client: Client, scratch: Path, orders: int) -> None:
         report("an order, recording its events in the history", "no events", base, other)
 
         order = an_order()
-        handle = await client.start_workflow(
-            OrderWorkflow.run, order, id=workflow_id_for(order.order_id), task_queue=queue
-        )
+        handle = await start_order(client, order, task_queue=queue)
         await handle.result()
         store, paged = EventStore(client), EventStore(client, page_size=1)
         base, other = await interleaved(

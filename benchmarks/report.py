@@ -24,9 +24,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from benchmarks.volume import Workers, an_order, start_bench_server, table  # noqa: E402
+from benchmarks.harness import Workers, an_order, start_bench_server, table  # noqa: E402
 from contract import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
-from programs.exits import exit_now  # noqa: E402
+from programs import exit_now  # noqa: E402
 
 ORDERS_COMMAND = str(Path(sys.executable).parent / "orders")
 

@@ -81,13 +81,17 @@ def build_worker(
     *,
     activities: OrderActivities,
     version: WorkerDeploymentVersion | None = None,
+    cache_bytecode: bool = True,
     **tuning: Any,
 ) -> Worker:
     """A worker serving OrderWorkflow and `activities` on `task_queue`; `tuning` goes to
     the SDK's Worker as it is (slots, pollers, cache), over DEFAULT_TUNING. With a
     `version` (deployment and build id) it is a versioned worker of that build, whose
-    orders are pinned to it (workflows.order_workflow.VERSIONING_BEHAVIOR)."""
-    _cache_workflow_bytecode()
+    orders are pinned to it (workflows.order_workflow.VERSIONING_BEHAVIOR). `cache_bytecode`
+    False leaves the workflow modules' bytecode as it is (what the cache is worth: a lever
+    of benchmarks/volume.py)."""
+    if cache_bytecode:
+        _cache_workflow_bytecode()
     if version is not None:
         tuning["deployment_config"] = WorkerDeploymentConfig(
             version=version, use_worker_versioning=True, default_versioning_behavior=VERSIONING_BEHAVIOR

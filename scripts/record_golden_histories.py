@@ -35,12 +35,13 @@ from temporalio.exceptions import ApplicationError  # noqa: E402
 
 from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping  # noqa: E402
 from activities.order_activities import OrderActivities  # noqa: E402
+from client import start_order  # noqa: E402
 from connection.embedded_server import free_local_port, start_embedded_server, temporal_cli_path  # noqa: E402
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, search_attributes_at_start, workflow_id_for  # noqa: E402
 from domain import OrderInput, OrderItem, OrderState, OrderStatus  # noqa: E402
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment  # noqa: E402
 from hosting import build_worker  # noqa: E402
-from programs.exits import exit_now  # noqa: E402
+from programs import exit_now  # noqa: E402
 from workflows.order_workflow import OrderWorkflow  # noqa: E402
 
 GOLDEN = PROJECT / "tests" / "histories" / "golden"
@@ -201,14 +202,8 @@ async def record_one(client: Client, address: str, name: str, order_input: Order
     if name in STARTS:
         handle = await STARTS[name](client, order_input)
     else:
-        # As our clients start orders: the search attributes set with the start.
-        handle = await client.start_workflow(
-            OrderWorkflow.run,
-            order_input,
-            id=workflow_id_for(order_input.order_id),
-            task_queue=TASK_QUEUE,
-            search_attributes=search_attributes_at_start(order_input.customer_id, float(order_input.total_amount)),
-        )
+        # As our clients start orders: through the client door.
+        handle = await start_order(client, order_input)
     await steer(handle)
     try:
         state: OrderState = await handle.result()

@@ -17,10 +17,11 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from client import start_order
 from connection import has_live_worker
 from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
 from connection.encryption import Keyring
-from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from tests.integration.helpers import run_script, spawn_codec_server, spawn_worker, stop_processes
 from tests.orders import one_line_order
 from tests.waiting import wait_until
@@ -68,14 +69,7 @@ async def shown(tmp_path_factory):
         started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
         assert started.returncode == 0, started.stdout + started.stderr
         # One order left waiting for approval: running, with current details to show.
-        await server.client.start_workflow(
-            WORKFLOW_TYPE,
-            WAITING,
-            id=workflow_id_for(WAITING.order_id),
-            task_queue=TASK_QUEUE,
-            search_attributes=search_attributes_at_start(WAITING.customer_id, float(WAITING.total_amount)),
-            static_summary=f"Order {WAITING.order_id} for {WAITING.customer_id}, total {WAITING.total_amount}",
-        )
+        await start_order(server.client, WAITING)
 
         async def waiting_for_approval() -> bool:
             handle = server.client.get_workflow_handle(workflow_id_for(WAITING.order_id))
