@@ -75,6 +75,19 @@ class OrderState(BaseModel):
 
 def apply_event(state: OrderState, envelope: EventEnvelope) -> OrderState:
     """The state after `envelope`. Pure: same inputs, same output, no side effects."""
+    _check_place_in_stream(state, envelope)
+    return state.model_copy(
+        update={
+            **_changes(state, envelope),
+            "events_applied": (*state.events_applied, envelope.event_type),
+            "version": envelope.version,
+            "updated_at": envelope.created_at,
+        }
+    )
+
+
+def _check_place_in_stream(state: OrderState, envelope: EventEnvelope) -> None:
+    """The envelope is the next of this order's stream, or an EventStreamError says why not."""
     if envelope.stream_id != state.order_id:
         raise EventStreamError(
             f"event {envelope.event_id} belongs to stream {envelope.stream_id!r}, not {state.order_id!r}"
@@ -85,6 +98,9 @@ def apply_event(state: OrderState, envelope: EventEnvelope) -> OrderState:
             f"event {envelope.event_id} has version {envelope.version}"
         )
 
+
+def _changes(state: OrderState, envelope: EventEnvelope) -> dict[str, object]:
+    """What the event changes in the state: the business rules of the tutorial's fold."""
     changes: dict[str, object]
     match envelope.data:
         case OrderReceived(customer_id=customer_id, items=items, total_amount=total_amount):
@@ -127,15 +143,7 @@ def apply_event(state: OrderState, envelope: EventEnvelope) -> OrderState:
                 changes["payment_status"] = PaymentStatus.CANCELLED
         case _:  # pragma: no cover - the envelope's validator admits only the six event types
             raise EventStreamError(f"no rule applies event type {envelope.event_type!r}")
-
-    return state.model_copy(
-        update={
-            **changes,
-            "events_applied": (*state.events_applied, envelope.event_type),
-            "version": envelope.version,
-            "updated_at": envelope.created_at,
-        }
-    )
+    return changes
 
 
 def fold_events(order_id: str, envelopes: Iterable[EventEnvelope]) -> OrderState:

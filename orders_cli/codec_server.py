@@ -128,28 +128,16 @@ def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web
             )
         return response
 
-    async def payloads_of(request: web.Request) -> Payloads:
-        body = await request.read()  # over client_max_size: 413
-        try:
-            return json_format.Parse(body.decode("utf-8"), Payloads())
-        except UnicodeDecodeError:
-            raise _message(web.HTTPBadRequest, "the body is not UTF-8 text") from None
-        except json_format.ParseError as err:
-            raise _message(web.HTTPBadRequest, f'not {{"payloads": [...]}}: {err}') from None
-
-    def answer(payloads: list[Payload]) -> web.Response:
-        return web.Response(
-            text=json_format.MessageToJson(Payloads(payloads=payloads)), content_type="application/json"
-        )
-
     async def decode(request: web.Request) -> web.Response:
         try:
-            return answer([_opened_or_as_it_is(keyring, payload) for payload in (await payloads_of(request)).payloads])
+            return _answer(
+                [_opened_or_as_it_is(keyring, payload) for payload in (await _payloads_of(request)).payloads]
+            )
         except MalformedPayloadError as err:
             raise _message(web.HTTPBadRequest, str(err)) from None
 
     async def encode(request: web.Request) -> web.Response:
-        return answer([keyring.seal(payload) for payload in (await payloads_of(request)).payloads])
+        return _answer([keyring.seal(payload) for payload in (await _payloads_of(request)).payloads])
 
     async def elsewhere(request: web.Request) -> web.Response:
         raise _message(web.HTTPNotFound, "POST /encode or /decode")
@@ -160,6 +148,20 @@ def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web
     app.router.add_route("OPTIONS", "/{tail:.*}", elsewhere)  # answered by the guard
     app.router.add_route("*", "/{tail:.*}", elsewhere)
     return app
+
+
+async def _payloads_of(request: web.Request) -> Payloads:
+    body = await request.read()  # over client_max_size: 413
+    try:
+        return json_format.Parse(body.decode("utf-8"), Payloads())
+    except UnicodeDecodeError:
+        raise _message(web.HTTPBadRequest, "the body is not UTF-8 text") from None
+    except json_format.ParseError as err:
+        raise _message(web.HTTPBadRequest, f'not {{"payloads": [...]}}: {err}') from None
+
+
+def _answer(payloads: list[Payload]) -> web.Response:
+    return web.Response(text=json_format.MessageToJson(Payloads(payloads=payloads)), content_type="application/json")
 
 
 def _opened_or_as_it_is(keyring: Keyring, payload: Payload) -> Payload:

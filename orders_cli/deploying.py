@@ -174,30 +174,7 @@ async def deploy_command(args: argparse.Namespace) -> int:
                 f"build {args.build_id!r} of deployment {name!r} has no worker polling {TASK_QUEUE!r}: orders sent"
                 f" to it would wait; start its workers first (python worker.py --build-id {args.build_id})"
             )
-        identity = f"orders deploy ({client.identity})"
-        if args.ramp is not None:
-            await client.workflow_service.set_worker_deployment_ramping_version(
-                SetWorkerDeploymentRampingVersionRequest(
-                    namespace=client.namespace,
-                    deployment_name=name,
-                    build_id=args.build_id,
-                    percentage=args.ramp,
-                    identity=identity,
-                ),
-                timeout=call_timeout(client),
-            )
-            said = (
-                f"Build {args.build_id!r} takes {args.ramp:g}% of new orders;"
-                f" the rest go to {before.current or 'the unversioned workers'}."
-            )
-        else:
-            await client.workflow_service.set_worker_deployment_current_version(
-                SetWorkerDeploymentCurrentVersionRequest(
-                    namespace=client.namespace, deployment_name=name, build_id=args.build_id, identity=identity
-                ),
-                timeout=call_timeout(client),
-            )
-            said = f"Build {args.build_id!r} is current: new orders go to it."
+        said = await _route_new_orders(client, name, args.build_id, args.ramp, before.current)
         others = [b for b in before.builds if b.build_id not in (None, args.build_id) and b.open_orders]
         if args.json:
             print(
@@ -225,6 +202,28 @@ async def deploy_command(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return ExitCode.OK
+
+
+async def _route_new_orders(client: Client, name: str, build_id: str, ramp: float | None, current: str | None) -> str:
+    """Make `build_id` current, or ramp `ramp` percent of new orders to it; what was done."""
+    identity = f"orders deploy ({client.identity})"
+    if ramp is not None:
+        await client.workflow_service.set_worker_deployment_ramping_version(
+            SetWorkerDeploymentRampingVersionRequest(
+                namespace=client.namespace, deployment_name=name, build_id=build_id, percentage=ramp, identity=identity
+            ),
+            timeout=call_timeout(client),
+        )
+        return (
+            f"Build {build_id!r} takes {ramp:g}% of new orders; the rest go to {current or 'the unversioned workers'}."
+        )
+    await client.workflow_service.set_worker_deployment_current_version(
+        SetWorkerDeploymentCurrentVersionRequest(
+            namespace=client.namespace, deployment_name=name, build_id=build_id, identity=identity
+        ),
+        timeout=call_timeout(client),
+    )
+    return f"Build {build_id!r} is current: new orders go to it."
 
 
 async def deployments_command(args: argparse.Namespace) -> int:
