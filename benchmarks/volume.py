@@ -72,7 +72,7 @@ from connection.temporal import connect  # noqa: E402
 from contract import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
 from domain import OrderStatus  # noqa: E402
 from eventstore import EventStore  # noqa: E402
-from programs import exit_now, wait_for_interrupt  # noqa: E402
+from programs import ExitCode, exit_now, wait_for_interrupt  # noqa: E402
 
 _SDK_DEFAULT_POLLERS = {"max_concurrent_workflow_task_polls": 5, "max_concurrent_activity_task_polls": 5}
 Row = list[object]
@@ -560,7 +560,7 @@ def cli() -> None:
         asyncio.run(serve(args.kind, args.task_queue, args.lever_off))
     else:
         asyncio.run(main(args))
-    exit_now(0)
+    exit_now(ExitCode.OK)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The README's commands are the ones that run."""
+"""The README's commands are the ones that run, and the docs say what the code does."""
 
 import re
 from pathlib import Path
@@ -26,8 +26,8 @@ def test_the_readmes_first_command_installs_and_runs_the_starter():
 
 PRODUCTION = [
     *(PROJECT / room for room in (
-        "activities", "connection", "contract", "domain", "eventstore", "hosting", "observability", "orders_cli",
-        "projections", "views", "workflows",
+        "activities", "client", "connection", "contract", "domain", "eventstore", "hosting", "observability",
+        "orders_cli", "programs", "projections", "storage", "views", "workflows",
     )),
     PROJECT / "worker.py",
     PROJECT / "starter.py",
@@ -39,17 +39,26 @@ def production_source() -> str:
     return "\n".join(path.read_text() for path in files)
 
 
-def readme_section(heading: str) -> str:
+def doc_section(page: str, heading: str) -> str:
+    """The section of docs/`page` under `heading`, to the next heading of its level or above."""
+    text = (PROJECT / "docs" / page).read_text()
+    start = text.index(heading)
+    level = len(heading) - len(heading.lstrip("#"))
+    following = re.search(rf"\n#{{1,{level}}} ", text[start + len(heading) :])
+    return text[start : start + len(heading) + (following.start() if following else len(text))]
+
+
+def test_the_readme_is_a_map_whose_links_lead_somewhere():
     readme = (PROJECT / "README.md").read_text()
-    start = readme.index(heading)
-    following = re.search(r"\n#{1,3} ", readme[start + len(heading) :])
-    return readme[start : start + len(heading) + (following.start() if following else len(readme))]
+    assert len(readme.splitlines()) <= 300
+    linked = re.findall(r"\]\((docs/[^)#]+)", readme)
+    assert linked and all((PROJECT / path).is_file() for path in linked), linked
 
 
 def test_the_exit_code_table_is_the_programs_exit_codes():
     from programs.exits import ExitCode
 
-    table = readme_section("## Configuration")
+    table = doc_section("configuration.md", "# Configuration")
     documented = {int(code) for code in re.findall(r"^\| (\d+) \| ", table, flags=re.MULTILINE)}
     assert documented == {code.value for code in ExitCode}
     # One ExitCode for every program: no other exit-code constant, no bare number handed to exit.
@@ -60,7 +69,7 @@ def test_the_exit_code_table_is_the_programs_exit_codes():
 
 def test_the_settings_table_names_every_setting_the_code_reads_and_no_other():
     read = set(re.findall(r"\"(ORDERS_[A-Z_]+)\"", production_source()))
-    table = readme_section("## Configuration")
+    table = doc_section("configuration.md", "# Configuration")
     documented = set(re.findall(r"^\| `(ORDERS_[A-Z_]+)` \|", table, flags=re.MULTILINE))
     assert documented == read
 
@@ -70,7 +79,7 @@ def test_every_flag_in_the_orders_synopsis_is_one_its_subcommand_takes():
 
     parser = build_parser()
     subcommands = next(action for action in parser._actions if action.dest == "command").choices
-    synopsis = shell_blocks(readme_section("### The `orders` command"))[0]
+    synopsis = shell_blocks(doc_section("using.md", "## The `orders` command"))[0]
     checked = 0
     for line in synopsis.splitlines():
         words = line.split("#")[0].split()
@@ -93,9 +102,9 @@ def test_the_json_claim_names_exactly_the_subcommands_without_json():
         for name, sub in subcommands.items()
         if "--json" not in {option for action in sub._actions for option in action.option_strings}
     }
-    claim = re.search(r"take no `--json`", readme_section("### The `orders` command"))
+    claim = re.search(r"take no `--json`", doc_section("using.md", "## The `orders` command"))
     assert claim is not None
-    sentence = readme_section("### The `orders` command")[: claim.end()].rsplit(";", 1)[-1]
+    sentence = doc_section("using.md", "## The `orders` command")[: claim.end()].rsplit(";", 1)[-1]
     assert set(re.findall(r"`([a-z-]+)`", sentence)) - {"--json"} == without
 
 
@@ -103,7 +112,7 @@ def test_the_search_attribute_commands_in_the_docs_are_the_contracts():
     from connection.temporal import search_attribute_commands
     from contract import SEARCH_ATTRIBUTES
 
-    section = readme_section("### Against a real Temporal cluster or Temporal Cloud")
+    section = doc_section("configuration.md", "## Against a real Temporal cluster or Temporal Cloud")
     blocks = [block.strip().splitlines() for block in shell_blocks(section)]
     cloud = next(block for block in blocks if block[0].startswith("tcld "))
     self_hosted = next(block for block in blocks if block[0].startswith("temporal operator"))
