@@ -21,10 +21,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from client.starting import start_order
 from connection import Settings
-from connection.encryption import EncryptionKeyError, PayloadOpener
+from connection.encryption import EncryptionKeyError
 from contract import ORDER_STATUS, TASK_QUEUE, WORKFLOW_TYPE, order_id_of, workflow_id_for
 from domain import OrderInput, OrderState, OrderStatus
-from eventstore import Archive, EventStore, HistoryReadError, open_archive
+from eventstore import Archive, EnvelopeReader, EventStore, HistoryReadError, open_archive
 from projections import ProjectionError, ReadModels, open_read_models
 
 # Start requests at once, and orders started but not yet settled: enough to keep a server
@@ -51,12 +51,12 @@ class PastOrders:
 
     archive: Archive | None
     read_models: ReadModels | None
-    open_payload: PayloadOpener
+    reader: EnvelopeReader
 
     def ended(self, order_id: str) -> tuple[OrderState, str, str | None] | None:
         """How the order ended, where that is known, and its run id; None if nowhere."""
         if self.archive is not None and (archived := self.archive.get(order_id)) is not None:
-            as_archived = archived.stream(self.open_payload).state_at()
+            as_archived = archived.stream(self.reader).state_at()
             return as_archived, f"the archive at {self.archive.where}", archived.run_id
         if self.read_models is not None and (as_projected := self.read_models.state_of(order_id)) is not None:
             return as_projected, f"the read models in {self.read_models.where}", None
@@ -77,7 +77,7 @@ async def past_orders(client: Client, settings: Settings) -> PastOrders:
             read_models = await open_read_models(client, projections)
         except ProjectionError as err:
             log.warning("Not asking the read models whether an order is known: %s", err)
-    return PastOrders(archive, read_models, EventStore(client).open_payload)
+    return PastOrders(archive, read_models, EnvelopeReader.of(client))
 
 
 @dataclass

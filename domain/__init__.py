@@ -33,7 +33,6 @@ from domain.rules import (
     payment_status_for,
     validate_order,
 )
-from domain.snapshots import Snapshot, SnapshotSource, state_from_snapshot
 from domain.state import STATE_SCHEMA_VERSION, EventStreamError, OrderState, OrderStatus, apply_event, fold_events
 from domain.stream import OrderStream, VersionNotFound, read_window, state_as_of
 from domain.upcasting import EventSchemaError, upcast
@@ -68,8 +67,6 @@ __all__ = [
     "PaymentProcessed",
     "PaymentStatus",
     "ProblemCode",
-    "Snapshot",
-    "SnapshotSource",
     "ValidationProblem",
     "ValidationResult",
     "VersionNotFound",
@@ -80,7 +77,6 @@ __all__ = [
     "payment_status_for",
     "read_window",
     "state_as_of",
-    "state_from_snapshot",
     "upcast",
     "validate_order",
 ]

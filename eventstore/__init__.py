@@ -9,15 +9,17 @@ read falls back to it (eventstore.archive).
 
 from eventstore.archive import Archive, ArchivedOrder, ArchiveError, archive_exists, open_archive
 from eventstore.archiving import ArchiveRun, Verification, archive_closed_orders, verify_archive
-from eventstore.history import HistoryReadError, envelopes_in_history, latest_envelope_in_memo, stream_in
+from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError
 from eventstore.history_file import load_history_file, read_history_file
 from eventstore.store import EventStore, Located, StoredStream, StreamNotFound
 
 __all__ = [
+    "PLAIN",
     "Archive",
     "ArchiveError",
     "ArchiveRun",
     "ArchivedOrder",
+    "EnvelopeReader",
     "EventStore",
     "HistoryReadError",
     "Located",
@@ -26,11 +28,8 @@ __all__ = [
     "Verification",
     "archive_closed_orders",
     "archive_exists",
-    "envelopes_in_history",
-    "latest_envelope_in_memo",
     "load_history_file",
     "open_archive",
     "read_history_file",
-    "stream_in",
     "verify_archive",
 ]

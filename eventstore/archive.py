@@ -29,10 +29,9 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History, HistoryEvent
 from temporalio.client import WorkflowHistory
 
-from connection.encryption import PayloadOpener, refuse_encrypted
 from domain import OrderStream
-from eventstore.history import HistoryReadError, read_envelopes, recorded_carriers
-from storage.databases import Database, is_postgres, open_database, where_of
+from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError, recorded_carriers
+from storage import Database, is_postgres, open_database, where_of
 
 ARCHIVE_FILENAME = "orders-archive.sqlite"
 _PAGE = 200
@@ -113,13 +112,13 @@ class ArchivedOrder:
         except Exception as err:  # noqa: BLE001 - as above
             raise ArchiveError(f"the archived envelopes of order {self.order_id!r} cannot be read: {err}") from None
 
-    def stream(self, open_payload: PayloadOpener = refuse_encrypted) -> OrderStream:
+    def stream(self, reader: EnvelopeReader = PLAIN) -> OrderStream:
         """The order's stream from its archived envelopes, read as a history's are."""
         try:
             envelopes = tuple(
                 envelope
                 for number, payload in enumerate(self.payloads(), start=1)
-                for envelope in read_envelopes(payload, f"archived envelope {number}", open_payload)
+                for envelope in reader.envelopes(payload, f"archived envelope {number}")
             )
         except HistoryReadError as err:
             raise HistoryReadError(f"order {self.order_id!r} in the archive: {err}") from None

@@ -18,9 +18,17 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 
-from connection.encryption import EncryptionKeyError, MalformedPayloadError, PayloadOpener, refuse_encrypted
+from connection.encryption import (
+    EncryptionKeyError,
+    Keyring,
+    MalformedPayloadError,
+    PayloadOpener,
+    opener,
+    opener_of,
+    refuse_encrypted,
+)
 from contract import DOMAIN_EVENT_MEMO_KEY, RECORDING_ACTIVITIES, order_id_of
 from domain import EventEnvelope, EventSchemaError, OrderStream, describe_validation_error, upcast
 
@@ -45,28 +53,73 @@ class Carrier:
     envelopes: int = 1
 
 
-def stream_in(history: WorkflowHistory, open_payload: PayloadOpener = refuse_encrypted) -> OrderStream:
-    """The order stream recorded in `history`, upcast to the current schemas; encrypted
-    envelopes opened with `open_payload` (connection.encryption)."""
-    try:
-        envelopes = envelopes_in_history(history.events, open_payload)
-    except HistoryReadError as err:
-        raise HistoryReadError(f"workflow {history.workflow_id!r}: {err}") from None
-    order_id = envelopes[0].stream_id if envelopes else order_id_of(history.workflow_id)
-    if order_id is None:
-        raise HistoryReadError(f"workflow {history.workflow_id!r} holds no order events (is it an OrderWorkflow?)")
-    return OrderStream(order_id, tuple(envelopes))
+@dataclass(frozen=True)
+class EnvelopeReader:
+    """Reads the domain events out of histories, history files, memos and the archive:
+    each carrier opened with the codec it was written with (encrypted when the order was),
+    upcast to today's schemas and checked. Built once, from the client's codec
+    (`EnvelopeReader.of(client)`) or a keyring; the default reads plain payloads and
+    refuses encrypted ones, naming the missing key."""
 
+    open_payload: PayloadOpener = refuse_encrypted
 
-def envelopes_in_history(
-    events: Iterable[HistoryEvent], open_payload: PayloadOpener = refuse_encrypted
-) -> list[EventEnvelope]:
-    """Every envelope recorded in `events`, upcast to the current schema, in version order."""
-    return [
-        envelope
-        for carrier in recorded_carriers(events)
-        for envelope in read_envelopes(carrier.payload, f"history event {carrier.history_event_id}", open_payload)
-    ]
+    @classmethod
+    def of(cls, client: Client) -> "EnvelopeReader":
+        """As the client decodes: with its encryption codec's keys, if it has one."""
+        return cls(opener_of(client.data_converter.payload_codec))
+
+    @classmethod
+    def with_keys(cls, keyring: Keyring | None) -> "EnvelopeReader":
+        return cls(opener(keyring))
+
+    def stream(self, history: WorkflowHistory) -> OrderStream:
+        """The order stream recorded in `history`."""
+        try:
+            envelopes = self.in_events(history.events)
+        except HistoryReadError as err:
+            raise HistoryReadError(f"workflow {history.workflow_id!r}: {err}") from None
+        order_id = envelopes[0].stream_id if envelopes else order_id_of(history.workflow_id)
+        if order_id is None:
+            raise HistoryReadError(f"workflow {history.workflow_id!r} holds no order events (is it an OrderWorkflow?)")
+        return OrderStream(order_id, tuple(envelopes))
+
+    def in_events(self, events: Iterable[HistoryEvent]) -> list[EventEnvelope]:
+        """Every envelope recorded in `events`, in version order."""
+        return [
+            envelope
+            for carrier in recorded_carriers(events)
+            for envelope in self.envelopes(carrier.payload, f"history event {carrier.history_event_id}")
+        ]
+
+    def latest_in_memo(self, memo_fields: Mapping[str, Payload], workflow_id: str) -> EventEnvelope | None:
+        """The envelope the order's memo holds now, its latest event, as visibility lists it
+        (orders of the memo-carrier build); None when it has none."""
+        if DOMAIN_EVENT_MEMO_KEY not in memo_fields:
+            return None
+        return self.envelope(memo_fields[DOMAIN_EVENT_MEMO_KEY], f"workflow {workflow_id!r}'s memo")
+
+    def envelope(self, payload: Payload, where: str) -> EventEnvelope:
+        """One recorded envelope; `where` names it in an error."""
+        return _envelope(self._opened_json(payload, where), where)
+
+    def envelopes(self, payload: Payload, where: str) -> list[EventEnvelope]:
+        """The envelopes a carrier holds: one, or (validation's result) a list of them."""
+        raw = self._opened_json(payload, where)
+        return [_envelope(item, where) for item in raw] if isinstance(raw, list) else [_envelope(raw, where)]
+
+    def _opened_json(self, payload: Payload, where: str) -> Any:
+        try:
+            payload = self.open_payload(payload)
+        except (EncryptionKeyError, MalformedPayloadError) as err:
+            raise HistoryReadError(f"{where}: {err}") from None
+        encoding = payload.metadata.get("encoding")
+        if encoding != _JSON_ENCODING:
+            raise HistoryReadError(f"{where}: domain event encoded as {encoding!r}, expected json/plain")
+        try:
+            # Decimal, not float: amounts are read exactly as they were written.
+            return json.loads(payload.data, parse_float=Decimal)
+        except json.JSONDecodeError as err:
+            raise HistoryReadError(f"{where}: domain event is not JSON: {err}") from None
 
 
 def recorded_carriers(events: Iterable[HistoryEvent]) -> list[Carrier]:
@@ -118,42 +171,6 @@ def _local_activity_type(event: HistoryEvent) -> str | None:
     return data.get("activity_type") if isinstance(data, dict) else None
 
 
-def latest_envelope_in_memo(
-    memo_fields: Mapping[str, Payload], workflow_id: str, open_payload: PayloadOpener = refuse_encrypted
-) -> EventEnvelope | None:
-    """The envelope the order's memo holds now, its latest event, as visibility lists it;
-    None when it has none yet."""
-    if DOMAIN_EVENT_MEMO_KEY not in memo_fields:
-        return None
-    return read_envelope(memo_fields[DOMAIN_EVENT_MEMO_KEY], f"workflow {workflow_id!r}'s memo", open_payload)
-
-
-def read_envelope(payload: Payload, where: str, open_payload: PayloadOpener = refuse_encrypted) -> EventEnvelope:
-    """One recorded envelope, opened, upcast and checked; `where` names it in an error."""
-    return _envelope(_opened_json(payload, where, open_payload), where)
-
-
-def read_envelopes(payload: Payload, where: str, open_payload: PayloadOpener = refuse_encrypted) -> list[EventEnvelope]:
-    """The envelopes a carrier holds: one, or (validation's result) a list of them."""
-    raw = _opened_json(payload, where, open_payload)
-    return [_envelope(item, where) for item in raw] if isinstance(raw, list) else [_envelope(raw, where)]
-
-
-def _opened_json(payload: Payload, where: str, open_payload: PayloadOpener) -> Any:
-    try:
-        payload = open_payload(payload)
-    except (EncryptionKeyError, MalformedPayloadError) as err:
-        raise HistoryReadError(f"{where}: {err}") from None
-    encoding = payload.metadata.get("encoding")
-    if encoding != _JSON_ENCODING:
-        raise HistoryReadError(f"{where}: domain event encoded as {encoding!r}, expected json/plain")
-    try:
-        # Decimal, not float: amounts are read exactly as they were written.
-        return json.loads(payload.data, parse_float=Decimal)
-    except json.JSONDecodeError as err:
-        raise HistoryReadError(f"{where}: domain event is not JSON: {err}") from None
-
-
 def _envelope(raw: Any, where: str) -> EventEnvelope:
     if not isinstance(raw, dict):
         raise HistoryReadError(f"{where}: domain event is JSON but not an object")
@@ -163,3 +180,7 @@ def _envelope(raw: Any, where: str) -> EventEnvelope:
         raise HistoryReadError(f"{where}: {err}") from None
     except ValidationError as err:
         raise HistoryReadError(f"{where}: malformed domain event: {describe_validation_error(err)}") from None
+
+
+# Reads plain payloads; refuses an encrypted one, naming the key it needs.
+PLAIN = EnvelopeReader()

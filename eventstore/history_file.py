@@ -8,24 +8,23 @@ from pathlib import Path
 
 from temporalio.client import WorkflowHistory
 
-from connection.encryption import PayloadOpener, refuse_encrypted
 from contract import workflow_id_for
 from domain import OrderStream
-from eventstore.history import HistoryReadError, envelopes_in_history
+from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError
 
 
-def read_history_file(path: Path | str, open_payload: PayloadOpener = refuse_encrypted) -> OrderStream:
+def read_history_file(path: Path | str, reader: EnvelopeReader = PLAIN) -> OrderStream:
     """The order stream in an exported history: the same value the server reader returns."""
-    return _load(Path(path), open_payload)[1]
+    return _load(Path(path), reader)[1]
 
 
-def load_history_file(path: Path | str, open_payload: PayloadOpener = refuse_encrypted) -> WorkflowHistory:
+def load_history_file(path: Path | str, reader: EnvelopeReader = PLAIN) -> WorkflowHistory:
     """The whole history, for replay, named `order-<order id>` after its events: the
     export itself names no workflow id."""
-    return _load(Path(path), open_payload)[0]
+    return _load(Path(path), reader)[0]
 
 
-def _load(path: Path, open_payload: PayloadOpener) -> tuple[WorkflowHistory, OrderStream]:
+def _load(path: Path, reader: EnvelopeReader) -> tuple[WorkflowHistory, OrderStream]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -37,7 +36,7 @@ def _load(path: Path, open_payload: PayloadOpener) -> tuple[WorkflowHistory, Ord
     if not history.events:
         raise HistoryReadError(f"{path}: the history holds no events")
     try:
-        envelopes = envelopes_in_history(history.events, open_payload)
+        envelopes = reader.in_events(history.events)
     except HistoryReadError as err:
         raise HistoryReadError(f"{path}: {err}") from None
     if not envelopes:

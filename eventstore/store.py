@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from connection.encryption import opener_of
 from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
-from domain import OrderState, OrderStream, SnapshotSource, state_from_snapshot
+from domain import OrderState, OrderStream
 from domain.summary import OrderSummary, SummarySource, summarize
 from eventstore.archive import Archive
-from eventstore.history import stream_in
+from eventstore.history import EnvelopeReader
 
 
 class StreamNotFound(LookupError):
@@ -41,36 +40,29 @@ class EventStore:
         self,
         client: Client,
         page_size: int | None = None,
-        snapshots: SnapshotSource | None = None,
         summaries: SummarySource | None = None,
         archive: Archive | None = None,
     ) -> None:
         """`page_size`: history events per page fetched; None lets the server choose.
-        `snapshots`: where `state_at` may start from instead of the first event.
         `summaries`: a read model `summarize` asks first, when it is current.
         `archive`: where an order is read from once Temporal's retention deleted its history."""
         self._client = client
         # Encrypted envelopes open with the client's own keys (connection.encryption).
-        self.open_payload = opener_of(client.data_converter.payload_codec)
+        self.reader = EnvelopeReader.of(client)
         self._page_size = page_size
-        self._snapshots = snapshots
         self._summaries = summaries
         self.archive = archive
         # How many orders were read from the archive, for a reader to say so.
         self.archived_reads = 0
 
     async def state_at(self, order_id: str, version: int | None = None) -> OrderState:
-        """The order's state after `version` (the latest if None): from the nearest
-        snapshot at or below it when there is one of today's state layout, folding only
-        the events after it; else from the first event."""
-        stream = await self.read_stream(order_id)
-        target = stream.version if version is None else version
-        snapshot = self._snapshots.nearest(order_id, target) if self._snapshots else None
-        return state_from_snapshot(order_id, stream.envelopes, version, snapshot)
+        """The order's state after `version` (the latest if None), folded from its first
+        event: an order's stream is a handful of events, read whole from its history."""
+        return (await self.read_stream(order_id)).state_at(version)
 
     async def read_stream(self, order_id: str) -> OrderStream:
         """The order's stream, read from its history: `.read(from_version, limit)`, `.state_at(…)`."""
-        return stream_in((await self.locate(order_id)).history, self.open_payload)
+        return self.reader.stream((await self.locate(order_id)).history)
 
     async def read_all(self, query: str | None = None) -> AsyncIterator[OrderStream]:
         """The stream of every order the visibility `query` selects, newest first."""

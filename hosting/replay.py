@@ -14,9 +14,9 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from connection.encryption import Keyring, opener
+from connection.encryption import Keyring
 from domain import OrderState
-from eventstore import HistoryReadError, stream_in
+from eventstore import EnvelopeReader, HistoryReadError
 from hosting import build_replayer
 
 
@@ -100,6 +100,6 @@ def _recorded_by_a_workflow_task(event: HistoryEvent) -> bool:
 
 def _state_in(history: WorkflowHistory, keyring: Keyring | None) -> OrderState | None:
     try:
-        return stream_in(history, opener(keyring)).state_at()
+        return EnvelopeReader.with_keys(keyring).stream(history).state_at()
     except HistoryReadError:
         return None

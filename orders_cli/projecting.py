@@ -10,12 +10,11 @@ from datetime import timedelta
 from temporalio.client import Client
 
 from connection import Settings
-from eventstore import EventStore, open_archive
-from orders_cli.arguments import Subcommands, whole_number
+from eventstore import EnvelopeReader, open_archive
+from orders_cli.arguments import Subcommands
 from orders_cli.session import progress_on_stderr, temporal
 from programs import CommandError, ExitCode, wait_for_interrupt
 from projections import (
-    DEFAULT_SNAPSHOT_EVERY,
     READ_MODELS,
     CatchUp,
     Lag,
@@ -42,9 +41,6 @@ def register(commands: Subcommands) -> None:
     projector.add_argument(
         "--interval", type=float, default=0.5, metavar="S", help="seconds between polls (default 0.5)"
     )
-    projector.add_argument(
-        "--snapshot-every", type=whole_number(1), metavar="K", help="snapshot an order's state every K versions"
-    )
 
 
 async def projector_command(args: argparse.Namespace) -> int:
@@ -52,9 +48,7 @@ async def projector_command(args: argparse.Namespace) -> int:
         raise CommandError(f"a read model's name goes with `rebuild`, not `{args.action}`")
     target = args.settings.projections
     async with temporal(args.settings) as client:
-        models = await open_read_models(
-            client, target, args.snapshot_every or DEFAULT_SNAPSHOT_EVERY, take_over=args.action == "rebuild"
-        )
+        models = await open_read_models(client, target, take_over=args.action == "rebuild")
         if args.action == "status":
             behind = await lag(client, models)
             _print_status(models, behind, as_json=args.json)
@@ -94,8 +88,8 @@ async def _include_archived(client: Client, models: ReadModels, settings: Settin
     if archive is None:
         return
     try:
-        opener = EventStore(client).open_payload
-        applied = await asyncio.to_thread(include_archived, models, archive, opener)
+        reader = EnvelopeReader.of(client)
+        applied = await asyncio.to_thread(include_archived, models, archive, reader)
     finally:
         archive.close()
     if applied:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from temporalio.client import WorkflowHistory
 
 import views
-from connection.encryption import Keyring, opener
-from eventstore import EventStore, load_history_file, open_archive
+from connection.encryption import Keyring
+from eventstore import EnvelopeReader, EventStore, load_history_file, open_archive
 from hosting.replay import ReplayReport, replay, replay_all
 from orders_cli.arguments import TARGET_HELP, Subcommands
 from orders_cli.session import event_store, is_history_file, say_if_archived, temporal
@@ -43,7 +43,9 @@ async def replay_command(args: argparse.Namespace) -> int:
         return await _replay_archived(args, keyring)
     if args.target is not None:
         if is_history_file(args.target):
-            report = await replay(load_history_file(args.target, opener(keyring)), debug=args.debug, keyring=keyring)
+            report = await replay(
+                load_history_file(args.target, EnvelopeReader.with_keys(keyring)), debug=args.debug, keyring=keyring
+            )
         else:
             async with temporal(args.settings) as client:
                 located = await event_store(client, args.settings).locate(args.target)

@@ -13,11 +13,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from connection import Settings, open_connection, silence_of
-from connection.encryption import opener
 from contract import SEARCH_ATTRIBUTES
 from domain import OrderStream
 from domain.summary import SummarySource
-from eventstore import EventStore, open_archive, read_history_file, stream_in
+from eventstore import EnvelopeReader, EventStore, open_archive, read_history_file
 
 
 @asynccontextmanager
@@ -55,12 +54,12 @@ async def read_stream(target: str, settings: Settings) -> OrderStream:
     """The order's stream, from an exported history file or from the server's history
     (from the archive, saying so, when Temporal holds it no longer)."""
     if is_history_file(target):
-        return read_history_file(target, opener(settings.keyring))
+        return read_history_file(target, EnvelopeReader.with_keys(settings.keyring))
     async with temporal(settings) as client:
         store = event_store(client, settings)
         located = await store.locate(target)
         say_if_archived(target, located.archived_in)
-        return stream_in(located.history, store.open_payload)
+        return store.reader.stream(located.history)
 
 
 def say_how_many_archived(store: EventStore) -> None:

@@ -1,10 +1,13 @@
-"""Read models kept current from the order histories, and snapshots of order states.
+"""Read models kept current from the order histories, in three roles: the policy (what an
+event does to each read model, pure), the store (schema, checkpoints, transactions, rows)
+and the projector (what changed, read and applied).
 
 The histories stay the only source of truth: every table here can be dropped and
 rebuilt from them (`orders projector rebuild`), and from the archive for the orders whose
 histories Temporal's retention has deleted.
 """
 
+from projections.policy import ProjectionError
 from projections.projector import (
     OVERLAP,
     CatchUp,
@@ -18,17 +21,9 @@ from projections.projector import (
     lag,
     open_read_models,
 )
-from projections.read_models import (
-    DEFAULT_SNAPSHOT_EVERY,
-    READ_MODELS,
-    Applied,
-    ProjectionError,
-    ReadModels,
-    Stored,
-)
+from projections.store import READ_MODELS, Applied, ReadModels, Stored
 
 __all__ = [
-    "DEFAULT_SNAPSHOT_EVERY",
     "OVERLAP",
     "READ_MODELS",
     "Applied",

@@ -25,12 +25,12 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from connection.deadlines import call_timeout
-from connection.encryption import PayloadOpener, refuse_encrypted
 from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
 from domain import EventEnvelope, OrderStream
 from domain.summary import OrderSummary
-from eventstore import Archive, EventStore, latest_envelope_in_memo
-from projections.read_models import DEFAULT_SNAPSHOT_EVERY, NeedsWholeStream, ReadModels, Stored
+from eventstore import PLAIN, Archive, EnvelopeReader, EventStore
+from projections.policy import NeedsWholeStream
+from projections.store import ReadModels, Stored
 
 # How far back each poll looks again before the high-water mark: an order whose change
 # reached visibility after a later one was listed is still found. Orders seen again
@@ -53,14 +53,14 @@ class Change:
     # The memo as listed, holding the order's latest envelope; read only when needed.
     memo: Mapping[str, Payload] = field(default_factory=dict)
     workflow_id: str = ""
-    open_payload: PayloadOpener = refuse_encrypted
+    reader: EnvelopeReader = PLAIN
 
     def next_event_for(self, stored: Stored | None) -> EventEnvelope | None:
         """The latest event, when it is the one event the read models lack: then it is
         applied from the listing itself, with no history read."""
         if stored is None or self.version is None or self.version != stored.version + 1:
             return None
-        latest = latest_envelope_in_memo(self.memo, self.workflow_id, self.open_payload)
+        latest = self.reader.latest_in_memo(self.memo, self.workflow_id)
         return latest if latest is not None and latest.version == self.version else None
 
     def is_ahead_of(self, stored: Stored | None) -> bool:
@@ -82,15 +82,13 @@ class CatchUp:
     repaired: list[str] = field(default_factory=list)
 
 
-async def open_read_models(
-    client: Client, target: Path | str, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, *, take_over: bool = False
-) -> ReadModels:
+async def open_read_models(client: Client, target: Path | str, *, take_over: bool = False) -> ReadModels:
     """The read models at `target`, as this client's namespace's: ProjectionError if they
     are another namespace's (unless `take_over`, as a rebuild does), or not ours at all."""
     described = await client.workflow_service.describe_namespace(
         DescribeNamespaceRequest(namespace=client.namespace), timeout=call_timeout(client)
     )
-    models = await asyncio.to_thread(ReadModels, target, snapshot_every)
+    models = await asyncio.to_thread(ReadModels, target)
     await asyncio.to_thread(models.claim, client.namespace, described.namespace_info.id, take_over=take_over)
     return models
 
@@ -108,11 +106,11 @@ def changed_since(since: datetime | None) -> str | None:
 async def changes(client: Client, since: datetime | None) -> AsyncIterator[Change]:
     store = EventStore(client)
     async for execution in store.executions(changed_since(since)):
-        if (change := _change(execution, store.open_payload)) is not None:
+        if (change := _change(execution, store.reader)) is not None:
             yield change
 
 
-def _change(execution: WorkflowExecution, open_payload: PayloadOpener) -> Change | None:
+def _change(execution: WorkflowExecution, reader: EnvelopeReader) -> Change | None:
     order_id = order_id_of(execution.id)
     if order_id is None:
         return None
@@ -125,7 +123,7 @@ def _change(execution: WorkflowExecution, open_payload: PayloadOpener) -> Change
         changed_at=max(time for time in times if time is not None),
         memo=execution.raw_info.memo.fields,
         workflow_id=execution.id,
-        open_payload=open_payload,
+        reader=reader,
     )
 
 
@@ -179,7 +177,7 @@ async def catch_up(
     return done
 
 
-def include_archived(models: ReadModels, archive: Archive, open_payload: PayloadOpener) -> int:
+def include_archived(models: ReadModels, archive: Archive, reader: EnvelopeReader) -> int:
     """Apply the orders the read models lack that only the archive may still hold (their
     histories deleted by retention), each as closed; returns how many. Orders the read
     models have whole cost a row look-up."""
@@ -190,7 +188,7 @@ def include_archived(models: ReadModels, archive: Archive, open_payload: Payload
             continue
         archived = archive.get(order_id)
         if archived is not None:
-            models.apply(archived.stream(open_payload), closed=True)
+            models.apply(archived.stream(reader), closed=True)
             applied += 1
     return applied
 

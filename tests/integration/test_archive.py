@@ -19,7 +19,7 @@ import pytest
 
 from connection.embedded_server import free_local_port
 from connection.encryption import Keyring
-from eventstore import Archive, ArchivedOrder, HistoryReadError, load_history_file, read_history_file
+from eventstore import Archive, ArchivedOrder, EnvelopeReader, HistoryReadError, load_history_file, read_history_file
 from eventstore.archive import ARCHIVE_FILENAME, history_digest
 from tests.integration.helpers import (
     ORDERS_COMMAND,
@@ -271,11 +271,12 @@ def test_an_encrypted_order_is_archived_as_it_was_recorded_and_reads_back_only_w
     keyring = Keyring.parse(f"@{path.with_name('key.txt')}")
     moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     # Archiving decodes nothing: no key is needed, and no payload is kept in clear.
-    order = ArchivedOrder.of("ORDER-001", load_history_file(path, keyring.open), "COMPLETED", moment, moment)
+    reader = EnvelopeReader.with_keys(keyring)
+    order = ArchivedOrder.of("ORDER-001", load_history_file(path, reader), "COMPLETED", moment, moment)
     assert b"CUSTOMER-123" not in order.envelope_payloads.encode()
     assert b"CUSTOMER-123" not in zlib.decompress(order.compressed_history)
 
-    assert order.stream(keyring.open) == read_history_file(path, keyring.open)
+    assert order.stream(reader) == read_history_file(path, reader)
     with pytest.raises(HistoryReadError, match="encrypted with key 'A'; set ORDERS_ENCRYPTION_KEYS"):
         order.stream()
 

@@ -1,20 +1,17 @@
-"""The read models and snapshots over recorded histories, in SQLite and in PostgreSQL
-(no Temporal server; the histories are the golden files): an event is
-applied once however often it is offered, a gap is repaired from the stream, a snapshot
-plus the events after it is the full fold, and a snapshot of another state layout is
-never read."""
+"""The read models' store over recorded histories, in SQLite and in PostgreSQL (no Temporal
+server; the histories are the golden files): an event is applied once however often it
+is offered, a gap is repaired from the stream, and the rows summarize as the fold."""
 
 import dataclasses
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from domain import STATE_SCHEMA_VERSION, OrderStream, Snapshot, state_from_snapshot
+from domain import OrderStream
 from domain.summary import summarize
 from eventstore import read_history_file
 from projections import ProjectionError, ReadModels
-from storage.databases import open_database
+from storage import open_database
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 GOLDEN = sorted(path for path in (HISTORIES / "golden").glob("*.json") if not path.name.endswith(".state.json"))
@@ -25,38 +22,13 @@ def first(stream: OrderStream, versions: int) -> OrderStream:
     return OrderStream(stream.order_id, stream.envelopes[:versions])
 
 
-@pytest.mark.parametrize("path", GOLDEN, ids=lambda path: path.stem)
-def test_a_snapshot_and_the_events_after_it_are_the_full_fold_at_every_version(path):
-    stream = read_history_file(path)
-    for taken_at in range(1, stream.version + 1):
-        snapshot = Snapshot(
-            stream.order_id, taken_at, stream.state_at(taken_at), STATE_SCHEMA_VERSION, datetime.now(UTC)
-        )
-        for version in range(stream.version + 1):
-            expected = stream.state_at(version)
-            assert state_from_snapshot(stream.order_id, stream.envelopes, version, snapshot) == expected
-
-
-def test_a_snapshot_of_another_state_layout_or_stream_is_ignored_never_misread():
-    stream = STREAMS[0]
-    wrong = stream.state_at(1).model_copy(update={"status": None, "version": stream.version})
-    for snapshot in (
-        Snapshot(stream.order_id, stream.version, wrong, STATE_SCHEMA_VERSION + 1, datetime.now(UTC)),
-        Snapshot("ANOTHER", stream.version, wrong, STATE_SCHEMA_VERSION, datetime.now(UTC)),
-    ):
-        assert state_from_snapshot(stream.order_id, stream.envelopes, None, snapshot) == stream.state_at()
-
-
 def test_the_read_models_of_every_golden_history_summarize_as_the_fold(projections_at):
-    models = ReadModels(projections_at("projections"), snapshot_every=2)
+    models = ReadModels(projections_at("projections"))
     for stream in STREAMS:
         models.apply(stream, closed=True)
     assert models.summary() == summarize(STREAMS)
-    # Every stream is snapshotted every 2 versions and at its end, in today's layout.
     for stream in STREAMS:
-        snapshot = models.nearest(stream.order_id, stream.version)
-        assert snapshot is not None and snapshot.version == stream.version
-        assert snapshot.state == stream.state_at()
+        assert models.state_of(stream.order_id) == stream.state_at()
 
 
 def test_an_event_offered_again_changes_nothing(projections_at):
@@ -72,8 +44,8 @@ def test_an_event_offered_again_changes_nothing(projections_at):
 
 
 def test_step_by_step_and_all_at_once_give_the_same_read_models(projections_at):
-    stepwise = ReadModels(projections_at("stepwise"), snapshot_every=3)
-    at_once = ReadModels(projections_at("at-once"), snapshot_every=3)
+    stepwise = ReadModels(projections_at("stepwise"))
+    at_once = ReadModels(projections_at("at-once"))
     for stream in STREAMS:
         for version in range(1, stream.version + 1):
             stepwise.apply(first(stream, version), closed=False)
@@ -120,10 +92,10 @@ def test_aggregates_are_exact_and_leave_no_empty_rows(projections_at):
 
 def test_the_latest_event_alone_continues_a_stored_order_as_the_whole_stream_does(projections_at):
     """As the projector applies an order's one new event from visibility's memo."""
-    from projections.read_models import NeedsWholeStream
+    from projections.policy import NeedsWholeStream
 
-    one_by_one = ReadModels(projections_at("one-by-one"), snapshot_every=2)
-    whole = ReadModels(projections_at("whole"), snapshot_every=2)
+    one_by_one = ReadModels(projections_at("one-by-one"))
+    whole = ReadModels(projections_at("whole"))
     for stream in STREAMS:
         one_by_one.apply(first(stream, 1), closed=False)
         for envelope in stream.envelopes[1:]:

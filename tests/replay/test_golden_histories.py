@@ -25,7 +25,7 @@ from temporalio.worker import Replayer
 
 from connection.encryption import Keyring
 from domain import OrderInput, OrderState, needs_fraud_screening
-from eventstore import HistoryReadError, load_history_file, read_history_file
+from eventstore import EnvelopeReader, HistoryReadError, load_history_file, read_history_file
 from hosting import workflow_options
 from hosting.replay import replay
 from tests.replay.memo_carrier_build import MemoCarrierOrderWorkflow
@@ -264,7 +264,7 @@ KEYRING = Keyring.parse(f"@{ENCRYPTED_DIR / 'key.txt'}")
 
 @pytest.mark.parametrize("history", sorted(ENCRYPTED_DIR.glob("order-*.json")), ids=lambda path: path.stem)
 async def test_an_encrypted_history_replays_and_reads_back_with_its_key(history):
-    report = await replay(load_history_file(history, KEYRING.open), keyring=KEYRING)
+    report = await replay(load_history_file(history, EnvelopeReader.with_keys(KEYRING)), keyring=KEYRING)
     assert report.ok, f"{history.name}: replay diverged at event {report.event_id}: {report.error}"
     reads_back_only_with_its_key(history)
 
@@ -279,9 +279,11 @@ def test_an_encrypted_memo_carried_history_reads_back_with_its_key(history):
 def reads_back_only_with_its_key(history: Path) -> None:
     """The fold of the decrypted events is the workflow's own result, decrypted; without
     the key the history is refused, naming the key."""
-    events = load_history_file(history, KEYRING.open).events
+    events = load_history_file(history, EnvelopeReader.with_keys(KEYRING)).events
     completed = next(event for event in events if event.HasField("workflow_execution_completed_event_attributes"))
     result = KEYRING.open(completed.workflow_execution_completed_event_attributes.result.payloads[0])
-    assert read_history_file(history, KEYRING.open).state_at() == OrderState.model_validate_json(result.data)
+    assert read_history_file(history, EnvelopeReader.with_keys(KEYRING)).state_at() == OrderState.model_validate_json(
+        result.data
+    )
     with pytest.raises(HistoryReadError, match="encrypted with key 'A'; set ORDERS_ENCRYPTION_KEYS"):
         read_history_file(history)

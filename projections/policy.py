@@ -1,0 +1,200 @@
+"""What an order's events do to each read model: pure, testable without a database.
+
+The store (projections.store) asks this module what to write and writes it, with the
+order's checkpoint, in one transaction. Nothing here reads or writes a database.
+
+- `order_summaries`: one row per order, its latest state and the version folded to.
+- the aggregates (`customer_totals`, `sales_per_day`, `validation_errors_by_code`): each
+  order contributes to them; a change takes its old contribution out and puts its new one
+  in, with exact decimal arithmetic.
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from domain import EventStreamError, OrderState, OrderStatus, OrderStream, ValidationProblem, apply_event
+from domain.summary import validation_problems
+
+
+class ProjectionError(RuntimeError):
+    """A stream that cannot be applied even from its first event."""
+
+
+class NeedsWholeStream(LookupError):
+    """Events offered on their own do not continue what is stored: read the whole stream."""
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """An order's row as the read models hold it."""
+
+    version: int
+    closed: bool
+    state: OrderState
+    problems: tuple[ValidationProblem, ...]
+    received_at: str | None
+
+
+@dataclass(frozen=True)
+class Folded:
+    """The order's state after the events offered, and whether the stored state had to be
+    set aside (the stream did not continue it) and the stream folded from its first event."""
+
+    state: OrderState
+    repaired: bool
+
+
+def is_news(stored: StoredOrder | None, version: int, closed: bool) -> bool:
+    """Whether a stream at `version` (`closed` or not) changes what is stored. A read older
+    than what is applied (two projectors, a slow read) never takes an order back; a closed
+    order stays closed."""
+    if stored is None:
+        return True
+    return version > stored.version or (version == stored.version and closed and not stored.closed)
+
+
+def fold_whole(stored: StoredOrder | None, stream: OrderStream) -> Folded:
+    """The stream's latest state, folded on from the stored one. A stored state the stream
+    does not continue (a gap in versions) is never skipped over: the stream is folded from
+    its first event instead."""
+    start = stored.state if stored else OrderState(order_id=stream.order_id)
+    try:
+        return Folded(_fold(start, stream, after=stored.version if stored else 0), repaired=False)
+    except EventStreamError:
+        try:
+            return Folded(_fold(OrderState(order_id=stream.order_id), stream, after=0), repaired=True)
+        except EventStreamError as err:
+            raise ProjectionError(f"order {stream.order_id}: its stream cannot be folded: {err}") from None
+
+
+def fold_latest(stored: StoredOrder | None, latest: OrderStream) -> Folded:
+    """The stored state continued by `latest`, which holds only an order's latest events
+    (as a listing shows them); NeedsWholeStream if they do not continue it."""
+    if stored is None or not latest.envelopes or latest.envelopes[0].version > stored.version + 1:
+        raise NeedsWholeStream(latest.order_id)
+    try:
+        offset = latest.envelopes[0].version - 1
+        return Folded(_fold(stored.state, latest, after=stored.version, offset=offset), repaired=False)
+    except EventStreamError:
+        raise NeedsWholeStream(latest.order_id) from None
+
+
+def _fold(state: OrderState, stream: OrderStream, after: int, offset: int = 0) -> OrderState:
+    """Fold `stream`'s events after version `after` onto `state`; `offset`: the version
+    before the first envelope `stream` holds."""
+    for envelope in stream.envelopes[after - offset :]:
+        state = apply_event(state, envelope)  # raises on a gap in versions
+    return state
+
+
+def problems_of(stream: OrderStream, stored: StoredOrder | None) -> tuple[ValidationProblem, ...]:
+    """The order's validation problems: from its OrderValidated if `stream` holds it, else as stored."""
+    if stored is None or any(envelope.event_type == "OrderValidated" for envelope in stream.envelopes):
+        return validation_problems(stream)
+    return stored.problems
+
+
+def received_at_of(stream: OrderStream, stored: StoredOrder | None) -> str | None:
+    if stream.envelopes and stream.envelopes[0].version == 1:
+        return stream.envelopes[0].created_at.isoformat()
+    return stored.received_at if stored else None
+
+
+def summary_row(
+    state: OrderState, closed: bool, problems: tuple[ValidationProblem, ...], received_at: str | None
+) -> dict[str, object]:
+    """The order's row of `order_summaries`, column by column."""
+    return {
+        "order_id": state.order_id,
+        "version": state.version,
+        "closed": int(closed),
+        "status": text(state.status),
+        "customer_id": state.customer_id,
+        "total_amount": text(state.total_amount),
+        "payment_id": state.payment_id,
+        "payment_status": text(state.payment_status),
+        "tracking_number": state.tracking_number,
+        "refund_amount": text(state.refund_amount),
+        "received_at": received_at,
+        "updated_at": text(state.updated_at),
+        "state": state.model_dump_json(),
+        "problems": json.dumps([problem.model_dump(mode="json") for problem in problems]),
+        "applied_at": datetime.now(UTC).isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Add `changes` to the row `key = value` of `table` (a row of no orders goes)."""
+
+    table: str
+    key: str
+    value: str
+    changes: dict[str, int | Decimal]
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one order adds to the aggregates."""
+
+    customer_id: str | None
+    day: str | None
+    total: Decimal
+    fulfilled: bool
+    refunded: Decimal
+    codes: frozenset[str]
+
+    @staticmethod
+    def of(state: OrderState, problems: tuple[ValidationProblem, ...], received_at: str | None) -> "Contribution":
+        return Contribution(
+            customer_id=state.customer_id,
+            day=received_at[:10] if received_at else None,
+            total=state.total_amount or Decimal(0),
+            fulfilled=state.status is OrderStatus.FULFILLED,
+            refunded=state.refund_amount or Decimal(0),
+            codes=frozenset(problem.code.value for problem in problems),
+        )
+
+    def deltas(self, sign: int) -> Iterator[Delta]:
+        """What this contribution adds (`sign` +1) or takes out (-1), table by table."""
+        fulfilled = self.total if self.fulfilled else Decimal(0)
+        if self.customer_id is not None:
+            yield Delta(
+                "customer_totals", "customer_id", self.customer_id,
+                {"orders": sign, "ordered_amount": sign * self.total, "fulfilled_amount": sign * fulfilled,
+                 "refunded_amount": sign * self.refunded},
+            )  # fmt: skip
+        if self.day is not None:
+            yield Delta(
+                "sales_per_day", "day", self.day,
+                {"orders": sign, "revenue": sign * fulfilled, "refunds": sign * self.refunded},
+            )  # fmt: skip
+        for code in sorted(self.codes):
+            yield Delta("validation_errors_by_code", "code", code, {"orders": sign})
+
+
+def changed(changes: dict[str, int | Decimal], current: dict[str, object]) -> dict[str, int | str]:
+    """`current` with `changes` added, amounts exactly and spelled one way."""
+    return {
+        name: int(str(current.get(name, 0))) + delta
+        if isinstance(delta, int)
+        else amount(Decimal(str(current.get(name, 0))) + delta)
+        for name, delta in changes.items()
+    }
+
+
+def amount(value: Decimal) -> str:
+    """One spelling per amount ("10", never "10.00" on one path and "10.0" on another), so
+    read models kept by different paths compare equal."""
+    return format(value.normalize(), "f") if value else "0"
+
+
+def text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(getattr(value, "value", value))

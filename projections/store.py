@@ -1,0 +1,299 @@
+"""The read models' store, in SQLite or PostgreSQL (storage): the schema, the checkpoints,
+the transactions and the rows, named. What an event does to each read model is decided
+by projections.policy; this module only writes it down. Disposable: rebuilt from the
+histories whenever asked.
+
+One row per order (`order_summaries`, the tutorial's OrderProjection) holds the order's
+latest state and the version it was folded to: that version is the stream's checkpoint,
+written in the same transaction as every read-model change it causes, so an event is
+applied once or not at all, however often it is offered. The aggregates (totals per
+customer, sales per day, validation errors by code) are kept by taking the order's old
+contribution out and putting its new one in, in that transaction too, with exact
+decimal arithmetic.
+"""
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import localcontext
+from pathlib import Path
+from typing import Any
+
+from domain import OrderState, OrderStream, ValidationProblem
+from domain.summary import OrderSummary, summarize_orders
+from projections import policy
+from projections.policy import NeedsWholeStream, ProjectionError, StoredOrder
+from storage import open_database
+
+READ_MODELS = ("order_summaries", "customer_totals", "sales_per_day", "validation_errors_by_code")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS order_summaries (
+    order_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,          -- the stream's checkpoint: the last version applied
+    closed INTEGER NOT NULL,
+    status TEXT,
+    customer_id TEXT,
+    total_amount TEXT,
+    payment_id TEXT,
+    payment_status TEXT,
+    tracking_number TEXT,
+    refund_amount TEXT,
+    received_at TEXT,
+    updated_at TEXT,
+    state TEXT NOT NULL,
+    problems TEXT NOT NULL,
+    applied_at TEXT NOT NULL           -- when this row was last written, for measuring lag
+);
+CREATE TABLE IF NOT EXISTS customer_totals (
+    customer_id TEXT PRIMARY KEY,
+    orders INTEGER NOT NULL,
+    ordered_amount TEXT NOT NULL,
+    fulfilled_amount TEXT NOT NULL,
+    refunded_amount TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sales_per_day (
+    day TEXT PRIMARY KEY,
+    orders INTEGER NOT NULL,
+    revenue TEXT NOT NULL,
+    refunds TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS validation_errors_by_code (
+    code TEXT PRIMARY KEY,
+    orders INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    high_water TEXT,                   -- the latest change seen in visibility
+    caught_up_at TEXT                  -- when a catch-up last finished
+);
+CREATE TABLE IF NOT EXISTS read_models_owner (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    namespace TEXT NOT NULL,           -- whose histories these are folded from
+    namespace_id TEXT NOT NULL         -- the namespace's own id: the same name on another server is another
+);
+"""
+# The tables of the schema and their columns, to tell ours from another program's.
+_COLUMNS = {
+    match.group(1): {
+        line.split()[0] for line in match.group(2).strip().splitlines() if not line.strip().startswith("PRIMARY KEY")
+    }
+    for match in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", _SCHEMA, flags=re.DOTALL)
+}
+_OWNER = "read_models_owner"
+
+
+__all__ = ["READ_MODELS", "Applied", "NeedsWholeStream", "ProjectionError", "ReadModels", "Stored"]
+
+
+@dataclass(frozen=True)
+class Stored:
+    version: int
+    closed: bool
+
+
+@dataclass(frozen=True)
+class Applied:
+    events: int
+    repaired: bool  # the stored state did not continue into the stream; folded from the first event
+
+
+_STORED = ("version", "closed", "state", "problems", "received_at")
+
+
+class ReadModels:
+    """The read models in one database; safe to share between threads and processes
+    (each change is one exclusive transaction that checks the checkpoint it moves)."""
+
+    def __init__(self, target: str | Path) -> None:
+        """`target`: a SQLite path, or a postgresql:// DSN."""
+        self._db = open_database(target)
+        self.where = self._db.where
+        with self._db.transaction():
+            self._refuse_foreign_tables()
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+
+    def _refuse_foreign_tables(self) -> None:
+        """Never write into another program's tables that happen to share a name."""
+        existing = self._db.tables() & _COLUMNS.keys()
+        for table in sorted(existing):
+            if self._db.columns(table) != _COLUMNS[table]:
+                raise ProjectionError(
+                    f"{self.where} holds a table {table} that is not one of the read models' (its columns differ):"
+                    " give the read models a database of their own (ORDERS_PROJECTIONS_DSN)"
+                )
+
+    # -- Whose they are ------------------------------------------------------------
+
+    def claim(self, namespace: str, namespace_id: str, *, take_over: bool = False) -> None:
+        """Record whose histories these read models fold, the first time; refuse another
+        namespace's (the same name on another server is another) unless `take_over`, as
+        a rebuild does, which starts them over from this namespace's histories."""
+        with self._db.transaction():
+            owner = self._row(f"SELECT namespace, namespace_id FROM {_OWNER} WHERE id = 1", ())
+            if owner is not None and (owner["namespace"], owner["namespace_id"]) == (namespace, namespace_id):
+                return
+            if owner is not None and not take_over:
+                raise ProjectionError(
+                    f"the read models in {self.where} are those of namespace {owner['namespace']!r}"
+                    f" (id {owner['namespace_id']}), not of {namespace!r} (id {namespace_id}): give each namespace"
+                    " its own ORDERS_PROJECTIONS_DSN, or start these over from this namespace with"
+                    " `orders projector rebuild`"
+                )
+            self._upsert(_OWNER, "id", {"id": 1, "namespace": namespace, "namespace_id": namespace_id})
+
+    # -- Checkpoints -------------------------------------------------------------
+
+    def stored(self, order_id: str) -> Stored | None:
+        row = self._row("SELECT version, closed FROM order_summaries WHERE order_id = ?", (order_id,))
+        return None if row is None else Stored(int(row["version"]), bool(row["closed"]))
+
+    def state_of(self, order_id: str) -> OrderState | None:
+        """The order's state as last applied; None for an order the read models never saw."""
+        row = self._row("SELECT state FROM order_summaries WHERE order_id = ?", (order_id,))
+        return None if row is None else OrderState.model_validate_json(str(row["state"]))
+
+    def high_water(self) -> datetime | None:
+        return self._checkpoint("high_water")
+
+    def caught_up_at(self) -> datetime | None:
+        return self._checkpoint("caught_up_at")
+
+    def _checkpoint(self, column: str) -> datetime | None:
+        row = self._row(f"SELECT {column} FROM checkpoint WHERE id = 1", ())
+        return datetime.fromisoformat(str(row[column])) if row and row[column] else None
+
+    def advance(self, high_water: datetime | None) -> None:
+        """Record a finished catch-up; the high-water mark only ever moves forward."""
+        with self._db.transaction():
+            keep = self._checkpoint("high_water")
+            if high_water is not None and (keep is None or keep < high_water):
+                keep = high_water
+            self._upsert(
+                "checkpoint",
+                "id",
+                {
+                    "id": 1,
+                    "high_water": keep.isoformat() if keep else None,
+                    "caught_up_at": datetime.now(UTC).isoformat(),
+                },
+            )
+
+    # -- Applying ----------------------------------------------------------------
+
+    def apply(self, stream: OrderStream, closed: bool, *, whole: bool = True) -> Applied:
+        """Bring the read models up to `stream`: the events after the stored version,
+        checkpoint and all, in one transaction. Nothing to do is done at no cost.
+        `whole=False`: `stream` holds only the latest events (as visibility's memo shows
+        the last one); NeedsWholeStream if they do not continue what is stored."""
+        with self._db.transaction():
+            stored = self._stored_order(stream.order_id)
+            if not policy.is_news(stored, stream.version, closed):
+                return Applied(0, False)
+            folded = policy.fold_whole(stored, stream) if whole else policy.fold_latest(stored, stream)
+            problems = policy.problems_of(stream, stored)
+            received_at = policy.received_at_of(stream, stored)
+            if stored is not None:
+                self._contribute(policy.Contribution.of(stored.state, stored.problems, stored.received_at), sign=-1)
+            self._upsert("order_summaries", "order_id", policy.summary_row(folded.state, closed, problems, received_at))
+            self._contribute(policy.Contribution.of(folded.state, problems, received_at), sign=+1)
+            before = 0 if folded.repaired or stored is None else stored.version
+            return Applied(folded.state.version - before, folded.repaired)
+
+    def _stored_order(self, order_id: str) -> StoredOrder | None:
+        row = self._row(f"SELECT {', '.join(_STORED)} FROM order_summaries WHERE order_id = ?", (order_id,))
+        if row is None:
+            return None
+        return StoredOrder(
+            version=int(row["version"]),
+            closed=bool(row["closed"]),
+            state=OrderState.model_validate_json(str(row["state"])),
+            problems=tuple(ValidationProblem.model_validate(problem) for problem in json.loads(str(row["problems"]))),
+            received_at=str(row["received_at"]) if row["received_at"] else None,
+        )
+
+    def _contribute(self, contribution: policy.Contribution, sign: int) -> None:
+        with localcontext() as exact:
+            exact.prec = 100  # sums of amounts of up to 30 digits, never rounded
+            for delta in contribution.deltas(sign):
+                names = list(delta.changes)
+                query = f"SELECT {', '.join(names)} FROM {delta.table} WHERE {delta.key} = ?"
+                current = self._row(query, (delta.value,)) or {}
+                updated = policy.changed(delta.changes, current)
+                if int(updated["orders"]) <= 0:
+                    self._db.execute(f"DELETE FROM {delta.table} WHERE {delta.key} = ?", (delta.value,))
+                else:
+                    self._upsert(delta.table, delta.key, {delta.key: delta.value, **updated})
+
+    def clear(self) -> None:
+        with self._db.transaction():
+            for table in (*READ_MODELS, "checkpoint"):
+                self._db.execute(f"DELETE FROM {table}")
+
+    # -- Reading -----------------------------------------------------------------
+
+    def order_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM order_summaries").fetchone()[0])
+
+    def summary(self) -> OrderSummary:
+        """The same summary `orders report` folds from the histories, from the rows."""
+        return summarize_orders(self._orders())
+
+    def _orders(self) -> Iterator[tuple[OrderState, tuple[ValidationProblem, ...]]]:
+        for state, problems in self._db.execute("SELECT state, problems FROM order_summaries"):
+            yield (
+                OrderState.model_validate_json(state),
+                tuple(ValidationProblem.model_validate(problem) for problem in json.loads(problems)),
+            )
+
+    def delays(self, order_id_prefix: str, status: str | None = None) -> list[float]:
+        """Seconds from each matching order's latest event to its row being written (of
+        the orders at `status`, if given)."""
+        query = "SELECT updated_at, applied_at FROM order_summaries WHERE order_id LIKE ? AND updated_at IS NOT NULL"
+        arguments: tuple[str, ...] = (f"{order_id_prefix}%",)
+        if status is not None:
+            query, arguments = query + " AND status = ?", (*arguments, status)
+        rows = self._db.execute(query, arguments)
+        return [
+            (datetime.fromisoformat(applied) - datetime.fromisoformat(updated)).total_seconds()
+            for updated, applied in rows
+        ]
+
+    def contents(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every read model, in key order, without the times rows were
+        written: what two projections of the same histories must agree on."""
+        columns = {
+            "order_summaries": "order_id, version, closed, status, customer_id, total_amount, payment_id,"
+            " payment_status, tracking_number, refund_amount, received_at, updated_at, state, problems",
+        }
+        return {
+            table: self._db.execute(f"SELECT {columns.get(table, '*')} FROM {table} ORDER BY 1").fetchall()
+            for table in READ_MODELS
+        }
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- Rows by name --------------------------------------------------------------
+
+    def _row(self, query: str, arguments: Sequence[object]) -> dict[str, Any] | None:
+        """The one row `query` selects, by column name; None if none."""
+        cursor = self._db.execute(query, arguments)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        names = [column[0] for column in cursor.description]
+        return dict(zip(names, row, strict=True))
+
+    def _upsert(self, table: str, key: str, row: dict[str, object]) -> None:
+        """INSERT the row, or UPDATE the one with the same `key`: in both databases' SQL."""
+        columns = list(row)
+        updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != key)
+        self._db.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            f" ON CONFLICT ({key}) DO UPDATE SET {updates}",
+            list(row.values()),
+        )

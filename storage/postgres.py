@@ -1,0 +1,54 @@
+"""PostgreSQL: one DSN. Every change takes the same transaction-level advisory lock first,
+so several processes (projectors, archivers) apply one change at a time and each checks
+the checkpoint the one before it moved: none applies an event twice. Placeholders are
+psycopg's `%s`: the `?` callers write is translated here."""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from storage.databases import Rows, _PerThread, where_of
+
+# The advisory lock every change takes ("ORDERS" in ASCII).
+_PROJECTION_LOCK = 0x4F52444552530000
+
+
+class PostgresDatabase(_PerThread):
+    def __init__(self, dsn: str) -> None:
+        super().__init__()
+        self.dsn = dsn
+        self.where = where_of(dsn)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+
+    def tables(self) -> set[str]:
+        rows = self.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        return {row[0] for row in rows}
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Rows:
+        cursor: Rows = self._connection().execute(_placeholders(sql), tuple(parameters))
+        return cursor
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with self._connection().cursor() as cursor:
+                cursor.executemany(_placeholders(sql), [tuple(row) for row in rows])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        connection = self._connection()
+        connection.execute("BEGIN")
+        try:
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_PROJECTION_LOCK,))
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+def _placeholders(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
