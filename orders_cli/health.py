@@ -12,7 +12,6 @@ ORDERS_CONNECT_TIMEOUT, 10 s by default), as for every program.
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,24 @@ from eventstore import open_archive
 from eventstore.archiving import unarchived_closed_before
 from orders_cli.arguments import Subcommands
 from orders_cli.deploying import describe_deployment
+from orders_cli.health_report import (
+    ArchiveSection,
+    AwaitingApproval,
+    Backlog,
+    Build,
+    CountedOrders,
+    Deployment,
+    HealthReport,
+    Namespace,
+    Oldest,
+    Projector,
+    Running,
+    SearchAttributes,
+    Section,
+    Server,
+    TaskBacklog,
+    Workers,
+)
 from orders_cli.session import first_line
 from programs import ExitCode
 from projections import ProjectionError, lag, open_read_models
@@ -61,7 +78,7 @@ _ARCHIVE_WARNING = timedelta(days=1)
 
 async def health_command(args: argparse.Namespace) -> int:
     settings = args.settings
-    report: dict[str, Any] = {"status": "healthy", "reasons": [], "server": {"address": settings.address}}
+    report = HealthReport(status="healthy", reasons=[], server=Server(address=settings.address))
     try:
         client = await connect(settings)
         checkup = await _Checkup.of(client, report, args)
@@ -72,21 +89,21 @@ async def health_command(args: argparse.Namespace) -> int:
         if (silent := silence_of(err, settings)) is not None:
             return _unreachable(report, str(silent), args.json)
         return _unreachable(report, f"Temporal at {settings.address} failed a check: {err.message}", args.json)
-    await checkup.section("archive", lambda: _archive(client, settings.archive, checkup))
+    await checkup.section("archive", ArchiveSection, lambda: _archive(client, settings.archive, checkup))
     projections = settings.projections
     if not isinstance(projections, Path) or projections.exists():
-        await checkup.section("projector", lambda: _read_models(client, projections, checkup), needs=_CLOCK)
+        await checkup.section("projector", Projector, lambda: _read_models(client, projections, checkup), needs=_CLOCK)
     else:
-        report["projector"] = {"read_models": None, "note": "no read models here: the projector has not run"}
-    if report["reasons"]:
-        report["status"] = "degraded"
+        report.projector = Projector(read_models=None, note="no read models here: the projector has not run")
+    if report.reasons:
+        report.status = "degraded"
     _print(report, args.json)
-    return ExitCode.FAILED if report["reasons"] else ExitCode.OK
+    return ExitCode.FAILED if report.reasons else ExitCode.OK
 
 
-def _unreachable(report: dict[str, Any], reason: str, as_json: bool) -> int:
-    report.update(status="unreachable", reasons=[reason])
-    report["server"]["reachable"] = False
+def _unreachable(report: HealthReport, reason: str, as_json: bool) -> int:
+    report.status, report.reasons = "unreachable", [reason]
+    report.server.reachable = False
     _print(report, as_json)
     return ExitCode.UNAVAILABLE
 
@@ -104,32 +121,30 @@ class _Checkup:
     answering ends the checkup (unreachable)."""
 
     client: Client
-    report: dict[str, Any]
+    report: HealthReport
     args: argparse.Namespace
     missing: set[str]
     reports_problems: bool  # the server has the TemporalReportedProblems search attribute
 
     @classmethod
-    async def of(cls, client: Client, report: dict[str, Any], args: argparse.Namespace) -> "_Checkup":
+    async def of(cls, client: Client, report: HealthReport, args: argparse.Namespace) -> "_Checkup":
         timeout = call_timeout(client)
         info = await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timeout)
-        report["server"].update(reachable=True, version=info.server_version)
+        report.server.reachable, report.server.version = True, info.server_version
         # One listing: ours that are missing, and whether the server reports failing tasks.
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=client.namespace), timeout=timeout
         )
         missing = [key.name for key in SEARCH_ATTRIBUTES if key.name not in listed.custom_attributes]
-        report["search_attributes"] = {
-            "registered": [key.name for key in SEARCH_ATTRIBUTES if key.name not in missing],
-            "missing": missing,
-        }
+        registered = [key.name for key in SEARCH_ATTRIBUTES if key.name not in missing]
+        report.search_attributes = SearchAttributes(registered=registered, missing=missing)
         if missing:
             absent = [key for key in SEARCH_ATTRIBUTES if key.name in missing]
             commands = search_attribute_commands(
-                absent, client.namespace, cloud=is_temporal_cloud(report["server"]["address"])
+                absent, client.namespace, cloud=is_temporal_cloud(report.server.address)
             )
-            report["search_attributes"]["create_with"] = commands
-            report["reasons"].append(
+            report.search_attributes.create_with = commands
+            report.reasons.append(
                 f"search attributes not registered: {', '.join(missing)} (every order publishes them, so its "
                 f"workflow tasks fail without them); create them with: {' && '.join(commands)}"
             )
@@ -137,57 +152,59 @@ class _Checkup:
 
     @property
     def reasons(self) -> list[str]:
-        reasons: list[str] = self.report["reasons"]
-        return reasons
+        return self.report.reasons
 
     async def run(self) -> None:
-        await self.section("namespace", self._namespace)
-        await self.section("workers", self._workers)
-        await self.section("deployment", self._deployment, needs=(ORDER_STATUS,))
-        await self.section("backlog", self._backlog)
-        await self.section("failing_workflow_tasks", self._failing)
-        await self.section("awaiting_approval", self._awaiting_approval, needs=_STATUS_AND_CLOCK)
-        await self.section("running", lambda: _running(self.client))
+        await self.section("namespace", Namespace, self._namespace)
+        await self.section("workers", Workers, self._workers)
+        await self.section("deployment", Deployment, self._deployment, needs=(ORDER_STATUS,))
+        await self.section("backlog", Backlog, self._backlog)
+        await self.section("failing_workflow_tasks", CountedOrders, self._failing)
+        await self.section("awaiting_approval", AwaitingApproval, self._awaiting_approval, needs=_STATUS_AND_CLOCK)
+        await self.section("running", Running, lambda: _running(self.client))
 
     async def section(
         self,
         name: str,
-        check: Callable[[], Awaitable[dict[str, Any]]],
+        kind: type[Section],
+        check: Callable[[], Awaitable[Section]],
         needs: Sequence[SearchAttributeKey[Any]] = (),
     ) -> None:
         lacking = [key.name for key in needs if key.name in self.missing]
         if lacking:
-            self.report[name] = {"skipped": f"needs the search attribute(s) {', '.join(lacking)}, not registered"}
+            setattr(
+                self.report, name, kind(skipped=f"needs the search attribute(s) {', '.join(lacking)}, not registered")
+            )
             return
         try:
-            self.report[name] = await check()
+            setattr(self.report, name, await check())
         except RPCError as err:
             if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
                 raise
-            self.report[name] = {"error": err.message}
+            setattr(self.report, name, kind(error=err.message))
             self.reasons.append(f"{name.replace('_', ' ')} could not be checked: {err.message}")
 
-    async def _namespace(self) -> dict[str, Any]:
+    async def _namespace(self) -> Namespace:
         described = await self.client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=self.client.namespace), timeout=call_timeout(self.client)
         )
-        return {
-            "name": self.client.namespace,
-            "state": described.namespace_info.state,
-            "retention_days": described.config.workflow_execution_retention_ttl.ToTimedelta().days,
-        }
+        return Namespace(
+            name=self.client.namespace,
+            state=described.namespace_info.state,
+            retention_days=described.config.workflow_execution_retention_ttl.ToTimedelta().days,
+        )
 
-    async def _workers(self) -> dict[str, Any]:
+    async def _workers(self) -> Workers:
         pollers = await live_pollers(self.client, TASK_QUEUE)
         if not pollers:
             self.reasons.append(NO_WORKER)
-        return {
-            "polling": len(pollers),
-            "last_seen": max(pollers.values()).isoformat() if pollers else None,
-            "identities": sorted(pollers)[:_LISTED],
-        }
+        return Workers(
+            polling=len(pollers),
+            last_seen=max(pollers.values()).isoformat() if pollers else None,
+            identities=sorted(pollers)[:_LISTED],
+        )
 
-    async def _deployment(self) -> dict[str, Any]:
+    async def _deployment(self) -> Deployment:
         """Under Worker Versioning: a build that holds open orders, or takes new ones, with
         no worker polling: those orders wait until one of its workers runs."""
         deployment = await describe_deployment(self.client, self.args.settings.deployment)
@@ -205,34 +222,32 @@ class _Checkup:
                     f"build {build.build_id!r} is {build.routing} but no worker of it polls {TASK_QUEUE}:"
                     f" the new orders it is sent wait (python worker.py --build-id {build.build_id})"
                 )
-        return {
-            "name": deployment.name,
-            "builds": [
-                {"build_id": b.build_id, "state": b.state, "workers": b.workers, "open_orders": b.open_orders}
+        return Deployment(
+            name=deployment.name,
+            builds=[
+                Build(build_id=b.build_id, state=b.state, workers=b.workers, open_orders=b.open_orders)
                 for b in versioned
             ],
-        }
+        )
 
-    async def _backlog(self) -> dict[str, Any]:
+    async def _backlog(self) -> Backlog:
         backlog = await _backlog(self.client)
-        age = backlog["workflow_tasks"]["age_seconds"]
+        age = backlog.workflow_tasks.age_seconds if backlog.workflow_tasks else 0.0
         if age > self.args.backlog_warning:
             self.reasons.append(
                 f"workflow tasks waiting {age:.0f} s for a worker (more than {self.args.backlog_warning:g} s)"
             )
         return backlog
 
-    async def _failing(self) -> dict[str, Any]:
+    async def _failing(self) -> CountedOrders:
         if not self.reports_problems:
-            return {"count": None, "note": f"this server has no {_REPORTED_PROBLEMS}"}
+            return CountedOrders(count=None, note=f"this server has no {_REPORTED_PROBLEMS}")
         failing = await _count_and_name(self.client, f"{_RUNNING} AND {_REPORTED_PROBLEMS} IS NOT NULL")
-        if failing["count"]:
-            self.reasons.append(
-                f"{failing['count']} order(s) with a failing workflow task: {', '.join(failing['orders'])}"
-            )
+        if failing.count:
+            self.reasons.append(f"{failing.count} order(s) with a failing workflow task: {', '.join(failing.orders)}")
         return failing
 
-    async def _awaiting_approval(self) -> dict[str, Any]:
+    async def _awaiting_approval(self) -> AwaitingApproval:
         threshold = self.args.approval_warning
         waiting_since = _at(datetime.now(UTC) - timedelta(seconds=threshold))
         awaiting = f"{_RUNNING} AND {ORDER_STATUS.name}='{_AWAITING_APPROVAL}'"
@@ -241,22 +256,22 @@ class _Checkup:
             f"{awaiting} AND ({ORDER_UPDATED_AT.name} < '{waiting_since}' "
             f"OR ({ORDER_UPDATED_AT.name} IS NULL AND StartTime < '{waiting_since}'))",
         )
-        if long_waits["count"]:
+        if long_waits.count:
             self.reasons.append(
-                f"{long_waits['count']} order(s) waiting for approval longer than {threshold:g} s: "
-                f"{', '.join(long_waits['orders'])}"
+                f"{long_waits.count} order(s) waiting for approval longer than {threshold:g} s: "
+                f"{', '.join(long_waits.orders)}"
             )
-        return {
-            "count": (await self.client.count_workflows(awaiting)).count,
-            "longer_than_threshold": long_waits["count"],
-            "threshold_seconds": threshold,
-            "orders": long_waits["orders"],
-        }
+        return AwaitingApproval(
+            count=(await self.client.count_workflows(awaiting)).count,
+            longer_than_threshold=long_waits.count,
+            threshold_seconds=threshold,
+            orders=long_waits.orders,
+        )
 
 
-async def _backlog(client: Client) -> dict[str, Any]:
+async def _backlog(client: Client) -> Backlog:
     """Tasks waiting for a worker, of each kind, and how long the oldest has waited."""
-    backlog: dict[str, Any] = {}
+    backlog = Backlog()
     for name, kind in (
         ("workflow_tasks", TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
         ("activity_tasks", TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
@@ -271,30 +286,31 @@ async def _backlog(client: Client) -> dict[str, Any]:
             timeout=call_timeout(client),
         )
         stats = described.stats
-        backlog[name] = {
-            "count": stats.approximate_backlog_count,
-            "age_seconds": stats.approximate_backlog_age.ToTimedelta().total_seconds(),
-        }
+        waiting = TaskBacklog(
+            count=stats.approximate_backlog_count,
+            age_seconds=stats.approximate_backlog_age.ToTimedelta().total_seconds(),
+        )
+        setattr(backlog, name, waiting)
     return backlog
 
 
-async def _count_and_name(client: Client, query: str) -> dict[str, Any]:
+async def _count_and_name(client: Client, query: str) -> CountedOrders:
     count = await client.count_workflows(query)
     orders = (
         [order_id_of(execution.id) or execution.id async for execution in client.list_workflows(query, limit=_LISTED)]
         if count.count
         else []
     )
-    return {"count": count.count, "orders": orders}
+    return CountedOrders(count=count.count, orders=orders)
 
 
-async def _running(client: Client) -> dict[str, Any]:
+async def _running(client: Client) -> Running:
     """How many orders run, and the oldest of them: visibility on SQL servers cannot
     order by start time, so the oldest start is found by counting, halving the window
     each time (some forty counts however many orders run), then listing the few left."""
     running = (await client.count_workflows(_RUNNING)).count
     if not running:
-        return {"count": 0, "oldest": None}
+        return Running(count=0, oldest=None)
     now = datetime.now(UTC)
 
     async def any_started_before(at: datetime) -> bool:
@@ -315,18 +331,16 @@ async def _running(client: Client) -> dict[str, Any]:
     ]
     oldest = min(candidates, key=lambda execution: execution.start_time, default=None)
     if oldest is None:
-        return {"count": running, "oldest": None}
-    return {
-        "count": running,
-        "oldest": {
-            "order_id": order_id_of(oldest.id) or oldest.id,
-            "started_at": oldest.start_time.isoformat(),
-            "running_seconds": round((now - oldest.start_time).total_seconds(), 1),
-        },
-    }
+        return Running(count=running, oldest=None)
+    started = Oldest(
+        order_id=order_id_of(oldest.id) or oldest.id,
+        started_at=oldest.start_time.isoformat(),
+        running_seconds=round((now - oldest.start_time).total_seconds(), 1),
+    )
+    return Running(count=running, oldest=started)
 
 
-async def _read_models(client: Client, projections: Path | str, checkup: _Checkup) -> dict[str, Any]:
+async def _read_models(client: Client, projections: Path | str, checkup: _Checkup) -> Projector:
     """The projector's lag; read models that cannot be opened are a reason like any other."""
     where = where_of(projections)
     try:
@@ -334,120 +348,116 @@ async def _read_models(client: Client, projections: Path | str, checkup: _Checku
         behind = await lag(client, models)
     except DatabaseError as err:
         checkup.reasons.append(f"read models unreachable: {where}: {first_line(err)}")
-        return {"read_models": where, "error": first_line(err)}
+        return Projector(read_models=where, error=first_line(err))
     except ProjectionError as err:
         checkup.reasons.append(f"read models unusable: {err}")
-        return {"read_models": where, "error": str(err)}
+        return Projector(read_models=where, error=str(err))
     if behind.seconds > checkup.args.lag_warning:
         checkup.reasons.append(
             f"read models {behind.seconds:.0f} s behind the histories ({behind.orders} order(s), "
             f"{behind.events} event(s)): is `orders projector` running?"
         )
-    return {
-        "read_models": models.where,
-        "orders_behind": behind.orders,
-        "events_behind": behind.events,
-        "seconds_behind": round(behind.seconds, 1),
-        "caught_up_at": behind.caught_up_at.isoformat() if behind.caught_up_at else None,
-    }
+    return Projector(
+        read_models=models.where,
+        orders_behind=behind.orders,
+        events_behind=behind.events,
+        seconds_behind=round(behind.seconds, 1),
+        caught_up_at=behind.caught_up_at.isoformat() if behind.caught_up_at else None,
+    )
 
 
-async def _archive(client: Client, target: Path | str, checkup: _Checkup) -> dict[str, Any]:
+async def _archive(client: Client, target: Path | str, checkup: _Checkup) -> ArchiveSection:
     """Closed orders whose histories Temporal deletes within a day (their retention ends)
     and that the archive lacks: after that they are gone for good."""
-    namespace = checkup.report.get("namespace") or {}
-    if "retention_days" not in namespace:
-        return {"skipped": "the namespace's retention could not be read"}
+    namespace = checkup.report.namespace
+    if namespace is None or namespace.retention_days is None:
+        return ArchiveSection(skipped="the namespace's retention could not be read")
+    retention_days = namespace.retention_days
     where = where_of(target)
     try:
         archive = await asyncio.to_thread(open_archive, target)
         archived = await asyncio.to_thread(archive.count) if archive else 0
-        horizon = datetime.now(UTC) - timedelta(days=namespace["retention_days"]) + _ARCHIVE_WARNING
+        horizon = datetime.now(UTC) - timedelta(days=retention_days) + _ARCHIVE_WARNING
         at_risk = await unarchived_closed_before(client, archive, horizon)
     except DatabaseError as err:
         checkup.reasons.append(f"archive unreachable: {where}: {first_line(err)}")
-        return {"archive": where, "error": first_line(err)}
+        return ArchiveSection(archive=where, error=first_line(err))
     if at_risk:
         checkup.reasons.append(
             f"{at_risk} closed order(s) not archived, whose histories Temporal deletes within"
-            f" {_ARCHIVE_WARNING.days} day (retention {namespace['retention_days']} days): run `orders archive`"
+            f" {_ARCHIVE_WARNING.days} day (retention {retention_days} days): run `orders archive`"
         )
-    return {"archive": where, "archived": archived, "unarchived_within_a_day_of_deletion": at_risk}
+    return ArchiveSection(archive=where, archived=archived, unarchived_within_a_day_of_deletion=at_risk)
 
 
 def _at(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _print(report: dict[str, Any], as_json: bool) -> None:
+def _print(report: HealthReport, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(report, indent=2, default=str))
+        print(report.to_json())
         return
-    print(f"{report['status'].upper()}", file=sys.stdout)
-    for reason in report["reasons"]:
+    print(f"{report.status.upper()}", file=sys.stdout)
+    for reason in report.reasons:
         print(f"  - {reason}")
-    server = report["server"]
-    if server.get("reachable"):
-        print(f"server     {server['address']}, Temporal {server.get('version', '?')}")
-    for name, label, line in _SECTIONS:
-        section = report.get(name)
-        if not section:
+    if report.server.reachable:
+        print(f"server     {report.server.address}, Temporal {report.server.version or '?'}")
+    sections: list[tuple[str, Section | None]] = [
+        ("namespace", report.namespace), ("workers", report.workers), ("builds", report.deployment),
+        ("backlog", report.backlog), ("approvals", report.awaiting_approval), ("running", report.running),
+        ("projector", report.projector), ("archive", report.archive),
+    ]  # fmt: skip
+    for label, section in sections:
+        if section is None:
             continue
-        if "skipped" in section or "error" in section:
-            print(f"{label:<10} {'skipped: ' + section['skipped'] if 'skipped' in section else section['error']}")
+        if section.skipped is not None or section.error is not None:
+            print(f"{label:<10} {'skipped: ' + section.skipped if section.skipped is not None else section.error}")
         else:
-            print(f"{label:<10} {line(section)}")
+            print(f"{label:<10} {_line(section)}")
 
 
-def _oldest(running: dict[str, Any]) -> str:
-    oldest = running["oldest"]
-    since = f", the oldest {oldest['order_id']} for {oldest['running_seconds']:.0f} s" if oldest else ""
-    return f"{running['count']} order(s){since}"
+def _line(section: Section) -> str:
+    """A checked section in one line of text."""
+    match section:
+        case Namespace(name=name, retention_days=days):
+            return f"{name} (retention {_days(days or 0)})"
+        case Workers(polling=polling, last_seen=last_seen):
+            return f"{polling} polling {TASK_QUEUE}, last seen {last_seen or 'never'}"
+        case Deployment():
+            return _builds(section)
+        case Backlog(workflow_tasks=TaskBacklog() as workflow, activity_tasks=TaskBacklog() as activity):
+            oldest = f"oldest {workflow.age_seconds:.1f} s"
+            return f"{workflow.count} workflow task(s), {oldest}; {activity.count} activity task(s)"
+        case AwaitingApproval(count=count, longer_than_threshold=longer, threshold_seconds=threshold):
+            return f"{count} waiting, {longer} for longer than {threshold or 0:g} s"
+        case Running():
+            return _oldest(section)
+        case Projector():
+            return _projector(section)
+        case ArchiveSection(archive=where, archived=archived, unarchived_within_a_day_of_deletion=at_risk):
+            return f"{archived} order(s) in {where}; {at_risk} closed order(s) not archived within a day of deletion"
+    return ""
 
 
-def _builds(deployment: dict[str, Any]) -> str:
-    builds = deployment["builds"]
-    if not builds:
-        return f"unversioned (no build of deployment {deployment['name']} has polled)"
+def _oldest(running: Running) -> str:
+    oldest = running.oldest
+    since = f", the oldest {oldest.order_id} for {oldest.running_seconds:.0f} s" if oldest else ""
+    return f"{running.count} order(s){since}"
+
+
+def _builds(deployment: Deployment) -> str:
+    if not deployment.builds:
+        return f"unversioned (no build of deployment {deployment.name} has polled)"
     return "; ".join(
-        f"{b['build_id']} {b['state']}, {b['workers']} worker(s), {b['open_orders']} open order(s)" for b in builds
+        f"{b.build_id} {b.state}, {b.workers} worker(s), {b.open_orders} open order(s)" for b in deployment.builds
     )
 
 
-def _projector(projector: dict[str, Any]) -> str:
-    if not projector.get("read_models"):
-        return str(projector["note"])
-    return f"{projector['orders_behind']} order(s), {projector['seconds_behind']} s behind ({projector['read_models']})"
-
-
-_SECTIONS: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
-    ("namespace", "namespace", lambda n: f"{n['name']} (retention {_days(n['retention_days'])})"),
-    ("workers", "workers", lambda w: f"{w['polling']} polling {TASK_QUEUE}, last seen {w['last_seen'] or 'never'}"),
-    ("deployment", "builds", _builds),
-    (
-        "backlog",
-        "backlog",
-        lambda b: (
-            f"{b['workflow_tasks']['count']} workflow task(s), oldest {b['workflow_tasks']['age_seconds']:.1f} s; "
-            f"{b['activity_tasks']['count']} activity task(s)"
-        ),
-    ),
-    (
-        "awaiting_approval",
-        "approvals",
-        lambda a: f"{a['count']} waiting, {a['longer_than_threshold']} for longer than {a['threshold_seconds']:g} s",
-    ),
-    ("running", "running", _oldest),
-    ("projector", "projector", _projector),
-    (
-        "archive",
-        "archive",
-        lambda a: (
-            f"{a['archived']} order(s) in {a['archive']}; {a['unarchived_within_a_day_of_deletion']} closed order(s)"
-            " not archived within a day of deletion"
-        ),
-    ),
-)
+def _projector(projector: Projector) -> str:
+    if not projector.read_models:
+        return str(projector.note)
+    return f"{projector.orders_behind} order(s), {projector.seconds_behind} s behind ({projector.read_models})"
 
 
 def _days(days: int) -> str:

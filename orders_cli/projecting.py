@@ -3,10 +3,10 @@ zero, or say how far behind the histories they are."""
 
 import argparse
 import asyncio
-import json
 import sys
 from datetime import timedelta
 
+from pydantic import BaseModel
 from temporalio.client import Client
 
 from connection import Settings
@@ -110,29 +110,46 @@ def _say_if_applied(done: CatchUp) -> None:
         print(f"Applied {done.events} event(s) of {done.applied} order(s)", file=sys.stderr, flush=True)
 
 
+class ReadModelLag(BaseModel):
+    name: str
+    checkpoint: str | None
+    caught_up_at: str | None
+    orders_behind: int
+    events_behind: int
+    seconds_behind: float
+
+
+class ProjectorStatus(BaseModel):
+    """What `orders projector status` reports: the database, and how far behind each read model is."""
+
+    database: str
+    orders: int
+    read_models: list[ReadModelLag]
+
+
 def _print_status(models: ReadModels, behind: Lag, *, as_json: bool) -> None:
-    status = {
-        "database": models.where,
-        "orders": models.order_count(),
-        "read_models": [
-            {
-                "name": name,
-                "checkpoint": behind.high_water.isoformat() if behind.high_water else None,
-                "caught_up_at": behind.caught_up_at.isoformat() if behind.caught_up_at else None,
-                "orders_behind": behind.orders,
-                "events_behind": behind.events,
-                "seconds_behind": round(behind.seconds, 3),
-            }
+    status = ProjectorStatus(
+        database=models.where,
+        orders=models.order_count(),
+        read_models=[
+            ReadModelLag(
+                name=name,
+                checkpoint=behind.high_water.isoformat() if behind.high_water else None,
+                caught_up_at=behind.caught_up_at.isoformat() if behind.caught_up_at else None,
+                orders_behind=behind.orders,
+                events_behind=behind.events,
+                seconds_behind=round(behind.seconds, 3),
+            )
             for name in READ_MODELS
         ],
-    }
+    )
     if as_json:
-        print(json.dumps(status, indent=2))
+        print(status.model_dump_json(indent=2))
         return
-    print(f"{status['database']}: {status['orders']} order(s)")
+    print(f"{status.database}: {status.orders} order(s)")
     print(f"{'read model':<26} {'checkpoint':<33} {'orders behind':>13} {'events behind':>13} {'seconds behind':>14}")
-    for model in status["read_models"]:  # type: ignore[attr-defined]
+    for model in status.read_models:
         print(
-            f"{model['name']:<26} {model['checkpoint'] or '-':<33} {model['orders_behind']:>13}"
-            f" {model['events_behind']:>13} {model['seconds_behind']:>14}"
+            f"{model.name:<26} {model.checkpoint or '-':<33} {model.orders_behind:>13}"
+            f" {model.events_behind:>13} {model.seconds_behind:>14}"
         )
