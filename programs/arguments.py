@@ -4,43 +4,45 @@ line naming the flag (exit 2), before anything is reached."""
 import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pydantic import TypeAdapter, ValidationError
+
+NumberT = TypeVar("NumberT", int, float)
+
+
+def _number(text: str, convert: Callable[[str], NumberT], what: str) -> NumberT:
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def _refuse_unless(holds: bool, message: str) -> None:
+    if not holds:
+        raise argparse.ArgumentTypeError(message)
 
 
 def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            number = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"{number} is below {minimum}")
-        if maximum is not None and number > maximum:
-            raise argparse.ArgumentTypeError(f"{number} is above {maximum}")
+        number = _number(text, int, "a whole number")
+        _refuse_unless(number >= minimum, f"{number} is below {minimum}")
+        _refuse_unless(maximum is None or number <= maximum, f"{number} is above {maximum}")
         return number
 
     return parse
 
 
 def seconds_above_zero(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    seconds = _number(text, float, "a number of seconds")
+    _refuse_unless(seconds > 0, f"{text} is not above 0")
     return seconds
 
 
 def percentage(text: str) -> float:
     """Strictly between 0 and 100: a share, not all or nothing."""
-    try:
-        percent = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
-    if not 0 < percent < 100:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0 and below 100 (without --ramp: make it current)")
+    percent = _number(text, float, "a percentage")
+    _refuse_unless(0 < percent < 100, f"{text} is not above 0 and below 100 (without --ramp: make it current)")
     return percent
 
 
