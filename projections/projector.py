@@ -106,11 +106,12 @@ def changed_since(since: datetime | None) -> str | None:
 async def changes(client: Client, since: datetime | None) -> AsyncIterator[Change]:
     store = EventStore(client)
     async for execution in store.executions(changed_since(since)):
-        if (change := _change(execution, store.reader)) is not None:
+        if (change := to_change(execution, store.reader)) is not None:
             yield change
 
 
-def _change(execution: WorkflowExecution, reader: EnvelopeReader) -> Change | None:
+def to_change(execution: WorkflowExecution, reader: EnvelopeReader) -> Change | None:
+    """What visibility says of one order; None for a workflow that is not an order."""
     order_id = order_id_of(execution.id)
     if order_id is None:
         return None

@@ -382,3 +382,19 @@ async def test_with_encryption_on_the_embedded_server_points_its_web_ui_at_the_c
         finally:
             await stop_processes(worker)
         assert not processes_mentioning("start-dev", str(data))
+
+
+def test_an_encrypted_shop_exports_decrypted_with_the_key_and_refuses_in_one_line_without(encrypted, tmp_path):
+    exported, checkpoint = tmp_path / "events.jsonl", tmp_path / "export.checkpoint"
+    with_key = encrypted.orders("export", "--output", str(exported), "--checkpoint", str(checkpoint))
+    assert with_key.returncode == 0, with_key.stderr
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    received = next(line for line in lines if line["stream_id"] == "ORDER-001" and line["version"] == 1)
+    assert received["data"]["customer_id"] == "CUSTOMER-123"
+
+    again = tmp_path / "again.jsonl"
+    without = encrypted.orders("export", "--output", str(again), ORDERS_ENCRYPTION_KEYS="")
+    assert without.returncode == 1
+    assert without.stderr.count("\n") == 1 and "Traceback" not in without.stderr
+    assert "encrypted with key 'A'; set ORDERS_ENCRYPTION_KEYS with that key" in without.stderr
+    assert not again.exists() and not again.with_name("again.jsonl.partial").exists(), "nothing half-written"
