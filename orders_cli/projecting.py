@@ -24,7 +24,9 @@ from projections import (
     keep_current,
     lag,
     open_read_models,
+    rebuild,
 )
+from storage import where_of
 
 ACTIONS = ("run", "rebuild", "status")
 
@@ -48,23 +50,15 @@ async def projector_command(args: argparse.Namespace) -> int:
         raise CommandError(f"a read model's name goes with `rebuild`, not `{args.action}`")
     target = args.settings.projections
     async with temporal(args.settings) as client:
-        models = await open_read_models(client, target, take_over=args.action == "rebuild")
+        if args.action == "rebuild":
+            return await _rebuild(client, args)
+        models = await open_read_models(client, target)
         if args.action == "status":
             behind = await lag(client, models)
             _print_status(models, behind, as_json=args.json)
             return ExitCode.OK
-        if args.action == "rebuild":
-            if args.name is not None:
-                # One transaction per order moves every table and the order's checkpoint
-                # together, so one table cannot be rebuilt apart from the others.
-                print(f"{args.name} shares its checkpoints with every read model: rebuilding them all", file=sys.stderr)
-            await asyncio.to_thread(models.clear)
-            done = await catch_up(client, models, on_progress=progress_on_stderr("Rebuilding"))
-            _say(done, "Rebuilt", models)
-            await _include_archived(client, models, args.settings)
-            return ExitCode.OK
         done = await catch_up(client, models, on_progress=progress_on_stderr("Catching up"))
-        _say(done, "Caught up", models)
+        _say(done, "Caught up", models.where)
         await _include_archived(client, models, args.settings)
         if args.once:
             return ExitCode.OK
@@ -82,6 +76,26 @@ async def projector_command(args: argparse.Namespace) -> int:
         return ExitCode.OK
 
 
+async def _rebuild(client: Client, args: argparse.Namespace) -> int:
+    if args.name is not None:
+        # One transaction per order moves every table and the order's checkpoint
+        # together, so one table cannot be rebuilt apart from the others.
+        print(f"{args.name} shares its checkpoints with every read model: rebuilding them all", file=sys.stderr)
+    archive = await asyncio.to_thread(open_archive, args.settings.archive)
+    try:
+        done, from_archive = await rebuild(
+            client, args.settings.projections, archive=archive, on_progress=progress_on_stderr("Rebuilding")
+        )
+    finally:
+        if archive is not None:
+            archive.close()
+    where = where_of(args.settings.projections)
+    _say(done, "Rebuilt", where)
+    if from_archive and archive is not None:
+        print(f"Applied {from_archive} order(s) from the archive at {archive.where}", file=sys.stderr)
+    return ExitCode.OK
+
+
 async def _include_archived(client: Client, models: ReadModels, settings: Settings) -> None:
     """The orders only the archive holds, which no catch-up lists any more."""
     archive = await asyncio.to_thread(open_archive, settings.archive)
@@ -96,10 +110,10 @@ async def _include_archived(client: Client, models: ReadModels, settings: Settin
         print(f"Applied {applied} order(s) from the archive at {archive.where}", file=sys.stderr)
 
 
-def _say(done: CatchUp, what: str, models: ReadModels) -> None:
+def _say(done: CatchUp, what: str, where: str) -> None:
     repaired = f"; {len(done.repaired)} folded again from their first event" if done.repaired else ""
     print(
-        f"{what} {models.where}: {done.listed} order(s) listed, {done.applied} brought up to date"
+        f"{what} {where}: {done.listed} order(s) listed, {done.applied} brought up to date"
         f" ({done.read} histories read), {done.events} event(s) applied{repaired}",
         file=sys.stderr,
     )

@@ -20,6 +20,7 @@ from projections.projector import (
     keep_current,
     lag,
     open_read_models,
+    rebuild,
 )
 from projections.store import READ_MODELS, Applied, ReadModels, Stored
 
@@ -40,4 +41,5 @@ __all__ = [
     "keep_current",
     "lag",
     "open_read_models",
+    "rebuild",
 ]

@@ -85,12 +85,41 @@ class CatchUp:
 async def open_read_models(client: Client, target: Path | str, *, take_over: bool = False) -> ReadModels:
     """The read models at `target`, as this client's namespace's: ProjectionError if they
     are another namespace's (unless `take_over`, as a rebuild does), or not ours at all."""
+    namespace_id = await _namespace_id(client)
+    models = await asyncio.to_thread(ReadModels, target)
+    await asyncio.to_thread(models.claim, client.namespace, namespace_id, take_over=take_over)
+    return models
+
+
+async def _namespace_id(client: Client) -> str:
     described = await client.workflow_service.describe_namespace(
         DescribeNamespaceRequest(namespace=client.namespace), timeout=call_timeout(client)
     )
-    models = await asyncio.to_thread(ReadModels, target)
-    await asyncio.to_thread(models.claim, client.namespace, described.namespace_info.id, take_over=take_over)
-    return models
+    return described.namespace_info.id
+
+
+async def rebuild(
+    client: Client,
+    target: Path | str,
+    *,
+    archive: Archive | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[CatchUp, int]:
+    """The read models at `target` rebuilt from the histories (and the archive) into a set of
+    their own, swapped in once whole, in one transaction: readers see the old read models
+    until then, and a rebuild that dies leaves them serving. Returns the catch-up and how
+    many orders came from the archive."""
+    namespace_id = await _namespace_id(client)
+    rebuilt = await asyncio.to_thread(ReadModels, target, rebuilding=True)
+    try:
+        done = await catch_up(client, rebuilt, on_progress=on_progress)
+        from_archive = 0
+        if archive is not None:
+            from_archive = await asyncio.to_thread(include_archived, rebuilt, archive, EnvelopeReader.of(client))
+        await asyncio.to_thread(rebuilt.swap_in, client.namespace, namespace_id)
+    finally:
+        rebuilt.close()
+    return done, from_archive
 
 
 def changed_since(since: datetime | None) -> str | None:

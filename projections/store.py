@@ -83,6 +83,10 @@ _COLUMNS = {
     for match in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", _SCHEMA, flags=re.DOTALL)
 }
 _OWNER = "read_models_owner"
+_SUMMARIES = "order_summaries"
+_CHECKPOINT = "checkpoint"
+# The suffix of the tables a rebuild fills before they are swapped in.
+_REBUILDING = "__rebuilding"
 
 
 __all__ = ["READ_MODELS", "Applied", "NeedsWholeStream", "ProjectionError", "ReadModels", "Stored"]
@@ -107,14 +111,37 @@ class ReadModels:
     """The read models in one database; safe to share between threads and processes
     (each change is one exclusive transaction that checks the checkpoint it moves)."""
 
-    def __init__(self, target: str | Path) -> None:
-        """`target`: a SQLite path, or a postgresql:// DSN."""
+    def __init__(self, target: str | Path, *, rebuilding: bool = False) -> None:
+        """`target`: a SQLite path, or a postgresql:// DSN. `rebuilding`: a fresh set of the
+        tables beside the ones readers use, filled by a rebuild and swapped in once whole
+        (`swap_in`); readers see the old ones until then, and a rebuild that dies leaves them."""
         self._db = open_database(target)
         self.where = self._db.where
+        self._suffix = _REBUILDING if rebuilding else ""
         with self._db.transaction():
             self._refuse_foreign_tables()
-            for statement in filter(str.strip, _SCHEMA.split(";")):
+            schema = _SCHEMA
+            if rebuilding:
+                for table in (*READ_MODELS, _CHECKPOINT):
+                    self._db.execute(f"DROP TABLE IF EXISTS {table}{_REBUILDING}")
+                    schema = schema.replace(f"EXISTS {table} (", f"EXISTS {table}{_REBUILDING} (")
+            for statement in filter(str.strip, schema.split(";")):
                 self._db.execute(statement)
+
+    def _t(self, table: str) -> str:
+        """The table's name in this set: the one readers use, or the one being rebuilt."""
+        return table + self._suffix
+
+    def swap_in(self, namespace: str, namespace_id: str) -> None:
+        """Put the rebuilt tables where readers look, in one transaction, as the read models
+        of `namespace`: a reader sees the old read models until then, the new ones after."""
+        assert self._suffix, "only a rebuilt set is swapped in"
+        with self._db.transaction():
+            for table in (*READ_MODELS, _CHECKPOINT):
+                self._db.execute(f"DROP TABLE IF EXISTS {table}")
+                self._db.rename_table(f"{table}{_REBUILDING}", table)
+            self._own(namespace, namespace_id)
+        self._suffix = ""
 
     def _refuse_foreign_tables(self) -> None:
         """Never write into another program's tables that happen to share a name."""
@@ -143,17 +170,20 @@ class ReadModels:
                     " its own ORDERS_PROJECTIONS_DSN, or start these over from this namespace with"
                     " `orders projector rebuild`"
                 )
-            self._upsert(_OWNER, "id", {"id": 1, "namespace": namespace, "namespace_id": namespace_id})
+            self._own(namespace, namespace_id)
+
+    def _own(self, namespace: str, namespace_id: str) -> None:
+        self._upsert(_OWNER, "id", {"id": 1, "namespace": namespace, "namespace_id": namespace_id})
 
     # -- Checkpoints -------------------------------------------------------------
 
     def stored(self, order_id: str) -> Stored | None:
-        row = self._row("SELECT version, closed FROM order_summaries WHERE order_id = ?", (order_id,))
+        row = self._row(f"SELECT version, closed FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,))
         return None if row is None else Stored(int(row["version"]), bool(row["closed"]))
 
     def state_of(self, order_id: str) -> OrderState | None:
         """The order's state as last applied; None for an order the read models never saw."""
-        row = self._row("SELECT state FROM order_summaries WHERE order_id = ?", (order_id,))
+        row = self._row(f"SELECT state FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,))
         return None if row is None else OrderState.model_validate_json(str(row["state"]))
 
     def high_water(self) -> datetime | None:
@@ -163,7 +193,7 @@ class ReadModels:
         return self._checkpoint("caught_up_at")
 
     def _checkpoint(self, column: str) -> datetime | None:
-        row = self._row(f"SELECT {column} FROM checkpoint WHERE id = 1", ())
+        row = self._row(f"SELECT {column} FROM {self._t(_CHECKPOINT)} WHERE id = 1", ())
         return datetime.fromisoformat(str(row[column])) if row and row[column] else None
 
     def advance(self, high_water: datetime | None) -> None:
@@ -173,7 +203,7 @@ class ReadModels:
             if high_water is not None and (keep is None or keep < high_water):
                 keep = high_water
             self._upsert(
-                "checkpoint",
+                self._t(_CHECKPOINT),
                 "id",
                 {
                     "id": 1,
@@ -198,13 +228,14 @@ class ReadModels:
             received_at = policy.received_at_of(stream, stored)
             if stored is not None:
                 self._contribute(policy.Contribution.of(stored.state, stored.problems, stored.received_at), sign=-1)
-            self._upsert("order_summaries", "order_id", policy.summary_row(folded.state, closed, problems, received_at))
+            row = policy.summary_row(folded.state, closed, problems, received_at)
+            self._upsert(self._t(_SUMMARIES), "order_id", row)
             self._contribute(policy.Contribution.of(folded.state, problems, received_at), sign=+1)
             before = 0 if folded.repaired or stored is None else stored.version
             return Applied(folded.state.version - before, folded.repaired)
 
     def _stored_order(self, order_id: str) -> StoredOrder | None:
-        row = self._row(f"SELECT {', '.join(_STORED)} FROM order_summaries WHERE order_id = ?", (order_id,))
+        row = self._row(f"SELECT {', '.join(_STORED)} FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,))
         if row is None:
             return None
         return StoredOrder(
@@ -220,30 +251,31 @@ class ReadModels:
             exact.prec = 100  # sums of amounts of up to 30 digits, never rounded
             for delta in contribution.deltas(sign):
                 names = list(delta.changes)
-                query = f"SELECT {', '.join(names)} FROM {delta.table} WHERE {delta.key} = ?"
+                table = self._t(delta.table)
+                query = f"SELECT {', '.join(names)} FROM {table} WHERE {delta.key} = ?"
                 current = self._row(query, (delta.value,)) or {}
                 updated = policy.changed(delta.changes, current)
                 if int(updated["orders"]) <= 0:
-                    self._db.execute(f"DELETE FROM {delta.table} WHERE {delta.key} = ?", (delta.value,))
+                    self._db.execute(f"DELETE FROM {table} WHERE {delta.key} = ?", (delta.value,))
                 else:
-                    self._upsert(delta.table, delta.key, {delta.key: delta.value, **updated})
+                    self._upsert(table, delta.key, {delta.key: delta.value, **updated})
 
     def clear(self) -> None:
         with self._db.transaction():
-            for table in (*READ_MODELS, "checkpoint"):
-                self._db.execute(f"DELETE FROM {table}")
+            for table in (*READ_MODELS, _CHECKPOINT):
+                self._db.execute(f"DELETE FROM {self._t(table)}")
 
     # -- Reading -----------------------------------------------------------------
 
     def order_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM order_summaries").fetchone()[0])
+        return int(self._db.execute(f"SELECT COUNT(*) FROM {self._t(_SUMMARIES)}").fetchone()[0])
 
     def summary(self) -> OrderSummary:
         """The same summary `orders report` folds from the histories, from the rows."""
         return summarize_orders(self._orders())
 
     def _orders(self) -> Iterator[tuple[OrderState, tuple[ValidationProblem, ...]]]:
-        for state, problems in self._db.execute("SELECT state, problems FROM order_summaries"):
+        for state, problems in self._db.execute(f"SELECT state, problems FROM {self._t(_SUMMARIES)}"):
             yield (
                 OrderState.model_validate_json(state),
                 tuple(ValidationProblem.model_validate(problem) for problem in json.loads(problems)),
@@ -252,7 +284,9 @@ class ReadModels:
     def delays(self, order_id_prefix: str, status: str | None = None) -> list[float]:
         """Seconds from each matching order's latest event to its row being written (of
         the orders at `status`, if given)."""
-        query = "SELECT updated_at, applied_at FROM order_summaries WHERE order_id LIKE ? AND updated_at IS NOT NULL"
+        query = (
+            f"SELECT updated_at, applied_at FROM {self._t(_SUMMARIES)} WHERE order_id LIKE ? AND updated_at IS NOT NULL"
+        )
         arguments: tuple[str, ...] = (f"{order_id_prefix}%",)
         if status is not None:
             query, arguments = query + " AND status = ?", (*arguments, status)
@@ -270,7 +304,7 @@ class ReadModels:
             " payment_status, tracking_number, refund_amount, received_at, updated_at, state, problems",
         }
         return {
-            table: self._db.execute(f"SELECT {columns.get(table, '*')} FROM {table} ORDER BY 1").fetchall()
+            table: self._db.execute(f"SELECT {columns.get(table, '*')} FROM {self._t(table)} ORDER BY 1").fetchall()
             for table in READ_MODELS
         }
 

@@ -32,6 +32,7 @@ class Database(Protocol):
     def transaction(self) -> Any: ...  # a context manager: exclusive, all or nothing
     def tables(self) -> set[str]: ...  # the names of the tables there
     def columns(self, table: str) -> set[str]: ...  # the names of a table's columns
+    def rename_table(self, old: str, new: str) -> None: ...  # in the transaction under way
     def close(self) -> None: ...
 
 

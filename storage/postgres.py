@@ -49,6 +49,12 @@ class PostgresDatabase(_PerThread):
             raise
         connection.execute("COMMIT")
 
+    def rename_table(self, old: str, new: str) -> None:
+        # The primary key's index keeps the name it was created with: renamed too, so the
+        # next table created as `old` can name its own.
+        self.execute(f"ALTER TABLE {old} RENAME TO {new}")
+        self.execute(f"ALTER INDEX IF EXISTS {old}_pkey RENAME TO {new}_pkey")
+
 
 def _placeholders(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")

@@ -45,3 +45,6 @@ class SqliteDatabase(_PerThread):
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+    def rename_table(self, old: str, new: str) -> None:
+        self.execute(f"ALTER TABLE {old} RENAME TO {new}")

@@ -23,8 +23,10 @@ from domain import OrderStatus
 from domain.decisions import ApprovePayment, CancelOrder
 from eventstore import EventStore
 from projections import ReadModels
+from storage import open_database
 from storage.databases import DatabaseError
 from tests.integration.helpers import ORDERS_COMMAND, address_of
+from tests.integration.refusing_proxy import GET_HISTORY, RefusingProxy
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, Ledger, one_line_order, open_shop, renamed, wait_for_status
 from tests.waiting import wait_until
 from workflows.order_workflow import OrderWorkflow
@@ -221,3 +223,55 @@ async def test_read_models_of_another_namespace_are_refused_not_reported_as_curr
     rebuilt = await orders(own_env, target, "projector", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (await orders(own_env, target, "report", "--json")).returncode == 0
+
+
+def rows_in(projections: Path | str, table: str) -> int | None:
+    """A reader's count of `table`'s rows; None where the table is not there (yet)."""
+    database = open_database(projections)
+    try:
+        return int(database.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    except DatabaseError:
+        return None
+    finally:
+        database.close()
+
+
+async def test_readers_see_the_old_read_models_until_a_rebuild_is_whole_and_a_killed_one_leaves_them(
+    own_env, tmp_path, unique, projections_at
+):
+    projections = projections_at("rebuilt-while-read")
+    await place_many(own_env, Ledger(tmp_path / "ledger.sqlite"), f"rebuild-{unique}", f"REBUILD-{unique}", 30)
+    caught_up = await orders(own_env, projections, "projector", "--once")
+    assert caught_up.returncode == 0, caught_up.stderr
+    before = ReadModels(projections).contents()
+    report = await orders(own_env, projections, "report", "--json")
+    assert "From the read models" in report.stderr
+    # Histories served slowly, so a rebuild is surely midway when it is looked at.
+    proxy = await RefusingProxy(address_of(own_env), refused=(), delays={GET_HISTORY: 0.02}).start()
+    slow = {**orders_env(own_env, projections), "TEMPORAL_ADDRESS": proxy.address}
+    try:
+        killed = subprocess.Popen([ORDERS_COMMAND, "projector", "rebuild"], env=slow, stderr=subprocess.DEVNULL)
+        await wait_until(
+            lambda: asyncio.sleep(0, (rows_in(projections, "order_summaries__rebuilding") or 0) >= 5),
+            seconds=60,
+            what="the rebuild to be midway",
+        )
+        killed.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(killed.wait)
+        assert ReadModels(projections).contents() == before, "a killed rebuild leaves the read models serving"
+
+        rebuilding = subprocess.Popen([ORDERS_COMMAND, "projector", "rebuild"], env=slow, stderr=subprocess.PIPE)
+        seen = []
+        while rebuilding.poll() is None:
+            seen.append(rows_in(projections, "order_summaries"))
+            await asyncio.sleep(0.05)
+        assert rebuilding.returncode == 0, rebuilding.stderr.read() if rebuilding.stderr else ""
+    finally:
+        await proxy.stop()
+    whole = len(before["order_summaries"])
+    print(f"{len(seen)} reads during the rebuild, each of {set(seen)} order(s)")
+    assert len(seen) >= 10 and set(seen) == {whole}, "never an empty or partial shop"
+    assert ReadModels(projections).contents() == before
+    assert rows_in(projections, "order_summaries__rebuilding") is None, "the rebuilt set took the old one's place"
+    again = await orders(own_env, projections, "report", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout) == json.loads(report.stdout)
