@@ -8,6 +8,7 @@ differs: connecting, placeholders, and what makes one change exclusive across pr
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,6 +75,21 @@ class _PerThread:
     def columns(self, table: str) -> set[str]:
         described = self.execute(f"SELECT * FROM {table} WHERE 1 = 0")
         return {column[0] for column in described.description}
+
+    def _begin(self, connection: Any) -> None:
+        """Begin a transaction that excludes every other writer until it ends."""
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        connection = self._connection()
+        self._begin(connection)
+        try:
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

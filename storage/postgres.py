@@ -3,8 +3,7 @@ so several processes (projectors, archivers) apply one change at a time and each
 the checkpoint the one before it moved: none applies an event twice. Placeholders are
 psycopg's `%s`: the `?` callers write is translated here."""
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -37,17 +36,9 @@ class PostgresDatabase(_PerThread):
             with self._connection().cursor() as cursor:
                 cursor.executemany(_placeholders(sql), [tuple(row) for row in rows])
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        connection = self._connection()
+    def _begin(self, connection: Any) -> None:
         connection.execute("BEGIN")
-        try:
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_PROJECTION_LOCK,))
-            yield
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_PROJECTION_LOCK,))
 
     def rename_table(self, old: str, new: str) -> None:
         # The primary key's index keeps the name it was created with: renamed too, so the

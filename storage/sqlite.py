@@ -3,8 +3,7 @@ transaction, so one change at a time across threads and processes; WAL with
 `synchronous=NORMAL` loses no committed transaction to a crash of the process."""
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +34,8 @@ class SqliteDatabase(_PerThread):
     def tables(self) -> set[str]:
         return {row[0] for row in self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        connection = self._connection()
+    def _begin(self, connection: Any) -> None:
         connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
 
     def rename_table(self, old: str, new: str) -> None:
         self.execute(f"ALTER TABLE {old} RENAME TO {new}")
