@@ -81,16 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.keep_up = not args.no_wait and sys.stdin.isatty() and sys.stdout.isatty()
-    stopped: tuple[type[Exception], ...] = (TemporalUnavailable, NamespaceNotSetUp, OrderFileError)
     try:
         # Same stream as the report, so "started the embedded server" comes first.
         with prologue("orders-starter", messages=_chatter(args.json)) as settings:
             orders = [kept_private(order, settings) for order in load_orders(args.file)]
             return asyncio.run(start_orders(orders, settings, args))
-    except stopped as err:
+    except (TemporalUnavailable, NamespaceNotSetUp, OrderFileError) as err:
         print(f"error: {err}\nNo order was started.", file=sys.stderr)
-        codes = {TemporalUnavailable: ExitCode.UNAVAILABLE, NamespaceNotSetUp: ExitCode.NOT_SET_UP}
-        return codes.get(type(err), ExitCode.USAGE)
+        if isinstance(err, TemporalUnavailable):  # the embedded server's failures too
+            return ExitCode.UNAVAILABLE
+        return ExitCode.NOT_SET_UP if isinstance(err, NamespaceNotSetUp) else ExitCode.USAGE
     except (SettingsError, UnreadableOrder) as err:
         print(f"error: {err}", file=sys.stderr)
         return ExitCode.USAGE if isinstance(err, SettingsError) else ExitCode.FAILED

@@ -260,11 +260,6 @@ class ReadModels:
                 else:
                     self._upsert(table, delta.key, {delta.key: delta.value, **updated})
 
-    def clear(self) -> None:
-        with self._db.transaction():
-            for table in (*READ_MODELS, _CHECKPOINT):
-                self._db.execute(f"DELETE FROM {self._t(table)}")
-
     # -- Reading -----------------------------------------------------------------
 
     def order_count(self) -> int:

@@ -32,7 +32,7 @@ ResultT = TypeVar("ResultT")
 EventT = TypeVar("EventT", bound=DomainEvent)
 
 
-def external_call(
+def _external_call(
     activity: Callable[[OrderActivities, Any], Awaitable[ResultT]], request: Any, *, summary: str
 ) -> workflow.ActivityHandle[ResultT]:
     """A call to an external system, retried until it answers."""
@@ -45,7 +45,7 @@ def external_call(
     )
 
 
-def sealing_call(
+def _sealing_call(
     activity: Callable[..., Awaitable[object]], request: Any, *, summary: str
 ) -> workflow.ActivityHandle[EventEnvelope]:
     """A call to an external system that returns its event sealed in the envelope the
@@ -90,21 +90,6 @@ def marker(envelope: EventEnvelope, *, summary: str) -> workflow.ActivityHandle[
     )
 
 
-async def let_finish(step: workflow.ActivityHandle[ResultT], on_cancel_request: Callable[[], None]) -> ResultT:
-    """The step's result, even if Temporal is asked to cancel the order while it runs.
-
-    A charge or a shipment in flight may already have happened outside; abandoning it
-    would leave it undone by nobody. It finishes, is recorded, and the cancel request is
-    handed to `on_cancel_request`, to take effect at the next checkpoint, where the step
-    is undone with the rest.
-    """
-    while True:
-        try:
-            return await asyncio.shield(step)
-        except asyncio.CancelledError:
-            on_cancel_request()
-
-
 def let_the_task_go_on() -> None:
     """Forget the cancellation just caught, so the task's later awaits run normally
     (Python 3.11 counts cancellations on the task; the SDK does the same)."""
@@ -126,7 +111,7 @@ class Steps:
         self, activity: Callable[[OrderActivities, Any], Awaitable[ResultT]], request: Any, *, summary: str
     ) -> ResultT:
         """A call to an external system, retried until it answers."""
-        return await self.let_finish(external_call(activity, request, summary=summary))
+        return await self.let_finish(_external_call(activity, request, summary=summary))
 
     async def establish(
         self,
@@ -143,7 +128,18 @@ class Steps:
         result, the event sealed in its envelope, is folded into the record."""
         header = self._record.next_header(created_by or activity.__name__, causation_id)
         sealing = request.model_copy(update={"record_as": header})
-        return self._record.recorded(await self.let_finish(sealing_call(activity, sealing, summary=summary)), kind)
+        return self._record.recorded(await self.let_finish(_sealing_call(activity, sealing, summary=summary)), kind)
 
     async def let_finish(self, step: workflow.ActivityHandle[ResultT]) -> ResultT:
-        return await let_finish(step, self._on_cancel_request)
+        """The step's result, even if Temporal is asked to cancel the order while it runs.
+
+        A charge or a shipment in flight may already have happened outside; abandoning it
+        would leave it undone by nobody. It finishes, is recorded, and the cancel request is
+        handed to `on_cancel_request`, to take effect at the next checkpoint, where the step
+        is undone with the rest.
+        """
+        while True:
+            try:
+                return await asyncio.shield(step)
+            except asyncio.CancelledError:
+                self._on_cancel_request()
