@@ -10,6 +10,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -290,15 +291,31 @@ async def test_orders_archive_every_keeps_archiving_until_sigterm(quick_start, t
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Both pipes are read as the program writes them: the signal goes only once a pass has
+    # reported the order (the archive holds it a moment before the report is printed).
+    out: list[str] = []
+    err: list[str] = []
+    readers = [
+        threading.Thread(target=lambda pipe=pipe, into=into: into.extend(pipe), daemon=True)
+        for pipe, into in ((keeping.stdout, out), (keeping.stderr, err))
+    ]
+    for reader in readers:
+        reader.start()
     try:
         order_file = tmp_path / "order.json"
         order_file.write_text(one_line_order("KEPT-1", "PROD-001", 1, "1.00").model_dump_json())
         started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
         assert started.returncode == 0, started.stdout + started.stderr
-        await wait_until(lambda: asyncio.sleep(0, archived_count(env) == 1), seconds=30, what="KEPT-1 archived")
+        await wait_until(
+            lambda: asyncio.sleep(0, any("Archived 1 closed order(s)" in line for line in list(out))),
+            seconds=30,
+            what="a pass that reports KEPT-1 archived",
+        )
     finally:
         keeping.terminate()
-        out, err = await asyncio.to_thread(keeping.communicate, timeout=30)
-    assert keeping.returncode == 130, out + err
-    assert "stopped by a signal; each order archived so far is kept" in err
-    assert "Archived 1 closed order(s)" in out
+        await asyncio.to_thread(keeping.wait, timeout=30)
+        for reader in readers:
+            await asyncio.to_thread(reader.join, 10)
+    assert keeping.returncode == 130, "".join(out + err)
+    assert "stopped by a signal; each order archived so far is kept" in "".join(err)
+    assert archived_count(env) == 1
