@@ -13,6 +13,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,30 @@ def cpu_seconds(pid: int) -> float:
 
 def resident_mb(pid: int) -> float:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE / 2**20
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_mb: float
+    stdout: str
+    stderr: str
+
+
+def run(command: list[str], env: dict[str, str]) -> Run:
+    """One command to its end, with its wall time and its peak resident memory."""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        started = time.monotonic()
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=stdout, stderr=stderr, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        done = Run(seconds, usage.ru_maxrss / 1024, stdout.read(), stderr.read())
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}: {done.stderr[-2000:]}")
+    return done
 
 
 # -- Orders --------------------------------------------------------------------------------

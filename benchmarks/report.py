@@ -14,45 +14,18 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from benchmarks.harness import Workers, an_order, start_bench_server, table  # noqa: E402
+from benchmarks.harness import Workers, an_order, run, start_bench_server, table  # noqa: E402
 from contract import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
 from programs import ExitCode, exit_now  # noqa: E402
 
 ORDERS_COMMAND = str(Path(sys.executable).parent / "orders")
-
-
-@dataclass(frozen=True)
-class Run:
-    seconds: float
-    peak_mb: float
-    stdout: str
-    stderr: str
-
-
-def run(command: list[str], env: dict[str, str]) -> Run:
-    """One command to its end, with its wall time and its peak resident memory."""
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        started = time.monotonic()
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=stdout, stderr=stderr, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        stderr.seek(0)
-        done = Run(seconds, usage.ru_maxrss / 1024, stdout.read(), stderr.read())
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}: {done.stderr[-2000:]}")
-    return done
 
 
 def record(count: int, env: dict[str, str], scratch: Path) -> None:
