@@ -317,20 +317,33 @@ class OrderEffects:
     shipment: str | None = None  # fulfillment id
 
 
-def effects_by_workflow_id(db: LedgerDatabase) -> dict[str, OrderEffects]:
-    """Every effect in the ledger, under the workflow id its idempotency key names."""
+def effects_by_workflow_id(db: LedgerDatabase, workflow_ids: Sequence[str] | None = None) -> dict[str, OrderEffects]:
+    """Every effect in the ledger, under the workflow id its idempotency key names; only
+    the effects of `workflow_ids` when given (a window of orders at a time)."""
     effects: dict[str, OrderEffects] = defaultdict(OrderEffects)
+    if workflow_ids is not None and not workflow_ids:
+        return {}
 
     def owner(key: str, effect: str) -> OrderEffects:
         return effects[key.removesuffix(f"-{effect}")]
 
-    for key, payment_id, amount, status in db.rows("SELECT payment_key, payment_id, amount, status FROM payments"):
+    def rows(columns: str, table: str, effect: str, order: str = "") -> list[tuple[Any, ...]]:
+        key = columns.split(",")[0]
+        if workflow_ids is None:
+            return db.rows(f"SELECT {columns} FROM {table}{order}")
+        marks = ", ".join("?" * len(workflow_ids))
+        keys = [f"{workflow_id}-{effect}" for workflow_id in workflow_ids]
+        return db.rows(f"SELECT {columns} FROM {table} WHERE {key} IN ({marks}){order}", *keys)
+
+    for key, payment_id, amount, status in rows("payment_key, payment_id, amount, status", "payments", PAYMENT):
         owner(key, PAYMENT).charge = (payment_id, Decimal(amount), status)
-    for key, payment_id, amount in db.rows("SELECT refund_key, payment_id, amount FROM refunds"):
+    for key, payment_id, amount in rows("refund_key, payment_id, amount", "refunds", REFUND):
         owner(key, REFUND).refunds.append((payment_id, Decimal(amount)))
-    reservations = db.rows(
-        "SELECT reservation_key, product_id, warehouse_id, quantity, released_at FROM reservations"
-        " ORDER BY reservation_key, line"
+    reservations = rows(
+        "reservation_key, product_id, warehouse_id, quantity, released_at",
+        "reservations",
+        RESERVATION,
+        " ORDER BY reservation_key, line",
     )
     for key, product_id, warehouse_id, quantity, released_at in reservations:
         line = InventoryReservation(product_id=product_id, quantity=quantity, warehouse_id=warehouse_id)
@@ -338,6 +351,23 @@ def effects_by_workflow_id(db: LedgerDatabase) -> dict[str, OrderEffects]:
         order.reserved.append(line)
         if released_at is None:
             order.held.append(line)
-    for key, fulfillment_id in db.rows("SELECT shipment_key, fulfillment_id FROM shipments"):
+    for key, fulfillment_id in rows("shipment_key, fulfillment_id", "shipments", FULFILLMENT):
         owner(key, FULFILLMENT).shipment = fulfillment_id
     return dict(effects)
+
+
+def workflow_ids_with_effects(db: LedgerDatabase, page_size: int = 1000) -> Iterator[list[str]]:
+    """The workflow id of every effect in the ledger, a page at a time, table by table:
+    an order with several effects comes once from each of their tables."""
+    for effect, table, key in (
+        (PAYMENT, "payments", "payment_key"),
+        (REFUND, "refunds", "refund_key"),
+        (RESERVATION, "reservations", "reservation_key"),
+        (FULFILLMENT, "shipments", "shipment_key"),
+    ):
+        after = ""
+        while page := db.rows(
+            f"SELECT DISTINCT {key} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?", after, page_size
+        ):
+            after = page[-1][0]
+            yield [str(row[0]).removesuffix(f"-{effect}") for row in page]

@@ -73,22 +73,35 @@ def summarize_orders(
     orders: Iterable[tuple[OrderState, tuple[ValidationProblem, ...]]], top_errors: int = 5
 ) -> OrderSummary:
     """The summary of orders given as their latest state and validation problems, as a
-    read model keeps them; taken in order-id order, so the same orders always give the
-    same summary, whichever order they are read in."""
-    counts: Counter[OrderStatus] = Counter()
-    amounts: dict[OrderStatus, Decimal] = {}
-    awaiting: list[AwaitingApproval] = []
-    errors: Counter[ProblemCode] = Counter()
-    examples: dict[ProblemCode, str] = {}
-    total = 0
-    for state, problems in sorted(orders, key=lambda order: order[0].order_id):
+    read model keeps them."""
+    folding = SummaryFold(top_errors)
+    for state, problems in orders:
+        folding.add(state, problems)
+    return folding.summary()
+
+
+class SummaryFold:
+    """The summary folded one order at a time, holding totals rather than orders (those
+    waiting for approval aside: the summary lists them). The same orders give the same
+    summary in whatever order they come: each code's example is the message of the
+    smallest order id that has it, and orders waiting with the same `waiting_since` are
+    listed by id."""
+
+    def __init__(self, top_errors: int = 5) -> None:
+        self._top_errors = top_errors
+        self._counts: Counter[OrderStatus] = Counter()
+        self._amounts: dict[OrderStatus, Decimal] = {}
+        self._awaiting: list[AwaitingApproval] = []
+        self._errors: Counter[ProblemCode] = Counter()
+        self._examples: dict[ProblemCode, tuple[str, str]] = {}  # code: (order id, message)
+
+    def add(self, state: OrderState, problems: tuple[ValidationProblem, ...]) -> None:
         if state.status is None:
-            continue
-        total += 1
-        counts[state.status] += 1
-        amounts[state.status] = amounts.get(state.status, Decimal(0)) + (state.total_amount or Decimal(0))
+            return
+        self._counts[state.status] += 1
+        self._amounts[state.status] = self._amounts.get(state.status, Decimal(0)) + (state.total_amount or Decimal(0))
         if state.status is OrderStatus.PAYMENT_PENDING:
-            awaiting.append(
+            self._awaiting.append(
                 AwaitingApproval(
                     order_id=state.order_id,
                     customer_id=state.customer_id,
@@ -97,22 +110,31 @@ def summarize_orders(
                     waiting_since=state.updated_at,
                 )
             )
-        errors.update({problem.code for problem in problems})
+        self._errors.update({problem.code for problem in problems})
         for problem in problems:
-            examples.setdefault(problem.code, problem.message)
-    return OrderSummary(
-        orders=total,
-        by_status=tuple(
-            StatusTotals(status=status, orders=counts[status], amount=amounts[status])
-            for status in OrderStatus
-            if counts[status]
-        ),
-        awaiting_approval=tuple(sorted(awaiting, key=lambda order: order.waiting_since or _NEVER)),
-        top_validation_errors=tuple(
-            ValidationErrorCount(code=code, orders=count, example=examples[code])
-            for code, count in sorted(errors.items(), key=lambda error: (-error[1], error[0].value))[:top_errors]
-        ),
-    )
+            example = self._examples.get(problem.code)
+            # Strictly smaller: of one order's problems of a code, the first is the example.
+            if example is None or state.order_id < example[0]:
+                self._examples[problem.code] = (state.order_id, problem.message)
+
+    def summary(self) -> OrderSummary:
+        return OrderSummary(
+            orders=sum(self._counts.values()),
+            by_status=tuple(
+                StatusTotals(status=status, orders=self._counts[status], amount=self._amounts[status])
+                for status in OrderStatus
+                if self._counts[status]
+            ),
+            awaiting_approval=tuple(
+                sorted(self._awaiting, key=lambda order: (order.waiting_since or _NEVER, order.order_id))
+            ),
+            top_validation_errors=tuple(
+                ValidationErrorCount(code=code, orders=count, example=self._examples[code][1])
+                for code, count in sorted(self._errors.items(), key=lambda error: (-error[1], error[0].value))[
+                    : self._top_errors
+                ]
+            ),
+        )
 
 
 def validation_problems(stream: OrderStream) -> tuple[ValidationProblem, ...]:

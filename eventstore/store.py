@@ -1,6 +1,8 @@
 """Reading order streams from a Temporal server's histories."""
 
 import asyncio
+import itertools
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -9,9 +11,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
 from domain import OrderState, OrderStream
-from domain.summary import OrderSummary, SummarySource, summarize
+from domain.summary import OrderSummary, SummaryFold, SummarySource, validation_problems
 from eventstore.archive import Archive
 from eventstore.history import EnvelopeReader
+from storage import SeenIds
 
 
 class StreamNotFound(LookupError):
@@ -143,14 +146,16 @@ class EventStore:
         concurrency: int = 8,
     ) -> OrderSummary:
         """The order-summary projection over the orders `query` selects: visibility picks
-        them, each one's stream is read from its own history. Over every order, from the
-        read model instead when there is one and it is current."""
+        them, each one's stream is read from its own history and folded in as it comes.
+        Over every order, from the read model instead when there is one and it is current."""
         if query is None and self._summaries is not None:
             current = await self._summaries.current_summary()
             if current is not None:
                 return current
-        read = await self.read_many(query, on_progress, concurrency)
-        return summarize(order.stream for order in read)
+        folding = SummaryFold()
+        async for order in self.read_each(query, on_progress, concurrency):
+            folding.add(order.stream.state_at(), validation_problems(order.stream))
+        return folding.summary()
 
     async def read_many(
         self,
@@ -158,33 +163,69 @@ class EventStore:
         on_progress: Callable[[int, int], None] | None = None,
         concurrency: int = 8,
     ) -> list[StoredStream]:
-        """The stream of every order `query` selects, `concurrency` histories read at a
-        time, each with whether its workflow still runs. Without a query, every order:
-        those only the archive holds as well (a query goes to visibility, which has
-        forgotten them)."""
-        selected = [
-            (order_id, execution.status == WorkflowExecutionStatus.RUNNING)
-            async for execution in self._client.list_workflows(_selection(query))
-            if (order_id := order_id_of(execution.id)) is not None
-        ]
-        if query is None and self.archive is not None:
-            listed = {order_id for order_id, _ in selected}
-            archive = self.archive
-            only_archived = await asyncio.to_thread(lambda: [o for o in archive.order_ids() if o not in listed])
-            selected += [(order_id, False) for order_id in only_archived]
-        limit = asyncio.Semaphore(concurrency)
-        done = 0
+        """Every stream `read_each` gives, in a list: for a few orders."""
+        return [order async for order in self.read_each(query, on_progress, concurrency)]
+
+    async def read_each(
+        self,
+        query: str | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        concurrency: int = 8,
+    ) -> AsyncIterator[StoredStream]:
+        """The stream of every order `query` selects, each with whether its workflow still
+        runs, in the listing's order, `concurrency` histories read ahead: memory holds the
+        streams in flight, never those already given. Without a query, every order: those
+        only the archive holds as well (a query goes to visibility, which has forgotten them)."""
+        total = await self.count(query)
+        given = 0
+        ahead: deque[asyncio.Task[StoredStream]] = deque()
 
         async def read(order_id: str, running: bool) -> StoredStream:
-            nonlocal done
-            async with limit:
-                stream = await self.read_stream(order_id)
-            done += 1
-            if on_progress:
-                on_progress(done, len(selected))
-            return StoredStream(stream, running)
+            return StoredStream(await self.read_stream(order_id), running)
 
-        return list(await asyncio.gather(*(read(order_id, running) for order_id, running in selected)))
+        async def give() -> StoredStream:
+            nonlocal given, total
+            stored = await ahead.popleft()
+            given += 1
+            total = max(total, given + len(ahead))
+            if on_progress:
+                on_progress(given, total)
+            return stored
+
+        try:
+            async for order_id, running in self._selected(query):
+                ahead.append(asyncio.create_task(read(order_id, running)))
+                if len(ahead) >= concurrency:
+                    yield await give()
+            while ahead:
+                yield await give()
+        finally:
+            for task in ahead:
+                task.cancel()
+            if ahead:
+                await asyncio.gather(*ahead, return_exceptions=True)
+        if on_progress and given != total:
+            on_progress(given, given)  # visibility counted orders it no longer lists
+
+    async def _selected(self, query: str | None) -> AsyncIterator[tuple[str, bool]]:
+        """Each order `query` selects and whether it runs: visibility's listing, then
+        (without a query) the orders only the archive holds, a page of ids at a time."""
+        archive = self.archive if query is None else None
+        with SeenIds() as listed:
+            async for execution in self._client.list_workflows(_selection(query)):
+                if (order_id := order_id_of(execution.id)) is not None:
+                    if archive is not None:
+                        listed.add((order_id,))
+                    yield order_id, execution.status == WorkflowExecutionStatus.RUNNING
+            if archive is None:
+                return
+            archived = archive.order_ids()
+            while page := await asyncio.to_thread(lambda: list(itertools.islice(archived, _ARCHIVE_PAGE))):
+                for order_id in listed.unseen(page):
+                    yield order_id, False
+
+
+_ARCHIVE_PAGE = 1000
 
 
 def _selection(query: str | None) -> str:

@@ -9,13 +9,15 @@ while its event is not yet recorded. A ledger row that names no order at all is 
 """
 
 import argparse
+import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from activities.ledger import LedgerDatabase, OrderEffects, effects_by_workflow_id
+from activities.ledger import LedgerDatabase, OrderEffects, effects_by_workflow_id, workflow_ids_with_effects
 from contract import order_id_of, workflow_id_for
 from domain import (
     InventoryReserved,
@@ -25,10 +27,11 @@ from domain import (
     PaymentProcessed,
     PaymentStatus,
 )
-from eventstore import StoredStream
+from eventstore import EventStore, StoredStream
 from orders_cli.arguments import Subcommands
 from orders_cli.session import event_store, progress_on_stderr, say_how_many_archived, temporal
 from programs import CommandError, ExitCode
+from storage import SeenIds
 
 _LISTED_UP_TO = 50
 
@@ -46,28 +49,79 @@ class Reconciliation:
     effects: Counter[str] = field(default_factory=Counter)
     discrepancies: list[Discrepancy] = field(default_factory=list)
 
+    def judge(self, order: StoredStream, effects: OrderEffects) -> None:
+        """An order's stream against its effects (a running order's are counted only)."""
+        self.orders += 1
+        self.effects.update(_counted(effects))
+        if order.running:
+            self.running += 1
+            return
+        self.discrepancies += [Discrepancy(order.stream.order_id, p) for p in _problems(order, effects)]
 
-def reconcile(orders: list[StoredStream], ledger: dict[str, OrderEffects]) -> Reconciliation:
+    def judge_unowned(self, workflow_id: str, effects: OrderEffects) -> None:
+        """Effects of a workflow id no order has."""
+        self.effects.update(_counted(effects))
+        order_id = order_id_of(workflow_id) or workflow_id
+        self.discrepancies.append(
+            Discrepancy(order_id, f"the ledger holds {_described(effects)} but no such order exists")
+        )
+
+
+def reconcile(orders: Iterable[StoredStream], ledger: dict[str, OrderEffects]) -> Reconciliation:
     """Every closed order's stream against its effects, and every effect against an order."""
-    result = Reconciliation(orders=len(orders))
+    result = Reconciliation()
     known: set[str] = set()
     for order in orders:
         workflow_id = workflow_id_for(order.stream.order_id)
         known.add(workflow_id)
-        effects = ledger.get(workflow_id, OrderEffects())
-        result.effects.update(_counted(effects))
-        if order.running:
-            result.running += 1
-            continue
-        result.discrepancies += [Discrepancy(order.stream.order_id, p) for p in _problems(order, effects)]
+        result.judge(order, ledger.get(workflow_id, OrderEffects()))
     for workflow_id, effects in sorted(ledger.items()):
         if workflow_id not in known:
-            result.effects.update(_counted(effects))
-            order_id = order_id_of(workflow_id) or workflow_id
-            result.discrepancies.append(
-                Discrepancy(order_id, f"the ledger holds {_described(effects)} but no such order exists")
-            )
+            result.judge_unowned(workflow_id, effects)
     return result
+
+
+async def reconcile_shop(
+    store: EventStore, ledger: LedgerDatabase, query: str | None, on_progress: Callable[[int, int], None]
+) -> Reconciliation:
+    """`reconcile` over a shop of any size, in flat memory: the streams as they are read,
+    a window at a time against the window's effects; then the ledger's workflow ids, a page
+    at a time, against the orders seen (kept on disk). Effects of orders the query left out
+    are not judged; effects of no order at all are."""
+    result = Reconciliation()
+    window: list[StoredStream] = []
+
+    async def judge_window() -> None:
+        ids = [workflow_id_for(order.stream.order_id) for order in window]
+        effects = await asyncio.to_thread(effects_by_workflow_id, ledger, ids)
+        for workflow_id, order in zip(ids, window, strict=True):
+            result.judge(order, effects.get(workflow_id, OrderEffects()))
+        seen.add(ids)
+        window.clear()
+
+    with SeenIds() as seen:
+        async for order in store.read_each(query, on_progress):
+            window.append(order)
+            if len(window) == _WINDOW:
+                await judge_window()
+        await judge_window()
+        unowned: list[str] = []
+        pages = workflow_ids_with_effects(ledger)
+        while page := await asyncio.to_thread(next, pages, None):
+            outside = seen.unseen(page)
+            seen.add(outside)  # each workflow id once, whichever tables hold its effects
+            elsewhere = await store.existing(outside)
+            unowned += [workflow_id for workflow_id in outside if workflow_id not in elsewhere]
+    unowned.sort()
+    for start in range(0, len(unowned), _WINDOW):
+        ids = unowned[start : start + _WINDOW]
+        effects = await asyncio.to_thread(effects_by_workflow_id, ledger, ids)
+        for workflow_id in ids:
+            result.judge_unowned(workflow_id, effects[workflow_id])
+    return result
+
+
+_WINDOW = 256  # orders judged at a time: one ledger lookup each
 
 
 def _problems(order: StoredStream, effects: OrderEffects) -> list[str]:
@@ -161,16 +215,11 @@ async def reconcile_command(args: argparse.Namespace) -> int:
     if not ledger_path.is_file():
         raise CommandError(f"no ledger at {ledger_path} (set ORDERS_DATA_DIR or pass --ledger PATH)")
 
-    ledger = effects_by_workflow_id(LedgerDatabase(ledger_path))
     async with temporal(args.settings) as client:
         store = event_store(client, args.settings)
-        orders = await store.read_many(args.query, on_progress=progress_on_stderr("Reading histories"))
-        selected = {workflow_id_for(order.stream.order_id) for order in orders}
-        # Effects of orders the query left out are not judged; effects of no order at all are.
-        outside = [workflow_id for workflow_id in ledger if workflow_id not in selected]
-        elsewhere = await store.existing(outside)
+        progress = progress_on_stderr("Reading histories")
+        result = await reconcile_shop(store, LedgerDatabase(ledger_path), args.query, progress)
     say_how_many_archived(store)
-    result = reconcile(orders, {w: effects for w, effects in ledger.items() if w not in elsewhere})
     if args.json:
         print(json.dumps({**asdict(result), "effects": dict(result.effects)}, indent=2))
     else:

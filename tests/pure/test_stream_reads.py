@@ -1,5 +1,6 @@
 """Reading a stream: windows of versions, time travel, upcasting and the summary projection."""
 
+import itertools
 import json
 from datetime import timedelta
 from decimal import Decimal
@@ -188,3 +189,31 @@ def test_the_summary_counts_and_adds_up_orders_by_status_and_lists_those_waiting
         (ProblemCode.ZERO_QUANTITY, 2, "Item X has zero quantity"),
         (ProblemCode.TOTAL_MISMATCH, 1, "Total amount mismatch: expected 0, got 1"),
     ]
+
+
+def test_the_summary_is_the_same_in_whatever_order_the_orders_come():
+    """Folded one order at a time (a walk over histories reads them as they arrive), the
+    summary is still one answer: examples from the smallest order id, ties among orders
+    waiting since the same moment by id."""
+    orders = [
+        stream_of("D", received("D", "1"), validated("D", "Item Z has zero quantity")),
+        stream_of("C", received("C", "1"), validated("C", "Item Y has zero quantity", "Item X has zero quantity")),
+        stream_of("F", received("F", "1"), validated("F", "Total amount mismatch: expected 0, got 1")),
+    ]
+    for order_id in ("B", "A", "G"):
+        orders.append(
+            stream_of(
+                order_id,
+                received(order_id, "60000"),
+                validated(order_id),
+                PaymentProcessed(
+                    order_id=order_id, payment_id=f"P-{order_id}", amount=Decimal("60000"), status=PaymentStatus.PENDING
+                ),
+            )
+        )
+    answers = {summarize(arranged).model_dump_json() for arranged in itertools.permutations(orders)}
+
+    assert len(answers) == 1
+    summary = summarize(orders)
+    assert summary.top_validation_errors[0].example == "Item Y has zero quantity", "C's first, C < D"
+    assert [o.order_id for o in summary.awaiting_approval] == ["A", "B", "G"]
