@@ -14,12 +14,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from temporalio.client import WorkflowHandle
 
@@ -90,6 +91,9 @@ class Workers:
             if not line:
                 workers.stop()
                 raise RuntimeError(f"a {kind} worker did not start: {log.read_text()[-2000:]}")
+            # Read what it writes from now on (the SDK core's warnings go to stdout): a pipe
+            # nobody reads fills, and the core's thread writing to it blocks the worker.
+            threading.Thread(target=_copy, args=(process.stdout, log), daemon=True).start()
         return workers
 
     def cpu_seconds(self) -> float:
@@ -104,6 +108,12 @@ class Workers:
                 process.send_signal(signal.SIGTERM)
         for process in self.processes:
             process.wait(60)
+
+
+def _copy(output: IO[str], log: Path) -> None:
+    with log.open("a") as kept:
+        for line in output:
+            kept.write(line)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -219,6 +229,8 @@ class Projector:
         assert process.stderr is not None
         while (line := process.stderr.readline()) and not line.startswith("Keeping"):
             pass
+        log = Path(env["ORDERS_DATA_DIR"]) / "projector.log"
+        threading.Thread(target=_copy, args=(process.stderr, log), daemon=True).start()
         return cls(process, ReadModels(path))
 
     async def delays(self, prefix: str, count: int, status: str | None = None) -> list[float]:
