@@ -317,6 +317,15 @@ class OrderEffects:
     shipment: str | None = None  # fulfillment id
 
 
+# Each effect's table, and its key: the effect's idempotency key, `<workflow id>-<effect>`.
+_EFFECT_TABLES = {
+    PAYMENT: ("payments", "payment_key"),
+    REFUND: ("refunds", "refund_key"),
+    RESERVATION: ("reservations", "reservation_key"),
+    FULFILLMENT: ("shipments", "shipment_key"),
+}
+
+
 def effects_by_workflow_id(db: LedgerDatabase, workflow_ids: Sequence[str] | None = None) -> dict[str, OrderEffects]:
     """Every effect in the ledger, under the workflow id its idempotency key names; only
     the effects of `workflow_ids` when given (a window of orders at a time)."""
@@ -327,23 +336,21 @@ def effects_by_workflow_id(db: LedgerDatabase, workflow_ids: Sequence[str] | Non
     def owner(key: str, effect: str) -> OrderEffects:
         return effects[key.removesuffix(f"-{effect}")]
 
-    def rows(columns: str, table: str, effect: str, order: str = "") -> list[tuple[Any, ...]]:
-        key = columns.split(",")[0]
+    def rows(effect: str, columns: str, order: str = "") -> list[tuple[Any, ...]]:
+        table, key = _EFFECT_TABLES[effect]
+        columns = f"{key}, {columns}"
         if workflow_ids is None:
             return db.rows(f"SELECT {columns} FROM {table}{order}")
         marks = ", ".join("?" * len(workflow_ids))
         keys = [f"{workflow_id}-{effect}" for workflow_id in workflow_ids]
         return db.rows(f"SELECT {columns} FROM {table} WHERE {key} IN ({marks}){order}", *keys)
 
-    for key, payment_id, amount, status in rows("payment_key, payment_id, amount, status", "payments", PAYMENT):
+    for key, payment_id, amount, status in rows(PAYMENT, "payment_id, amount, status"):
         owner(key, PAYMENT).charge = (payment_id, Decimal(amount), status)
-    for key, payment_id, amount in rows("refund_key, payment_id, amount", "refunds", REFUND):
+    for key, payment_id, amount in rows(REFUND, "payment_id, amount"):
         owner(key, REFUND).refunds.append((payment_id, Decimal(amount)))
     reservations = rows(
-        "reservation_key, product_id, warehouse_id, quantity, released_at",
-        "reservations",
-        RESERVATION,
-        " ORDER BY reservation_key, line",
+        RESERVATION, "product_id, warehouse_id, quantity, released_at", " ORDER BY reservation_key, line"
     )
     for key, product_id, warehouse_id, quantity, released_at in reservations:
         line = InventoryReservation(product_id=product_id, quantity=quantity, warehouse_id=warehouse_id)
@@ -351,7 +358,7 @@ def effects_by_workflow_id(db: LedgerDatabase, workflow_ids: Sequence[str] | Non
         order.reserved.append(line)
         if released_at is None:
             order.held.append(line)
-    for key, fulfillment_id in rows("shipment_key, fulfillment_id", "shipments", FULFILLMENT):
+    for key, fulfillment_id in rows(FULFILLMENT, "fulfillment_id"):
         owner(key, FULFILLMENT).shipment = fulfillment_id
     return dict(effects)
 
@@ -359,12 +366,7 @@ def effects_by_workflow_id(db: LedgerDatabase, workflow_ids: Sequence[str] | Non
 def workflow_ids_with_effects(db: LedgerDatabase, page_size: int = 1000) -> Iterator[list[str]]:
     """The workflow id of every effect in the ledger, a page at a time, table by table:
     an order with several effects comes once from each of their tables."""
-    for effect, table, key in (
-        (PAYMENT, "payments", "payment_key"),
-        (REFUND, "refunds", "refund_key"),
-        (RESERVATION, "reservations", "reservation_key"),
-        (FULFILLMENT, "shipments", "shipment_key"),
-    ):
+    for effect, (table, key) in _EFFECT_TABLES.items():
         after = ""
         while page := db.rows(
             f"SELECT DISTINCT {key} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?", after, page_size

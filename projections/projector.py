@@ -82,12 +82,12 @@ class CatchUp:
     repaired: list[str] = field(default_factory=list)
 
 
-async def open_read_models(client: Client, target: Path | str, *, take_over: bool = False) -> ReadModels:
+async def open_read_models(client: Client, target: Path | str) -> ReadModels:
     """The read models at `target`, as this client's namespace's: ProjectionError if they
-    are another namespace's (unless `take_over`, as a rebuild does), or not ours at all."""
+    are another namespace's (a rebuild takes them over: `rebuild`), or not ours at all."""
     namespace_id = await _namespace_id(client)
     models = await asyncio.to_thread(ReadModels, target)
-    await asyncio.to_thread(models.claim, client.namespace, namespace_id, take_over=take_over)
+    await asyncio.to_thread(models.claim, client.namespace, namespace_id)
     return models
 
 

@@ -155,15 +155,15 @@ class ReadModels:
 
     # -- Whose they are ------------------------------------------------------------
 
-    def claim(self, namespace: str, namespace_id: str, *, take_over: bool = False) -> None:
+    def claim(self, namespace: str, namespace_id: str) -> None:
         """Record whose histories these read models fold, the first time; refuse another
-        namespace's (the same name on another server is another) unless `take_over`, as
-        a rebuild does, which starts them over from this namespace's histories."""
+        namespace's (the same name on another server is another). A rebuild starts them over
+        from this namespace's histories and owns what it swaps in (`swap_in`)."""
         with self._db.transaction():
             owner = self._row(f"SELECT namespace, namespace_id FROM {_OWNER} WHERE id = 1", ())
             if owner is not None and (owner["namespace"], owner["namespace_id"]) == (namespace, namespace_id):
                 return
-            if owner is not None and not take_over:
+            if owner is not None:
                 raise ProjectionError(
                     f"the read models in {self.where} are those of namespace {owner['namespace']!r}"
                     f" (id {owner['namespace_id']}), not of {namespace!r} (id {namespace_id}): give each namespace"

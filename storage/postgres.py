@@ -38,7 +38,11 @@ class PostgresDatabase(_PerThread):
 
     def _begin(self, connection: Any) -> None:
         connection.execute("BEGIN")
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_PROJECTION_LOCK,))
+        try:
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_PROJECTION_LOCK,))
+        except BaseException:
+            connection.execute("ROLLBACK")  # as a lock wait interrupted leaves the connection usable
+            raise
 
     def rename_table(self, old: str, new: str) -> None:
         # The primary key's index keeps the name it was created with: renamed too, so the

@@ -135,5 +135,5 @@ def test_read_models_belong_to_one_namespace_and_refuse_another_unless_started_o
         again.claim("default", "id-of-default")
     with pytest.raises(ProjectionError, match="not of 'nsa'"):
         again.claim("nsa", "id-of-another-server's-nsa")  # the same name on another server is another
-    again.claim("default", "id-of-default", take_over=True)  # a rebuild starts them over
+    ReadModels(target, rebuilding=True).swap_in("default", "id-of-default")  # a rebuild starts them over
     ReadModels(target).claim("default", "id-of-default")
