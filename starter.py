@@ -108,7 +108,7 @@ async def start_orders(orders: Sequence[OrderInput], settings: Settings, args: a
             ours = args.worker_here or connection.embedded is not None or not await has_live_worker(client, TASK_QUEUE)
             if ours:
                 # Nobody else serves the orders: serve them here, over this machine's ledger.
-                activities = OrderActivities.over_ledger(settings.ledger_path)
+                activities = OrderActivities.over_ledger(settings.ledger)
                 await running.enter_async_context(build_worker(client, activities=activities))
                 if not args.worker_here:
                     print(

@@ -44,6 +44,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 
+from activities.ledger import LedgerError
 from activities.order_activities import OrderActivities
 from connection import (
     NamespaceNotSetUp,
@@ -69,7 +70,7 @@ async def serve(
 ) -> None:
     health = health or Health()
     watching = [asyncio.create_task(_turn(health))]
-    activities = OrderActivities.over_ledger(settings.ledger_path)
+    activities = OrderActivities.over_ledger(settings.ledger)
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     try:
         connection.require_search_attributes()
@@ -211,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except NamespaceNotSetUp as err:
         log.error("%s", err)
         exit_now(ExitCode.NOT_SET_UP)
+    except LedgerError as err:
+        log.error("%s", err)
+        exit_now(ExitCode.FAILED)
     except KeyboardInterrupt:
         log.info("Stopped before it served")
     exit_now(ExitCode.OK)

@@ -1,17 +1,19 @@
-"""The simulated payment gateway, inventory and shipping, over one real SQLite file.
+"""The simulated payment gateway, inventory and shipping, over one real database: a SQLite
+file under the data directory by default, or a PostgreSQL database (ORDERS_LEDGER) that a
+fleet of workers on many hosts shares.
 
 Each call is idempotent by its key, as real payment and warehouse APIs are: the same
 key always gets the first answer, so a retried activity never charges, refunds,
-reserves, releases or ships twice. Amounts are stored as exact decimal text.
+reserves, releases or ships twice, whichever worker retries it. Amounts are stored as
+exact decimal text.
 
-SQLite is used from worker threads, one connection per thread (opened once, reused), in
-WAL mode with a busy timeout; every change runs in a `BEGIN IMMEDIATE` transaction so two
-workers sharing the file cannot both take the last unit of stock.
+Every change is one transaction that excludes every other writer of the ledger until it
+ends (SQLite's `BEGIN IMMEDIATE`; on PostgreSQL a transaction-level advisory lock of the
+ledger's own, see storage.postgres), so two workers, on one host or many, cannot both take
+the last unit of stock, nor both charge one key. Each worker thread keeps its connection.
 """
 
 import asyncio
-import sqlite3
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +27,16 @@ from typing import Any, TypeVar
 from activities.gateways import Charge, FraudScreening, OutOfStock, PaymentNotFound, Refund, Shipment
 from contract import FULFILLMENT, PAYMENT, REFUND, RESERVATION
 from domain import InventoryReservation, OrderItem, PaymentStatus, payment_status_for
+from storage import (
+    Database,
+    DatabaseError,
+    PlaceError,
+    foreign_tables,
+    is_postgres,
+    open_database,
+    schema_columns,
+    where_of,
+)
 
 T = TypeVar("T")
 
@@ -36,24 +48,59 @@ SEED_STOCK: dict[str, dict[str, int]] = {
     "PROD-010": {"WH-CENTRAL-1": 10},  # scarce: for trying out an order that runs out of stock
 }
 
+# The advisory lock each ledger transaction takes on PostgreSQL ("LEDGER" in ASCII): the
+# ledger's own, so its writers never wait on the read models' projectors in a shared database.
+_LEDGER_LOCK = 0x4C45444745520000
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stock (
-    product_id TEXT NOT NULL, warehouse_id TEXT NOT NULL, on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
-    PRIMARY KEY (product_id, warehouse_id));
+    product_id TEXT NOT NULL,
+    warehouse_id TEXT NOT NULL,
+    on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
+    PRIMARY KEY (product_id, warehouse_id)
+);
 CREATE TABLE IF NOT EXISTS reservations (
-    reservation_key TEXT NOT NULL, line INTEGER NOT NULL, product_id TEXT NOT NULL, warehouse_id TEXT NOT NULL,
-    quantity INTEGER NOT NULL, released_at TEXT, PRIMARY KEY (reservation_key, line));
+    reservation_key TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    product_id TEXT NOT NULL,
+    warehouse_id TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    released_at TEXT,
+    PRIMARY KEY (reservation_key, line)
+);
 CREATE TABLE IF NOT EXISTS payments (
-    payment_key TEXT PRIMARY KEY, payment_id TEXT NOT NULL UNIQUE, customer_id TEXT NOT NULL,
-    amount TEXT NOT NULL, status TEXT NOT NULL, updated_at TEXT NOT NULL);
+    payment_key TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL UNIQUE,
+    customer_id TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    status TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS refunds (
-    refund_key TEXT PRIMARY KEY, payment_id TEXT NOT NULL REFERENCES payments (payment_id),
-    amount TEXT NOT NULL, created_at TEXT NOT NULL);
+    refund_key TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL REFERENCES payments (payment_id),
+    amount TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS shipments (
-    shipment_key TEXT PRIMARY KEY, fulfillment_id TEXT NOT NULL, tracking_number TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS declined_customers (customer_id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS fraud_watchlist (customer_id TEXT PRIMARY KEY, reason TEXT NOT NULL);
+    shipment_key TEXT PRIMARY KEY,
+    fulfillment_id TEXT NOT NULL,
+    tracking_number TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS declined_customers (
+    customer_id TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS fraud_watchlist (
+    customer_id TEXT PRIMARY KEY,
+    reason TEXT NOT NULL
+);
 """
+_TABLES = schema_columns(_SCHEMA)
+
+
+class LedgerError(ValueError):
+    """A ledger that cannot be used: missing, another program's tables, unreachable, read-only
+    where it must be written. The message names it."""
 
 
 def _now() -> str:
@@ -61,51 +108,60 @@ def _now() -> str:
 
 
 class LedgerDatabase:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._per_thread = threading.local()
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-        with self.transaction() as db:
-            if db.execute("SELECT COUNT(*) FROM stock").fetchone()[0] == 0:
-                db.executemany(
-                    "INSERT INTO stock (product_id, warehouse_id, on_hand) VALUES (?, ?, ?)",
-                    [
-                        (product, warehouse, units)
-                        for product, by_warehouse in SEED_STOCK.items()
-                        for warehouse, units in by_warehouse.items()
-                    ],
-                )
+    def __init__(self, target: Path | str, *, read_only: bool = False) -> None:
+        """`target`: a SQLite path (made when missing) or a postgresql:// DSN. `read_only`:
+        for a reader (`orders reconcile`), which writes nothing and needs a ledger there.
+        LedgerError, naming it, when it cannot be used."""
+        self.where = where_of(target)
+        if read_only and not is_postgres(target) and not Path(target).is_file():
+            raise LedgerError(f"no ledger at {self.where}: no worker has used it yet (ORDERS_LEDGER, ORDERS_DATA_DIR)")
+        try:
+            self._db: Database = open_database(target, read_only=read_only, lock=_LEDGER_LOCK)
+        except PlaceError as err:
+            raise LedgerError(f"the ledger at {self.where} cannot be used: {err}") from None
+        with self._failing_as_ledger_error("used"):
+            if read_only:
+                self._check(made=True)
+            else:
+                with self._db.transaction():
+                    self._check(made=False)
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        self._db.execute(statement)
+                    if self._db.execute("SELECT COUNT(*) FROM stock").fetchone()[0] == 0:
+                        self._db.executemany(
+                            "INSERT INTO stock (product_id, warehouse_id, on_hand) VALUES (?, ?, ?)",
+                            [
+                                (product, warehouse, units)
+                                for product, by_warehouse in SEED_STOCK.items()
+                                for warehouse, units in by_warehouse.items()
+                            ],
+                        )
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA busy_timeout = 30000")
-        # In WAL mode, NORMAL loses no committed transaction to a crash of the process,
-        # only to a power cut before the next checkpoint; it spares a sync per commit.
-        connection.execute("PRAGMA synchronous = NORMAL")
-        return connection
-
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection: opened once per thread, not once per call."""
-        connection: sqlite3.Connection | None = getattr(self._per_thread, "connection", None)
-        if connection is None:
-            connection = self._per_thread.connection = self._connect()
-        return connection
+    def _check(self, *, made: bool) -> None:
+        """Never write into another program's tables that share a name; a reader needs the ledger made."""
+        if foreign := foreign_tables(self._db, _TABLES):
+            raise LedgerError(
+                f"{self.where} holds a table {foreign[0]} that is not the ledger's (its columns differ):"
+                " give the ledger a database of its own (ORDERS_LEDGER)"
+            )
+        if made and not _TABLES.keys() <= self._db.tables():
+            raise LedgerError(f"no ledger at {self.where}: no worker has used it yet (ORDERS_LEDGER, ORDERS_DATA_DIR)")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
+    def _failing_as_ledger_error(self, how: str) -> Iterator[None]:
         try:
-            yield connection
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+            yield
+        except DatabaseError as err:
+            message = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise LedgerError(f"the ledger at {self.where} cannot be {how}: {message}") from None
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """One exclusive transaction on this thread's connection: all or nothing."""
+        with self._db.transaction():
+            yield self._db
+
+    async def run(self, work: Callable[[Database], T]) -> T:
         """`work` in one transaction, on a worker thread so the event loop never waits on disk."""
 
         def in_transaction() -> T:
@@ -116,11 +172,13 @@ class LedgerDatabase:
 
     # For tests and operators: what the ledger holds.
     def rows(self, sql: str, *parameters: object) -> list[tuple[Any, ...]]:
-        with self._connect() as db:
-            return db.execute(sql, parameters).fetchall()
+        return [tuple(row) for row in self._db.execute(sql, parameters).fetchall()]
+
+    def close(self) -> None:
+        self._db.close()
 
 
-class SqlitePaymentGateway:
+class LedgerPaymentGateway:
     """Charges up to 50,000 complete at once; above, the gateway only authorises and a
     person must approve (capture) or reject (void); a declined customer fails."""
 
@@ -128,7 +186,7 @@ class SqlitePaymentGateway:
         self.db = db
 
     async def charge(self, idempotency_key: str, customer_id: str, amount: Decimal) -> Charge:
-        def charge(db: sqlite3.Connection) -> Charge:
+        def charge(db: Database) -> Charge:
             existing = db.execute(
                 "SELECT payment_id, amount, status FROM payments WHERE payment_key = ?", (idempotency_key,)
             ).fetchone()
@@ -138,7 +196,8 @@ class SqlitePaymentGateway:
             status = PaymentStatus.FAILED if declined else payment_status_for(amount)
             payment_id = f"PAY-{uuid.uuid4()}"
             db.execute(
-                "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO payments (payment_key, payment_id, customer_id, amount, status, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (idempotency_key, payment_id, customer_id, str(amount), status.value, _now()),
             )
             return Charge(payment_id=payment_id, amount=amount, status=status)
@@ -152,7 +211,7 @@ class SqlitePaymentGateway:
         return await self._settle_authorisation(idempotency_key, PaymentStatus.CANCELLED)
 
     async def _settle_authorisation(self, idempotency_key: str, outcome: PaymentStatus) -> Charge:
-        def settle(db: sqlite3.Connection) -> Charge:
+        def settle(db: Database) -> Charge:
             row = db.execute(
                 "SELECT payment_id, amount, status FROM payments WHERE payment_key = ?", (idempotency_key,)
             ).fetchone()
@@ -170,7 +229,7 @@ class SqlitePaymentGateway:
         return await self.db.run(settle)
 
     async def refund(self, idempotency_key: str, payment_id: str, amount: Decimal) -> Refund:
-        def refund(db: sqlite3.Connection) -> Refund:
+        def refund(db: Database) -> Refund:
             existing = db.execute(
                 "SELECT payment_id, amount FROM refunds WHERE refund_key = ?", (idempotency_key,)
             ).fetchone()
@@ -181,16 +240,24 @@ class SqlitePaymentGateway:
                 (payment_id, PaymentStatus.COMPLETED.value),
             ).fetchone():
                 raise PaymentNotFound(f"no completed payment {payment_id} to refund")
-            db.execute("INSERT INTO refunds VALUES (?, ?, ?, ?)", (idempotency_key, payment_id, str(amount), _now()))
+            db.execute(
+                "INSERT INTO refunds (refund_key, payment_id, amount, created_at) VALUES (?, ?, ?, ?)",
+                (idempotency_key, payment_id, str(amount), _now()),
+            )
             return Refund(payment_id=payment_id, amount=amount)
 
         return await self.db.run(refund)
 
     async def decline_customer(self, customer_id: str) -> None:
-        await self.db.run(lambda db: db.execute("INSERT OR IGNORE INTO declined_customers VALUES (?)", (customer_id,)))
+        await self.db.run(
+            lambda db: db.execute(
+                "INSERT INTO declined_customers (customer_id) VALUES (?) ON CONFLICT (customer_id) DO NOTHING",
+                (customer_id,),
+            )
+        )
 
 
-class SqliteInventory:
+class LedgerInventory:
     """Stock per product and warehouse. A line is taken from the best-stocked warehouses
     first; an order is reserved whole or not at all."""
 
@@ -198,7 +265,7 @@ class SqliteInventory:
         self.db = db
 
     async def reserve(self, idempotency_key: str, items: Sequence[OrderItem]) -> list[InventoryReservation]:
-        def reserve(db: sqlite3.Connection) -> list[InventoryReservation]:
+        def reserve(db: Database) -> list[InventoryReservation]:
             existing = _reservations(db, idempotency_key)
             if existing:
                 return existing
@@ -233,7 +300,7 @@ class SqliteInventory:
         return await self.db.run(reserve)
 
     async def release(self, idempotency_key: str) -> list[InventoryReservation]:
-        def release(db: sqlite3.Connection) -> list[InventoryReservation]:
+        def release(db: Database) -> list[InventoryReservation]:
             held = db.execute(
                 "SELECT product_id, warehouse_id, quantity FROM reservations"
                 " WHERE reservation_key = ? AND released_at IS NULL",
@@ -253,7 +320,7 @@ class SqliteInventory:
         return await self.db.run(release)
 
 
-def _reservations(db: sqlite3.Connection, key: str) -> list[InventoryReservation]:
+def _reservations(db: Database, key: str) -> list[InventoryReservation]:
     return [
         InventoryReservation(product_id=product_id, quantity=quantity, warehouse_id=warehouse_id)
         for product_id, warehouse_id, quantity in db.execute(
@@ -263,12 +330,12 @@ def _reservations(db: sqlite3.Connection, key: str) -> list[InventoryReservation
     ]
 
 
-class SqliteShipping:
+class LedgerShipping:
     def __init__(self, db: LedgerDatabase) -> None:
         self.db = db
 
     async def ship(self, idempotency_key: str, reservations: Sequence[InventoryReservation]) -> Shipment:
-        def ship(db: sqlite3.Connection) -> Shipment:
+        def ship(db: Database) -> Shipment:
             existing = db.execute(
                 "SELECT fulfillment_id, tracking_number FROM shipments WHERE shipment_key = ?", (idempotency_key,)
             ).fetchone()
@@ -278,7 +345,7 @@ class SqliteShipping:
                 fulfillment_id=f"FUL-{uuid.uuid4()}", tracking_number=f"TRK{uuid.uuid4().int % 10**12:012d}"
             )
             db.execute(
-                "INSERT INTO shipments VALUES (?, ?, ?)",
+                "INSERT INTO shipments (shipment_key, fulfillment_id, tracking_number) VALUES (?, ?, ?)",
                 (idempotency_key, shipment.fulfillment_id, shipment.tracking_number),
             )
             return shipment
@@ -286,7 +353,7 @@ class SqliteShipping:
         return await self.db.run(ship)
 
 
-class SqliteFraudScreen:
+class LedgerFraudScreen:
     """Flags customers on a watchlist; everyone else passes. Screening reads only, so
     it needs no idempotency key."""
 
@@ -294,7 +361,7 @@ class SqliteFraudScreen:
         self.db = db
 
     async def screen(self, customer_id: str, amount: Decimal) -> FraudScreening:
-        def screen(db: sqlite3.Connection) -> FraudScreening:
+        def screen(db: Database) -> FraudScreening:
             listed = db.execute("SELECT reason FROM fraud_watchlist WHERE customer_id = ?", (customer_id,)).fetchone()
             return FraudScreening(passed=False, reason=listed[0]) if listed else FraudScreening(passed=True)
 
@@ -302,7 +369,11 @@ class SqliteFraudScreen:
 
     async def watch(self, customer_id: str, reason: str) -> None:
         await self.db.run(
-            lambda db: db.execute("INSERT OR REPLACE INTO fraud_watchlist VALUES (?, ?)", (customer_id, reason))
+            lambda db: db.execute(
+                "INSERT INTO fraud_watchlist (customer_id, reason) VALUES (?, ?)"
+                " ON CONFLICT (customer_id) DO UPDATE SET reason = excluded.reason",
+                (customer_id, reason),
+            )
         )
 
 

@@ -29,7 +29,7 @@ from activities.gateways import (
     Refund,
     Shipping,
 )
-from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
+from activities.ledger import LedgerDatabase, LedgerFraudScreen, LedgerInventory, LedgerPaymentGateway, LedgerShipping
 from activities.requests import (
     FulfillOrder,
     ProcessPayment,
@@ -68,7 +68,7 @@ class OrderActivities:
     def over_ledger(cls, path: Path | str) -> "OrderActivities":
         """The simulated gateway, inventory, shipping and fraud screen, sharing one SQLite file."""
         db = LedgerDatabase(path)
-        return cls(SqlitePaymentGateway(db), SqliteInventory(db), SqliteShipping(db), SqliteFraudScreen(db))
+        return cls(LedgerPaymentGateway(db), LedgerInventory(db), LedgerShipping(db), LedgerFraudScreen(db))
 
     @activity.defn(name="validate_order")
     async def validate_order(self, request: ValidateOrder) -> list[EventEnvelope] | OrderValidated:

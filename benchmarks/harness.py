@@ -161,12 +161,16 @@ async def start_bench_server(scratch: Path) -> tuple[EmbeddedServer, dict[str, s
     return server, {"TEMPORAL_ADDRESS": address, "ORDERS_DATA_DIR": str(scratch)}
 
 
-def stock_up(ledger_path: Path) -> None:
+def stock_up(ledger: Path | str) -> None:
     """Stock enough of every product that each order measured takes the happy path: the
     seeded stock runs out after a few thousand orders, and orders cancelled for want of
     stock would be measured in their place."""
-    with LedgerDatabase(ledger_path).transaction() as db:
-        db.execute("UPDATE stock SET on_hand = 10000000")
+    database = LedgerDatabase(ledger)
+    try:
+        with database.transaction() as db:
+            db.execute("UPDATE stock SET on_hand = 10000000")
+    finally:
+        database.close()
 
 
 def an_order(run: str, n: int, customer: str | None = None, *, waits: bool = False) -> OrderInput:

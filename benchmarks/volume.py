@@ -10,6 +10,9 @@ workers run in processes of their own, as `worker.py` runs them, so their CPU is
   Temporal itself needs per order on this machine.
 - ours: OrderWorkflow on the worker `worker.py` builds, with every lever on; then with
   each lever off in turn, to see what it is worth; and with 1 and 2 worker processes.
+- postgres: ours with the ledger in PostgreSQL (ORDERS_LEDGER, as a fleet of workers on
+  several hosts shares it), on a PostgreSQL server started for the run, beside the SQLite
+  ledger of `ours`.
 - before: the build before today's, which upserted every event into the memo
   (tests/replay/memo_carrier_build.py), on the same server in the same run.
 - projector: an `orders projector` running all along (its cost to recording, and how soon
@@ -41,6 +44,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +68,10 @@ from benchmarks.harness import (  # noqa: E402
     run_all,
     spread,
     start_bench_server,
+    stock_up,
     table,
 )
+from benchmarks.postgres import local_postgres, new_database  # noqa: E402
 from client import start_order  # noqa: E402
 from connection import load_settings  # noqa: E402
 from connection.temporal import connect  # noqa: E402
@@ -90,18 +96,18 @@ async def serve(kind: str, task_queue: str, levers_off: Sequence[str]) -> None:
     else:
         options = _levers_off(levers_off)
         worker = hosting.build_worker(
-            client, task_queue, activities=_activities(levers_off, settings.ledger_path), **options
+            client, task_queue, activities=_activities(levers_off, settings.ledger), **options
         )
     async with worker:
         print("ready", flush=True)
         await wait_for_interrupt()
 
 
-def _activities(levers: Sequence[str], ledger_path: Path) -> OrderActivities:
-    """The real activities over the SQLite ledger; with the `ledger` lever off, over
-    gateways that answer at once from memory (what the ledger's own work costs)."""
+def _activities(levers: Sequence[str], ledger: Path | str) -> OrderActivities:
+    """The real activities over the ledger (SQLite, or ORDERS_LEDGER's PostgreSQL); with the
+    `ledger` lever off, over gateways that answer at once from memory (what the ledger's own work costs)."""
     if "ledger" not in levers:
-        return OrderActivities.over_ledger(ledger_path)
+        return OrderActivities.over_ledger(ledger)
     from benchmarks.answering_gateways import (
         AnsweringFraudScreen,
         AnsweringInventory,
@@ -155,6 +161,7 @@ class Bench:
     server_pid: int
     env: dict[str, str]
     orders: int
+    postgres_ledger: str | None = None  # a PostgreSQL ledger's DSN, when the run measures one
 
     async def throughput(
         self,
@@ -165,11 +172,18 @@ class Bench:
         attributes: bool = True,
         projector: bool = False,
         watch_visibility: bool = False,
+        postgres_ledger: bool = False,
     ) -> Figures:
         """`orders` workflows in flight at once against fresh worker processes; with
-        `projector`, an `orders projector` keeping read models current all along."""
+        `projector`, an `orders projector` keeping read models current all along; with
+        `postgres_ledger`, the workers' ledger in PostgreSQL."""
         task_queue, run = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
-        workers = Workers.spawn(kind, task_queue, processes, self.env, levers_off)
+        env = (
+            {**self.env, "ORDERS_LEDGER": self.postgres_ledger}
+            if postgres_ledger and self.postgres_ledger
+            else self.env
+        )
+        workers = Workers.spawn(kind, task_queue, processes, env, levers_off)
         projecting = Projector.spawn(self.env) if projector else None
         seen: dict[str, float] = {}
         watching = asyncio.create_task(self._watch_closings(run, seen)) if watch_visibility else None
@@ -373,6 +387,8 @@ def _variants(wanted: set[str] | None) -> list[tuple[str, dict[str, Any]]]:
         )
     if chosen("ledger"):
         variants.append((f"ours {LEVERS['ledger']}", {"kind": "orders", "levers_off": ["ledger"]}))
+    if chosen("postgres"):
+        variants.append(("ours, ledger in PostgreSQL", {"kind": "orders", "postgres_ledger": True}))
     if chosen("processes"):
         variants.append(("ours, 2 worker processes", {"kind": "orders", "processes": 2}))
     if chosen("projector"):
@@ -511,10 +527,13 @@ async def unshipped(client: Client) -> int:
 async def main(args: argparse.Namespace) -> None:
     wanted = set(args.only.split(",")) if args.only else None
     Projector.interval = args.projector_interval
-    with tempfile.TemporaryDirectory() as scratch_dir:
+    with tempfile.TemporaryDirectory() as scratch_dir, ExitStack() as postgres:
         scratch = Path(scratch_dir)
         server, env = await start_bench_server(scratch)
         bench = Bench(server.client, server.process.pid, env, args.orders)
+        if wanted is None or "postgres" in wanted:
+            bench.postgres_ledger = new_database(postgres.enter_context(local_postgres()), "bench_ledger")
+            stock_up(bench.postgres_ledger)
         try:
             await Bench(server.client, server.process.pid, env, 20).throughput("orders")  # warm the server up
             rows = await throughput_rows(bench, wanted, args.rounds)
@@ -548,7 +567,8 @@ def cli() -> None:
     parser.add_argument("--memory", default="1000,5000", help="order counts to read memory after (default 1000,5000)")
     parser.add_argument(
         "--only",
-        help="comma-separated: before, ledger, levers, processes, projector, paced, eager, starter, report, memory",
+        help="comma-separated: before, ledger, postgres, levers, processes, projector, paced, eager, starter, report,"
+        " memory",
     )
     parser.add_argument("--paced-rate", type=float, default=10, help="orders a second for paced (default 10)")
     parser.add_argument(

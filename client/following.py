@@ -74,7 +74,7 @@ async def past_orders(client: Client, settings: Settings) -> PastOrders:
     read_models = None
     if not isinstance(projections, Path) or projections.exists():
         try:
-            read_models = await open_read_models(client, projections)
+            read_models = await open_read_models(client, projections, writing=False)
         except ProjectionError as err:
             log.warning("Not asking the read models whether an order is known: %s", err)
     return PastOrders(archive, read_models, EnvelopeReader.of(client))

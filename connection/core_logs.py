@@ -23,8 +23,17 @@ from temporalio.runtime import (
 CORE_LOGGER = "temporalio.core"
 
 
+_made_for: str | None = None  # the metrics address of the runtime this process made, once it made one
+
+
 def forward_core_logs(level: int = logging.WARNING, metrics_at: str | None = None) -> None:
+    """Make the process's runtime, once: a program run again in the same process (as tests
+    run commands) keeps the runtime it made, with its threads, unless it serves metrics elsewhere."""
+    global _made_for
     logging.getLogger(CORE_LOGGER).setLevel(level)
+    if _made_for is not None and _made_for == (metrics_at or ""):
+        return
+    _made_for = metrics_at or ""
     runtime = Runtime(
         telemetry=TelemetryConfig(
             logging=LoggingConfig(

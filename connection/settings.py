@@ -5,7 +5,9 @@ TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and the TOML file at
 TEMPORAL_CONFIG_FILE; `localhost:7233` when nothing is set. The rest are ours (the
 README's Configuration table lists each, and a test holds it to this module):
 ORDERS_DATA_DIR (where the embedded server and the simulated payment gateway,
-inventory and shipping keep their SQLite files, `.temporal/` by default),
+inventory and shipping keep their SQLite files, `.temporal/` by default), ORDERS_LEDGER
+(where the simulated payment gateway, inventory and shipping keep what they did: a SQLite
+file under ORDERS_DATA_DIR by default, or a postgresql:// DSN every worker shares),
 ORDERS_UI_URL (the Web UI's base address, when it is not the dev server's),
 ORDERS_CONNECT_TIMEOUT (seconds to wait for Temporal to answer before giving up),
 ORDERS_RPC_TIMEOUT (seconds a call may go unanswered once connected),
@@ -77,6 +79,7 @@ class Settings:
     decision_timeout: timedelta = DEFAULT_DECISION_TIMEOUT
     projections_dsn: str | None = None
     archive_target: str | None = None
+    ledger_target: str | None = None
     build_id: str | None = None
     deployment: str = DEFAULT_DEPLOYMENT
     metrics_address: str | None = None
@@ -99,28 +102,19 @@ class Settings:
         return self.connect_config["namespace"]
 
     @property
-    def ledger_path(self) -> Path:
-        """The SQLite file of the simulated payment gateway, inventory and shipping."""
-        return self.data_dir / LEDGER_FILENAME
+    def ledger(self) -> Path | str:
+        """Where the simulated payment gateway, inventory and shipping keep what they did:
+        ORDERS_LEDGER, a SQLite path, sqlite:///PATH or a postgresql:// DSN (one a fleet of
+        workers on many hosts shares); else ledger.sqlite under ORDERS_DATA_DIR."""
+        return _database(self.ledger_target, "ORDERS_LEDGER", "the ledger", self.data_dir / LEDGER_FILENAME)
 
     @property
     def projections(self) -> Path | str:
         """Where the read models are kept: ORDERS_PROJECTIONS_DSN, a SQLite path,
         sqlite:///PATH or a postgresql:// DSN; else projections.sqlite under ORDERS_DATA_DIR."""
-        dsn = self.projections_dsn
-        if dsn is None:
-            return self.data_dir / PROJECTIONS_FILENAME
-        if dsn.startswith(("postgresql://", "postgres://")):
-            return dsn
-        if dsn.startswith("sqlite:///"):
-            return Path(dsn.removeprefix("sqlite:///"))
-        if "://" in dsn:
-            scheme = dsn.split("://", 1)[0]
-            raise SettingsError(
-                f"ORDERS_PROJECTIONS_DSN: {scheme}:// is not a database the read models use;"
-                " give a SQLite path, sqlite:///PATH or postgresql://…"
-            )
-        return Path(dsn)
+        return _database(
+            self.projections_dsn, "ORDERS_PROJECTIONS_DSN", "the read models", self.data_dir / PROJECTIONS_FILENAME
+        )
 
     @property
     def archive(self) -> Path | str:
@@ -139,6 +133,22 @@ class Settings:
         return Path(target)
 
 
+def _database(setting: str | None, name: str, what: str, default: Path) -> Path | str:
+    """A database named by a setting: a SQLite path, sqlite:///PATH or a postgresql:// DSN."""
+    if setting is None:
+        return default
+    if setting.startswith(("postgresql://", "postgres://")):
+        return setting
+    if setting.startswith("sqlite:///"):
+        return Path(setting.removeprefix("sqlite:///"))
+    if "://" in setting:
+        scheme = setting.split("://", 1)[0]
+        raise SettingsError(
+            f"{name}: {scheme}:// is not a database {what} use; give a SQLite path, sqlite:///PATH or postgresql://…"
+        )
+    return Path(setting)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     config = ClientConfig.load_client_connect_config(override_env_vars=dict(environ))
@@ -153,6 +163,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         decision_timeout=_seconds(environ, "ORDERS_DECISION_TIMEOUT", DEFAULT_DECISION_TIMEOUT),
         projections_dsn=environ.get("ORDERS_PROJECTIONS_DSN") or None,
         archive_target=environ.get("ORDERS_ARCHIVE") or None,
+        ledger_target=environ.get("ORDERS_LEDGER") or None,
         build_id=_name(environ, "ORDERS_BUILD_ID"),
         deployment=_name(environ, "ORDERS_DEPLOYMENT") or DEFAULT_DEPLOYMENT,
         metrics_address=_address(environ, "ORDERS_METRICS_ADDRESS"),
@@ -186,6 +197,8 @@ def _name(environ: Mapping[str, str], name: str) -> str | None:
 
 
 def check_version_name(text: str) -> str:
+    if not text:
+        raise ValueError("an empty name is not a build id or deployment name")
     if len(text) > 255 or not text.isprintable() or any(ch.isspace() for ch in text):
         raise ValueError(f"{text!r} is not a build id or deployment name: up to 255 characters, no spaces")
     return text

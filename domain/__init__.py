@@ -33,7 +33,15 @@ from domain.rules import (
     payment_status_for,
     validate_order,
 )
-from domain.state import STATE_SCHEMA_VERSION, EventStreamError, OrderState, OrderStatus, apply_event, fold_events
+from domain.state import (
+    STATE_SCHEMA_VERSION,
+    EventStreamError,
+    OrderState,
+    OrderStatus,
+    apply_event,
+    check_sequence,
+    fold_events,
+)
 from domain.stream import OrderStream, VersionNotFound, read_window, state_as_of
 from domain.upcasting import EventSchemaError, upcast
 
@@ -71,6 +79,7 @@ __all__ = [
     "ValidationResult",
     "VersionNotFound",
     "apply_event",
+    "check_sequence",
     "describe_validation_error",
     "fold_events",
     "needs_fraud_screening",

@@ -1,6 +1,6 @@
 """An order's state, and the one pure function that moves it forward by an event."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -88,15 +88,26 @@ def apply_event(state: OrderState, envelope: EventEnvelope) -> OrderState:
 
 def _check_place_in_stream(state: OrderState, envelope: EventEnvelope) -> None:
     """The envelope is the next of this order's stream, or an EventStreamError says why not."""
-    if envelope.stream_id != state.order_id:
+    _check_place(state.order_id, state.version, envelope)
+
+
+def _check_place(order_id: str, version: int, envelope: EventEnvelope) -> None:
+    if envelope.stream_id != order_id:
+        raise EventStreamError(f"event {envelope.event_id} belongs to stream {envelope.stream_id!r}, not {order_id!r}")
+    if envelope.version != version + 1:
         raise EventStreamError(
-            f"event {envelope.event_id} belongs to stream {envelope.stream_id!r}, not {state.order_id!r}"
+            f"stream {order_id!r} is at version {version}; event {envelope.event_id} has version {envelope.version}"
         )
-    if envelope.version != state.version + 1:
-        raise EventStreamError(
-            f"stream {state.order_id!r} is at version {state.version}; "
-            f"event {envelope.event_id} has version {envelope.version}"
-        )
+
+
+def check_sequence(order_id: str, envelopes: Sequence[EventEnvelope]) -> None:
+    """The envelopes are one stream from its start: `order_id`'s, versions 1, 2, 3… with
+    none missing; else an EventStreamError names the first that is out of place (the
+    check `apply_event` makes, without folding)."""
+    version = 0
+    for envelope in envelopes:
+        _check_place(order_id, version, envelope)
+        version = envelope.version
 
 
 def _changes(state: OrderState, envelope: EventEnvelope) -> dict[str, object]:

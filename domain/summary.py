@@ -66,17 +66,17 @@ class SummarySource(Protocol):
 
 
 def summarize(streams: Iterable[OrderStream], top_errors: int = 5) -> OrderSummary:
-    return summarize_orders(((stream.state_at(), validation_problems(stream)) for stream in streams), top_errors)
+    return summarize_orders(((stream.state_at(), validation_problems(stream), True) for stream in streams), top_errors)
 
 
 def summarize_orders(
-    orders: Iterable[tuple[OrderState, tuple[ValidationProblem, ...]]], top_errors: int = 5
+    orders: Iterable[tuple[OrderState, tuple[ValidationProblem, ...], bool]], top_errors: int = 5
 ) -> OrderSummary:
-    """The summary of orders given as their latest state and validation problems, as a
-    read model keeps them."""
+    """The summary of orders given as their latest state, validation problems and whether
+    each still runs, as a read model keeps them."""
     folding = SummaryFold(top_errors)
-    for state, problems in orders:
-        folding.add(state, problems)
+    for state, problems, running in orders:
+        folding.add(state, problems, running=running)
     return folding.summary()
 
 
@@ -95,12 +95,15 @@ class SummaryFold:
         self._errors: Counter[ProblemCode] = Counter()
         self._examples: dict[ProblemCode, tuple[str, str]] = {}  # code: (order id, message)
 
-    def add(self, state: OrderState, problems: tuple[ValidationProblem, ...]) -> None:
+    def add(self, state: OrderState, problems: tuple[ValidationProblem, ...], *, running: bool = True) -> None:
+        """Count the order in. One no longer `running` (terminated while it waited, say)
+        is counted at the status it rests in, and never listed as waiting for approval:
+        nobody can approve it any more."""
         if state.status is None:
             return
         self._counts[state.status] += 1
         self._amounts[state.status] = self._amounts.get(state.status, Decimal(0)) + (state.total_amount or Decimal(0))
-        if state.status is OrderStatus.PAYMENT_PENDING:
+        if state.status is OrderStatus.PAYMENT_PENDING and running:
             self._awaiting.append(
                 AwaitingApproval(
                     order_id=state.order_id,

@@ -9,18 +9,25 @@ archive an order: the archiver needs no keys, and the archive holds nothing in c
 that the server did not.
 
 The archive is one table, in a SQLite file inside a directory (the default) or in a
-PostgreSQL database. The order id is its key, and a row is written in one statement (no
-transaction, no lock beyond the row's) that does nothing when the row is there: an order
-is archived exactly once, however many archivers run or how often one is killed, and
-every committed row is a checkpoint.
+PostgreSQL database. The order id is its key, and a row holds the order's current run: the
+one a reset chain ends in, which readers by order id read. A row is written in one
+statement that inserts it, or replaces the row of an earlier run of the same order (a run
+made earlier: see eventstore.history.RunOf), and otherwise does nothing: an order is
+archived exactly once per run, however many archivers run or how often one is killed,
+racing archivers end with its latest run, and every committed row is a checkpoint.
+
+Only `orders archive` writes the archive. Every other reader opens it to read only: it
+may lie on read-only media, and one that cannot be read is named, not fatal, where
+Temporal still holds what is asked.
 """
 
 import hashlib
 import json
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +37,9 @@ from temporalio.api.history.v1 import History, HistoryEvent
 from temporalio.client import WorkflowHistory
 
 from domain import OrderStream
-from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError, recorded_carriers
-from storage import Database, is_postgres, open_database, where_of
+from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError, recorded_carriers, run_of
+from storage import Database, DatabaseError, PlaceError, is_postgres, open_database, where_of
+from storage.places import writable_directory
 
 ARCHIVE_FILENAME = "orders-archive.sqlite"
 _PAGE = 200
@@ -48,13 +56,17 @@ CREATE TABLE IF NOT EXISTS archived_orders (
     history_events INTEGER NOT NULL,
     history_sha256 TEXT NOT NULL,      -- of the history's events, serialized deterministically
     history BYTEA NOT NULL,            -- zlib(proto JSON of the whole history)
-    envelopes TEXT NOT NULL            -- a JSON array of the payloads carrying the envelopes (proto JSON)
+    envelopes TEXT NOT NULL,           -- a JSON array of the payloads carrying the envelopes (proto JSON)
+    run_began_at TEXT                  -- when the run was made (started, or reset into); NULL in rows of old
 )
 """
+# Added to archives made before it: their rows say NULL, and any other run replaces them.
+_ADDED_COLUMNS = {"run_began_at": "TEXT"}
 _COLUMNS = (
     "order_id, workflow_id, run_id, execution_status, closed_at, archived_at,"
-    " last_version, history_events, history_sha256, history, envelopes"
+    " last_version, history_events, history_sha256, history, envelopes, run_began_at"
 )
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, UTC: compares as text as in time
 
 
 class ArchiveError(ValueError):
@@ -79,26 +91,35 @@ class ArchivedOrder:
     history_sha256: str
     compressed_history: bytes
     envelope_payloads: str
+    run_began_at: datetime | None  # None in rows archived before it was kept
 
     @staticmethod
-    def of(
-        order_id: str, history: WorkflowHistory, execution_status: str, closed_at: datetime, archived_at: datetime
-    ) -> "ArchivedOrder":
+    def of(order_id: str, history: WorkflowHistory, archived_at: datetime) -> "ArchivedOrder":
+        """The closed run `history` is, to archive: its run, how and when it closed, from
+        the history itself."""
+        run = run_of(history.events)
+        if run.closed_as is None or run.closed_at is None:
+            raise ArchiveError(f"order {order_id!r}: run {run.run_id} is still open; only closed runs are archived")
         carriers = recorded_carriers(history.events)
         envelopes = [json_format.MessageToDict(carrier.payload) for carrier in carriers]
         return ArchivedOrder(
             order_id=order_id,
             workflow_id=history.workflow_id,
-            run_id=history.run_id,
-            execution_status=execution_status,
-            closed_at=closed_at,
+            run_id=run.run_id,
+            execution_status=run.closed_as,
+            closed_at=run.closed_at,
             archived_at=archived_at,
             last_version=sum(carrier.envelopes for carrier in carriers),
             history_events=len(history.events),
             history_sha256=history_digest(history.events),
             compressed_history=zlib.compress(history.to_json().encode()),
             envelope_payloads=json.dumps(envelopes, separators=(",", ":")),
+            run_began_at=run.began_at,
         )
+
+    def began_at(self) -> datetime:
+        """When the archived run was made; read from its history in rows that predate the column."""
+        return self.run_began_at or run_of(self.history().events).began_at
 
     def history(self) -> WorkflowHistory:
         try:
@@ -135,82 +156,155 @@ def archive_exists(target: Path | str) -> bool:
     return is_postgres(target) or Path(archive_location(target)).is_file()
 
 
-def open_archive(target: Path | str, *, create: bool = False) -> "Archive | None":
-    """The archive at `target`; None when nothing was ever archived there, unless `create`."""
-    return Archive(target) if create or archive_exists(target) else None
+def open_archive(target: Path | str) -> "Archive | None":
+    """The archive at `target`, to read only; None when nothing was ever archived there.
+    Nothing is read yet: a damaged archive is named (ArchiveError) by the first read."""
+    return Archive(target, writing=False) if archive_exists(target) else None
 
 
 class Archive:
-    def __init__(self, target: Path | str) -> None:
-        """`target`: a directory (its SQLite file is made when missing) or a postgresql:// DSN."""
+    def __init__(self, target: Path | str, *, writing: bool = True) -> None:
+        """`target`: a directory (its SQLite file made when missing) or a postgresql:// DSN.
+        `writing`: for `orders archive`, which alone writes here: the place is checked and
+        the table made (or brought up to date) at once, an ArchiveError naming what is
+        wrong. Readers open it to read only, and nothing is asked of it until they read."""
         self.where = where_of(target)
-        self._db: Database = open_database(archive_location(target))
-        self._db.execute(_SCHEMA)
+        self._writing = writing
+        self._added: set[str] | None = None  # columns added since, which this archive has (None: not asked yet)
+        try:
+            if writing and not is_postgres(target):
+                writable_directory(Path(target), what=f"the archive directory {target} (ORDERS_ARCHIVE)")
+            self._db: Database = open_database(archive_location(target), read_only=not writing)
+        except PlaceError as err:
+            raise ArchiveError(f"the archive at {self.where} cannot be used: {err}") from None
+        if writing:
+            with self._reading("used"):
+                self._db.execute(_SCHEMA)
+                for column, kind in _ADDED_COLUMNS.items():
+                    if column not in self._db.columns("archived_orders"):
+                        self._db.execute(f"ALTER TABLE archived_orders ADD COLUMN {column} {kind}")
 
     def put(self, order: ArchivedOrder) -> bool:
-        """Archive `order`: True if this call did, False if it was archived already."""
-        inserted = self._db.execute(
-            f"INSERT INTO archived_orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (order_id) DO NOTHING RETURNING order_id",
-            (
-                order.order_id,
-                order.workflow_id,
-                order.run_id,
-                order.execution_status,
-                order.closed_at.isoformat(),
-                order.archived_at.isoformat(),
-                order.last_version,
-                order.history_events,
-                order.history_sha256,
-                order.compressed_history,
-                order.envelope_payloads,
-            ),
-        ).fetchone()
-        return inserted is not None
+        """Archive `order`'s run: True if this call wrote it, as a new row or over the row
+        of an earlier run of the order; False if the row holds this run or a later one."""
+        row = (
+            order.order_id,
+            order.workflow_id,
+            order.run_id,
+            order.execution_status,
+            order.closed_at.isoformat(),
+            order.archived_at.isoformat(),
+            order.last_version,
+            order.history_events,
+            order.history_sha256,
+            order.compressed_history,
+            order.envelope_payloads,
+            _time(order.began_at()),
+        )
+        replaced = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS.split(", ")[1:])
+        with self._reading("written"):
+            written = self._db.execute(
+                f"INSERT INTO archived_orders ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})"
+                f" ON CONFLICT (order_id) DO UPDATE SET {replaced}"
+                " WHERE archived_orders.run_id <> excluded.run_id"
+                " AND (archived_orders.run_began_at IS NULL OR archived_orders.run_began_at < excluded.run_began_at)"
+                " RETURNING order_id",
+                row,
+            ).fetchone()
+        return written is not None
 
     def get(self, order_id: str) -> ArchivedOrder | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM archived_orders WHERE order_id = ?", (order_id,)).fetchone()
+        columns = self._columns()
+        with self._reading():
+            row = self._db.execute(f"SELECT {columns} FROM archived_orders WHERE order_id = ?", (order_id,)).fetchone()
         return _archived(row) if row else None
 
-    def known(self, order_ids: Sequence[str]) -> set[str]:
-        """Those of `order_ids` the archive holds."""
-        found: set[str] = set()
+    def known(self, order_ids: Sequence[str]) -> dict[str, "ArchivedRun"]:
+        """Those of `order_ids` the archive holds, each with the run it holds."""
+        found: dict[str, ArchivedRun] = {}
+        columns = "order_id, run_id, " + ("run_began_at" if "run_began_at" in self._has() else "NULL")
         for start in range(0, len(order_ids), _PAGE):
             page = order_ids[start : start + _PAGE]
             marks = ", ".join("?" * len(page))
-            rows = self._db.execute(f"SELECT order_id FROM archived_orders WHERE order_id IN ({marks})", page)
-            found.update(row[0] for row in rows)
+            with self._reading():
+                rows = self._db.execute(
+                    f"SELECT {columns} FROM archived_orders WHERE order_id IN ({marks})", page
+                ).fetchall()
+            found.update({str(row[0]): ArchivedRun(str(row[1]), _moment(row[2])) for row in rows})
         return found
 
     def orders(self) -> Iterator[ArchivedOrder]:
         """Every archived order by order id, a page at a time: memory holds one page."""
-        return (_archived(row) for row in self._rows(_COLUMNS))
+        return (_archived(row) for row in self._rows(self._columns()))
 
     def order_ids(self) -> Iterator[str]:
         """Every archived order's id, in order, a page at a time."""
         return (str(row[0]) for row in self._rows("order_id"))
 
-    def versions(self) -> Iterator[tuple[str, int]]:
-        """Every archived order's id and last version, in order, a page at a time."""
-        return ((str(row[0]), int(row[1])) for row in self._rows("order_id, last_version"))
+    def versions(self) -> Iterator[tuple[str, int, str]]:
+        """Every archived order's id, last version and run, in order, a page at a time."""
+        return ((str(row[0]), int(row[1]), str(row[2])) for row in self._rows("order_id, last_version, run_id"))
 
     def _rows(self, columns: str) -> Iterator[Any]:
         """`columns` (order_id first) of every row, by order id, read a page at a time."""
         after = ""
         while True:
-            rows = self._db.execute(
-                f"SELECT {columns} FROM archived_orders WHERE order_id > ? ORDER BY order_id LIMIT {_PAGE}", (after,)
-            ).fetchall()
+            with self._reading():
+                rows = self._db.execute(
+                    f"SELECT {columns} FROM archived_orders WHERE order_id > ? ORDER BY order_id LIMIT {_PAGE}",
+                    (after,),
+                ).fetchall()
             yield from rows
             if len(rows) < _PAGE:
                 return
             after = rows[-1][0]
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM archived_orders").fetchone()[0])
+        with self._reading():
+            return int(self._db.execute("SELECT COUNT(*) FROM archived_orders").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
+
+    def _has(self) -> set[str]:
+        """Which of the columns added since this archive has (an old one, read only, may lack them)."""
+        if self._added is None:
+            with self._reading():
+                self._added = self._db.columns("archived_orders") & _ADDED_COLUMNS.keys()
+        return self._added
+
+    def _columns(self) -> str:
+        missing = _ADDED_COLUMNS.keys() - self._has()
+        return ", ".join(f"NULL AS {column}" if column in missing else column for column in _COLUMNS.split(", "))
+
+    @contextmanager
+    def _reading(self, how: str = "read") -> Iterator[None]:
+        """A damaged, missing or read-only archive named in one line (ArchiveError)."""
+        try:
+            yield
+        except DatabaseError as err:
+            raise ArchiveError(f"the archive at {self.where} cannot be {how}: {_first_line(err)}") from None
+
+
+@dataclass(frozen=True)
+class ArchivedRun:
+    """Which run of an order the archive holds, and when that run was made (None in rows
+    archived before it was kept)."""
+
+    run_id: str
+    began_at: datetime | None
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def _moment(text: object) -> datetime | None:
+    return datetime.strptime(str(text), _TIME_FORMAT).replace(tzinfo=UTC) if text else None
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _archived(row: Sequence[object]) -> ArchivedOrder:
@@ -227,4 +321,5 @@ def _archived(row: Sequence[object]) -> ArchivedOrder:
         history_sha256=str(row[8]),
         compressed_history=bytes(history) if isinstance(history, bytes | memoryview) else b"",
         envelope_payloads=str(row[10]),
+        run_began_at=_moment(row[11]),
     )

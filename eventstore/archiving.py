@@ -1,9 +1,13 @@
 """Copying closed orders to the archive, and checking the archive against Temporal.
 
-Visibility lists the closed orders; those the archive lacks have their histories read,
-`concurrency` at a time, and each is committed on its own: a run killed at any moment
-has archived what it committed, and the next run skips those (the archive's key makes a
-second copy impossible even when two runs race). Memory holds one page of the listing.
+Visibility lists the closed runs of orders; for those the archive lacks (or holds an
+earlier run of) the order's current run is read, `concurrency` at a time, and archived
+if it has closed; each is committed on its own: a run killed at any moment has archived
+what it committed, and the next run skips those (the archive's key makes a second copy
+impossible even when two runs race, and a later run of an order always wins over an
+earlier one). Visibility lists every run of an order, the ones a reset abandoned too; what
+is archived is always the current run, read by workflow id as every reader reads it.
+Memory holds one page of the listing.
 """
 
 import asyncio
@@ -14,9 +18,10 @@ from datetime import UTC, datetime
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from contract import WORKFLOW_TYPE, order_id_of
-from eventstore.archive import Archive, ArchivedOrder, ArchiveError, history_digest
-from eventstore.history import recorded_carriers
+from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
+from eventstore.archive import Archive, ArchivedOrder, ArchivedRun, ArchiveError, history_digest
+from eventstore.history import recorded_carriers, run_of
+from storage import SeenIds
 
 CLOSED = f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus != 'Running'"
 _PAGE = 100
@@ -30,16 +35,18 @@ def closed_before(moment: datetime) -> str:
 
 @dataclass
 class ArchiveRun:
-    listed: int = 0  # closed orders visibility listed
-    archived: int = 0  # of those, archived by this run
-    already: int = 0  # of those, in the archive before this run reached them
+    listed: int = 0  # closed orders visibility listed (each once, whatever runs it lists of them)
+    archived: int = 0  # of those, archived by this run (new to the archive, or a later run of one in it)
+    already: int = 0  # of those, in the archive before this run reached them, as their current run
+    replaced: int = 0  # of the archived, orders whose earlier run the archive held (a reset since)
+    open: int = 0  # of those, orders whose current run is open (reset into a new run): archived once it closes
 
 
 @dataclass
 class Verification:
     checked: int = 0  # archived orders checked
     matching: int = 0  # their history in Temporal is the archived one, byte for byte
-    only_in_archive: int = 0  # Temporal no longer holds their history (retention ended)
+    only_in_archive: int = 0  # Temporal no longer holds their current run (retention ended, or it was deleted)
     not_archived: int = 0  # closed orders Temporal holds that the archive lacks
     problems: list[str] = field(default_factory=list)
 
@@ -51,34 +58,50 @@ async def archive_closed_orders(
     concurrency: int = 8,
     query: str = CLOSED,
 ) -> ArchiveRun:
-    """Archive every closed order the archive lacks."""
+    """Archive the current run of every closed order the archive lacks, or holds an
+    earlier run of."""
     total = (await client.count_workflows(query)).count
     run = ArchiveRun()
     reads = asyncio.Semaphore(concurrency)
 
-    async def archive_one(order_id: str, execution: WorkflowExecution) -> None:
+    async def archive_one(order_id: str, held: ArchivedRun | None) -> None:
         async with reads:
-            history = await _history_of(client, execution.id, execution.run_id)
-        if history is None:  # deleted since it was listed: nothing left to archive
+            history = await _history_of(client, workflow_id_for(order_id))
+        if history is None:  # deleted since it was listed (or its current run was): nothing to archive
             return
-        closed_at = execution.close_time or datetime.now(UTC)
-        status = execution.status.name if execution.status else "UNKNOWN"
-        order = ArchivedOrder.of(order_id, history, status, closed_at, datetime.now(UTC))
-        if await asyncio.to_thread(archive.put, order):
+        if run_of(history.events).running:
+            run.open += 1
+            return
+        order = ArchivedOrder.of(order_id, history, datetime.now(UTC))
+        if held is not None and held.run_id == order.run_id:
+            run.already += 1
+        elif await asyncio.to_thread(archive.put, order):
             run.archived += 1
+            run.replaced += held is not None
         else:
             run.already += 1
 
     async for page in _pages(client, query):
         run.listed += len(page)
         known = await asyncio.to_thread(archive.known, list(page))
-        run.already += len(known)
-        await asyncio.gather(
-            *(archive_one(order_id, execution) for order_id, execution in page.items() if order_id not in known)
-        )
+        wanted = {order_id: known.get(order_id) for order_id, listed in page.items() if _may_be_news(listed, known)}
+        run.already += len(page) - len(wanted)
+        await asyncio.gather(*(archive_one(order_id, held) for order_id, held in wanted.items()))
         if on_progress:
             on_progress(run.listed, max(total, run.listed))
     return run
+
+
+def _may_be_news(listed: list[WorkflowExecution], known: dict[str, ArchivedRun]) -> bool:
+    """Whether an order's listed runs may hold one the archive lacks: none of them is the
+    archived run, nor older than it (visibility's StartTime of a run is when it was made)."""
+    held = known.get(order_id_of(listed[0].id) or "")
+    if held is None:
+        return True
+    return not all(
+        execution.run_id == held.run_id or (held.began_at is not None and execution.start_time < held.began_at)
+        for execution in listed
+    )
 
 
 async def verify_archive(
@@ -99,9 +122,16 @@ async def verify_archive(
             problem = str(err)
         if problem is None:
             async with reads:
-                live = await _history_of(client, order.workflow_id, order.run_id)
-            if live is None:
+                live = await _history_of(client, order.workflow_id)
+            current = run_of(live.events) if live is not None else None
+            if live is None or current is None:
                 result.only_in_archive += 1
+            elif current.run_id != order.run_id:
+                problem = (
+                    f"order {order.order_id!r}: the archived run {order.run_id} is no longer the order's current run"
+                    f" ({current.run_id}, {'open' if current.running else 'closed'} since a reset):"
+                    + (" it is archived once it closes" if current.running else " run `orders archive` to archive it")
+                )
             elif history_digest(live.events) != order.history_sha256:
                 problem = (
                     f"order {order.order_id!r}: Temporal's history ({len(live.events)} events) is not the archived"
@@ -124,7 +154,7 @@ async def verify_archive(
     await asyncio.gather(*(check(each) for each in batch))
 
     async for page in _pages(client, CLOSED):
-        result.not_archived += len(page) - len(await asyncio.to_thread(archive.known, list(page)))
+        result.not_archived += await _unarchived(client, archive, page)
     return result
 
 
@@ -132,9 +162,17 @@ async def unarchived_closed_before(client: Client, archive: Archive | None, mome
     """How many orders closed before `moment` the archive lacks (all of them without one)."""
     missing = 0
     async for page in _pages(client, closed_before(moment)):
-        known = await asyncio.to_thread(archive.known, list(page)) if archive else set()
-        missing += len(page) - len(known)
+        missing += await _unarchived(client, archive, page)
     return missing
+
+
+async def _unarchived(client: Client, archive: Archive | None, page: dict[str, list[WorkflowExecution]]) -> int:
+    """How many of the page's orders the archive lacks, or holds an earlier run of than one
+    listed. (A run a reset abandoned whose current run is open or was deleted is counted
+    too: visibility does not say which run is current, and asking Temporal of each order
+    would cost a call an order.)"""
+    known = await asyncio.to_thread(archive.known, list(page)) if archive else {}
+    return sum(_may_be_news(listed, known) for listed in page.values())
 
 
 def _inconsistency(order: ArchivedOrder, archived: WorkflowHistory) -> str | None:
@@ -146,23 +184,33 @@ def _inconsistency(order: ArchivedOrder, archived: WorkflowHistory) -> str | Non
     return None
 
 
-async def _pages(client: Client, query: str) -> AsyncIterator[dict[str, WorkflowExecution]]:
-    """The orders `query` lists, a page at a time, by order id."""
-    page: dict[str, WorkflowExecution] = {}
-    async for execution in client.list_workflows(query, page_size=_PAGE):
-        order_id = order_id_of(execution.id)
-        if order_id is not None and execution.status != WorkflowExecutionStatus.RUNNING:
-            page.setdefault(order_id, execution)
-        if len(page) >= _PAGE:
-            yield page
-            page = {}
-    if page:
-        yield page
+async def _pages(client: Client, query: str) -> AsyncIterator[dict[str, list[WorkflowExecution]]]:
+    """The orders `query` lists, a page at a time, by order id, each with the closed runs
+    listed of it on that page (a reset order has more than one); each order once, on the
+    first page that lists it (the ids of earlier pages kept on disk)."""
+    with SeenIds() as seen:
+        page: dict[str, list[WorkflowExecution]] = {}
+
+        def fresh() -> dict[str, list[WorkflowExecution]]:
+            new = seen.unseen(list(page))
+            seen.add(new)
+            return {order_id: page[order_id] for order_id in new}
+
+        async for execution in client.list_workflows(query, page_size=_PAGE):
+            order_id = order_id_of(execution.id)
+            if order_id is not None and execution.status != WorkflowExecutionStatus.RUNNING:
+                page.setdefault(order_id, []).append(execution)
+            if len(page) >= _PAGE:
+                yield fresh()
+                page = {}
+        if page:
+            yield fresh()
 
 
-async def _history_of(client: Client, workflow_id: str, run_id: str) -> WorkflowHistory | None:
-    """The run's whole history; None when Temporal holds it no longer."""
-    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+async def _history_of(client: Client, workflow_id: str) -> WorkflowHistory | None:
+    """The whole history of the workflow's current run, as readers by order id read it;
+    None when Temporal holds it no longer."""
+    handle = client.get_workflow_handle(workflow_id)
     try:
         return WorkflowHistory(workflow_id, [event async for event in handle.fetch_history_events()])
     except RPCError as err:

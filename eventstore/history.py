@@ -9,14 +9,15 @@ carrying exactly that envelope. A history holds one carrier or the other, never 
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
@@ -30,7 +31,15 @@ from connection.encryption import (
     refuse_encrypted,
 )
 from contract import DOMAIN_EVENT_MEMO_KEY, RECORDING_ACTIVITIES, order_id_of
-from domain import EventEnvelope, EventSchemaError, OrderStream, describe_validation_error, upcast
+from domain import (
+    EventEnvelope,
+    EventSchemaError,
+    EventStreamError,
+    OrderStream,
+    check_sequence,
+    describe_validation_error,
+    upcast,
+)
 
 _JSON_ENCODING = b"json/plain"
 # The marker the SDK's core writes for a local activity's result.
@@ -41,6 +50,63 @@ _ENVELOPES_CARRIED = {"validate_order": 2}
 
 class HistoryReadError(ValueError):
     """A history whose domain events cannot be read."""
+
+
+# How a history ends when its run has closed, and what each ending is called (as
+# visibility's ExecutionStatus names it, upper case).
+_CLOSINGS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
+}
+
+
+@dataclass(frozen=True)
+class RunOf:
+    """Which run of its workflow a history is, when that run was made, and how it closed.
+
+    A reset (`temporal workflow reset`, the Web UI's Reset) makes a new run from a chosen
+    workflow task of an earlier one and abandons the rest of that one; the new run's
+    history holds the earlier run's events up to that point (its WorkflowExecutionStarted
+    among them, naming the first run), then a WorkflowTaskFailed of cause RESET_WORKFLOW
+    naming the run it replaced and itself. So a history names its own run in its last
+    reset marker (else in its start), and when the run was made by that marker's time
+    (else its start's): a later run of a reset chain was always made later. The SDK's
+    `WorkflowHistory.run_id` names the first run of the chain, which is not this one."""
+
+    run_id: str
+    began_at: datetime
+    closed_as: str | None  # COMPLETED, FAILED, TERMINATED, ...; None while the run is open
+    closed_at: datetime | None
+
+    @property
+    def running(self) -> bool:
+        return self.closed_as is None
+
+
+def run_of(events: Sequence[HistoryEvent]) -> RunOf:
+    """The run `events` are the history of."""
+    if not events or events[0].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        raise HistoryReadError("the history does not begin with WorkflowExecutionStarted")
+    started = events[0]
+    run_id, began_at = started.workflow_execution_started_event_attributes.original_execution_run_id, started.event_time
+    for event in events:
+        if event.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            continue
+        failed = event.workflow_task_failed_event_attributes
+        if failed.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW and failed.new_run_id:
+            run_id, began_at = failed.new_run_id, event.event_time
+    last = events[-1]
+    closed_as = _CLOSINGS.get(last.event_type)
+    return RunOf(
+        run_id=run_id,
+        began_at=began_at.ToDatetime(tzinfo=UTC),
+        closed_as=closed_as,
+        closed_at=last.event_time.ToDatetime(tzinfo=UTC) if closed_as else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +147,7 @@ class EnvelopeReader:
         order_id = envelopes[0].stream_id if envelopes else order_id_of(history.workflow_id)
         if order_id is None:
             raise HistoryReadError(f"workflow {history.workflow_id!r} holds no order events (is it an OrderWorkflow?)")
-        return OrderStream(order_id, tuple(envelopes))
+        return checked_stream(order_id, envelopes, f"workflow {history.workflow_id!r}")
 
     def in_events(self, events: Iterable[HistoryEvent]) -> list[EventEnvelope]:
         """Every envelope recorded in `events`, in version order."""
@@ -120,6 +186,17 @@ class EnvelopeReader:
             return json.loads(payload.data, parse_float=Decimal)
         except json.JSONDecodeError as err:
             raise HistoryReadError(f"{where}: domain event is not JSON: {err}") from None
+
+
+def checked_stream(order_id: str, envelopes: Sequence[EventEnvelope], where: str) -> OrderStream:
+    """The envelopes as the order's stream, once they are one: its own, versions 1, 2, 3…
+    with none missing. A history that was altered (a step renamed, an event cut out) is
+    named here, with the gap, instead of failing later in a fold."""
+    try:
+        check_sequence(order_id, envelopes)
+    except EventStreamError as err:
+        raise HistoryReadError(f"{where}: order {order_id!r} is inconsistent: {err}") from None
+    return OrderStream(order_id, tuple(envelopes))
 
 
 def recorded_carriers(events: Iterable[HistoryEvent]) -> list[Carrier]:

@@ -10,7 +10,7 @@ from temporalio.client import WorkflowHistory
 
 from contract import workflow_id_for
 from domain import OrderStream
-from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError
+from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError, checked_stream
 
 
 def read_history_file(path: Path | str, reader: EnvelopeReader = PLAIN) -> OrderStream:
@@ -27,6 +27,10 @@ def load_history_file(path: Path | str, reader: EnvelopeReader = PLAIN) -> Workf
 def _load(path: Path, reader: EnvelopeReader) -> tuple[WorkflowHistory, OrderStream]:
     try:
         text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise HistoryReadError(f"{path}: cannot read it: a directory, not a history file") from None
+    except FileNotFoundError:
+        raise HistoryReadError(f"{path}: cannot read it: it does not exist") from None
     except (OSError, UnicodeDecodeError) as err:
         raise HistoryReadError(f"{path}: cannot read it: {err}") from None
     try:
@@ -41,5 +45,5 @@ def _load(path: Path, reader: EnvelopeReader) -> tuple[WorkflowHistory, OrderStr
         raise HistoryReadError(f"{path}: {err}") from None
     if not envelopes:
         raise HistoryReadError(f"{path}: no order events in this history (is it an OrderWorkflow?)")
-    stream = OrderStream(envelopes[0].stream_id, tuple(envelopes))
+    stream = checked_stream(envelopes[0].stream_id, envelopes, str(path))
     return WorkflowHistory(workflow_id_for(stream.order_id), history.events), stream

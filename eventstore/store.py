@@ -3,18 +3,22 @@
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
 
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.client import Client, WorkflowExecution, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
 from domain import OrderState, OrderStream
 from domain.summary import OrderSummary, SummaryFold, SummarySource, validation_problems
-from eventstore.archive import Archive
-from eventstore.history import EnvelopeReader
+from eventstore.archive import Archive, ArchiveError
+from eventstore.history import EnvelopeReader, HistoryReadError, RunOf, run_of
 from storage import SeenIds
+
+_Read = TypeVar("_Read")
 
 
 class StreamNotFound(LookupError):
@@ -23,19 +27,29 @@ class StreamNotFound(LookupError):
 
 @dataclass(frozen=True)
 class StoredStream:
-    """An order's stream, and whether its workflow still runs (so more may be recorded)."""
+    """An order's stream, whether its current run is open (so more may be recorded), and
+    which run it was read from."""
 
     stream: OrderStream
     running: bool
+    run_id: str | None = None
+    began_at: datetime | None = None  # when that run was made (started, or reset into)
 
 
 @dataclass(frozen=True)
 class Located:
-    """An order's history, and where it was read: Temporal, or the archive when Temporal
-    holds it no longer (`archived_in` names the archive)."""
+    """An order's history (its current run's), and where it was read: Temporal, or the
+    archive when Temporal holds it no longer (`archived_in` names the archive)."""
 
     history: WorkflowHistory
     archived_in: str | None = None
+
+    @property
+    def run(self) -> RunOf:
+        try:
+            return run_of(self.history.events)
+        except HistoryReadError as err:
+            raise HistoryReadError(f"workflow {self.history.workflow_id!r}: {err}") from None
 
 
 class EventStore:
@@ -55,8 +69,10 @@ class EventStore:
         self._page_size = page_size
         self._summaries = summaries
         self.archive = archive
-        # How many orders were read from the archive, for a reader to say so.
+        # How many orders were read from the archive, for a reader to say so; and why the
+        # archive could not be read, when a walk went on without it.
         self.archived_reads = 0
+        self.archive_trouble: str | None = None
 
     async def state_at(self, order_id: str, version: int | None = None) -> OrderState:
         """The order's state after `version` (the latest if None), folded from its first
@@ -64,24 +80,35 @@ class EventStore:
         return (await self.read_stream(order_id)).state_at(version)
 
     async def read_stream(self, order_id: str) -> OrderStream:
-        """The order's stream, read from its history: `.read(from_version, limit)`, `.state_at(…)`."""
+        """The order's stream, read from its current run's history: `.read(from_version,
+        limit)`, `.state_at(…)`."""
         return self.reader.stream((await self.locate(order_id)).history)
 
+    async def read_stored(self, order_id: str) -> StoredStream:
+        """The order's stream, with whether its current run is open and which run it is."""
+        located = await self.locate(order_id)
+        run = located.run
+        stream = self.reader.stream(located.history)
+        return StoredStream(stream, run.running and not located.archived_in, run.run_id, run.began_at)
+
     async def read_all(self, query: str | None = None) -> AsyncIterator[OrderStream]:
-        """The stream of every order the visibility `query` selects, newest first."""
-        async for order_id in self.order_ids(query):
-            yield await self.read_stream(order_id)
+        """The stream of every order the visibility `query` selects, each once, from its current run."""
+        async for stored in self.read_each(query):
+            yield stored.stream
 
     def executions(self, query: str | None = None) -> AsyncIterator[WorkflowExecution]:
         """What visibility says of each order the `query` selects: status, times, search attributes."""
         return self._client.list_workflows(_selection(query))
 
     async def order_ids(self, query: str | None = None) -> AsyncIterator[str]:
-        """Ids of the orders the visibility `query` selects (e.g. "OrderStatus='Fulfilled'")."""
-        async for execution in self._client.list_workflows(_selection(query)):
-            order_id = order_id_of(execution.id)
-            if order_id is not None:
-                yield order_id
+        """Ids of the orders the visibility `query` selects (e.g. "OrderStatus='Fulfilled'"),
+        each once however many runs of it are listed."""
+        with SeenIds() as listed:
+            async for execution in self._client.list_workflows(_selection(query)):
+                order_id = order_id_of(execution.id)
+                if order_id is not None and listed.unseen([order_id]):
+                    listed.add((order_id,))
+                    yield order_id
 
     async def existing(self, workflow_ids: Sequence[str], concurrency: int = 8) -> set[str]:
         """Those of `workflow_ids` that are orders: the server has a workflow for them,
@@ -111,9 +138,11 @@ class EventStore:
         """How many orders the visibility `query` selects."""
         return (await self._client.count_workflows(_selection(query))).count
 
-    def histories(self, query: str | None = None) -> AsyncIterator[WorkflowHistory]:
-        """The whole history of every order the visibility `query` selects, fetched as consumed."""
-        return self._client.list_workflows(_selection(query)).map_histories()
+    async def histories(self, query: str | None = None, concurrency: int = 8) -> AsyncIterator[WorkflowHistory]:
+        """The whole history of every order the visibility `query` selects, its current run's
+        (each order once), read `concurrency` ahead as consumed."""
+        async for located in self._each(query, self.locate, concurrency):
+            yield located.history
 
     async def history(self, order_id: str) -> WorkflowHistory:
         """The order's whole Temporal history, page by page (from the archive once
@@ -121,7 +150,9 @@ class EventStore:
         return (await self.locate(order_id)).history
 
     async def locate(self, order_id: str) -> Located:
-        """The order's whole history, and where it was read."""
+        """The order's whole history, its current run's (the one a reset chain ends in, as
+        Temporal names it by workflow id alone), and where it was read: Temporal, else the
+        archive, which holds the current run of each order it holds."""
         handle = self._client.get_workflow_handle(workflow_id_for(order_id))
         try:
             events = [event async for event in handle.fetch_history_events(page_size=self._page_size)]
@@ -129,12 +160,13 @@ class EventStore:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             archive = self.archive
-            archived = await asyncio.to_thread(archive.get, order_id) if archive else None
+            missing = f"no order {order_id!r}: no workflow {handle.id!r} in namespace {self._client.namespace!r}"
+            try:
+                archived = await asyncio.to_thread(archive.get, order_id) if archive else None
+            except ArchiveError as trouble:
+                raise StreamNotFound(f"{missing}, and {trouble}") from None
             if archive is None or archived is None:
-                raise StreamNotFound(
-                    f"no order {order_id!r}: no workflow {handle.id!r} in namespace {self._client.namespace!r}"
-                    + (f" nor in the archive at {archive.where}" if archive else "")
-                ) from None
+                raise StreamNotFound(missing + (f" nor in the archive at {archive.where}" if archive else "")) from None
             self.archived_reads += 1
             return Located(archived.history(), archived_in=archive.where)
         return Located(WorkflowHistory(handle.id, events))
@@ -154,7 +186,7 @@ class EventStore:
                 return current
         folding = SummaryFold()
         async for order in self.read_each(query, on_progress, concurrency):
-            folding.add(order.stream.state_at(), validation_problems(order.stream))
+            folding.add(order.stream.state_at(), validation_problems(order.stream), running=order.running)
         return folding.summary()
 
     async def read_many(
@@ -172,57 +204,77 @@ class EventStore:
         on_progress: Callable[[int, int], None] | None = None,
         concurrency: int = 8,
     ) -> AsyncIterator[StoredStream]:
-        """The stream of every order `query` selects, each with whether its workflow still
-        runs, in the listing's order, `concurrency` histories read ahead: memory holds the
-        streams in flight, never those already given. Without a query, every order: those
-        only the archive holds as well (a query goes to visibility, which has forgotten them)."""
+        """The stream of every order `query` selects, each once, from its current run, with
+        whether that run is open, in the listing's order, `concurrency` histories read
+        ahead: memory holds the streams in flight, never those already given. Without a
+        query, every order: those only the archive holds as well (a query goes to
+        visibility, which has forgotten them). An order deleted since it was listed is left out."""
+        async for stored in self._each(query, self.read_stored, concurrency, on_progress):
+            yield stored
+
+    async def _each(
+        self,
+        query: str | None,
+        read: Callable[[str], Awaitable[_Read]],
+        concurrency: int,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> AsyncIterator[_Read]:
+        """`read(order_id)` of each order `query` selects, `concurrency` ahead, in order."""
         total = await self.count(query)
         given = 0
-        ahead: deque[asyncio.Task[StoredStream]] = deque()
+        ahead: deque[asyncio.Task[_Read | None]] = deque()
 
-        async def read(order_id: str, running: bool) -> StoredStream:
-            return StoredStream(await self.read_stream(order_id), running)
+        async def read_unless_gone(order_id: str) -> _Read | None:
+            try:
+                return await read(order_id)
+            except StreamNotFound:
+                return None
 
-        async def give() -> StoredStream:
+        async def give() -> _Read | None:
             nonlocal given, total
-            stored = await ahead.popleft()
+            read = await ahead.popleft()
             given += 1
             total = max(total, given + len(ahead))
             if on_progress:
                 on_progress(given, total)
-            return stored
+            return read
 
         try:
-            async for order_id, running in self._selected(query):
-                ahead.append(asyncio.create_task(read(order_id, running)))
-                if len(ahead) >= concurrency:
-                    yield await give()
+            async for order_id in self._selected(query):
+                ahead.append(asyncio.create_task(read_unless_gone(order_id)))
+                if len(ahead) >= concurrency and (done := await give()) is not None:
+                    yield done
             while ahead:
-                yield await give()
+                if (done := await give()) is not None:
+                    yield done
         finally:
             for task in ahead:
                 task.cancel()
             if ahead:
                 await asyncio.gather(*ahead, return_exceptions=True)
         if on_progress and given != total:
-            on_progress(given, given)  # visibility counted orders it no longer lists
+            on_progress(given, given)  # visibility counted runs it lists as one order, or no longer lists
 
-    async def _selected(self, query: str | None) -> AsyncIterator[tuple[str, bool]]:
-        """Each order `query` selects and whether it runs: visibility's listing, then
-        (without a query) the orders only the archive holds, a page of ids at a time."""
+    async def _selected(self, query: str | None) -> AsyncIterator[str]:
+        """Each order `query` selects, once: visibility's listing (which lists every run of
+        an order, those a reset abandoned too), then (without a query) the orders only the
+        archive holds, a page of ids at a time. An archive that cannot be read is named in
+        `archive_trouble`, and the walk goes on without it."""
         archive = self.archive if query is None else None
         with SeenIds() as listed:
             async for execution in self._client.list_workflows(_selection(query)):
-                if (order_id := order_id_of(execution.id)) is not None:
-                    if archive is not None:
-                        listed.add((order_id,))
-                    yield order_id, execution.status == WorkflowExecutionStatus.RUNNING
+                if (order_id := order_id_of(execution.id)) is not None and listed.unseen([order_id]):
+                    listed.add((order_id,))
+                    yield order_id
             if archive is None:
                 return
             archived = archive.order_ids()
-            while page := await asyncio.to_thread(lambda: list(itertools.islice(archived, _ARCHIVE_PAGE))):
-                for order_id in listed.unseen(page):
-                    yield order_id, False
+            try:
+                while page := await asyncio.to_thread(lambda: list(itertools.islice(archived, _ARCHIVE_PAGE))):
+                    for order_id in listed.unseen(page):
+                        yield order_id
+            except ArchiveError as trouble:
+                self.archive_trouble = str(trouble)
 
 
 _ARCHIVE_PAGE = 1000

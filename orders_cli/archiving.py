@@ -21,6 +21,7 @@ def register(commands: Subcommands) -> None:
         "archive",
         archive_command,
         "copy closed orders to the archive before Temporal's retention deletes them (--verify: check it)",
+        writes=("ORDERS_ARCHIVE",),
     )
     parser.add_argument(
         "--verify",
@@ -43,7 +44,8 @@ async def archive_command(args: argparse.Namespace) -> int:
         raise CommandError("--every keeps archiving; --verify checks once: give one of them")
     target = args.settings.archive
     async with temporal(args.settings) as client:
-        archive = Archive(target)
+        # Only archiving writes the archive: --verify reads it (and may read a copy on read-only media).
+        archive = Archive(target, writing=not args.verify)
         try:
             if args.verify:
                 return await _verify(client, archive, args)

@@ -8,9 +8,23 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
 from programs import ExitCode
-from programs.arguments import moment, percentage, seconds_above_zero, whole_number
+from programs.arguments import (
+    DatabaseToRead,
+    OrderOrHistoryFile,
+    build_id,
+    file_to_keep,
+    file_to_read,
+    file_to_write,
+    moment,
+    percentage,
+    seconds_above_zero,
+    whole_number,
+)
 
-__all__ = ["TARGET_HELP", "OneLineErrors", "Subcommands", "moment", "percentage", "seconds_above_zero", "whole_number"]
+__all__ = [
+    "TARGET_HELP", "DatabaseToRead", "OneLineErrors", "OrderOrHistoryFile", "Subcommands", "build_id",
+    "file_to_keep", "file_to_read", "file_to_write", "moment", "percentage", "seconds_above_zero", "whole_number",
+]  # fmt: skip
 
 
 TARGET_HELP = "an order id, or the path of a history exported from the Web UI or `temporal workflow show --output json`"
@@ -36,9 +50,19 @@ class Subcommands:
         self._output.add_argument("--json", action="store_true", help="print JSON for machines instead of a table")
 
     def add(
-        self, name: str, run: Command, help: str, *, json: bool = True, parents: Sequence["OneLineErrors"] = ()
+        self,
+        name: str,
+        run: Command,
+        help: str,
+        *,
+        json: bool = True,
+        parents: Sequence["OneLineErrors"] = (),
+        writes: Sequence[str] = (),
+        serves: bool = False,
     ) -> argparse.ArgumentParser:
+        """`writes`: the settings naming places this subcommand writes (ORDERS_ARCHIVE, …):
+        every other place it only reads, and opens so. `serves`: it runs until stopped."""
         given: list[OneLineErrors] = [self._output, *parents] if json else list(parents)
         parser: argparse.ArgumentParser = self._commands.add_parser(name, parents=given, help=help)
-        parser.set_defaults(run=run)
+        parser.set_defaults(run=run, writes=frozenset(writes), serves=serves)
         return parser

@@ -221,6 +221,7 @@ def register(commands: Subcommands) -> None:
         codec_server_command,
         "decrypt and encrypt payloads for the Web UI and the temporal CLI (needs ORDERS_ENCRYPTION_KEYS)",
         json=False,
+        serves=True,
     )
     parser.add_argument(
         "--address",

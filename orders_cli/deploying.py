@@ -9,6 +9,7 @@ ramping and holds no open order has drained: its workers can be stopped.
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import asdict, dataclass, field
 
@@ -27,6 +28,7 @@ from connection.temporal import live_builds
 from contract import TASK_QUEUE, WORKFLOW_TYPE
 from domain import OrderStatus
 from orders_cli.arguments import Subcommands, percentage
+from orders_cli.arguments import build_id as a_build_id
 from orders_cli.session import temporal
 from programs import CommandError, ExitCode
 
@@ -150,7 +152,7 @@ def register(commands: Subcommands) -> None:
         deploy_command,
         "make a build current (or ramp to it): new orders go to it, open ones stay where they are",
     )
-    parser.add_argument("build_id", metavar="BUILD_ID", help="the build that new orders go to")
+    parser.add_argument("build_id", type=a_build_id, metavar="BUILD_ID", help="the build that new orders go to")
     parser.add_argument(
         "--ramp",
         type=percentage,
@@ -172,7 +174,7 @@ async def deploy_command(args: argparse.Namespace) -> int:
         if build is None or not build.workers:
             raise DeployRefused(
                 f"build {args.build_id!r} of deployment {name!r} has no worker polling {TASK_QUEUE!r}: orders sent"
-                f" to it would wait; start its workers first (python worker.py --build-id {args.build_id})"
+                f" to it would wait; start its workers first (python worker.py --build-id {shlex.quote(args.build_id)})"
             )
         said = await _route_new_orders(client, name, args.build_id, args.ramp, before.current)
         others = [b for b in before.builds if b.build_id not in (None, args.build_id) and b.open_orders]

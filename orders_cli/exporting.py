@@ -4,13 +4,11 @@ incremental with a checkpoint file (docs/export.md)."""
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from eventstore import open_archive
-from orders_cli.arguments import Subcommands
-from orders_cli.session import progress_on_stderr, temporal
-from programs import ExitCode
-from projections.export import ExportCheckpoint, export, export_schema, finish_output
+from orders_cli.arguments import Subcommands, file_to_keep, file_to_write
+from orders_cli.session import archive_to_read, progress_on_stderr, temporal
+from programs import CommandError, ExitCode
+from projections.export import CheckpointMismatch, ExportCheckpoint, export, export_schema, finish_output
 
 
 def register(commands: Subcommands) -> None:
@@ -22,13 +20,17 @@ def register(commands: Subcommands) -> None:
     )
     exporting.add_argument("--query", help="a visibility query choosing the orders (default: every order)")
     exporting.add_argument(
-        "--output", type=Path, metavar="FILE", help="write here (renamed into place once complete); default stdout"
+        "--output",
+        type=file_to_write("export file"),
+        metavar="FILE",
+        help="write here (a file there is replaced, once this one is complete); default stdout",
     )
     exporting.add_argument(
         "--checkpoint",
-        type=Path,
+        type=file_to_keep("export checkpoint"),
         metavar="FILE",
-        help="remember what was exported here, and export only what is new since (created if missing)",
+        help="remember what was exported here, and export only what is new since (created if missing);"
+        " bound to the --query it was made with",
     )
     exporting.add_argument("--schema", action="store_true", help="print the JSON Schema of one line, and exit")
 
@@ -38,19 +40,33 @@ async def export_command(args: argparse.Namespace) -> int:
         print(json.dumps(export_schema(), indent=2))
         return ExitCode.OK
     checkpoint = ExportCheckpoint(args.checkpoint)
+    try:
+        checkpoint.bind(args.query)
+    except CheckpointMismatch as err:
+        checkpoint.close()
+        raise CommandError(str(err), ExitCode.USAGE) from None
     partial = args.output.with_name(args.output.name + ".partial") if args.output else None
     out = partial.open("w", encoding="utf-8") if partial else sys.stdout
     try:
         async with temporal(args.settings) as client:
-            archive = open_archive(args.settings.archive)
-            run, high_water = await export(
-                client, out, checkpoint, query=args.query, archive=archive, on_progress=progress_on_stderr("Exporting")
-            )
+            archive = archive_to_read(args.settings) if args.query is None else None
+            try:
+                run, high_water = await export(
+                    client,
+                    out,
+                    checkpoint,
+                    query=args.query,
+                    archive=archive,
+                    on_progress=progress_on_stderr("Exporting"),
+                )
+            finally:
+                if archive is not None:
+                    archive.close()
         if partial is not None:
             finish_output(partial, args.output, out)
         else:
             out.flush()
-        checkpoint.commit(high_water)
+        checkpoint.commit(high_water, args.query)
     except BaseException:
         if partial is not None:
             out.close()
@@ -58,10 +74,13 @@ async def export_command(args: argparse.Namespace) -> int:
         raise
     finally:
         checkpoint.close()
+    if run.archive_trouble:
+        print(f"warning: {run.archive_trouble}; the orders only it holds were not exported", file=sys.stderr)
     where = args.output or "stdout"
+    superseded = f"; {run.superseded} order(s) reset since, their superseded events marked" if run.superseded else ""
     print(
         f"Exported {run.events} event(s) of {run.exported_orders} order(s) to {where}; {run.listed} order(s)"
-        f" listed, {run.unchanged} unchanged since the checkpoint",
+        f" listed, {run.unchanged} unchanged since the checkpoint{superseded}",
         file=sys.stderr,
     )
     return ExitCode.OK

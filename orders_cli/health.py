@@ -31,6 +31,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.ledger import LedgerDatabase, LedgerError
 from connection import TemporalUnavailable, silence_of
 from connection.deadlines import call_timeout
 from connection.temporal import (
@@ -40,7 +41,7 @@ from connection.temporal import (
     search_attribute_commands,
 )
 from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
-from eventstore import open_archive
+from eventstore import ArchiveError, open_archive
 from eventstore.archiving import unarchived_closed_before
 from orders_cli.arguments import Subcommands
 from orders_cli.deploying import describe_deployment
@@ -52,6 +53,7 @@ from orders_cli.health_report import (
     CountedOrders,
     Deployment,
     HealthReport,
+    LedgerSection,
     Namespace,
     Oldest,
     Projector,
@@ -90,6 +92,7 @@ async def health_command(args: argparse.Namespace) -> int:
             return _unreachable(report, str(silent), args.json)
         return _unreachable(report, f"Temporal at {settings.address} failed a check: {err.message}", args.json)
     await checkup.section("archive", ArchiveSection, lambda: _archive(client, settings.archive, checkup))
+    report.ledger = await asyncio.to_thread(_ledger, settings.ledger, checkup)
     projections = settings.projections
     if not isinstance(projections, Path) or projections.exists():
         await checkup.section("projector", Projector, lambda: _read_models(client, projections, checkup), needs=_CLOCK)
@@ -344,7 +347,7 @@ async def _read_models(client: Client, projections: Path | str, checkup: _Checku
     """The projector's lag; read models that cannot be opened are a reason like any other."""
     where = where_of(projections)
     try:
-        models = await open_read_models(client, projections)
+        models = await open_read_models(client, projections, writing=False)
         behind = await lag(client, models)
     except DatabaseError as err:
         checkup.reasons.append(f"read models unreachable: {where}: {first_line(err)}")
@@ -382,12 +385,35 @@ async def _archive(client: Client, target: Path | str, checkup: _Checkup) -> Arc
     except DatabaseError as err:
         checkup.reasons.append(f"archive unreachable: {where}: {first_line(err)}")
         return ArchiveSection(archive=where, error=first_line(err))
+    except ArchiveError as err:
+        checkup.reasons.append(f"archive unreadable: {err}")
+        return ArchiveSection(archive=where, error=str(err))
     if at_risk:
         checkup.reasons.append(
             f"{at_risk} closed order(s) not archived, whose histories Temporal deletes within"
             f" {_ARCHIVE_WARNING.days} day (retention {retention_days} days): run `orders archive`"
         )
     return ArchiveSection(archive=where, archived=archived, unarchived_within_a_day_of_deletion=at_risk)
+
+
+def _ledger(target: Path | str, checkup: "_Checkup") -> LedgerSection:
+    """The ledger, named, and whether it can be read: one no worker has used yet is a note,
+    one that cannot be read (unreachable, damaged, another program's) a reason."""
+    where = where_of(target)
+    if isinstance(target, Path) and not target.exists():
+        return LedgerSection(ledger=where, note="no worker has used it yet")
+    try:
+        ledger = LedgerDatabase(target, read_only=True)
+    except LedgerError as err:
+        checkup.reasons.append(f"ledger unusable: {err}")
+        return LedgerSection(ledger=where, error=str(err))
+    try:
+        return LedgerSection(ledger=where, payments=int(ledger.rows("SELECT COUNT(*) FROM payments")[0][0]))
+    except DatabaseError as err:
+        checkup.reasons.append(f"ledger unreadable: {where}: {first_line(err)}")
+        return LedgerSection(ledger=where, error=first_line(err))
+    finally:
+        ledger.close()
 
 
 def _at(moment: datetime) -> str:
@@ -406,7 +432,7 @@ def _print(report: HealthReport, as_json: bool) -> None:
     sections: list[tuple[str, Section | None]] = [
         ("namespace", report.namespace), ("workers", report.workers), ("builds", report.deployment),
         ("backlog", report.backlog), ("approvals", report.awaiting_approval), ("running", report.running),
-        ("projector", report.projector), ("archive", report.archive),
+        ("projector", report.projector), ("archive", report.archive), ("ledger", report.ledger),
     ]  # fmt: skip
     for label, section in sections:
         if section is None:
@@ -437,6 +463,8 @@ def _line(section: Section) -> str:
             return _projector(section)
         case ArchiveSection(archive=where, archived=archived, unarchived_within_a_day_of_deletion=at_risk):
             return f"{archived} order(s) in {where}; {at_risk} closed order(s) not archived within a day of deletion"
+        case LedgerSection(ledger=where, payments=payments, note=note):
+            return f"{where}: {note}" if note else f"{where}: {payments} payment(s)"
     return ""
 
 

@@ -94,6 +94,15 @@ class ArchiveSection(Section):
     unarchived_within_a_day_of_deletion: int | None = None
 
 
+class LedgerSection(Section):
+    """The ledger the workers' payment gateway, inventory and shipping write (ORDERS_LEDGER),
+    as this process finds it: the one a fleet shares, or this host's own."""
+
+    ledger: str | None = None
+    payments: int | None = None
+    note: str | None = None
+
+
 class HealthReport(BaseModel):
     status: str = "healthy"
     reasons: list[str] = []
@@ -108,6 +117,7 @@ class HealthReport(BaseModel):
     running: Running | None = None
     archive: ArchiveSection | None = None
     projector: Projector | None = None
+    ledger: LedgerSection | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_unset=True)

@@ -20,13 +20,15 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+import threading
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.ledger import LedgerError
 from connection import Settings, SettingsError, TemporalUnavailable
-from domain import VersionNotFound
+from domain import EventStreamError, VersionNotFound
 from eventstore import ArchiveError, HistoryReadError, StreamNotFound
 from orders_cli import (
     archiving,
@@ -45,7 +47,7 @@ from orders_cli.arguments import OneLineErrors, Subcommands
 from orders_cli.session import first_line
 from programs import CommandError, ExitCode, exit_now, prologue
 from projections import ProjectionError
-from storage.databases import DatabaseError
+from storage import DatabaseError, PlaceError
 
 # Each registers its own subcommands and their flags, in the order `orders --help` lists them.
 _SUBCOMMANDS = (
@@ -71,28 +73,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def run(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, stop: threading.Event | None = None
+) -> int:
+    """`orders` with `argv` (the process's arguments by default), its settings read from
+    `environ` (the process's environment by default); the exit code. `stop`, when set,
+    stops it as SIGTERM would (for a command run in-process, which takes no signals)."""
     args = build_parser().parse_args(argv)
     try:
         # A replay that diverges is reported by us, once; the core's own warning would repeat it.
-        with prologue("orders-cli", core_log_level=logging.ERROR) as settings:
-            return _run(args, settings)
+        with prologue("orders-cli", core_log_level=logging.ERROR, environ=environ) as settings:
+            return _run(args, settings, stop)
     except SettingsError as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
         return ExitCode.USAGE
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event | None) -> int:
     args.settings = settings
     try:
-        code: int = asyncio.run(_stopped_by_signals(args.run(args)))
+        code: int = asyncio.run(_stopped_by_signals(args.run(args), stop))
         return code
     except KeyboardInterrupt:
         besides = f"; {args.on_interrupt}" if getattr(args, "on_interrupt", None) else ""
         print(f"orders {args.command}: stopped by a signal{besides}", file=sys.stderr)
         return ExitCode.INTERRUPTED
-    except (CommandError, StreamNotFound, VersionNotFound, HistoryReadError, ArchiveError, ProjectionError) as err:
+    except PlaceError as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
+        return ExitCode.USAGE
+    except (
+        CommandError,
+        StreamNotFound,
+        VersionNotFound,
+        HistoryReadError,
+        ArchiveError,
+        ProjectionError,
+        EventStreamError,
+        LedgerError,
+    ) as err:
+        print(f"orders {args.command}: {first_line(err)}", file=sys.stderr)
         return err.code if isinstance(err, CommandError) else ExitCode.FAILED
     except TemporalUnavailable as err:
         print(f"orders {args.command}: {err}", file=sys.stderr)
@@ -109,22 +128,33 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return ExitCode.UNAVAILABLE if unavailable else ExitCode.FAILED
 
 
-async def _stopped_by_signals(command: Coroutine[Any, Any, int]) -> int:
-    """`command`, cancelled by SIGTERM or Ctrl-C as a whole, so that each of its waits
-    unwinds in order (an update it waits on, an embedded server it started) before the
-    one line that says it was stopped; never an exception left behind in a task."""
+async def _stopped_by_signals(command: Coroutine[Any, Any, int], stop: threading.Event | None = None) -> int:
+    """`command`, cancelled by SIGTERM or Ctrl-C (or `stop`) as a whole, so that each of
+    its waits unwinds in order (an update it waits on, an embedded server it started)
+    before the one line that says it was stopped; never an exception left behind in a task."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # Only the main thread takes signals (a command run in-process elsewhere has none).
+    signalled = threading.current_thread() is threading.main_thread()
+    for signum in (signal.SIGINT, signal.SIGTERM) if signalled else ():
         loop.add_signal_handler(signum, task.cancel)
+    stopping = loop.create_task(_cancel_when_set(stop, task)) if stop is not None else None
     try:
         return await command
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        if stopping is not None:
+            stopping.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM) if signalled else ():
             loop.remove_signal_handler(signum)
+
+
+async def _cancel_when_set(stop: threading.Event, task: "asyncio.Task[Any]") -> None:
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    task.cancel()
 
 
 def main() -> None:

@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from connection import Settings
-from eventstore import EnvelopeReader, open_archive
+from eventstore import ArchiveError, EnvelopeReader
 from orders_cli.arguments import Subcommands
-from orders_cli.session import progress_on_stderr, temporal
+from orders_cli.session import archive_to_read, progress_on_stderr, temporal
 from programs import CommandError, ExitCode, wait_for_interrupt
 from projections import (
     READ_MODELS,
@@ -36,6 +36,8 @@ def register(commands: Subcommands) -> None:
         "projector",
         projector_command,
         "keep the read models current (run), rebuild them from zero, or show their lag (status)",
+        writes=("ORDERS_PROJECTIONS_DSN",),
+        serves=True,
     )
     projector.add_argument("action", nargs="?", choices=ACTIONS, default="run")
     projector.add_argument("name", nargs="?", choices=READ_MODELS, help="the read model to rebuild")
@@ -52,7 +54,7 @@ async def projector_command(args: argparse.Namespace) -> int:
     async with temporal(args.settings) as client:
         if args.action == "rebuild":
             return await _rebuild(client, args)
-        models = await open_read_models(client, target)
+        models = await open_read_models(client, target, writing=args.action != "status")
         if args.action == "status":
             behind = await lag(client, models)
             _print_status(models, behind, as_json=args.json)
@@ -81,7 +83,7 @@ async def _rebuild(client: Client, args: argparse.Namespace) -> int:
         # One transaction per order moves every table and the order's checkpoint
         # together, so one table cannot be rebuilt apart from the others.
         print(f"{args.name} shares its checkpoints with every read model: rebuilding them all", file=sys.stderr)
-    archive = await asyncio.to_thread(open_archive, args.settings.archive)
+    archive = archive_to_read(args.settings)
     try:
         done, from_archive = await rebuild(
             client, args.settings.projections, archive=archive, on_progress=progress_on_stderr("Rebuilding")
@@ -98,12 +100,16 @@ async def _rebuild(client: Client, args: argparse.Namespace) -> int:
 
 async def _include_archived(client: Client, models: ReadModels, settings: Settings) -> None:
     """The orders only the archive holds, which no catch-up lists any more."""
-    archive = await asyncio.to_thread(open_archive, settings.archive)
+    archive = archive_to_read(settings)
     if archive is None:
         return
     try:
         reader = EnvelopeReader.of(client)
         applied = await asyncio.to_thread(include_archived, models, archive, reader)
+    except ArchiveError as trouble:
+        # What Temporal holds is kept current all the same; the archive's orders once it reads.
+        print(f"warning: {trouble}; the orders only it holds are not in the read models", file=sys.stderr)
+        return
     finally:
         archive.close()
     if applied:

@@ -6,22 +6,29 @@ import sys
 from pathlib import Path
 
 import views
-from orders_cli.arguments import TARGET_HELP, Subcommands, moment, whole_number
-from orders_cli.session import event_store, print_json, progress_on_stderr, read_stream, say_how_many_archived, temporal
+from orders_cli.arguments import TARGET_HELP, OrderOrHistoryFile, Subcommands, moment, whole_number
+from orders_cli.session import (
+    event_store,
+    print_json,
+    progress_on_stderr,
+    read_stream,
+    say_how_many_archived,
+    temporal,
+)
 from programs import ExitCode
 from projections import ProjectedSummaries, open_read_models
 
 
 def register(commands: Subcommands) -> None:
     events = commands.add("events", events_command, "an order's audit trail, from its history")
-    events.add_argument("target", metavar="ORDER_ID|PATH", help=TARGET_HELP)
+    events.add_argument("target", type=OrderOrHistoryFile(), metavar="ORDER_ID|PATH", help=TARGET_HELP)
     events.add_argument(
         "--from", dest="from_version", type=whole_number(1), default=1, metavar="N", help="first version (default 1)"
     )
     events.add_argument("--limit", type=whole_number(0), metavar="K", help="at most K events")
 
     state = commands.add("state", state_command, "an order's state, now or at a past version or time")
-    state.add_argument("target", metavar="ORDER_ID|PATH", help=TARGET_HELP)
+    state.add_argument("target", type=OrderOrHistoryFile(), metavar="ORDER_ID|PATH", help=TARGET_HELP)
     when = state.add_mutually_exclusive_group()
     when.add_argument("--version", type=whole_number(0), metavar="N", help="the state after version N (0: before any)")
     when.add_argument("--at", type=moment, metavar="TIME", help="the state as of TIME (ISO 8601; UTC if no zone)")
@@ -51,7 +58,7 @@ async def report_command(args: argparse.Namespace) -> int:
     async with temporal(args.settings) as client:
         projected = None
         if args.query is None and (not isinstance(target, Path) or target.exists()):
-            projected = ProjectedSummaries(client, await open_read_models(client, target))
+            projected = ProjectedSummaries(client, await open_read_models(client, target, writing=False))
         store = event_store(client, args.settings, summaries=projected)
         summary = await store.summarize(args.query, on_progress=progress_on_stderr("Reading histories"))
     say_how_many_archived(store)

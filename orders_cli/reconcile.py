@@ -28,7 +28,7 @@ from domain import (
     PaymentStatus,
 )
 from eventstore import EventStore, StoredStream
-from orders_cli.arguments import Subcommands
+from orders_cli.arguments import DatabaseToRead, Subcommands
 from orders_cli.session import event_store, progress_on_stderr, say_how_many_archived, temporal
 from programs import CommandError, ExitCode
 from storage import SeenIds
@@ -206,31 +206,38 @@ def register(commands: Subcommands) -> None:
     )
     reconciling.add_argument("--query", help="a visibility query choosing the orders (default: every order)")
     reconciling.add_argument(
-        "--ledger", type=Path, metavar="PATH", help="the ledger's SQLite file (default: ORDERS_DATA_DIR's)"
+        "--ledger",
+        type=DatabaseToRead("ledger database"),
+        metavar="PATH|DSN",
+        help="the ledger: a SQLite file or a postgresql:// DSN (default: ORDERS_LEDGER, else ORDERS_DATA_DIR's)",
     )
 
 
 async def reconcile_command(args: argparse.Namespace) -> int:
-    ledger_path: Path = args.ledger or args.settings.ledger_path
-    if not ledger_path.is_file():
-        raise CommandError(f"no ledger at {ledger_path} (set ORDERS_DATA_DIR or pass --ledger PATH)")
-
-    async with temporal(args.settings) as client:
-        store = event_store(client, args.settings)
-        progress = progress_on_stderr("Reading histories")
-        result = await reconcile_shop(store, LedgerDatabase(ledger_path), args.query, progress)
+    target: Path | str = args.ledger or args.settings.ledger
+    if isinstance(target, Path) and not target.is_file():
+        raise CommandError(f"no ledger at {target} (set ORDERS_LEDGER or ORDERS_DATA_DIR, or pass --ledger PATH)")
+    # Reconciling reads the ledger only: it may be a copy on read-only media.
+    ledger = LedgerDatabase(target, read_only=True)
+    try:
+        async with temporal(args.settings) as client:
+            store = event_store(client, args.settings)
+            progress = progress_on_stderr("Reading histories")
+            result = await reconcile_shop(store, ledger, args.query, progress)
+    finally:
+        ledger.close()
     say_how_many_archived(store)
     if args.json:
         print(json.dumps({**asdict(result), "effects": dict(result.effects)}, indent=2))
     else:
-        print(_rendered(result, ledger_path))
+        print(_rendered(result, ledger.where))
     return ExitCode.FAILED if result.discrepancies else ExitCode.OK
 
 
-def _rendered(result: Reconciliation, ledger_path: Path) -> str:
+def _rendered(result: Reconciliation, ledger: str) -> str:
     effects = ", ".join(f"{count} {kind}" for kind, count in result.effects.items())
     lines = [
-        f"{result.orders} order(s) held against {ledger_path} ({effects or 'no effects'}); "
+        f"{result.orders} order(s) held against {ledger} ({effects or 'no effects'}); "
         f"{result.running} still running, not judged",
     ]
     if not result.discrepancies:

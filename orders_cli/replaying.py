@@ -11,7 +11,7 @@ import views
 from connection.encryption import Keyring
 from eventstore import EnvelopeReader, EventStore, load_history_file, open_archive
 from hosting.replay import ReplayReport, replay, replay_all
-from orders_cli.arguments import TARGET_HELP, Subcommands
+from orders_cli.arguments import TARGET_HELP, OrderOrHistoryFile, Subcommands
 from orders_cli.session import event_store, is_history_file, say_if_archived, temporal
 from programs import CommandError, ExitCode
 from storage import where_of
@@ -21,7 +21,7 @@ def register(commands: Subcommands) -> None:
     replaying = commands.add(
         "replay", replay_command, "replay orders with today's workflow code: OK, or where it diverged (non-zero exit)"
     )
-    replaying.add_argument("target", nargs="?", metavar="ORDER_ID|PATH", help=TARGET_HELP)
+    replaying.add_argument("target", nargs="?", type=OrderOrHistoryFile(), metavar="ORDER_ID|PATH", help=TARGET_HELP)
     replaying.add_argument(
         "--query", help="replay every order a visibility query selects, e.g. \"OrderStatus='Fulfilled'\""
     )

@@ -6,7 +6,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio.client import Client
@@ -16,7 +15,9 @@ from connection import Settings, open_connection, silence_of
 from contract import SEARCH_ATTRIBUTES
 from domain import OrderStream
 from domain.summary import SummarySource
-from eventstore import EnvelopeReader, EventStore, open_archive, read_history_file
+from eventstore import Archive, EnvelopeReader, EventStore, open_archive, read_history_file
+from programs.arguments import is_history_path
+from storage import PlaceError
 
 
 @asynccontextmanager
@@ -41,13 +42,24 @@ def first_line(err: Exception) -> str:
 
 def is_history_file(target: str) -> bool:
     """Whether TARGET names an exported history rather than an order id."""
-    return target.endswith(".json") or Path(target).is_file()
+    return is_history_path(target)
+
+
+def archive_to_read(settings: Settings) -> Archive | None:
+    """The archive, opened to read only (only `orders archive` writes it); None when
+    nothing was ever archived where ORDERS_ARCHIVE says, or nothing can be there (said in
+    one warning line: the read goes on from Temporal)."""
+    try:
+        return open_archive(settings.archive)
+    except PlaceError as err:
+        print(f"warning: no archive read: ORDERS_ARCHIVE: {err}", file=sys.stderr)
+        return None
 
 
 def event_store(client: Client, settings: Settings, summaries: SummarySource | None = None) -> EventStore:
     """The event store over this client's histories, falling back to the archive (when
     anything was archived) for orders whose histories retention has deleted."""
-    return EventStore(client, summaries=summaries, archive=open_archive(settings.archive))
+    return EventStore(client, summaries=summaries, archive=archive_to_read(settings))
 
 
 async def read_stream(target: str, settings: Settings) -> OrderStream:
@@ -63,7 +75,10 @@ async def read_stream(target: str, settings: Settings) -> OrderStream:
 
 
 def say_how_many_archived(store: EventStore) -> None:
-    """One line on stderr when a read of many orders took some from the archive."""
+    """One line on stderr when a read of many orders took some from the archive, and one
+    when it went on without an archive it could not read."""
+    if store.archive_trouble is not None:
+        print(f"warning: {store.archive_trouble}; the orders only it holds are left out", file=sys.stderr)
     if store.archived_reads and store.archive is not None:
         print(
             f"{store.archived_reads} order(s) read from the archive at {store.archive.where}:"

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable
 from enum import IntEnum
 from typing import NoReturn
@@ -48,11 +49,13 @@ class CommandError(Exception):
 
 
 async def wait_for_interrupt() -> None:
-    """Return once SIGINT (Ctrl-C) or SIGTERM arrives."""
+    """Return once SIGINT (Ctrl-C) or SIGTERM arrives (off the main thread, which takes
+    no signals, wait until cancelled)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
     await stop.wait()
 
 

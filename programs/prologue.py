@@ -5,7 +5,8 @@ stop it as Ctrl-C does, and export traces where the settings say so."""
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -24,6 +25,7 @@ def prologue(
     adjust: Callable[[Settings], Settings] = lambda settings: settings,
     service: bool = False,
     core_metrics_at: Callable[[Settings], str | None] = lambda settings: None,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[Settings]:
     """The settings, with `adjust` applied (a program's flags over its environment); a
     malformed one raises SettingsError before anything is set up.
@@ -31,8 +33,10 @@ def prologue(
     A command (`service` False) speaks to people: plain messages on `messages` (stderr by
     default), and "started the embedded server" among them. A service logs records as
     ORDERS_LOG_FORMAT and ORDERS_LOG_LEVEL say, and `core_metrics_at` says where the SDK's
-    core serves its metrics, if anywhere. Tracing stops as the block ends."""
-    settings = adjust(load_settings())
+    core serves its metrics, if anywhere. Tracing stops as the block ends. `environ`: the
+    environment to read (the process's by default; a test running a program in-process
+    gives its own)."""
+    settings = adjust(load_settings(environ))
     if service:
         configure_logging(settings.log_format, settings.log_level)
     else:
@@ -41,7 +45,9 @@ def prologue(
     forward_core_logs(level=core_log_level, metrics_at=core_metrics_at(settings))
     # SIGTERM stops a program as Ctrl-C does, so an embedded server it started is stopped
     # with it, never left behind; programs that wait on the event loop take both signals there.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # (Only a process's main thread takes signals: a program run in-process elsewhere has none.)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     if settings.traces_exported:
         start_tracing(program)
     try:

@@ -2,14 +2,21 @@
 Lines, one envelope a line, decoded with the client's keys, upcast to today's schemas, in
 stream order per order (docs/export.md; the schema: `orders export --schema`).
 
-A checkpoint file (SQLite) remembers, per order, the last version exported and when the
-export last listed visibility. The next run lists only the orders changed since (less an
-overlap for visibility's own lag), skips those closed at a version already exported
-without reading their histories, and writes only the events after each order's version:
-the union of the runs is one full export, no event twice. A run's lines go to
-`FILE.partial`, renamed to FILE once complete; its checkpoint is committed after that, in
-one transaction: a run that dies leaves the checkpoint as it was, and runs again whole.
-Orders only the archive holds (Temporal's retention deleted their histories) are
+An order's stream is its current run. A reset (Temporal's, from the Web UI or the CLI)
+replaces an order's events from the reset point on: a run after it writes a
+`superseded` line for that order, naming the first version replaced, then the current
+run's events from there; a consumer drops its lines of that stream from that version on
+when it meets the line. No line is ever rewritten in a file already written.
+
+A checkpoint file (SQLite) remembers, per order, the run and the event ids exported and
+whether the order was closed then, and when the export last listed visibility, and for
+which `--query`. The next run lists only the orders changed since (less an overlap for
+visibility's own lag), skips those closed in the run already exported without reading
+their histories, and writes only what each order's current run adds to (or replaces in)
+what was exported: the union of the runs is one full export, no event twice. A run's lines
+go to `FILE.partial`, renamed to FILE once complete; its checkpoint is committed after
+that, in one transaction: a run that dies leaves the checkpoint as it was, and runs again
+whole. Orders only the archive holds (Temporal's retention deleted their histories) are
 exported from the archive. Memory stays flat: the listing is read a window at a time.
 """
 
@@ -18,14 +25,15 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from temporalio.client import Client
 
 from domain import EventEnvelope, OrderStream
-from eventstore import Archive, EventStore
+from eventstore import Archive, ArchiveError, EventStore, StoredStream, StreamNotFound
 from projections.projector import OVERLAP, Change, changed_since, to_change
 
 # Orders listed before their histories are read: what a run holds at once.
@@ -33,59 +41,134 @@ _WINDOW = 256
 _CONCURRENT_READS = 8
 
 
+class SupersededEvents(BaseModel):
+    """A line that is not an event: the events of `stream_id` from `from_version` on, as
+    lines before this one gave them, are no longer the order's. A reset made run `run_id`
+    the order's current run, with other events from that version; the lines that follow
+    give them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: Literal["superseded"] = "superseded"
+    stream_id: str
+    from_version: int
+    run_id: str
+    superseded_at: datetime
+
+
+_LINE = TypeAdapter(EventEnvelope | SupersededEvents)
+
+
 def export_schema() -> dict[str, Any]:
-    """The JSON Schema of one exported line: an envelope, as the pydantic models write it."""
-    schema = EventEnvelope.model_json_schema(mode="serialization")
+    """The JSON Schema of one exported line: an envelope, as the pydantic models write it,
+    or (rarely) a line saying a reset superseded some of an order's events."""
+    schema = _LINE.json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "An order's domain event in its envelope: one line of `orders export`"
+    schema["title"] = "One line of `orders export`: an order's domain event in its envelope, or events superseded"
     return schema
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint made for another selection of orders than this run's."""
 
 
 @dataclass
 class ExportRun:
     listed: int = 0  # orders visibility (and the archive) named
-    unchanged: int = 0  # of those, closed at a version already exported: not read
+    unchanged: int = 0  # of those, closed at what was already exported: not read
     exported_orders: int = 0  # orders with at least one event written
-    events: int = 0  # lines written
+    events: int = 0  # event lines written
+    superseded: int = 0  # orders a reset gave other events than those exported
+    archive_trouble: str | None = None  # why the archive could not be read, when the run went on without it
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What was exported of one order: which run, its event ids in version order (None in
+    checkpoints made before they were kept), whether it had closed, when its run began."""
+
+    run_id: str | None = None
+    event_ids: tuple[str, ...] | None = None
+    version: int = 0
+    closed: bool = False
+    began_at: str | None = None
+
+
+_ADDED = {
+    "exported": {"run_id": "TEXT", "event_ids": "TEXT", "began_at": "TEXT"},
+    "listed": {"query": "TEXT", "bound": "INTEGER"},
+}
 
 
 class ExportCheckpoint:
-    """Per order, the last version exported (and whether it was closed then); the latest
-    change seen in visibility. One transaction a run: committed only once its output is."""
+    """Per order, what was exported of it; the latest change seen in visibility, and the
+    query the checkpoint is bound to. One transaction a run: committed only once its output
+    is. Used from one thread at a time (the event loop's, or the archive pass's)."""
 
     def __init__(self, path: Path | None) -> None:
         # Without a file, a run still needs one to tell what it has written: a private one.
-        self._connection = sqlite3.connect(path or ":memory:", isolation_level=None)
+        self.where = str(path) if path else None
+        self._connection = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
+        self._connection.execute("BEGIN IMMEDIATE")
         self._connection.execute(
             "CREATE TABLE IF NOT EXISTS exported (order_id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
             " closed INTEGER NOT NULL)"
         )
         self._connection.execute("CREATE TABLE IF NOT EXISTS listed (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT)")
-        self._connection.execute("BEGIN IMMEDIATE")
+        for table, columns in _ADDED.items():
+            have = {row[1] for row in self._connection.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in have:
+                    self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def bind(self, query: str | None) -> None:
+        """Refuse a run whose `query` is not the one this checkpoint was made with: what it
+        skips as exported would not be what this run selects. A checkpoint made before
+        checkpoints were bound was made for the whole shop."""
+        row = self._connection.execute("SELECT query, bound FROM listed WHERE id = 1").fetchone()
+        if row is None or row[0] == query:
+            return
+        made_for = repr(row[0]) if row[0] is not None else "every order (no --query)"
+        asked = repr(query) if query is not None else "every order (no --query)"
+        raise CheckpointMismatch(
+            f"the checkpoint {self.where} was made for {made_for}, and this run asks for {asked}:"
+            " give each selection a checkpoint of its own"
+        )
 
     def high_water(self) -> datetime | None:
         row = self._connection.execute("SELECT at FROM listed WHERE id = 1").fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
-    def exported(self, order_id: str) -> tuple[int, bool]:
+    def exported(self, order_id: str) -> Exported:
         row = self._connection.execute(
-            "SELECT version, closed FROM exported WHERE order_id = ?", (order_id,)
+            "SELECT run_id, event_ids, version, closed, began_at FROM exported WHERE order_id = ?", (order_id,)
         ).fetchone()
-        return (int(row[0]), bool(row[1])) if row else (0, False)
+        if row is None:
+            return Exported()
+        ids = tuple(row[1].split()) if row[1] is not None else None
+        return Exported(run_id=row[0], event_ids=ids, version=int(row[2]), closed=bool(row[3]), began_at=row[4])
 
-    def record(self, order_id: str, version: int, closed: bool) -> None:
+    def record(self, order_id: str, exported: Exported) -> None:
         self._connection.execute(
-            "INSERT INTO exported (order_id, version, closed) VALUES (?, ?, ?) ON CONFLICT (order_id)"
-            " DO UPDATE SET version = excluded.version, closed = excluded.closed",
-            (order_id, version, int(closed)),
+            "INSERT INTO exported (order_id, version, closed, run_id, event_ids, began_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (order_id) DO UPDATE SET version = excluded.version, closed = excluded.closed,"
+            " run_id = excluded.run_id, event_ids = excluded.event_ids, began_at = excluded.began_at",
+            (
+                order_id,
+                exported.version,
+                int(exported.closed),
+                exported.run_id,
+                " ".join(exported.event_ids) if exported.event_ids is not None else None,
+                exported.began_at,
+            ),
         )
 
-    def commit(self, high_water: datetime | None) -> None:
-        if high_water is not None:
-            self._connection.execute(
-                "INSERT INTO listed (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-                (high_water.isoformat(),),
-            )
+    def commit(self, high_water: datetime | None, query: str | None) -> None:
+        self._connection.execute(
+            "INSERT INTO listed (id, at, query, bound) VALUES (1, ?, ?, 1)"
+            " ON CONFLICT (id) DO UPDATE SET at = COALESCE(excluded.at, listed.at), query = excluded.query, bound = 1",
+            (high_water.isoformat() if high_water else None, query),
+        )
         self._connection.execute("COMMIT")
 
     def close(self) -> None:
@@ -113,20 +196,23 @@ async def export(
         selection = f"({selection}) AND ({query})" if selection else query
     newest = since
     total = await store.count(selection)
-    window: list[Change] = []
+    window: dict[str, Change] = {}
     async for execution in store.executions(selection):
         if (change := to_change(execution, store.reader)) is None:
             continue
         newest = max(newest, change.changed_at) if newest else change.changed_at
-        window.append(change)
+        window.setdefault(change.order_id, change)  # a reset order is listed once a run
         if len(window) >= _WINDOW:
-            await _export_window(store, window, checkpoint, out, run)
-            window = []
+            await _export_window(store, list(window.values()), checkpoint, out, run)
+            window = {}
             if on_progress:
                 on_progress(run.listed, total)
-    await _export_window(store, window, checkpoint, out, run)
+    await _export_window(store, list(window.values()), checkpoint, out, run)
     if query is None and archive is not None:
-        await asyncio.to_thread(_export_archived, archive, store, checkpoint, out, run)
+        try:
+            await asyncio.to_thread(_export_archived, archive, store, checkpoint, out, run)
+        except ArchiveError as trouble:  # what Temporal holds is exported; the archive's orders next time
+            run.archive_trouble = str(trouble)
     if on_progress:
         on_progress(run.listed, max(total, run.listed))
     return run, newest
@@ -135,50 +221,87 @@ async def export(
 async def _export_window(
     store: EventStore, window: Sequence[Change], checkpoint: ExportCheckpoint, out: TextIO, run: ExportRun
 ) -> None:
-    """Read the changed orders' histories, a few at a time, and write each one's new events
-    in stream order, the orders in listing order."""
+    """Read the changed orders' current runs, a few at a time, and write what each adds to
+    what was exported, the orders in listing order."""
     run.listed += len(window)
     wanted = []
     for change in window:
-        version, closed = checkpoint.exported(change.order_id)
-        if closed and change.version is not None and change.version <= version:
+        exported = checkpoint.exported(change.order_id)
+        if _unchanged(change, exported):
             run.unchanged += 1
         else:
-            wanted.append((change, version))
+            wanted.append(change)
     limit = asyncio.Semaphore(_CONCURRENT_READS)
 
-    async def read(change: Change) -> OrderStream:
+    async def read(change: Change) -> StoredStream | None:
         async with limit:
-            return await store.read_stream(change.order_id)
+            try:
+                return await store.read_stored(change.order_id)
+            except StreamNotFound:  # deleted since it was listed (the archive pass takes it, if archived)
+                return None
 
-    streams = await asyncio.gather(*(read(change) for change, _ in wanted))
-    for (change, version), stream in zip(wanted, streams, strict=True):
-        _write(stream, version, change.closed, checkpoint, out, run)
+    for stored in await asyncio.gather(*(read(change) for change in wanted)):
+        if stored is not None:
+            began = _time(stored.began_at) if stored.began_at else None
+            _write(stored.stream, stored.run_id, began, not stored.running, checkpoint, out, run)
+
+
+def _unchanged(change: Change, exported: Exported) -> bool:
+    """Closed, in the run exported, at a version already exported: nothing to read."""
+    same_run = exported.run_id is None or exported.run_id == change.run_id
+    return exported.closed and same_run and change.version is not None and change.version <= exported.version
 
 
 def _export_archived(
     archive: Archive, store: EventStore, checkpoint: ExportCheckpoint, out: TextIO, run: ExportRun
 ) -> None:
-    """The orders only the archive holds, or holds further than what was exported."""
-    for order_id, last_version in archive.versions():
-        version, closed = checkpoint.exported(order_id)
-        if closed and version >= last_version:
+    """The orders only the archive holds, or holds a later run of than the one exported."""
+    for order_id, last_version, run_id in archive.versions():
+        exported = checkpoint.exported(order_id)
+        same_run = exported.run_id == run_id or (exported.run_id is None and exported.version >= last_version)
+        if exported.closed and same_run:
             continue
         archived = archive.get(order_id)
-        if archived is not None:
-            run.listed += 1
-            _write(archived.stream(store.reader), version, True, checkpoint, out, run)
+        if archived is None:
+            continue
+        began = _time(archived.began_at())
+        if exported.began_at is not None and began <= exported.began_at:
+            continue  # Temporal holds a later run, exported already; the archive has not caught up with it
+        run.listed += 1
+        _write(archived.stream(store.reader), archived.run_id, began, True, checkpoint, out, run)
 
 
 def _write(
-    stream: OrderStream, after: int, closed: bool, checkpoint: ExportCheckpoint, out: TextIO, run: ExportRun
+    stream: OrderStream,
+    run_id: str | None,
+    began_at: str | None,
+    closed: bool,
+    checkpoint: ExportCheckpoint,
+    out: TextIO,
+    run: ExportRun,
 ) -> None:
+    exported = checkpoint.exported(stream.order_id)
+    ids = tuple(str(envelope.event_id) for envelope in stream.envelopes)
+    after = exported.version
+    if exported.event_ids is not None:
+        kept = next((i for i, event_id in enumerate(exported.event_ids) if i >= len(ids) or ids[i] != event_id), None)
+        after = len(exported.event_ids) if kept is None else kept
+        if kept is not None:
+            superseded = SupersededEvents(
+                stream_id=stream.order_id, from_version=kept + 1, run_id=run_id or "", superseded_at=datetime.now(UTC)
+            )
+            out.write(superseded.model_dump_json() + "\n")
+            run.superseded += 1
     new = stream.read(after + 1) if stream.version > after else []
     for envelope in new:
         out.write(envelope.model_dump_json() + "\n")
     run.events += len(new)
     run.exported_orders += bool(new)
-    checkpoint.record(stream.order_id, max(stream.version, after), closed)
+    checkpoint.record(stream.order_id, Exported(run_id, ids, stream.version, closed, began_at))
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def finish_output(partial: Path, final: Path, out: TextIO) -> None:

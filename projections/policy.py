@@ -28,6 +28,15 @@ class NeedsWholeStream(LookupError):
 
 
 @dataclass(frozen=True)
+class RunMark:
+    """Which run of an order its events were read from, and when that run was made: a
+    reset makes a later run whose events replace the earlier one's from the reset point."""
+
+    run_id: str
+    began_at: datetime
+
+
+@dataclass(frozen=True)
 class StoredOrder:
     """An order's row as the read models hold it."""
 
@@ -36,6 +45,7 @@ class StoredOrder:
     state: OrderState
     problems: tuple[ValidationProblem, ...]
     received_at: str | None
+    run: RunMark | None = None  # None in rows applied before runs were kept
 
 
 @dataclass(frozen=True)
@@ -47,27 +57,42 @@ class Folded:
     repaired: bool
 
 
-def is_news(stored: StoredOrder | None, version: int, closed: bool) -> bool:
-    """Whether a stream at `version` (`closed` or not) changes what is stored. A read older
-    than what is applied (two projectors, a slow read) never takes an order back; a closed
-    order stays closed."""
+def is_another_run(stored: StoredOrder | None, run: RunMark | None) -> bool:
+    """Whether `run` is not the run the stored row was folded from (as far as both say)."""
+    return stored is not None and stored.run is not None and run is not None and run.run_id != stored.run.run_id
+
+
+def is_news(stored: StoredOrder | None, version: int, closed: bool, run: RunMark | None = None) -> bool:
+    """Whether a stream at `version` (`closed` or not) of `run` changes what is stored. A
+    later run (a reset since) replaces the stored one whatever its version; an earlier run
+    (read before the reset, by a slow reader) never does. In one run, a read older than what
+    is applied (two projectors, a slow read) never takes an order back; a closed order stays closed."""
     if stored is None:
         return True
+    if is_another_run(stored, run):
+        assert stored.run is not None and run is not None
+        return run.began_at > stored.run.began_at
     return version > stored.version or (version == stored.version and closed and not stored.closed)
 
 
-def fold_whole(stored: StoredOrder | None, stream: OrderStream) -> Folded:
+def fold_whole(stored: StoredOrder | None, stream: OrderStream, run: RunMark | None = None) -> Folded:
     """The stream's latest state, folded on from the stored one. A stored state the stream
-    does not continue (a gap in versions) is never skipped over: the stream is folded from
-    its first event instead."""
+    does not continue (a gap in versions), or folded from another run, is never built on:
+    the stream is folded from its first event instead."""
+    if is_another_run(stored, run):
+        return _refolded(stream)
     start = stored.state if stored else OrderState(order_id=stream.order_id)
     try:
         return Folded(_fold(start, stream, after=stored.version if stored else 0), repaired=False)
     except EventStreamError:
-        try:
-            return Folded(_fold(OrderState(order_id=stream.order_id), stream, after=0), repaired=True)
-        except EventStreamError as err:
-            raise ProjectionError(f"order {stream.order_id}: its stream cannot be folded: {err}") from None
+        return _refolded(stream)
+
+
+def _refolded(stream: OrderStream) -> Folded:
+    try:
+        return Folded(_fold(OrderState(order_id=stream.order_id), stream, after=0), repaired=True)
+    except EventStreamError as err:
+        raise ProjectionError(f"order {stream.order_id}: its stream cannot be folded: {err}") from None
 
 
 def fold_latest(stored: StoredOrder | None, latest: OrderStream) -> Folded:
@@ -90,24 +115,36 @@ def _fold(state: OrderState, stream: OrderStream, after: int, offset: int = 0) -
     return state
 
 
-def problems_of(stream: OrderStream, stored: StoredOrder | None) -> tuple[ValidationProblem, ...]:
+def problems_of(
+    stream: OrderStream, stored: StoredOrder | None, run: RunMark | None = None
+) -> tuple[ValidationProblem, ...]:
     """The order's validation problems: from its OrderValidated if `stream` holds it, else as stored."""
-    if stored is None or any(envelope.event_type == "OrderValidated" for envelope in stream.envelopes):
+    if (
+        stored is None
+        or is_another_run(stored, run)
+        or any(envelope.event_type == "OrderValidated" for envelope in stream.envelopes)
+    ):
         return validation_problems(stream)
     return stored.problems
 
 
-def received_at_of(stream: OrderStream, stored: StoredOrder | None) -> str | None:
+def received_at_of(stream: OrderStream, stored: StoredOrder | None, run: RunMark | None = None) -> str | None:
     if stream.envelopes and stream.envelopes[0].version == 1:
         return stream.envelopes[0].created_at.isoformat()
-    return stored.received_at if stored else None
+    return stored.received_at if stored and not is_another_run(stored, run) else None
 
 
 def summary_row(
-    state: OrderState, closed: bool, problems: tuple[ValidationProblem, ...], received_at: str | None
+    state: OrderState,
+    closed: bool,
+    problems: tuple[ValidationProblem, ...],
+    received_at: str | None,
+    run: RunMark | None = None,
 ) -> dict[str, object]:
     """The order's row of `order_summaries`, column by column."""
     return {
+        "run_id": run.run_id if run else None,
+        "run_began_at": moment(run.began_at) if run else None,
         "order_id": state.order_id,
         "version": state.version,
         "closed": int(closed),
@@ -190,6 +227,15 @@ def amount(value: Decimal) -> str:
     """One spelling per amount ("10", never "10.00" on one path and "10.0" on another), so
     read models kept by different paths compare equal."""
     return format(value.normalize(), "f") if value else "0"
+
+
+def moment(value: datetime) -> str:
+    """A time as stored where it is compared as text: UTC, fixed width."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def moment_of(text: object) -> datetime | None:
+    return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) if text else None
 
 
 def text(value: object) -> str | None:

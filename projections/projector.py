@@ -28,8 +28,8 @@ from connection.deadlines import call_timeout
 from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
 from domain import EventEnvelope, OrderStream
 from domain.summary import OrderSummary
-from eventstore import PLAIN, Archive, EnvelopeReader, EventStore
-from projections.policy import NeedsWholeStream
+from eventstore import PLAIN, Archive, EnvelopeReader, EventStore, StreamNotFound
+from projections.policy import NeedsWholeStream, RunMark
 from projections.store import ReadModels, Stored
 
 # How far back each poll looks again before the high-water mark: an order whose change
@@ -54,11 +54,20 @@ class Change:
     memo: Mapping[str, Payload] = field(default_factory=dict)
     workflow_id: str = ""
     reader: EnvelopeReader = PLAIN
+    # Which run visibility listed, and when it was made: visibility lists every run of an
+    # order, those a reset abandoned too.
+    run_id: str | None = None
+    started_at: datetime | None = None
+
+    def is_another_run_than(self, stored: Stored | None) -> bool:
+        return stored is not None and stored.run_id is not None and self.run_id != stored.run_id
 
     def next_event_for(self, stored: Stored | None) -> EventEnvelope | None:
         """The latest event, when it is the one event the read models lack: then it is
         applied from the listing itself, with no history read."""
         if stored is None or self.version is None or self.version != stored.version + 1:
+            return None
+        if self.is_another_run_than(stored):
             return None
         latest = self.reader.latest_in_memo(self.memo, self.workflow_id)
         return latest if latest is not None and latest.version == self.version else None
@@ -66,6 +75,11 @@ class Change:
     def is_ahead_of(self, stored: Stored | None) -> bool:
         if stored is None:
             return True
+        if self.is_another_run_than(stored):
+            # A run made after the one applied (a reset since) is news whatever its
+            # version; one made before it (the run a reset abandoned) never is.
+            made = self.started_at
+            return stored.run_began_at is None or made is None or made > stored.run_began_at
         if self.closed and not stored.closed:
             return True
         if self.version is None:
@@ -82,12 +96,18 @@ class CatchUp:
     repaired: list[str] = field(default_factory=list)
 
 
-async def open_read_models(client: Client, target: Path | str) -> ReadModels:
+async def open_read_models(client: Client, target: Path | str, *, writing: bool = True) -> ReadModels:
     """The read models at `target`, as this client's namespace's: ProjectionError if they
-    are another namespace's (a rebuild takes them over: `rebuild`), or not ours at all."""
+    are another namespace's (a rebuild takes them over: `rebuild`), or not ours at all.
+    `writing` False: for a reader, which opens them to read only and writes nothing."""
     namespace_id = await _namespace_id(client)
-    models = await asyncio.to_thread(ReadModels, target)
-    await asyncio.to_thread(models.claim, client.namespace, namespace_id)
+    models = await asyncio.to_thread(ReadModels, target, read_only=not writing)
+    check = models.claim if writing else models.check_owner
+    try:
+        await asyncio.to_thread(check, client.namespace, namespace_id)
+    except BaseException:
+        models.close()
+        raise
     return models
 
 
@@ -154,6 +174,8 @@ def to_change(execution: WorkflowExecution, reader: EnvelopeReader) -> Change | 
         memo=execution.raw_info.memo.fields,
         workflow_id=execution.id,
         reader=reader,
+        run_id=execution.run_id,
+        started_at=execution.start_time,
     )
 
 
@@ -178,8 +200,12 @@ async def catch_up(
                 applied = None
         if applied is None:
             async with reads:
-                stream = await store.read_stream(change.order_id)
-            applied = await asyncio.to_thread(models.apply, stream, change.closed)
+                try:
+                    order = await store.read_stored(change.order_id)
+                except StreamNotFound:  # deleted since it was listed (its current run, at least)
+                    return
+            run = RunMark(order.run_id, order.began_at) if order.run_id and order.began_at else None
+            applied = await asyncio.to_thread(models.apply, order.stream, not order.running, run)
             done.read += 1
         done.applied += 1
         done.events += applied.events
@@ -212,14 +238,16 @@ def include_archived(models: ReadModels, archive: Archive, reader: EnvelopeReade
     histories deleted by retention), each as closed; returns how many. Orders the read
     models have whole cost a row look-up."""
     applied = 0
-    for order_id, last_version in archive.versions():
+    for order_id, last_version, run_id in archive.versions():
         stored = models.stored(order_id)
-        if stored is not None and stored.closed and stored.version >= last_version:
-            continue
+        if stored is not None and stored.closed:
+            same_run = stored.run_id == run_id or (stored.run_id is None and stored.version >= last_version)
+            if same_run:
+                continue
         archived = archive.get(order_id)
         if archived is not None:
-            models.apply(archived.stream(reader), closed=True)
-            applied += 1
+            run = RunMark(archived.run_id, archived.began_at())
+            applied += models.apply(archived.stream(reader), True, run).events > 0
     return applied
 
 
@@ -249,10 +277,13 @@ async def lag(client: Client, models: ReadModels) -> Lag:
         if not change.is_ahead_of(stored):
             continue
         orders += 1
-        applied = stored.version if stored else 0
+        applied = stored.version if stored and not change.is_another_run_than(stored) else 0
         first = change.changed_at
         if change.version is None or orders <= _READ_FOR_LAG:
-            unapplied = (await store.read_stream(change.order_id)).envelopes[applied:]
+            try:
+                unapplied = (await store.read_stream(change.order_id)).envelopes[applied:]
+            except StreamNotFound:  # deleted since it was listed
+                unapplied = ()
             events += len(unapplied)
             first = unapplied[0].created_at if unapplied else first
         else:

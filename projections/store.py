@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS order_summaries (
     updated_at TEXT,
     state TEXT NOT NULL,
     problems TEXT NOT NULL,
-    applied_at TEXT NOT NULL           -- when this row was last written, for measuring lag
+    applied_at TEXT NOT NULL,          -- when this row was last written, for measuring lag
+    run_id TEXT,                       -- the run the row was folded from (NULL in rows of old)
+    run_began_at TEXT                  -- when that run was made: a later one replaces it
 );
 CREATE TABLE IF NOT EXISTS customer_totals (
     customer_id TEXT PRIMARY KEY,
@@ -82,6 +84,9 @@ _COLUMNS = {
     }
     for match in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", _SCHEMA, flags=re.DOTALL)
 }
+# Columns added since read models were first kept: a database made before them is brought
+# up to date (the columns added, NULL in its rows), not refused as another program's.
+_ADDED_COLUMNS = {"order_summaries": {"run_id": "TEXT", "run_began_at": "TEXT"}}
 _OWNER = "read_models_owner"
 _SUMMARIES = "order_summaries"
 _CHECKPOINT = "checkpoint"
@@ -96,6 +101,8 @@ __all__ = ["READ_MODELS", "Applied", "NeedsWholeStream", "ProjectionError", "Rea
 class Stored:
     version: int
     closed: bool
+    run_id: str | None = None
+    run_began_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -104,20 +111,28 @@ class Applied:
     repaired: bool  # the stored state did not continue into the stream; folded from the first event
 
 
-_STORED = ("version", "closed", "state", "problems", "received_at")
+_STORED = ("version", "closed", "state", "problems", "received_at", "run_id", "run_began_at")
 
 
 class ReadModels:
     """The read models in one database; safe to share between threads and processes
     (each change is one exclusive transaction that checks the checkpoint it moves)."""
 
-    def __init__(self, target: str | Path, *, rebuilding: bool = False) -> None:
+    def __init__(self, target: str | Path, *, rebuilding: bool = False, read_only: bool = False) -> None:
         """`target`: a SQLite path, or a postgresql:// DSN. `rebuilding`: a fresh set of the
         tables beside the ones readers use, filled by a rebuild and swapped in once whole
-        (`swap_in`); readers see the old ones until then, and a rebuild that dies leaves them."""
-        self._db = open_database(target)
+        (`swap_in`); readers see the old ones until then, and a rebuild that dies leaves them.
+        `read_only`: for a reader, which never writes here (and may read a copy on read-only
+        media): nothing is made, and read models not made yet are a ProjectionError."""
+        self._db = open_database(target, read_only=read_only)
         self.where = self._db.where
         self._suffix = _REBUILDING if rebuilding else ""
+        if read_only:
+            self._refuse_foreign_tables()
+            if _SUMMARIES not in self._db.tables():
+                raise ProjectionError(f"no read models in {self.where} yet: run `orders projector`")
+            self._run_columns = _present(self._db.columns(_SUMMARIES), _ADDED_COLUMNS[_SUMMARIES])
+            return
         with self._db.transaction():
             self._refuse_foreign_tables()
             schema = _SCHEMA
@@ -127,6 +142,12 @@ class ReadModels:
                     schema = schema.replace(f"EXISTS {table} (", f"EXISTS {table}{_REBUILDING} (")
             for statement in filter(str.strip, schema.split(";")):
                 self._db.execute(statement)
+            for table, columns in _ADDED_COLUMNS.items():
+                have = self._db.columns(self._t(table))
+                for column, kind in columns.items():
+                    if column not in have:
+                        self._db.execute(f"ALTER TABLE {self._t(table)} ADD COLUMN {column} {kind}")
+        self._run_columns = ", ".join(_ADDED_COLUMNS[_SUMMARIES])
 
     def _t(self, table: str) -> str:
         """The table's name in this set: the one readers use, or the one being rebuilt."""
@@ -147,7 +168,8 @@ class ReadModels:
         """Never write into another program's tables that happen to share a name."""
         existing = self._db.tables() & _COLUMNS.keys()
         for table in sorted(existing):
-            if self._db.columns(table) != _COLUMNS[table]:
+            have, added = self._db.columns(table), set(_ADDED_COLUMNS.get(table, {}))
+            if have != _COLUMNS[table] and have != _COLUMNS[table] - added:
                 raise ProjectionError(
                     f"{self.where} holds a table {table} that is not one of the read models' (its columns differ):"
                     " give the read models a database of their own (ORDERS_PROJECTIONS_DSN)"
@@ -172,14 +194,27 @@ class ReadModels:
                 )
             self._own(namespace, namespace_id)
 
+    def check_owner(self, namespace: str, namespace_id: str) -> None:
+        """For a reader: refuse another namespace's read models, as `claim` does, writing nothing."""
+        owner = self._row(f"SELECT namespace, namespace_id FROM {_OWNER} WHERE id = 1", ())
+        if owner is not None and (owner["namespace"], owner["namespace_id"]) != (namespace, namespace_id):
+            raise ProjectionError(
+                f"the read models in {self.where} are those of namespace {owner['namespace']!r}"
+                f" (id {owner['namespace_id']}), not of {namespace!r} (id {namespace_id})"
+            )
+
     def _own(self, namespace: str, namespace_id: str) -> None:
         self._upsert(_OWNER, "id", {"id": 1, "namespace": namespace, "namespace_id": namespace_id})
 
     # -- Checkpoints -------------------------------------------------------------
 
     def stored(self, order_id: str) -> Stored | None:
-        row = self._row(f"SELECT version, closed FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,))
-        return None if row is None else Stored(int(row["version"]), bool(row["closed"]))
+        row = self._row(
+            f"SELECT version, closed, {self._run_columns} FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,)
+        )
+        if row is None:
+            return None
+        return Stored(int(row["version"]), bool(row["closed"]), row["run_id"], policy.moment_of(row["run_began_at"]))
 
     def state_of(self, order_id: str) -> OrderState | None:
         """The order's state as last applied; None for an order the read models never saw."""
@@ -214,21 +249,26 @@ class ReadModels:
 
     # -- Applying ----------------------------------------------------------------
 
-    def apply(self, stream: OrderStream, closed: bool, *, whole: bool = True) -> Applied:
-        """Bring the read models up to `stream`: the events after the stored version,
-        checkpoint and all, in one transaction. Nothing to do is done at no cost.
-        `whole=False`: `stream` holds only the latest events (as visibility's memo shows
-        the last one); NeedsWholeStream if they do not continue what is stored."""
+    def apply(
+        self, stream: OrderStream, closed: bool, run: policy.RunMark | None = None, *, whole: bool = True
+    ) -> Applied:
+        """Bring the read models up to `stream` of `run`: the events after the stored
+        version, checkpoint and all, in one transaction; a later run of the order (a reset
+        since) replaces the earlier one's row and contribution. Nothing to do is done at no
+        cost. `whole=False`: `stream` holds only the latest events (as visibility's memo
+        shows the last one); NeedsWholeStream if they do not continue what is stored."""
         with self._db.transaction():
             stored = self._stored_order(stream.order_id)
-            if not policy.is_news(stored, stream.version, closed):
+            if not policy.is_news(stored, stream.version, closed, run):
                 return Applied(0, False)
-            folded = policy.fold_whole(stored, stream) if whole else policy.fold_latest(stored, stream)
-            problems = policy.problems_of(stream, stored)
-            received_at = policy.received_at_of(stream, stored)
+            folded = policy.fold_whole(stored, stream, run) if whole else policy.fold_latest(stored, stream)
+            problems = policy.problems_of(stream, stored, run)
+            received_at = policy.received_at_of(stream, stored, run)
             if stored is not None:
                 self._contribute(policy.Contribution.of(stored.state, stored.problems, stored.received_at), sign=-1)
-            row = policy.summary_row(folded.state, closed, problems, received_at)
+            row = policy.summary_row(
+                folded.state, closed, problems, received_at, run or (stored.run if stored else None)
+            )
             self._upsert(self._t(_SUMMARIES), "order_id", row)
             self._contribute(policy.Contribution.of(folded.state, problems, received_at), sign=+1)
             before = 0 if folded.repaired or stored is None else stored.version
@@ -244,6 +284,7 @@ class ReadModels:
             state=OrderState.model_validate_json(str(row["state"])),
             problems=tuple(ValidationProblem.model_validate(problem) for problem in json.loads(str(row["problems"]))),
             received_at=str(row["received_at"]) if row["received_at"] else None,
+            run=_run_mark(row["run_id"], row["run_began_at"]),
         )
 
     def _contribute(self, contribution: policy.Contribution, sign: int) -> None:
@@ -269,11 +310,12 @@ class ReadModels:
         """The same summary `orders report` folds from the histories, from the rows."""
         return summarize_orders(self._orders())
 
-    def _orders(self) -> Iterator[tuple[OrderState, tuple[ValidationProblem, ...]]]:
-        for state, problems in self._db.execute(f"SELECT state, problems FROM {self._t(_SUMMARIES)}"):
+    def _orders(self) -> Iterator[tuple[OrderState, tuple[ValidationProblem, ...], bool]]:
+        for state, problems, closed in self._db.execute(f"SELECT state, problems, closed FROM {self._t(_SUMMARIES)}"):
             yield (
                 OrderState.model_validate_json(state),
                 tuple(ValidationProblem.model_validate(problem) for problem in json.loads(problems)),
+                not closed,
             )
 
     def delays(self, order_id_prefix: str, status: str | None = None) -> list[float]:
@@ -296,7 +338,8 @@ class ReadModels:
         written: what two projections of the same histories must agree on."""
         columns = {
             "order_summaries": "order_id, version, closed, status, customer_id, total_amount, payment_id,"
-            " payment_status, tracking_number, refund_amount, received_at, updated_at, state, problems",
+            " payment_status, tracking_number, refund_amount, received_at, updated_at, state, problems, run_id,"
+            " run_began_at",
         }
         return {
             table: self._db.execute(f"SELECT {columns.get(table, '*')} FROM {self._t(table)} ORDER BY 1").fetchall()
@@ -326,3 +369,13 @@ class ReadModels:
             f" ON CONFLICT ({key}) DO UPDATE SET {updates}",
             list(row.values()),
         )
+
+
+def _run_mark(run_id: object, began_at: object) -> policy.RunMark | None:
+    when = policy.moment_of(began_at)
+    return policy.RunMark(str(run_id), when) if run_id and when else None
+
+
+def _present(have: set[str], added: dict[str, str]) -> str:
+    """The added columns to select: each by name where the table has it, else NULL under its name."""
+    return ", ".join(column if column in have else f"NULL AS {column}" for column in added)

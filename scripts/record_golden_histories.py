@@ -33,7 +33,7 @@ from temporalio.client import (  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.exceptions import ApplicationError  # noqa: E402
 
-from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping  # noqa: E402
+from activities.ledger import LedgerDatabase, LedgerFraudScreen, LedgerInventory, LedgerPaymentGateway, LedgerShipping  # noqa: E402
 from activities.order_activities import OrderActivities  # noqa: E402
 from client import start_order  # noqa: E402
 from connection.embedded_server import free_local_port, start_embedded_server, temporal_cli_path  # noqa: E402
@@ -55,14 +55,14 @@ SLOW_PRODUCT = "PROD-SLOW"
 SLOW_SHIPPING_SECONDS = 3
 
 
-class CarrierSlowWithOneProduct(SqliteShipping):
+class CarrierSlowWithOneProduct(LedgerShipping):
     async def ship(self, idempotency_key, reservations):
         if any(reservation.product_id == SLOW_PRODUCT for reservation in reservations):
             await asyncio.sleep(SLOW_SHIPPING_SECONDS)
         return await super().ship(idempotency_key, reservations)
 
 
-class WarehouseThatBreaksOnOneProduct(SqliteInventory):
+class WarehouseThatBreaksOnOneProduct(LedgerInventory):
     async def reserve(self, idempotency_key, items):
         if any(item.product_id == FAULTY_PRODUCT for item in items):
             raise ApplicationError("warehouse system rejected the request", type="WarehouseFault", non_retryable=True)
@@ -184,7 +184,7 @@ async def record(names: list[str]) -> None:
         )
         try:
             db = LedgerDatabase(Path(scratch) / "ledger.sqlite")
-            payments, fraud_screen = SqlitePaymentGateway(db), SqliteFraudScreen(db)
+            payments, fraud_screen = LedgerPaymentGateway(db), LedgerFraudScreen(db)
             activities = OrderActivities(
                 payments, WarehouseThatBreaksOnOneProduct(db), CarrierSlowWithOneProduct(db), fraud_screen
             )

@@ -4,17 +4,24 @@ ids a walk over many orders has seen, on disk."""
 
 from pathlib import Path
 
-from storage.databases import Database, DatabaseError, is_postgres, where_of
-from storage.postgres import PostgresDatabase
+from storage.databases import Database, DatabaseError, foreign_tables, is_postgres, schema_columns, where_of
+from storage.places import PlaceError
+from storage.postgres import READ_MODELS_LOCK, PostgresDatabase
 from storage.seen import SeenIds
 from storage.sqlite import SqliteDatabase
 
 
-def open_database(target: str | Path) -> Database:
-    """`target`: a SQLite path, or a postgresql:// DSN."""
+def open_database(target: str | Path, *, read_only: bool = False, lock: int = READ_MODELS_LOCK) -> Database:
+    """`target`: a SQLite path, or a postgresql:// DSN. `read_only`: this program never
+    writes it (a SQLite file is opened so, and may lie on read-only media). `lock`: what
+    makes one change at a time across processes on PostgreSQL, one per thing kept there
+    (SQLite's file lock does it for a file)."""
     if is_postgres(target):
-        return PostgresDatabase(str(target))
-    return SqliteDatabase(Path(target))
+        return PostgresDatabase(str(target), lock)
+    return SqliteDatabase(Path(target), read_only=read_only)
 
 
-__all__ = ["Database", "DatabaseError", "SeenIds", "is_postgres", "open_database", "where_of"]
+__all__ = [
+    "Database", "DatabaseError", "PlaceError", "SeenIds", "foreign_tables", "is_postgres", "open_database",
+    "schema_columns", "where_of",
+]  # fmt: skip

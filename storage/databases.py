@@ -5,6 +5,7 @@ one machine is outgrown). Callers write one SQL both understand (`INSERT … ON 
 differs: connecting, placeholders, and what makes one change exclusive across processes.
 """
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,25 @@ class Database(Protocol):
     def columns(self, table: str) -> set[str]: ...  # the names of a table's columns
     def rename_table(self, old: str, new: str) -> None: ...  # in the transaction under way
     def close(self) -> None: ...
+
+
+def schema_columns(schema: str) -> dict[str, set[str]]:
+    """The tables a schema (`CREATE TABLE IF NOT EXISTS name (…);` statements, a column a
+    line) makes, and their columns."""
+    return {
+        match.group(1): {
+            line.split()[0]
+            for line in match.group(2).strip().splitlines()
+            if line.strip() and not line.strip().startswith(("PRIMARY KEY", "UNIQUE", "--"))
+        }
+        for match in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", schema, flags=re.DOTALL)
+    }
+
+
+def foreign_tables(db: "Database", expected: dict[str, set[str]]) -> list[str]:
+    """Those of the `expected` tables that the database holds with other columns: another
+    program's, which nothing of ours may write into."""
+    return sorted(table for table in db.tables() & expected.keys() if db.columns(table) != expected[table])
 
 
 def is_postgres(target: str | Path) -> bool:

@@ -1,7 +1,8 @@
-"""PostgreSQL: one DSN. Every change takes the same transaction-level advisory lock first,
-so several processes (projectors, archivers) apply one change at a time and each checks
-the checkpoint the one before it moved: none applies an event twice. Placeholders are
-psycopg's `%s`: the `?` callers write is translated here."""
+"""PostgreSQL: one DSN. Every change takes a transaction-level advisory lock first, the
+same for every process that keeps the same thing there (the read models' projectors, or the
+ledger's workers), so they apply one change at a time and each sees what the one before it
+committed: none applies an event twice, none charges twice, none takes the last unit of
+stock twice. Placeholders are psycopg's `%s`: the `?` callers write is translated here."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -10,15 +11,17 @@ import psycopg
 
 from storage.databases import Rows, _PerThread, where_of
 
-# The advisory lock every change takes ("ORDERS" in ASCII).
-_PROJECTION_LOCK = 0x4F52444552530000
+# The advisory lock every change of the read models (and the archive) takes ("ORDERS" in ASCII).
+READ_MODELS_LOCK = 0x4F52444552530000
 
 
 class PostgresDatabase(_PerThread):
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, lock: int = READ_MODELS_LOCK) -> None:
+        """`lock`: the advisory lock each transaction takes; one per thing kept here."""
         super().__init__()
         self.dsn = dsn
         self.where = where_of(dsn)
+        self._advisory_lock = lock
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
@@ -39,7 +42,7 @@ class PostgresDatabase(_PerThread):
     def _begin(self, connection: Any) -> None:
         connection.execute("BEGIN")
         try:
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_PROJECTION_LOCK,))
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (self._advisory_lock,))
         except BaseException:
             connection.execute("ROLLBACK")  # as a lock wait interrupted leaves the connection usable
             raise

@@ -6,27 +6,30 @@
   installs), and `projections_at`: read-model targets in SQLite and in PostgreSQL.
 - `shop` / `dev_shop`: a worker serving the test's own task queue on one of them, its
   activities over the test's own SQLite ledger, for the whole test.
-Each test gets fresh order ids, so tests share a server without sharing workflows.
+- `namespace`: a namespace of the test's own on the dev server, made with it (each with
+  the project's search attributes); `own_shop` a worker serving the `orders` task queue
+  there, over the ledger in the test's data directory, and `own_settings` the
+  environment every program is given to work in that shop (in-process: tests.commands).
+Each test gets fresh order ids, so tests share a server without sharing workflows; a test
+whose claim is about every order (a report, an export, an archive) takes a namespace.
 """
 
-import os
-import shutil
-import subprocess
 import sysconfig
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from connection.embedded_server import free_local_port, temporal_cli_path
-from contract import SEARCH_ATTRIBUTES
-from tests.orders import Ledger, Shop, open_shop
+from benchmarks.postgres import local_postgres, new_database, postgres_binaries
+from connection.embedded_server import temporal_cli_path
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
+from tests.orders import Ledger, Shop, open_shop, open_shop_of
 
 
 def test_server_path() -> str:
@@ -53,15 +56,84 @@ async def time_skipping_env():
     await env.shutdown()
 
 
+# Namespaces made as the dev server starts, each with the project's search attributes,
+# so none waits for the server's namespace cache: one a test that asks for its own.
+NAMESPACES = [f"orders-test-{n:02d}" for n in range(1, 61)]
+_unused_namespaces = iter(NAMESPACES)
+
+
 @pytest.fixture(scope="session")
 async def dev_env():
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=[
+            *(arg for name in NAMESPACES for arg in ("--namespace", name)),
+            # Deletion as retention does it, at once: Temporal otherwise holds a deleted
+            # workflow until visibility has acknowledged its close (20 to 40 s on the dev
+            # server); it deletes the history and the visibility record alike either way.
+            "--dynamic-config-value",
+            "history.transferProcessorEnsureCloseBeforeDelete=false",
+        ],
     )
     yield env
     await env.shutdown()
+
+
+def take_namespace() -> str:
+    """A namespace on the dev server that no other test (or module) uses."""
+    name = next(_unused_namespaces, None)
+    assert name is not None, f"all {len(NAMESPACES)} test namespaces are taken: make more in tests/conftest.py"
+    return name
+
+
+def client_in(dev_env, namespace: str) -> Client:
+    """A client of the dev server in `namespace` (the session's connection)."""
+    return Client(dev_env.client.service_client, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+def settings_for(dev_env, namespace: str, data_dir: Path) -> dict[str, str]:
+    """The environment a program is given to work in a shop of its own: the dev server,
+    the namespace, the data directory."""
+    return {
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": namespace,
+        "ORDERS_DATA_DIR": str(data_dir),
+    }
+
+
+@asynccontextmanager
+async def shop_in(dev_env, namespace: str, data_dir: Path) -> AsyncIterator[Shop]:
+    """A worker serving the `orders` task queue in `namespace`, over the ledger in
+    `data_dir` (where `orders reconcile` looks for it)."""
+    ledger = Ledger(data_dir / "ledger.sqlite")
+    try:
+        async with open_shop_of(client_in(dev_env, namespace), TASK_QUEUE, ledger) as running:
+            yield running
+    finally:
+        ledger.close()  # its journal folded into the file: a copy of the file is the whole ledger
+
+
+@pytest.fixture
+def namespace(dev_env) -> str:
+    return take_namespace()
+
+
+@pytest.fixture
+def own_client(dev_env, namespace) -> Client:
+    return client_in(dev_env, namespace)
+
+
+@pytest.fixture
+def own_settings(dev_env, namespace, tmp_path) -> dict[str, str]:
+    return settings_for(dev_env, namespace, tmp_path / "data")
+
+
+@pytest.fixture
+async def own_shop(dev_env, namespace, own_settings) -> AsyncIterator[Shop]:
+    async with shop_in(dev_env, namespace, Path(own_settings["ORDERS_DATA_DIR"])) as running:
+        yield running
 
 
 @pytest.fixture
@@ -100,30 +172,10 @@ async def dev_shop(dev_env, task_queue, ledger) -> AsyncIterator[Shop]:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """The DSN, without a database, of a PostgreSQL cluster started for the session."""
-    initdb = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not initdb:
+    if postgres_binaries() is None:
         pytest.skip("PostgreSQL is not installed here; .ci/run installs Debian's postgresql")
-    binaries = initdb[-1].parent
-    # PostgreSQL will not run as root: as the package's own user, in a directory it owns.
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    home = Path(tempfile.mkdtemp(prefix="orders-postgres-"))
-    if as_postgres:
-        shutil.chown(home, "postgres")
-    port = free_local_port()
-    subprocess.run(
-        [*as_postgres, binaries / "initdb", "-D", home / "data", "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [*as_postgres, binaries / "pg_ctl", "-D", home / "data", "-o", options, "-l", home / "log", "-w", "start"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run([*as_postgres, binaries / "pg_ctl", "-D", home / "data", "-m", "immediate", "stop"], check=False)
-        shutil.rmtree(home, ignore_errors=True)
+    with local_postgres() as base:
+        yield base
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -134,10 +186,6 @@ def projections_at(request, tmp_path) -> Callable[[str], Path | str]:
         return tmp_path / f"{name}.sqlite"
 
     def postgresql(name: str) -> Path | str:
-        base = request.getfixturevalue("postgres")
-        database = f"{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {database}")
-        return f"{base}/{database}"
+        return new_database(request.getfixturevalue("postgres"), name)
 
     return sqlite if request.param == "sqlite" else postgresql

@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.gateways import FraudScreen, Inventory, PaymentGateway, Shipping
-from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
+from activities.ledger import LedgerDatabase, LedgerFraudScreen, LedgerInventory, LedgerPaymentGateway, LedgerShipping
 from activities.order_activities import OrderActivities
 from client import TUTORIAL_ORDERS, load_orders, start_order
 from contract import FULFILLMENT, PAYMENT, REFUND, idempotency_key, workflow_id_for
@@ -66,7 +66,7 @@ class Ledger:
 
     def __init__(self, path) -> None:
         self.db = LedgerDatabase(path)
-        self.payments = SqlitePaymentGateway(self.db)
+        self.payments = LedgerPaymentGateway(self.db)
 
     def activities(
         self,
@@ -78,10 +78,13 @@ class Ledger:
         """The real activities over this ledger, with any of its systems swapped for another."""
         return OrderActivities(
             payments or self.payments,
-            inventory or SqliteInventory(self.db),
-            shipping or SqliteShipping(self.db),
-            fraud_screen or SqliteFraudScreen(self.db),
+            inventory or LedgerInventory(self.db),
+            shipping or LedgerShipping(self.db),
+            fraud_screen or LedgerFraudScreen(self.db),
         )
+
+    def close(self) -> None:
+        self.db.close()
 
     def charges(self, order_id: str) -> list[tuple[str, str]]:
         return self.db.rows("SELECT status, amount FROM payments WHERE payment_key = ?", self._key(order_id, PAYMENT))
@@ -134,5 +137,14 @@ async def open_shop(
 ) -> AsyncIterator[Shop]:
     """A worker serving `task_queue` while the block runs; its activities are `activities`,
     or the real ones over `ledger`."""
-    async with build_worker(env.client, task_queue, activities=activities or ledger.activities()):
-        yield Shop(env.client, task_queue, ledger)
+    async with open_shop_of(env.client, task_queue, ledger, activities) as shop:
+        yield shop
+
+
+@asynccontextmanager
+async def open_shop_of(
+    client: Client, task_queue: str, ledger: Ledger, activities: OrderActivities | None = None
+) -> AsyncIterator[Shop]:
+    """`open_shop` with a client of its own (another namespace's, say)."""
+    async with build_worker(client, task_queue, activities=activities or ledger.activities()):
+        yield Shop(client, task_queue, ledger)

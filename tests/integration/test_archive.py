@@ -252,7 +252,7 @@ def test_the_archive_keeps_an_order_once_and_gives_back_its_history_byte_for_byt
     path = next(GOLDEN.glob("*.json"))
     history = load_history_file(path)
     moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    order = ArchivedOrder.of(read_history_file(path).order_id, history, "COMPLETED", moment, moment)
+    order = ArchivedOrder.of(read_history_file(path).order_id, history, moment)
     archive = Archive(projections_at("archive"))
     try:
         assert archive.put(order) is True
@@ -261,8 +261,8 @@ def test_the_archive_keeps_an_order_once_and_gives_back_its_history_byte_for_byt
         assert kept is not None and archive.count() == 1
         assert history_digest(kept.history().events) == history_digest(history.events) == kept.history_sha256
         assert kept.stream() == read_history_file(path)
-        assert archive.known([order.order_id, "NO-SUCH-ORDER"]) == {order.order_id}
-        assert list(archive.versions()) == [(order.order_id, read_history_file(path).version)]
+        assert archive.known([order.order_id, "NO-SUCH-ORDER"]).keys() == {order.order_id}
+        assert list(archive.versions()) == [(order.order_id, read_history_file(path).version, order.run_id)]
     finally:
         archive.close()
 
@@ -273,7 +273,7 @@ def test_an_encrypted_order_is_archived_as_it_was_recorded_and_reads_back_only_w
     moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     # Archiving decodes nothing: no key is needed, and no payload is kept in clear.
     reader = EnvelopeReader.with_keys(keyring)
-    order = ArchivedOrder.of("ORDER-001", load_history_file(path, reader), "COMPLETED", moment, moment)
+    order = ArchivedOrder.of("ORDER-001", load_history_file(path, reader), moment)
     assert b"CUSTOMER-123" not in order.envelope_payloads.encode()
     assert b"CUSTOMER-123" not in zlib.decompress(order.compressed_history)
 

@@ -4,12 +4,14 @@ exports only what changed since, and the two runs together are one full export."
 
 import asyncio
 import json
+import sqlite3
 
 import jsonschema
 
 from client import start_order
 from domain import OrderStatus
 from domain.decisions import ApprovePayment
+from tests.commands import orders_in_process
 from tests.integration.helpers import orders_cli
 from tests.orders import large_order, one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import OrderWorkflow
@@ -94,3 +96,39 @@ async def test_export_with_nothing_changed_writes_nothing_and_reads_no_history(d
     assert second.returncode == 0, second.stderr
     assert (tmp_path / "b.jsonl").read_text() == ""
     assert "Exported 0 event(s) of 0 order(s)" in second.stderr and "3 unchanged" in second.stderr, second.stderr
+
+
+async def test_a_checkpoint_is_bound_to_its_query_and_refused_with_another_naming_both(
+    own_shop, own_settings, tmp_path
+):
+    await own_shop.place(one_line_order("BOUND-1", "PROD-001", 1, "10.00"))
+    checkpoint, first_query = tmp_path / "bound.checkpoint", "WorkflowId STARTS_WITH 'order-BOUND-'"
+    made = await orders_in_process(own_settings, "export", "--query", first_query, "--checkpoint", str(checkpoint))
+    assert made.returncode == 0, made.stderr
+    before = checkpoint.read_bytes()
+    for other in (("--query", "WorkflowId STARTS_WITH 'order-NEW-'"), ()):
+        refused = await orders_in_process(own_settings, "export", *other, "--checkpoint", str(checkpoint))
+        assert refused.returncode == 2
+        (line,) = refused.stderr.splitlines()
+        assert first_query in line and (other[1] if other else "every order") in line, line
+        assert refused.stdout == "" and checkpoint.read_bytes() == before
+
+
+async def test_a_checkpoint_made_before_checkpoints_were_bound_is_bound_to_the_whole_shop(
+    own_shop, own_settings, tmp_path
+):
+    await own_shop.place(one_line_order("OLD-1", "PROD-001", 1, "10.00"))
+    checkpoint = tmp_path / "old.checkpoint"
+    with sqlite3.connect(checkpoint) as old:  # as an export before this change left it: no query, no runs
+        old.execute(
+            "CREATE TABLE exported (order_id TEXT PRIMARY KEY, version INTEGER NOT NULL, closed INTEGER NOT NULL)"
+        )
+        old.execute("CREATE TABLE listed (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT)")
+        old.execute("INSERT INTO listed (id, at) VALUES (1, NULL)")
+    selected = await orders_in_process(
+        own_settings, "export", "--query", "OrderStatus='Fulfilled'", "--checkpoint", str(checkpoint)
+    )
+    assert selected.returncode == 2 and "every order (no --query)" in selected.stderr, selected.stderr
+    whole = await orders_in_process(own_settings, "export", "--checkpoint", str(checkpoint))
+    assert whole.returncode == 0, whole.stderr
+    assert [json.loads(line)["stream_id"] for line in whole.stdout.splitlines()] == ["OLD-1"] * 5

@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import SqliteInventory
+from activities.ledger import LedgerInventory
 from contract import ORDER_STATUS, OUT_OF_STOCK, STEP_FAILED
 from domain import OrderStatus
 from tests.integration.helpers import address_of, cli_start, temporal_cli
@@ -119,7 +119,7 @@ async def test_no_client_input_leaves_an_order_stuck_terminated_or_holding_money
     assert ledger.money_held_without_goods() == []
 
 
-class WarehouseWithAnEnormousError(SqliteInventory):
+class WarehouseWithAnEnormousError(LedgerInventory):
     """Fails reservations with a failure far over the server's size limit: the server
     keeps the failure but drops its message and type, so nothing can match on them."""
 

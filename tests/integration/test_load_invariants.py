@@ -162,7 +162,7 @@ async def test_a_thousand_mixed_orders_with_racing_decisions_leave_the_books_bal
     assert result.discrepancies == [] and result.running == 0
     assert result.effects["charges"] == sum(1 for e in effects.values() if e.charge)
 
-    cli = await orders_cli(dev_env, "reconcile", "--query", selection, "--ledger", str(ledger.db.path))
+    cli = await orders_cli(dev_env, "reconcile", "--query", selection, "--ledger", ledger.db.where)
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert f"{ORDERS} order(s) held against" in cli.stdout and "No discrepancies." in cli.stdout
 
@@ -178,7 +178,7 @@ async def test_a_thousand_mixed_orders_with_racing_decisions_leave_the_books_bal
             "INSERT INTO payments VALUES (?, 'PAY-GHOST', 'CUSTOMER-X', '5.00', 'Completed', '2026-01-01')",
             (f"order-LOAD-{unique}-GHOST-payment",),
         )
-    cli = await orders_cli(dev_env, "reconcile", "--query", selection, "--ledger", str(ledger.db.path), "--json")
+    cli = await orders_cli(dev_env, "reconcile", "--query", selection, "--ledger", ledger.db.where, "--json")
     assert cli.returncode == 1, cli.stdout + cli.stderr
     found = {(d["order_id"], d["problem"]) for d in json.loads(cli.stdout)["discrepancies"]}
     assert any(order_id == refunded_order and "refunds" in problem for order_id, problem in found), found

@@ -8,14 +8,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from activities.ledger import LedgerDatabase, SqliteFraudScreen, SqliteInventory, SqlitePaymentGateway, SqliteShipping
+from activities.ledger import LedgerDatabase, LedgerFraudScreen, LedgerInventory, LedgerPaymentGateway, LedgerShipping
 from activities.order_activities import OrderActivities
 from connection import connect, load_settings
 from contract import TASK_QUEUE
 from hosting import build_worker
 
 
-class GatewayThatHangsAfterCharging(SqlitePaymentGateway):
+class GatewayThatHangsAfterCharging(LedgerPaymentGateway):
     async def charge(self, idempotency_key, customer_id, amount):
         charge = await super().charge(idempotency_key, customer_id, amount)
         print("charged", charge.payment_id, flush=True)
@@ -24,9 +24,9 @@ class GatewayThatHangsAfterCharging(SqlitePaymentGateway):
 
 async def main() -> None:
     settings = load_settings()
-    db = LedgerDatabase(settings.ledger_path)
+    db = LedgerDatabase(settings.ledger)
     activities = OrderActivities(
-        GatewayThatHangsAfterCharging(db), SqliteInventory(db), SqliteShipping(db), SqliteFraudScreen(db)
+        GatewayThatHangsAfterCharging(db), LedgerInventory(db), LedgerShipping(db), LedgerFraudScreen(db)
     )
     async with build_worker(await connect(settings), TASK_QUEUE, activities=activities):
         print("serving", flush=True)

@@ -85,7 +85,7 @@ async def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     interceptors = [DieOnce(args.die_in, args.when, args.tombstone)] if args.die_in else []
-    activities = OrderActivities.over_ledger(settings.ledger_path)
+    activities = OrderActivities.over_ledger(settings.ledger)
     async with build_worker(
         await connect(settings),
         args.task_queue,

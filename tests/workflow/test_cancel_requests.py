@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
-from activities.ledger import SqlitePaymentGateway, SqliteShipping
+from activities.ledger import LedgerPaymentGateway, LedgerShipping
 from contract import EventsQuery
 from domain import OrderStatus, PaymentStatus
 from tests.orders import one_line_order, open_shop, wait_for_status
@@ -20,7 +20,7 @@ from workflows.order_workflow import OrderWorkflow
 REASON = "Cancellation requested through Temporal"
 
 
-class SlowGateway(SqlitePaymentGateway):
+class SlowGateway(LedgerPaymentGateway):
     """Charges take a while: long enough to be asked to cancel meanwhile."""
 
     def __init__(self, db) -> None:
@@ -33,7 +33,7 @@ class SlowGateway(SqlitePaymentGateway):
         return await super().charge(idempotency_key, customer_id, amount)
 
 
-class SlowCarrier(SqliteShipping):
+class SlowCarrier(LedgerShipping):
     def __init__(self, db) -> None:
         super().__init__(db)
         self.shipping = asyncio.Event()

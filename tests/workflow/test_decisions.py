@@ -13,7 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import SqliteFraudScreen, SqlitePaymentGateway
+from activities.ledger import LedgerFraudScreen, LedgerPaymentGateway
 from contract import DECISION_REFUSED, MALFORMED_INPUT, EventsQuery
 from domain import OrderState, OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
@@ -204,7 +204,7 @@ async def test_a_declined_payment_fails_the_order_without_retrying(shop, unique,
     assert ledger.charges(order.order_id) == [("Failed", "10.00")]
 
 
-class GatewayWhoseRefundsTimeOutTwice(SqlitePaymentGateway):
+class GatewayWhoseRefundsTimeOutTwice(LedgerPaymentGateway):
     def __init__(self, db) -> None:
         super().__init__(db)
         self.refund_attempts = 0
@@ -314,7 +314,7 @@ async def test_concurrent_approve_and_cancel_exactly_one_wins(shop, unique, ledg
 async def test_a_large_order_from_a_watched_customer_is_cancelled_before_any_payment(shop, unique, ledger):
     order = one_line_order(f"FRAUD-{unique}", "PROD-001", 1, "10000.01", customer_id=f"WATCHED-{unique}")
     small = one_line_order(f"SMALL-{unique}", "PROD-001", 1, "10000.00", customer_id=f"WATCHED-{unique}")
-    await SqliteFraudScreen(ledger.db).watch(order.customer_id, "card used from three countries in an hour")
+    await LedgerFraudScreen(ledger.db).watch(order.customer_id, "card used from three countries in an hour")
     blocked = await (await shop.start(order)).result()
     unscreened = await (await shop.start(small)).result()
 

@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import SqliteInventory, SqliteShipping
+from activities.ledger import LedgerInventory, LedgerShipping
 from contract import STEP_FAILED, EventsQuery
 from domain import OrderStatus, PaymentStatus
 from domain.decisions import ApprovePayment
@@ -22,7 +22,7 @@ from tests.orders import one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
 
-class WarehouseWithAFault(SqliteInventory):
+class WarehouseWithAFault(LedgerInventory):
     """Reservations fail with an error nobody planned for, and retrying cannot help."""
 
     async def reserve(self, idempotency_key, items):
@@ -31,7 +31,7 @@ class WarehouseWithAFault(SqliteInventory):
         )
 
 
-class CarrierThatRefuses(SqliteShipping):
+class CarrierThatRefuses(LedgerShipping):
     async def ship(self, idempotency_key, reservations):
         raise ApplicationError("carrier refused the parcel", type="CarrierRefused", non_retryable=True)
 

@@ -14,7 +14,7 @@ from temporalio.common import RawValue
 from temporalio.worker import Replayer
 
 import views
-from activities.ledger import SqlitePaymentGateway
+from activities.ledger import LedgerPaymentGateway
 from contract import DOMAIN_EVENT_MEMO_KEY, ORDER_STATUS, PAYMENT, EventsQuery, idempotency_key, workflow_id_for
 from domain import (
     LARGE_ORDER_WARNING,
@@ -235,7 +235,7 @@ async def test_a_pending_payment_waits_for_days_and_still_answers_queries(shop, 
     await handle.terminate("test over")
 
 
-class GatewayThatTimesOutTwice(SqlitePaymentGateway):
+class GatewayThatTimesOutTwice(LedgerPaymentGateway):
     def __init__(self, db) -> None:
         super().__init__(db)
         self.keys_presented: list[str] = []
