@@ -3,6 +3,7 @@ a directory should be."""
 
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -45,3 +46,14 @@ def a_regular_file(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("a regular file\n")
     return path
+
+
+def backup_of(database: Path, copy: Path) -> Path:
+    """A SQLite database as a backup restores it: one file, in rollback-journal mode (a
+    reader that would switch it to WAL must write it)."""
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(database) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    with sqlite3.connect(copy, isolation_level=None) as target:
+        target.execute("PRAGMA journal_mode=DELETE")
+    return copy

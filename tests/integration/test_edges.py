@@ -15,11 +15,10 @@ import pytest
 
 from domain import OrderStatus
 from eventstore.archive import ARCHIVE_FILENAME
-from tests.commands import orders_in_process
 from tests.conftest import settings_for, shop_in, take_namespace
 from tests.integration.helpers import ORDERS_COMMAND, temporal_cli
 from tests.orders import large_order, one_line_order, wait_for_status
-from tests.places import a_regular_file, garbage, read_only
+from tests.places import a_regular_file, backup_of, garbage, read_only
 from tests.waiting import wait_until
 
 GOLDEN = Path(__file__).resolve().parents[1] / "histories" / "golden"
@@ -144,9 +143,11 @@ async def test_a_damaged_archive_does_not_stop_reading_what_temporal_holds(own_s
     assert "not a database" in one_line(writing)
 
 
-async def test_a_read_only_archive_is_read_as_usual_and_only_archiving_is_refused(archived_shop):
-    own_settings = archived_shop
-    archive = Path(own_settings["ORDERS_DATA_DIR"]) / "archive"
+async def test_a_read_only_archive_is_read_as_usual_and_only_archiving_is_refused(archived_shop, tmp_path):
+    """A backup of the archive restored on read-only media (one file, no journal beside it)."""
+    archive = tmp_path / "restored-archive"
+    backup_of(Path(archived_shop["ORDERS_DATA_DIR"]) / "archive" / ARCHIVE_FILENAME, archive / ARCHIVE_FILENAME)
+    own_settings = {**archived_shop, "ORDERS_ARCHIVE": str(archive)}
 
     with read_only(archive):
         events = await orders(own_settings, "events", "EX-0", "--json")
@@ -169,16 +170,16 @@ async def test_an_archive_setting_naming_a_file_is_one_line(own_settings, tmp_pa
     a_file = a_regular_file(tmp_path / "not-a-directory")
     for place in (a_file, a_file / "archive"):
         settings = {**own_settings, "ORDERS_ARCHIVE": str(place)}
-        archiving = await orders_in_process(settings, "archive")
+        archiving = await orders(settings, "archive")
         assert archiving.returncode != 0
         assert "a file, not a directory" in one_line(archiving)
-        reading = await orders_in_process(settings, "report", "--json")
+        reading = await orders(settings, "report", "--json")
         assert reading.returncode == 0, reading.stderr
 
 
 async def test_an_export_to_a_place_it_cannot_write_is_refused_before_any_work(own_settings, tmp_path):
     for place in (tmp_path, tmp_path / "missing" / "events.jsonl", a_regular_file(tmp_path / "f") / "events.jsonl"):
-        refused = await orders_in_process(own_settings, "export", "--output", str(place))
+        refused = await orders(own_settings, "export", "--output", str(place))
         assert refused.returncode == 2
         assert "--output" in one_line(refused)
         assert not list(tmp_path.rglob("*.partial"))
@@ -188,7 +189,7 @@ async def test_a_tampered_history_file_is_one_line_naming_the_order_and_the_gap(
     tampered = tmp_path / "tampered.json"
     tampered.write_text((GOLDEN / "fulfilled.json").read_text().replace('"process_payment"', '"process_paymentX"'))
     for command in ("state", "events", "replay"):
-        ran = await orders_in_process({}, command, str(tampered))
+        ran = await orders({}, command, str(tampered))
         assert ran.returncode == 1
         line = one_line(ran)
         assert "GOLDEN-FULFILLED" in line and "version 2" in line and "version 4" in line, line

@@ -28,7 +28,7 @@ from storage.places import Role
 from tests.commands import Ran, orders_in_process
 from tests.conftest import settings_for, shop_in, take_namespace
 from tests.orders import one_line_order
-from tests.places import a_regular_file, garbage, read_only
+from tests.places import a_regular_file, backup_of, garbage, read_only
 
 GOLDEN = Path(__file__).resolve().parents[1] / "histories" / "golden"
 ORDER = "WALK-1"
@@ -229,12 +229,15 @@ def store_cases(shop: WalkShop, setting: str) -> dict[str, str]:
     else:
         valid = shop.data / ("projections.sqlite" if setting == "ORDERS_PROJECTIONS_DSN" else "ledger.sqlite")
         damaged = garbage(place / "garbage.sqlite")
+    # A read-only copy as a backup restores it: each database one file, in rollback-journal mode.
     copy = place / "read-only" / valid.name
     copy.parent.mkdir()
     if valid.is_dir():
-        shutil.copytree(valid, copy)
+        shutil.copytree(valid, copy, ignore=shutil.ignore_patterns("*.sqlite*"))
+        for database in valid.rglob("*.sqlite"):
+            backup_of(database, copy / database.relative_to(valid))
     else:
-        shutil.copy(valid, copy)
+        backup_of(valid, copy)
     cases = {
         "a regular file": str(a_file),
         "under a regular file": str(a_file / "below"),
