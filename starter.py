@@ -23,8 +23,9 @@ saying how many orders were started.
 import argparse
 import asyncio
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TextIO
@@ -35,12 +36,10 @@ from activities.order_activities import OrderActivities
 from client import (
     DETAIL_UP_TO,
     TUTORIAL_ORDERS,
-    OrderFileError,
     Outcome,
     ProgressDisplay,
     Run,
     RunSummary,
-    UnreadableOrder,
     detail,
     follow,
     kept_private,
@@ -53,10 +52,7 @@ from client import (
 )
 from connection import (
     Connection,
-    NamespaceNotSetUp,
     Settings,
-    SettingsError,
-    TemporalUnavailable,
     has_live_worker,
     open_connection,
     silence_of,
@@ -65,10 +61,14 @@ from connection.embedded_server import EmbeddedServerError
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from domain import OrderInput
 from hosting import build_worker
-from programs import ExitCode, cancelled, exit_now, prologue, unless_interrupted, wait_for_interrupt
+from programs import ExitCode, Way, cancelled, give_up, leave, prologue, run_program, stopped_here, until_stopped
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, stop: threading.Event | None = None
+) -> int:
+    """The starter with `argv`, its settings read from `environ` (the process's by default);
+    its exit code. `stop` stops it as SIGTERM would (for a run in-process, under a test)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, default=TUTORIAL_ORDERS, help="orders as JSON or JSON Lines")
     parser.add_argument("--no-wait", action="store_true", help="stop the server and worker this run started, and exit")
@@ -80,27 +80,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"serve the orders inside this process even if another worker polled {TASK_QUEUE!r} lately",
     )
     args = parser.parse_args(argv)
-    args.keep_up = not args.no_wait and sys.stdin.isatty() and sys.stdout.isatty()
-    try:
-        # Same stream as the report, so "started the embedded server" comes first.
-        with prologue("orders-starter", messages=_chatter(args.json)) as settings:
-            orders = [kept_private(order, settings) for order in load_orders(args.file)]
-            return asyncio.run(start_orders(orders, settings, args))
-    except (TemporalUnavailable, NamespaceNotSetUp, OrderFileError) as err:
-        print(f"error: {err}\nNo order was started.", file=sys.stderr)
-        if isinstance(err, TemporalUnavailable):  # the embedded server's failures too
-            return ExitCode.UNAVAILABLE
-        return ExitCode.NOT_SET_UP if isinstance(err, NamespaceNotSetUp) else ExitCode.USAGE
-    except (SettingsError, UnreadableOrder) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return ExitCode.USAGE if isinstance(err, SettingsError) else ExitCode.FAILED
-    except KeyboardInterrupt:
-        return ExitCode.INTERRUPTED
+    args.keep_up = stop is None and not args.no_wait and sys.stdin.isatty() and sys.stdout.isatty()
+    run = Run({})
+
+    async def starting(settings: Settings) -> int:
+        orders = [kept_private(order, settings) for order in load_orders(args.file)]
+        return await start_orders(orders, settings, args, run)
+
+    def say(line: str) -> None:
+        print(f"error: {line}{'' if line.endswith(('.', '?', '!')) else '.'} {_how_far(run)}", file=sys.stderr)
+
+    way = Way(say=say, stopped=lambda: "stopped by a signal", give_up_within=5.0, may_end_the_process=stop is None)
+    # Same stream as the report, so "started the embedded server" comes first.
+    return run_program(
+        starting, lambda: prologue("orders-starter", messages=_chatter(args.json), environ=environ), way, stop
+    )
 
 
-async def start_orders(orders: Sequence[OrderInput], settings: Settings, args: argparse.Namespace) -> int:
+async def start_orders(
+    orders: Sequence[OrderInput], settings: Settings, args: argparse.Namespace, run: Run | None = None
+) -> int:
+    run = run or Run({})
+    run.outcomes = {order.order_id: Outcome(order) for order in orders}
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
-    run = Run({order.order_id: Outcome(order) for order in orders})
     try:
         connection.require_search_attributes()
         async with AsyncExitStack() as running:
@@ -122,49 +124,48 @@ async def start_orders(orders: Sequence[OrderInput], settings: Settings, args: a
             began = time.monotonic()
             with ProgressDisplay(len(orders)) as progress:
                 progress.run, run.on_change = run, progress.update
-                following = connection.unless_server_given_up(follow(client, orders, run, eager=ours))
-                if not await unless_interrupted(following):
-                    # Leaving the block stops the worker gracefully, then the server.
-                    return _stopped(run, "Stopped by a signal.", ExitCode.INTERRUPTED)
+                try:
+                    await connection.unless_server_given_up(follow(client, orders, run, eager=ours))
+                except asyncio.CancelledError:
+                    # Stopped by a signal: leaving the block stops the worker gracefully, then the server.
+                    stopped_here()
+                    print(f"Stopped by a signal. {_how_far(run)}", file=sys.stderr)
+                    return ExitCode.INTERRUPTED
             summary = summarize(list(run.outcomes.values()), time.monotonic() - began)
             _print_outcomes(connection, run, summary, args)
             if args.keep_up and (connection.embedded or ours):
                 _say_what_stays_up(connection)
-                await wait_for_interrupt()
+                await until_stopped()
         return ExitCode.FAILED if summary.failed else ExitCode.OK
-    except (asyncio.CancelledError, EmbeddedServerError) as stopped:
-        # Cancelled: by Ctrl-C or SIGTERM, or by the SDK, which cancels a worker's block
-        # when the worker fails for good (as when the embedded server was given up).
-        given_up = connection.given_up()
-        if given_up is None and isinstance(stopped, asyncio.CancelledError):
-            _stopped(run, "Stopped by a signal.", ExitCode.INTERRUPTED)
-            raise
-        return _stopped(run, f"error: {given_up or stopped}", ExitCode.UNAVAILABLE)
+    except EmbeddedServerError:
+        raise  # the embedded server given up (the runner says so, and how far the run got)
+    except asyncio.CancelledError:
+        # Cancelled by the SDK, which cancels a worker's block when the worker fails for
+        # good (as when the embedded server was given up); else it is the runner's stop.
+        if (given_up := connection.given_up()) is not None:
+            raise given_up from None
+        raise
     except RPCError as err:
         if (silent := silence_of(err, settings)) is None:
             raise
         # A worker stops by telling the server; one fallen silent would hold this run for
         # the core's own deadline. The worker here is left as a crashed one is (Temporal
         # retries its activities elsewhere); a server this run started is stopped.
-        _stopped(run, f"error: {silent}", ExitCode.UNAVAILABLE)
         await connection.close()
-        exit_now(ExitCode.UNAVAILABLE)
+        raise give_up(ExitCode.UNAVAILABLE, str(silent)) from None
     finally:
         await connection.close()
 
 
-def _stopped(run: Run, why: str, code: ExitCode) -> ExitCode:
-    print(why, file=sys.stderr)
+def _how_far(run: Run) -> str:
+    """How far a run got, when it ends before its orders settle."""
     if not run.started:
-        print("No order was started.", file=sys.stderr)
-        return code
-    print(
+        return "No order was started."
+    return (
         f"{run.started} of {len(run.outcomes)} order(s) were started and {run.settled} settled. Temporal keeps the"
         f" started ones: they go on whenever a worker serves {TASK_QUEUE!r}. Run the same file again to start the"
-        " rest; orders already started are reported, not processed again.",
-        file=sys.stderr,
+        " rest; orders already started are reported, not processed again."
     )
-    return code
 
 
 def _chatter(as_json: bool) -> TextIO:
@@ -197,4 +198,4 @@ def _say_what_stays_up(connection: Connection) -> None:
 
 
 if __name__ == "__main__":
-    exit_now(main())
+    leave(main())

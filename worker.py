@@ -37,14 +37,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 
-from activities.ledger import LedgerError
 from activities.order_activities import OrderActivities
 from connection import (
     NamespaceNotSetUp,
@@ -59,7 +60,7 @@ from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from hosting import GRACEFUL_SHUTDOWN, build_worker
 from observability import endpoint
 from observability.endpoint import Health
-from programs import ExitCode, exit_now, prologue, wait_for_interrupt
+from programs import ExitCode, Way, give_up, leave, prologue, run_program, stop_requested, stopped_here, until_stopped
 from programs.arguments import whole_number
 
 log = logging.getLogger("worker")
@@ -99,15 +100,17 @@ async def serve(
                 except EmbeddedServerError as err:
                     # Nothing can be finished or reported with no server: stop now, not
                     # gracefully. The other processes see this one gone and stop too.
-                    log.error("%s", err)
-                    exit_now(ExitCode.UNAVAILABLE)
+                    raise give_up(ExitCode.UNAVAILABLE, str(err)) from None
                 health.stopping = True
                 log.info("Stopping: finishing running activities first")
                 for other in others:
                     other.send_signal(signal.SIGTERM)
         except asyncio.CancelledError:
-            # Signals stop this process through _until_stopped, never by cancelling it; the
-            # SDK cancels the block when the worker fails for good, as when its server is gone.
+            # A stop cancels this process's work (before it serves: _until_stopped takes the
+            # stop once it does); otherwise the SDK cancelled the block because the worker
+            # failed for good, as when its server is gone.
+            if stop_requested():
+                raise
             address = connection.client.service_client.config.target_host
             raise connection.given_up() or TemporalUnavailable(
                 f"the worker stopped: Temporal at {address} stopped answering; see the log above"
@@ -142,18 +145,16 @@ async def _check_the_server(client: Client, health: Health) -> None:
 async def _until_stopped(started_by: int | None) -> None:
     """Until SIGINT or SIGTERM; for a process another started, also until that one is gone,
     even killed outright (SIGKILL sends no signal on): a worker is never left behind."""
-    stops = [asyncio.create_task(wait_for_interrupt())]
-    if started_by is not None:
-        stops.append(asyncio.create_task(_gone(started_by)))
-    _, pending = await asyncio.wait(stops, return_when=asyncio.FIRST_COMPLETED)
-    for stop in pending:
-        stop.cancel()
-
-
-async def _gone(parent: int) -> None:
-    while os.getppid() == parent:
-        await asyncio.sleep(1)
-    log.warning("The worker process that started this one (%d) is gone: stopping too", parent)
+    if started_by is None:
+        await until_stopped()
+        return
+    try:
+        while os.getppid() == started_by:
+            await asyncio.sleep(1)
+    except asyncio.CancelledError:
+        stopped_here()
+        return
+    log.warning("The worker process that started this one (%d) is gone: stopping too", started_by)
 
 
 def _start_another(address: str, settings: Settings, number: int) -> subprocess.Popen[bytes]:
@@ -183,41 +184,43 @@ def _wait_for(others: Sequence[subprocess.Popen[bytes]]) -> None:
             other.wait()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, stop: threading.Event | None = None
+) -> int:
+    """The worker with `argv`, its settings read from `environ` (the process's by default),
+    until stopped; its exit code. `stop` stops it as SIGTERM does (in-process, under a test)."""
     args = _parser().parse_args(argv)
     # The SDK's core serves its metrics on a loopback port of its own; the endpoint passes
     # them on at the metrics address, beside /healthz and /readyz.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         core_metrics = f"127.0.0.1:{probe.getsockname()[1]}"
-    try:
-        with prologue(
-            "orders-worker",
-            service=True,
-            adjust=lambda settings: _flags_over(settings, args),
-            core_metrics_at=lambda settings: core_metrics if settings.metrics_address else None,
-        ) as settings:
-            health = Health()
-            stop_serving = _serve_metrics_and_health(settings.metrics_address, core_metrics, health)
-            try:
-                asyncio.run(serve(settings, args.processes, args.started_by, health))
-            finally:
-                stop_serving()
-    except SettingsError as err:
-        log.error("%s", err)
-        exit_now(ExitCode.USAGE)
-    except TemporalUnavailable as err:
-        log.error("%s", err)
-        exit_now(ExitCode.UNAVAILABLE)
-    except NamespaceNotSetUp as err:
-        log.error("%s", err)
-        exit_now(ExitCode.NOT_SET_UP)
-    except LedgerError as err:
-        log.error("%s", err)
-        exit_now(ExitCode.FAILED)
-    except KeyboardInterrupt:
-        log.info("Stopped before it served")
-    exit_now(ExitCode.OK)
+
+    async def serving(settings: Settings) -> int:
+        health = Health()
+        stop_serving = _serve_metrics_and_health(settings.metrics_address, core_metrics, health)
+        try:
+            await serve(settings, args.processes, args.started_by, health)
+        finally:
+            stop_serving()
+        return ExitCode.OK
+
+    way = Way(
+        say=lambda line: log.error("%s", line),
+        on_signal=ExitCode.OK,  # a signal is how a worker is meant to stop
+        stopped=lambda: "Stopped before it served",
+        tell_stopped=lambda line: log.info("%s", line),
+        may_end_the_process=stop is None,
+    )
+    prologue_of = partial(
+        prologue,
+        "orders-worker",
+        service=True,
+        adjust=lambda settings: _flags_over(settings, args),
+        core_metrics_at=lambda settings: core_metrics if settings.metrics_address else None,
+        environ=environ,
+    )
+    return run_program(serving, prologue_of, way, stop)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -260,11 +263,12 @@ def _serve_metrics_and_health(address: str | None, core_metrics: str, health: He
     try:
         stop = endpoint.serve(address, core_metrics, health)
     except OSError as err:
-        log.error("cannot serve metrics at %s (ORDERS_METRICS_ADDRESS / --metrics-address): %s", address, err)
-        exit_now(ExitCode.USAGE)
+        raise SettingsError(
+            f"cannot serve metrics at {address} (ORDERS_METRICS_ADDRESS / --metrics-address): {err}"
+        ) from None
     log.info("Metrics at http://%s/metrics, health at /healthz and /readyz", address)
     return stop
 
 
 if __name__ == "__main__":
-    main()
+    leave(main())

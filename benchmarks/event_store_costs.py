@@ -39,7 +39,7 @@ from contract import SEARCH_ATTRIBUTES, EventsQuery, workflow_id_for
 from domain import OrderInput, OrderItem
 from eventstore import EventStore
 from hosting import workflow_options
-from programs import ExitCode, exit_now
+from programs import ExitCode, leave
 from workflows.order_workflow import OrderWorkflow
 
 _CALL = {"start_to_close_timeout": timedelta(seconds=30)}
@@ -163,4 +163,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=30, help="measurements of each kind (default 30)")
     asyncio.run(main(parser.parse_args().orders))
-    exit_now(ExitCode.OK)
+    leave(ExitCode.OK)

@@ -41,7 +41,7 @@ from temporalio.worker import Worker  # noqa: E402
 from benchmarks.floor import Floor, floor_step  # noqa: E402
 from connection.embedded_server import free_local_port, start_embedded_server  # noqa: E402
 from contract import SEARCH_ATTRIBUTES  # noqa: E402
-from programs import ExitCode, exit_now  # noqa: E402
+from programs import ExitCode, leave  # noqa: E402
 
 HISTORIES = PROJECT / "tests" / "histories"
 PATHS = {
@@ -143,4 +143,4 @@ def _figures(cost: Cost) -> list[int]:
 
 if __name__ == "__main__":
     asyncio.run(main())
-    exit_now(ExitCode.OK)
+    leave(ExitCode.OK)

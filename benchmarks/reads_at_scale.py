@@ -40,7 +40,7 @@ sys.path.insert(0, str(PROJECT))
 
 from benchmarks.harness import Run, Workers, run, start_bench_server, table  # noqa: E402
 from contract import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
-from programs import ExitCode, exit_now  # noqa: E402
+from programs import ExitCode, leave  # noqa: E402
 from scripts.day_of_orders import a_day_of_orders  # noqa: E402
 
 ORDERS_COMMAND = str(Path(sys.executable).parent / "orders")
@@ -158,7 +158,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--record-only", action="store_true", help="grow the shops; measure nothing")
     asyncio.run(main(parser.parse_args(argv)))
-    exit_now(ExitCode.OK)
+    leave(ExitCode.OK)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ sys.path.insert(0, str(PROJECT))
 
 from benchmarks.harness import Workers, an_order, run, start_bench_server, table  # noqa: E402
 from contract import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
-from programs import ExitCode, exit_now  # noqa: E402
+from programs import ExitCode, leave  # noqa: E402
 
 ORDERS_COMMAND = str(Path(sys.executable).parent / "orders")
 
@@ -102,7 +102,7 @@ def cli() -> None:
     parser.add_argument("--orders", type=int, default=10_000, help="orders recorded and reported (default 10000)")
     parser.add_argument("--rounds", type=int, default=3, help="reports of each kind (default 3)")
     asyncio.run(main(parser.parse_args()))
-    exit_now(ExitCode.OK)
+    leave(ExitCode.OK)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,12 +73,12 @@ from benchmarks.harness import (  # noqa: E402
 )
 from benchmarks.postgres import local_postgres, new_database  # noqa: E402
 from client import start_order  # noqa: E402
-from connection import load_settings  # noqa: E402
+from connection import Settings, load_settings  # noqa: E402
 from connection.temporal import connect  # noqa: E402
 from contract import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
 from domain import OrderStatus  # noqa: E402
 from eventstore import EventStore  # noqa: E402
-from programs import ExitCode, exit_now, wait_for_interrupt  # noqa: E402
+from programs import ExitCode, Way, leave, run_program, until_stopped  # noqa: E402
 
 _SDK_DEFAULT_POLLERS = {"max_concurrent_workflow_task_polls": 5, "max_concurrent_activity_task_polls": 5}
 Row = list[object]
@@ -87,9 +87,8 @@ Row = list[object]
 # -- Worker processes and their levers -----------------------------------------------------
 
 
-async def serve(kind: str, task_queue: str, levers_off: Sequence[str]) -> None:
+async def serve(settings: Settings, kind: str, task_queue: str, levers_off: Sequence[str]) -> int:
     """Run as a process of its own: one worker of `kind` until SIGTERM."""
-    settings = load_settings()
     client = await connect(settings)
     if kind == "floor":
         worker = Worker(client, task_queue=task_queue, workflows=[Floor], activities=[floor_step])
@@ -100,7 +99,8 @@ async def serve(kind: str, task_queue: str, levers_off: Sequence[str]) -> None:
         )
     async with worker:
         print("ready", flush=True)
-        await wait_for_interrupt()
+        await until_stopped()
+    return ExitCode.OK
 
 
 def _activities(levers: Sequence[str], ledger: Path | str) -> OrderActivities:
@@ -577,10 +577,16 @@ def cli() -> None:
     parser.add_argument("--paced-orders", type=int, default=300, help="orders each paced run (default 300)")
     args = parser.parse_args()
     if args.command == "worker":
-        asyncio.run(serve(args.kind, args.task_queue, args.lever_off))
-    else:
-        asyncio.run(main(args))
-    exit_now(ExitCode.OK)
+        way = Way(say=lambda line: print(line, file=sys.stderr), on_signal=ExitCode.OK)
+        leave(
+            run_program(
+                lambda settings: serve(settings, args.kind, args.task_queue, args.lever_off),
+                lambda: nullcontext(load_settings()),
+                way,
+            )
+        )
+    asyncio.run(main(args))
+    leave(ExitCode.OK)
 
 
 if __name__ == "__main__":

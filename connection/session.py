@@ -74,18 +74,30 @@ class Connection:
         return error if isinstance(error, EmbeddedServerError) else None
 
     async def unless_server_given_up(self, work: Awaitable[T]) -> T:
-        """`work`'s result; or EmbeddedServerError, if the embedded server is given up first."""
+        """`work`'s result; or EmbeddedServerError, if the embedded server is given up first.
+        A stop of the program (its task cancelled) reaches `work` itself, which may end in
+        order and return: then that is this call's result."""
         working = asyncio.ensure_future(work)
         watching = asyncio.ensure_future(self.server_given_up())
+        watching.add_done_callback(lambda _: working.cancel())  # given up (or done with): the work ends
+
+        def given_up() -> BaseException | None:
+            return watching.exception() if watching.done() and not watching.cancelled() else None
+
         try:
-            await asyncio.wait([working, watching], return_when=asyncio.FIRST_COMPLETED)
-            if not working.done():
-                working.cancel()
-                watching.result()  # raises why the server was given up
-            return working.result()
+            result = await working  # a cancel of this task is passed on to `working` by the await
+        except asyncio.CancelledError:
+            if (why := given_up()) is not None:
+                raise why from None
+            raise
         finally:
-            working.cancel()
             watching.cancel()
+        if (why := given_up()) is not None:  # the work ended in order, but because the server is gone
+            raise why
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            task.uncancel()  # a stop reached `work`, which ended in order
+        return result
 
     async def close(self) -> None:
         if self.supervision:

@@ -20,7 +20,6 @@ def register(commands: Subcommands) -> None:
     parser = commands.add(
         "archive",
         archive_command,
-        "copy closed orders to the archive before Temporal's retention deletes them (--verify: check it)",
         writes=("ORDERS_ARCHIVE",),
     )
     parser.add_argument(

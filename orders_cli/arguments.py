@@ -3,23 +3,41 @@ before anything is reached), and the registry where each module adds its own
 subcommands and flags."""
 
 import argparse
+import importlib
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from orders_cli.catalogue import CATALOGUE
 from programs import ExitCode
-from programs.arguments import (
-    DatabaseToRead,
-    OrderOrHistoryFile,
-    build_id,
-    file_to_keep,
-    file_to_read,
-    file_to_write,
-    moment,
-    percentage,
-    seconds_above_zero,
-    whole_number,
-)
+
+if TYPE_CHECKING:
+    from programs.arguments import (
+        DatabaseToRead,
+        OrderOrHistoryFile,
+        build_id,
+        file_to_keep,
+        file_to_read,
+        file_to_write,
+        moment,
+        percentage,
+        seconds_above_zero,
+        whole_number,
+    )
+
+_TYPES = {
+    "DatabaseToRead", "OrderOrHistoryFile", "build_id", "file_to_keep", "file_to_read", "file_to_write", "moment",
+    "percentage", "seconds_above_zero", "whole_number",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """The argument types every program shares (programs.arguments), loaded when a
+    subcommand's module registers its flags: `orders --help` needs none of them."""
+    if name in _TYPES:
+        return getattr(importlib.import_module("programs.arguments"), name)
+    raise AttributeError(f"module 'orders_cli.arguments' has no attribute {name!r}")
+
 
 __all__ = [
     "TARGET_HELP", "DatabaseToRead", "OneLineErrors", "OrderOrHistoryFile", "Subcommands", "build_id",
@@ -42,18 +60,23 @@ Command = Callable[[argparse.Namespace], Awaitable[int]]
 
 
 class Subcommands:
-    """Where each module of `orders` registers its subcommands, each with its own flags."""
+    """Where each module of `orders` registers its subcommands, each with its own flags (its
+    synopsis is the catalogue's); a subcommand whose module is not loaded is listed from the
+    catalogue alone (`stub`)."""
 
     def __init__(self, parser: argparse.ArgumentParser) -> None:
         self._commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrors)
         self._output = OneLineErrors(add_help=False)
         self._output.add_argument("--json", action="store_true", help="print JSON for machines instead of a table")
 
+    def stub(self, name: str) -> None:
+        """`name` listed with its synopsis, its module not loaded (nothing chose it)."""
+        self._commands.add_parser(name, help=CATALOGUE[name].synopsis, add_help=False)
+
     def add(
         self,
         name: str,
         run: Command,
-        help: str,
         *,
         json: bool = True,
         parents: Sequence["OneLineErrors"] = (),
@@ -63,6 +86,6 @@ class Subcommands:
         """`writes`: the settings naming places this subcommand writes (ORDERS_ARCHIVE, …):
         every other place it only reads, and opens so. `serves`: it runs until stopped."""
         given: list[OneLineErrors] = [self._output, *parents] if json else list(parents)
-        parser: argparse.ArgumentParser = self._commands.add_parser(name, parents=given, help=help)
+        parser: argparse.ArgumentParser = self._commands.add_parser(name, parents=given, help=CATALOGUE[name].synopsis)
         parser.set_defaults(run=run, writes=frozenset(writes), serves=serves)
         return parser

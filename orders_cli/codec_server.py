@@ -38,7 +38,7 @@ from connection.encryption import EncryptionKeyError, Keyring, MalformedPayloadE
 from connection.temporal import is_local_address, split_address
 from observability.endpoint import parse_address
 from orders_cli.arguments import Subcommands
-from programs import CommandError, ExitCode, wait_for_interrupt
+from programs import CommandError, ExitCode, until_stopped
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # far above a page of history; a guard, not a limit anyone meets
 # Connections waiting to be accepted: a Web UI opening a long history sends a burst.
@@ -208,7 +208,7 @@ async def codec_server_command(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        await wait_for_interrupt()
+        await until_stopped()
     finally:
         await runner.cleanup()
     print("Stopped", file=sys.stderr)
@@ -219,7 +219,6 @@ def register(commands: Subcommands) -> None:
     parser = commands.add(
         "codec-server",
         codec_server_command,
-        "decrypt and encrypt payloads for the Web UI and the temporal CLI (needs ORDERS_ENCRYPTION_KEYS)",
         json=False,
         serves=True,
     )

@@ -52,13 +52,13 @@ def register(commands: Subcommands) -> None:
     decision.add_argument(
         "--expected-version", type=whole_number(0), metavar="N", help="refuse unless the order is at version N"
     )
-    approve = commands.add("approve", decision_command, "approve a payment waiting for approval", parents=[decision])
+    approve = commands.add("approve", decision_command, parents=[decision])
     approve.add_argument("--approver", required=True)
     approve.add_argument("--comment")
-    reject = commands.add("reject", decision_command, "reject a payment waiting for approval", parents=[decision])
+    reject = commands.add("reject", decision_command, parents=[decision])
     reject.add_argument("--approver", required=True)
     reject.add_argument("--reason", required=True)
-    cancel = commands.add("cancel", decision_command, "cancel an order before it is fulfilled", parents=[decision])
+    cancel = commands.add("cancel", decision_command, parents=[decision])
     cancel.add_argument("--reason", required=True)
     cancel.add_argument("--requested-by")
 

@@ -150,7 +150,6 @@ def register(commands: Subcommands) -> None:
     parser = commands.add(
         "deploy",
         deploy_command,
-        "make a build current (or ramp to it): new orders go to it, open ones stay where they are",
     )
     parser.add_argument("build_id", type=a_build_id, metavar="BUILD_ID", help="the build that new orders go to")
     parser.add_argument(
@@ -162,7 +161,6 @@ def register(commands: Subcommands) -> None:
     commands.add(
         "deployments",
         deployments_command,
-        "each build with its workers and open orders, and whether it has drained (can be stopped)",
     )
 
 

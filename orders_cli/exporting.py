@@ -15,7 +15,6 @@ def register(commands: Subcommands) -> None:
     exporting = commands.add(
         "export",
         export_command,
-        "every domain event of every order as JSON Lines (one envelope a line); incremental with --checkpoint",
         json=False,
     )
     exporting.add_argument("--query", help="a visibility query choosing the orders (default: every order)")

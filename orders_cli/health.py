@@ -496,7 +496,6 @@ def register(commands: Subcommands) -> None:
     health = commands.add(
         "health",
         health_command,
-        "is the system healthy? exit 0 healthy, 1 degraded (each reason named), 3 Temporal unreachable",
     )
     health.add_argument(
         "--approval-warning",

@@ -13,7 +13,7 @@ from connection import Settings
 from eventstore import ArchiveError, EnvelopeReader
 from orders_cli.arguments import Subcommands
 from orders_cli.session import archive_to_read, progress_on_stderr, temporal
-from programs import CommandError, ExitCode, wait_for_interrupt
+from programs import CommandError, ExitCode, stopped_here
 from projections import (
     READ_MODELS,
     CatchUp,
@@ -35,7 +35,6 @@ def register(commands: Subcommands) -> None:
     projector = commands.add(
         "projector",
         projector_command,
-        "keep the read models current (run), rebuild them from zero, or show their lag (status)",
         writes=("ORDERS_PROJECTIONS_DSN",),
         serves=True,
     )
@@ -65,15 +64,10 @@ async def projector_command(args: argparse.Namespace) -> int:
         if args.once:
             return ExitCode.OK
         print(f"Keeping {models.where} current every {args.interval:g} s; Ctrl-C to stop", file=sys.stderr)
-        keeping = asyncio.create_task(
-            keep_current(client, models, timedelta(seconds=args.interval), on_catch_up=_say_if_applied)
-        )
-        stopping = asyncio.create_task(wait_for_interrupt())
-        await asyncio.wait([keeping, stopping], return_when=asyncio.FIRST_COMPLETED)
-        keeping.cancel()
-        stopping.cancel()
-        if keeping.done() and not keeping.cancelled() and keeping.exception():
-            raise keeping.exception()  # type: ignore[misc]
+        try:  # until stopped: only a failure ends it otherwise
+            await keep_current(client, models, timedelta(seconds=args.interval), on_catch_up=_say_if_applied)
+        except asyncio.CancelledError:
+            stopped_here()
         print("Stopped", file=sys.stderr)
         return ExitCode.OK
 

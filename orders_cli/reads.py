@@ -20,20 +20,20 @@ from projections import ProjectedSummaries, open_read_models
 
 
 def register(commands: Subcommands) -> None:
-    events = commands.add("events", events_command, "an order's audit trail, from its history")
+    events = commands.add("events", events_command)
     events.add_argument("target", type=OrderOrHistoryFile(), metavar="ORDER_ID|PATH", help=TARGET_HELP)
     events.add_argument(
         "--from", dest="from_version", type=whole_number(1), default=1, metavar="N", help="first version (default 1)"
     )
     events.add_argument("--limit", type=whole_number(0), metavar="K", help="at most K events")
 
-    state = commands.add("state", state_command, "an order's state, now or at a past version or time")
+    state = commands.add("state", state_command)
     state.add_argument("target", type=OrderOrHistoryFile(), metavar="ORDER_ID|PATH", help=TARGET_HELP)
     when = state.add_mutually_exclusive_group()
     when.add_argument("--version", type=whole_number(0), metavar="N", help="the state after version N (0: before any)")
     when.add_argument("--at", type=moment, metavar="TIME", help="the state as of TIME (ISO 8601; UTC if no zone)")
 
-    report = commands.add("report", report_command, "the order-summary projection over all orders")
+    report = commands.add("report", report_command)
     report.add_argument("--query", help="a visibility query choosing the orders, e.g. \"OrderStatus='Fulfilled'\"")
 
 

@@ -202,7 +202,6 @@ def register(commands: Subcommands) -> None:
     reconciling = commands.add(
         "reconcile",
         reconcile_command,
-        "hold the event streams against the ledger of side effects; exit 1 if any discrepancy",
     )
     reconciling.add_argument("--query", help="a visibility query choosing the orders (default: every order)")
     reconciling.add_argument(

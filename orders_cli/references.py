@@ -12,7 +12,6 @@ def register(commands: Subcommands) -> None:
     reference = commands.add(
         "customer-ref",
         customer_ref_command,
-        "what the server holds for a customer id under ORDERS_CUSTOMER_ID_KEY, to filter by",
         json=False,
     )
     reference.add_argument("customer_id")

@@ -18,9 +18,7 @@ from storage import where_of
 
 
 def register(commands: Subcommands) -> None:
-    replaying = commands.add(
-        "replay", replay_command, "replay orders with today's workflow code: OK, or where it diverged (non-zero exit)"
-    )
+    replaying = commands.add("replay", replay_command)
     replaying.add_argument("target", nargs="?", type=OrderOrHistoryFile(), metavar="ORDER_ID|PATH", help=TARGET_HELP)
     replaying.add_argument(
         "--query", help="replay every order a visibility query selects, e.g. \"OrderStatus='Fulfilled'\""

@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-
 from connection.settings import check_version_name
 from storage.places import PlaceError, Role, input_file, output_file, state_file
 
@@ -60,6 +58,8 @@ def build_id(text: str) -> str:
 
 def moment(text: str) -> datetime:
     """An ISO 8601 time; UTC if it names no zone."""
+    from pydantic import TypeAdapter, ValidationError  # when a time is given: help needs none
+
     try:
         when = TypeAdapter(datetime).validate_python(text)
     except ValidationError:

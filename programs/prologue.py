@@ -1,11 +1,9 @@
 """What every program does before its work, in one place: read the settings (once: they
-are passed down from here), route log lines, forward the SDK core's logs, make SIGTERM
-stop it as Ctrl-C does, and export traces where the settings say so."""
+are passed down from here), route log lines, forward the SDK core's logs, and export
+traces where the settings say so. (How it stops on a signal is programs.runner's.)"""
 
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TextIO
@@ -43,11 +41,6 @@ def prologue(
         logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=messages or sys.stderr)
         logging.getLogger("connection").setLevel(logging.INFO)
     forward_core_logs(level=core_log_level, metrics_at=core_metrics_at(settings))
-    # SIGTERM stops a program as Ctrl-C does, so an embedded server it started is stopped
-    # with it, never left behind; programs that wait on the event loop take both signals there.
-    # (Only a process's main thread takes signals: a program run in-process elsewhere has none.)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
     if settings.traces_exported:
         start_tracing(program)
     try:

@@ -41,7 +41,7 @@ from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, search_attributes_at_start, 
 from domain import OrderInput, OrderItem, OrderState, OrderStatus  # noqa: E402
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment  # noqa: E402
 from hosting import build_worker  # noqa: E402
-from programs import ExitCode, exit_now  # noqa: E402
+from programs import ExitCode, leave  # noqa: E402
 from workflows.order_workflow import OrderWorkflow  # noqa: E402
 
 GOLDEN = PROJECT / "tests" / "histories" / "golden"
@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument("paths", nargs="*", choices=[[], *SCENARIOS], metavar="PATH", help=", ".join(SCENARIOS))
     names = parser.parse_args().paths or list(SCENARIOS)
     asyncio.run(record(names))
-    exit_now(ExitCode.OK)
+    leave(ExitCode.OK)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,12 @@ from pathlib import Path
 
 from storage.databases import Database, DatabaseError, foreign_tables, is_postgres, schema_columns, where_of
 from storage.places import PlaceError
-from storage.postgres import READ_MODELS_LOCK, PostgresDatabase
 from storage.seen import SeenIds
 from storage.sqlite import SqliteDatabase
+
+# The advisory lock every change of the read models (and the archive) takes on PostgreSQL
+# ("ORDERS" in ASCII; storage.postgres).
+READ_MODELS_LOCK = 0x4F52444552530000
 
 
 def open_database(target: str | Path, *, read_only: bool = False, lock: int = READ_MODELS_LOCK) -> Database:
@@ -17,6 +20,8 @@ def open_database(target: str | Path, *, read_only: bool = False, lock: int = RE
     makes one change at a time across processes on PostgreSQL, one per thing kept there
     (SQLite's file lock does it for a file)."""
     if is_postgres(target):
+        from storage.postgres import PostgresDatabase  # psycopg, only where PostgreSQL is used
+
         return PostgresDatabase(str(target), lock)
     return SqliteDatabase(Path(target), read_only=read_only)
 

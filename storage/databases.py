@@ -13,9 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-import psycopg
 
-DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+class PostgresError(Exception):
+    """What PostgreSQL (psycopg) refused or failed, as storage.postgres raises it: psycopg is
+    imported only where a PostgreSQL database is used, so a command that reads none (`orders
+    events X`) never loads it, and nothing here names psycopg's own classes."""
+
+
+DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, PostgresError)
 
 
 class Rows(Protocol):
@@ -65,7 +70,9 @@ def where_of(target: str | Path) -> str:
     """The database named by host, port and name (or path): never a password in a message."""
     if not is_postgres(target):
         return str(target)
-    info = psycopg.conninfo.conninfo_to_dict(str(target))
+    from psycopg.conninfo import conninfo_to_dict  # only for a PostgreSQL target (see PostgresError)
+
+    info = conninfo_to_dict(str(target))
     return f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
@@ -101,15 +108,22 @@ class _PerThread:
         raise NotImplementedError
 
     @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The dialect's errors, as DatabaseError says them (SQLite's need no translating)."""
+        yield
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         connection = self._connection()
         self._begin(connection)
         try:
             yield
         except BaseException:
-            connection.execute("ROLLBACK")
+            with self._translated():
+                connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
+        with self._translated():
+            connection.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

@@ -4,48 +4,58 @@ ledger's workers), so they apply one change at a time and each sees what the one
 committed: none applies an event twice, none charges twice, none takes the last unit of
 stock twice. Placeholders are psycopg's `%s`: the `?` callers write is translated here."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
-from storage.databases import Rows, _PerThread, where_of
-
-# The advisory lock every change of the read models (and the archive) takes ("ORDERS" in ASCII).
-READ_MODELS_LOCK = 0x4F52444552530000
+from storage.databases import PostgresError, Rows, _PerThread, where_of
 
 
 class PostgresDatabase(_PerThread):
-    def __init__(self, dsn: str, lock: int = READ_MODELS_LOCK) -> None:
+    def __init__(self, dsn: str, lock: int) -> None:
         """`lock`: the advisory lock each transaction takes; one per thing kept here."""
         super().__init__()
         self.dsn = dsn
         self.where = where_of(dsn)
         self._advisory_lock = lock
 
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as err:
+            raise PostgresError(str(err).strip() or type(err).__name__) from err
+
     def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+        with self._translated():
+            return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
 
     def tables(self) -> set[str]:
         rows = self.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
         return {row[0] for row in rows}
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Rows:
-        cursor: Rows = self._connection().execute(_placeholders(sql), tuple(parameters))
+        connection = self._connection()
+        with self._translated():
+            cursor: Rows = connection.execute(_placeholders(sql), tuple(parameters))
         return cursor
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            with self._connection().cursor() as cursor:
+            connection = self._connection()
+            with self._translated(), connection.cursor() as cursor:
                 cursor.executemany(_placeholders(sql), [tuple(row) for row in rows])
 
     def _begin(self, connection: Any) -> None:
-        connection.execute("BEGIN")
-        try:
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (self._advisory_lock,))
-        except BaseException:
-            connection.execute("ROLLBACK")  # as a lock wait interrupted leaves the connection usable
-            raise
+        with self._translated():
+            connection.execute("BEGIN")
+            try:
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (self._advisory_lock,))
+            except BaseException:
+                connection.execute("ROLLBACK")  # as a lock wait interrupted leaves the connection usable
+                raise
 
     def rename_table(self, old: str, new: str) -> None:
         # The primary key's index keeps the name it was created with: renamed too, so the

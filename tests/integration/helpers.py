@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 from temporalio.client import Client
 
 from connection.embedded_server import temporal_cli_path
+from tests.commands import Ran, orders_in_process
 from tests.waiting import wait_until
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -116,9 +118,15 @@ def run_orders_command(*args: str, address: str = "127.0.0.1:1", timeout: float 
     )
 
 
-async def orders_cli(env, *args: str) -> subprocess.CompletedProcess:
-    """`orders` against the dev server, off the event loop so a worker here can answer it."""
-    return await asyncio.to_thread(run_orders_command, *args, address=address_of(env))
+# A data directory nothing is kept in, for commands run against the dev server: never the
+# checkout's own `.temporal/`, whose archive or read models would be read.
+_NOTHING_KEPT = tempfile.mkdtemp(prefix="orders-tests-data-")
+
+
+async def orders_cli(env, *args: str) -> Ran:
+    """`orders` against the dev server, in-process and off the event loop so a worker here
+    can answer it (tests.commands); `run_orders_command` runs the console script itself."""
+    return await orders_in_process({"TEMPORAL_ADDRESS": address_of(env), "ORDERS_DATA_DIR": _NOTHING_KEPT}, *args)
 
 
 def spawn_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen:

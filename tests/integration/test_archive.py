@@ -1,8 +1,10 @@
 """Orders outlive Temporal's retention: archived when closed, read back from the archive
 once their histories are deleted (as retention deletes them), and never processed again.
 
-Real processes throughout: worker.py with the embedded server it starts, starter.py, the
-`orders` command and the `temporal` CLI deleting workflows as retention does."""
+The quick start (worker.py with the embedded server it starts) keeps ten years; the rest
+runs in a namespace of each test's own on the shared dev server, the starter and `orders`
+in-process, the `temporal` CLI deleting workflows as retention does, and real processes
+where the claim is about one (an archive run killed, one stopped by SIGTERM)."""
 
 import asyncio
 import json
@@ -22,10 +24,10 @@ from connection.embedded_server import free_local_port
 from connection.encryption import Keyring
 from eventstore import Archive, ArchivedOrder, EnvelopeReader, HistoryReadError, load_history_file, read_history_file
 from eventstore.archive import ARCHIVE_FILENAME, history_digest
+from tests.commands import Ran, orders_in_process, starter_in_process
 from tests.integration.helpers import (
     ORDERS_COMMAND,
     read_until,
-    run_script,
     spawn_script,
     stop_processes,
     temporal_cli,
@@ -51,14 +53,8 @@ async def quick_start(tmp_path) -> AsyncIterator[dict[str, str]]:
         await stop_processes(worker)
 
 
-def orders(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [ORDERS_COMMAND, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
-    )
-
-
-async def orders_off_loop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return await asyncio.to_thread(orders, env, *args)
+async def orders_off_loop(env: dict[str, str], *args: str) -> Ran:
+    return await orders_in_process(env, *args)
 
 
 def ledger_rows(env: dict[str, str]) -> dict[str, list[tuple]]:
@@ -67,19 +63,25 @@ def ledger_rows(env: dict[str, str]) -> dict[str, list[tuple]]:
         return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall()) for table in tables}
 
 
+def in_namespace(env: dict[str, str]) -> tuple[str, ...]:
+    return ("--namespace", env.get("TEMPORAL_NAMESPACE", "default"))
+
+
 async def delete_as_retention_does(env: dict[str, str], order_ids: list[str], *, from_visibility: bool = True) -> None:
     """`temporal workflow delete` each order's workflow, then wait until the server holds
-    none of them, and (`from_visibility`, some 30 s later on the dev server) nor does visibility."""
+    none of them, and (`from_visibility`) nor does visibility."""
     address = env["TEMPORAL_ADDRESS"]
     for order_id in order_ids:
-        await temporal_cli(address, "workflow", "delete", "--workflow-id", f"order-{order_id}", "--yes")
+        await temporal_cli(
+            address, "workflow", "delete", "--workflow-id", f"order-{order_id}", "--yes", *in_namespace(env)
+        )
 
     async def all_gone() -> bool:
-        if from_visibility and await temporal_cli_json(address, "workflow", "list"):
+        if from_visibility and await temporal_cli_json(address, "workflow", "list", *in_namespace(env)):
             return False
         for order_id in order_ids:
             described = await temporal_cli(
-                address, "workflow", "describe", "--workflow-id", f"order-{order_id}", check=False
+                address, "workflow", "describe", "--workflow-id", f"order-{order_id}", *in_namespace(env), check=False
             )
             if described.returncode == 0:
                 return False
@@ -107,14 +109,17 @@ ANSWERS = (
 )
 
 
-async def test_orders_deleted_by_retention_read_back_from_the_archive_and_are_never_processed_again(quick_start):
+async def test_the_quick_start_keeps_ten_years_of_histories(quick_start):
     env = quick_start
     namespace = await temporal_cli_json(env["TEMPORAL_ADDRESS"], "operator", "namespace", "describe", "-n", "default")
     assert namespace["config"]["workflowExecutionRetentionTtl"] == f"{3650 * 86400}s", namespace["config"]
     health = json.loads((await orders_off_loop(env, "health", "--json")).stdout)
     assert health["namespace"]["retention_days"] == 3650, health["namespace"]
 
-    first = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
+
+async def test_orders_deleted_by_retention_read_back_from_the_archive_and_are_never_processed_again(own_settings):
+    env = own_settings
+    first = await starter_in_process(env, "--no-wait")
     assert first.returncode == 0, first.stdout + first.stderr
     before = {answer: await orders_off_loop(env, *answer) for answer in ANSWERS}
     for answer, result in before.items():
@@ -140,13 +145,13 @@ async def test_orders_deleted_by_retention_read_back_from_the_archive_and_are_ne
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert [json.loads(line)["ok"] for line in replayed.stdout.splitlines()] == [True, True, True]
 
-    again = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
+    again = await starter_in_process(env, "--no-wait")
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("(already processed, as the archive at") == 3, again.stdout
     assert "ORDER-001: Fulfilled (already processed" in again.stdout
     assert "ORDER-003: ValidationFailed (already processed" in again.stdout
     assert "3 already existed and were reported, not processed again" in again.stdout
-    assert await temporal_cli_json(env["TEMPORAL_ADDRESS"], "workflow", "list") == []
+    assert await temporal_cli_json(env["TEMPORAL_ADDRESS"], "workflow", "list", *in_namespace(env)) == []
     assert ledger_rows(env) == ledger_before
 
     # The read models rebuilt with no history left in Temporal hold the same shop.
@@ -158,37 +163,38 @@ async def test_orders_deleted_by_retention_read_back_from_the_archive_and_are_ne
     assert from_read_models.stdout == before[("report", "--json")].stdout
 
 
-async def test_the_starter_refuses_an_id_only_the_read_models_know(quick_start, tmp_path):
+async def test_the_starter_refuses_an_id_only_the_read_models_know(own_settings, tmp_path):
     """No archive, but the projector saw the order before its history was deleted."""
-    env = quick_start
+    env = own_settings
     order = one_line_order("READ-MODELS-ONLY-1", "PROD-001", 1, "10.00")
     order_file = tmp_path / "order.json"
     order_file.write_text(order.model_dump_json())
-    first = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
+    first = await starter_in_process(env, "--no-wait", "--file", str(order_file))
     assert first.returncode == 0, first.stdout + first.stderr
     assert (await orders_off_loop(env, "projector", "--once")).returncode == 0
     await delete_as_retention_does(env, [order.order_id], from_visibility=False)
     ledger_before = ledger_rows(env)
 
-    again = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
+    again = await starter_in_process(env, "--no-wait", "--file", str(order_file))
 
     assert again.returncode == 0, again.stdout + again.stderr
     assert "READ-MODELS-ONLY-1: Fulfilled (already processed, as the read models in" in again.stdout, again.stdout
     described = await temporal_cli(
-        env["TEMPORAL_ADDRESS"], "workflow", "describe", "--workflow-id", f"order-{order.order_id}", check=False
-    )
+        env["TEMPORAL_ADDRESS"], "workflow", "describe", "--workflow-id", f"order-{order.order_id}",
+        *in_namespace(env), check=False,
+    )  # fmt: skip
     assert described.returncode != 0, "no new run was started"
     assert ledger_rows(env) == ledger_before
 
 
-async def test_an_archive_run_killed_midway_and_run_again_archives_every_order_exactly_once(quick_start, tmp_path):
-    env = quick_start
+async def test_an_archive_run_killed_midway_and_run_again_archives_every_order_exactly_once(own_settings, tmp_path):
+    env = own_settings
     total = 120
     order_file = tmp_path / "orders.jsonl"
     order_file.write_text(
         "\n".join(one_line_order(f"ARCHIVE-{n:03}", "PROD-001", 1, "1.00").model_dump_json() for n in range(total))
     )
-    started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
+    started = await starter_in_process(env, "--no-wait", "--file", str(order_file))
     assert started.returncode == 0, started.stdout + started.stderr
     # Histories served slowly, so the run is surely midway when it is killed.
     proxy = await RefusingProxy(env["TEMPORAL_ADDRESS"], refused=(), delays={GET_HISTORY: 0.05}).start()
@@ -282,8 +288,8 @@ def test_an_encrypted_order_is_archived_as_it_was_recorded_and_reads_back_only_w
         order.stream()
 
 
-async def test_orders_archive_every_keeps_archiving_until_sigterm(quick_start, tmp_path):
-    env = quick_start
+async def test_orders_archive_every_keeps_archiving_until_sigterm(own_settings, tmp_path):
+    env = own_settings
     keeping = subprocess.Popen(
         [ORDERS_COMMAND, "archive", "--every", "0.2"],
         env={**os.environ, **env},
@@ -304,7 +310,7 @@ async def test_orders_archive_every_keeps_archiving_until_sigterm(quick_start, t
     try:
         order_file = tmp_path / "order.json"
         order_file.write_text(one_line_order("KEPT-1", "PROD-001", 1, "1.00").model_dump_json())
-        started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(order_file), env=env)
+        started = await starter_in_process(env, "--no-wait", "--file", str(order_file))
         assert started.returncode == 0, started.stdout + started.stderr
         await wait_until(
             lambda: asyncio.sleep(0, any("Archived 1 closed order(s)" in line for line in list(out))),

@@ -71,7 +71,7 @@ class Subcommand:
 
 
 def subcommands() -> list[Subcommand]:
-    parser = build_parser()
+    parser = build_parser(every=True)
     (choices,) = [action.choices for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
     return [Subcommand(name, sub) for name, sub in choices.items()]
 

@@ -2,7 +2,6 @@
 valid against the published schema, in stream order; with a checkpoint the second run
 exports only what changed since, and the two runs together are one full export."""
 
-import asyncio
 import json
 import sqlite3
 
@@ -12,7 +11,7 @@ from client import start_order
 from domain import OrderStatus
 from domain.decisions import ApprovePayment
 from tests.commands import orders_in_process
-from tests.integration.helpers import orders_cli
+from tests.integration.helpers import listed, orders_cli
 from tests.orders import large_order, one_line_order, open_shop, wait_for_status
 from workflows.order_workflow import OrderWorkflow
 
@@ -52,7 +51,8 @@ async def test_export_twice_with_a_checkpoint_is_one_full_export_and_each_line_i
             await shop.place(one_line_order(f"EXP-{unique}-{n}", "PROD-001", 1, "10.00"))
         await waiting.execute_update(OrderWorkflow.approve_payment, ApprovePayment(approver="finance"))
         await waiting.result()
-        await asyncio.sleep(3)  # visibility shows the last change a moment later
+        # Visibility shows the last change a moment later: the export lists it from there.
+        await listed(dev_env.client, f"{query} AND ExecutionStatus = 'Completed'", 8)
 
     again = await orders_cli(
         dev_env, "export", "--query", query, "--checkpoint", str(checkpoint), "--output", str(second)
@@ -85,7 +85,7 @@ async def test_export_with_nothing_changed_writes_nothing_and_reads_no_history(d
     async with open_shop(dev_env, f"quiet-{unique}", ledger) as shop:
         for n in range(3):
             await shop.place(one_line_order(f"QUIET-{unique}-{n}", "PROD-001", 1, "10.00"))
-    await asyncio.sleep(2)
+    await listed(dev_env.client, f"{query} AND ExecutionStatus = 'Completed'", 3)
     first = await orders_cli(
         dev_env, "export", "--query", query, "--checkpoint", str(checkpoint), "--output", str(tmp_path / "a.jsonl")
     )
