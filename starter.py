@@ -61,7 +61,7 @@ from connection.embedded_server import EmbeddedServerError
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from domain import OrderInput
 from hosting import build_worker
-from programs import ExitCode, Way, cancelled, give_up, leave, prologue, run_program, stopped_here, until_stopped
+from programs import ExitCode, Way, cancelled, give_up, leave, prologue, run_program, until_stopped
 
 
 def main(
@@ -90,7 +90,13 @@ def main(
     def say(line: str) -> None:
         print(f"error: {line}{'' if line.endswith(('.', '?', '!')) else '.'} {_how_far(run)}", file=sys.stderr)
 
-    way = Way(say=say, stopped=lambda: "stopped by a signal", give_up_within=5.0, may_end_the_process=stop is None)
+    way = Way(
+        say=say,
+        stopped=lambda: f"Stopped by a signal. {_how_far(run)}",
+        tell_stopped=lambda line: print(line, file=sys.stderr),
+        give_up_within=5.0,
+        may_end_the_process=stop is None,
+    )
     # Same stream as the report, so "started the embedded server" comes first.
     return run_program(
         starting, lambda: prologue("orders-starter", messages=_chatter(args.json), environ=environ), way, stop
@@ -124,13 +130,9 @@ async def start_orders(
             began = time.monotonic()
             with ProgressDisplay(len(orders)) as progress:
                 progress.run, run.on_change = run, progress.update
-                try:
-                    await connection.unless_server_given_up(follow(client, orders, run, eager=ours))
-                except asyncio.CancelledError:
-                    # Stopped by a signal: leaving the block stops the worker gracefully, then the server.
-                    stopped_here()
-                    print(f"Stopped by a signal. {_how_far(run)}", file=sys.stderr)
-                    return ExitCode.INTERRUPTED
+                # A stop (SIGINT, SIGTERM) cancels the run here: leaving the block stops the
+                # worker gracefully, then the server; the runner says how far it got.
+                await connection.unless_server_given_up(follow(client, orders, run, eager=ours))
             summary = summarize(list(run.outcomes.values()), time.monotonic() - began)
             _print_outcomes(connection, run, summary, args)
             if args.keep_up and (connection.embedded or ours):

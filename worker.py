@@ -60,7 +60,7 @@ from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
 from hosting import GRACEFUL_SHUTDOWN, build_worker
 from observability import endpoint
 from observability.endpoint import Health
-from programs import ExitCode, Way, give_up, leave, prologue, run_program, stop_requested, stopped_here, until_stopped
+from programs import ExitCode, Way, give_up, leave, prologue, run_program, stop_requested, until_stopped
 from programs.arguments import whole_number
 
 log = logging.getLogger("worker")
@@ -145,16 +145,13 @@ async def _check_the_server(client: Client, health: Health) -> None:
 async def _until_stopped(started_by: int | None) -> None:
     """Until SIGINT or SIGTERM; for a process another started, also until that one is gone,
     even killed outright (SIGKILL sends no signal on): a worker is never left behind."""
-    if started_by is None:
-        await until_stopped()
-        return
-    try:
-        while os.getppid() == started_by:
-            await asyncio.sleep(1)
-    except asyncio.CancelledError:
-        stopped_here()
-        return
-    log.warning("The worker process that started this one (%d) is gone: stopping too", started_by)
+    await until_stopped(_while_alive(started_by) if started_by is not None else None)
+
+
+async def _while_alive(parent: int) -> None:
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
+    log.warning("The worker process that started this one (%d) is gone: stopping too", parent)
 
 
 def _start_another(address: str, settings: Settings, number: int) -> subprocess.Popen[bytes]:

@@ -142,7 +142,12 @@ def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web
     async def elsewhere(request: web.Request) -> web.Response:
         raise _message(web.HTTPNotFound, "POST /encode or /decode")
 
+    async def quietly(app: web.Application) -> None:
+        # A malformed request is answered 400; aiohttp's traceback of it adds nothing to a log.
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
+    app.on_startup.append(quietly)
     app.router.add_post("/decode", decode)
     app.router.add_post("/encode", encode)
     app.router.add_route("OPTIONS", "/{tail:.*}", elsewhere)  # answered by the guard
@@ -196,8 +201,6 @@ async def codec_server_command(args: argparse.Namespace) -> int:
             "ORDERS_CODEC_TOKEN, the bearer token every caller must present"
         )
     origins = allowed_origins(settings, args.origin or ())
-    # A malformed request is answered 400; aiohttp's traceback of it adds nothing to a log.
-    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     runner = await serve(make_app(settings.keyring, origins, settings.codec_token), address)
     print(
         f"Codec server at http://{address} (keys {', '.join(settings.keyring.keys)}; encrypting with"

@@ -7,7 +7,7 @@ import sys
 
 from orders_cli.arguments import Subcommands, file_to_keep, file_to_write
 from orders_cli.session import archive_to_read, progress_on_stderr, temporal
-from programs import CommandError, ExitCode
+from programs import ExitCode
 from projections.export import CheckpointMismatch, ExportCheckpoint, export, export_schema, finish_output
 
 
@@ -41,9 +41,9 @@ async def export_command(args: argparse.Namespace) -> int:
     checkpoint = ExportCheckpoint(args.checkpoint)
     try:
         checkpoint.bind(args.query)
-    except CheckpointMismatch as err:
+    except CheckpointMismatch:
         checkpoint.close()
-        raise CommandError(str(err), ExitCode.USAGE) from None
+        raise
     partial = args.output.with_name(args.output.name + ".partial") if args.output else None
     out = partial.open("w", encoding="utf-8") if partial else sys.stdout
     try:

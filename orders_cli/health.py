@@ -86,11 +86,16 @@ async def health_command(args: argparse.Namespace) -> int:
         checkup = await _Checkup.of(client, report, args)
         await checkup.run()
     except TemporalUnavailable as err:
-        return _unreachable(report, str(err), args.json)
+        _unreachable(report, str(err), args.json)
+        raise
     except RPCError as err:
-        if (silent := silence_of(err, settings)) is not None:
-            return _unreachable(report, str(silent), args.json)
-        return _unreachable(report, f"Temporal at {settings.address} failed a check: {err.message}", args.json)
+        silent = silence_of(err, settings)
+        _unreachable(
+            report,
+            str(silent) if silent else f"Temporal at {settings.address} failed a check: {err.message}",
+            args.json,
+        )
+        raise silent or TemporalUnavailable(report.reasons[0]) from None
     await checkup.section("archive", ArchiveSection, lambda: _archive(client, settings.archive, checkup))
     report.ledger = await asyncio.to_thread(_ledger, settings.ledger, checkup)
     projections = settings.projections
@@ -104,11 +109,12 @@ async def health_command(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if report.reasons else ExitCode.OK
 
 
-def _unreachable(report: HealthReport, reason: str, as_json: bool) -> int:
+def _unreachable(report: HealthReport, reason: str, as_json: bool) -> None:
+    """The report of a Temporal that does not answer, printed as any report is; the runner
+    then says why in one line and exits 3."""
     report.status, report.reasons = "unreachable", [reason]
     report.server.reachable = False
     _print(report, as_json)
-    return ExitCode.UNAVAILABLE
 
 
 # The checks that filter by a search attribute, and the attributes each needs.

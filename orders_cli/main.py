@@ -17,14 +17,12 @@ health degraded; 2 malformed arguments or settings; 3 Temporal could not be reac
 import argparse
 import importlib
 import logging
-import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 
 from orders_cli.arguments import OneLineErrors, Subcommands
 from orders_cli.catalogue import CATALOGUE
-from programs import ExitCode
 
 
 def build_parser(chosen: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:
@@ -77,12 +75,7 @@ def run(
 
 
 def main() -> None:
-    try:
-        code = run()
-    except BrokenPipeError:
-        # The reader went away (`orders events X | head`): nothing more to say to it.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = ExitCode.FAILED
+    code = run()
     from programs import leave  # (after the run: `--help` has left by argparse's own exit)
 
     leave(code)

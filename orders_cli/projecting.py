@@ -13,7 +13,7 @@ from connection import Settings
 from eventstore import ArchiveError, EnvelopeReader
 from orders_cli.arguments import Subcommands
 from orders_cli.session import archive_to_read, progress_on_stderr, temporal
-from programs import CommandError, ExitCode, stopped_here
+from programs import CommandError, ExitCode, until_stopped
 from projections import (
     READ_MODELS,
     CatchUp,
@@ -64,10 +64,8 @@ async def projector_command(args: argparse.Namespace) -> int:
         if args.once:
             return ExitCode.OK
         print(f"Keeping {models.where} current every {args.interval:g} s; Ctrl-C to stop", file=sys.stderr)
-        try:  # until stopped: only a failure ends it otherwise
-            await keep_current(client, models, timedelta(seconds=args.interval), on_catch_up=_say_if_applied)
-        except asyncio.CancelledError:
-            stopped_here()
+        # Until stopped: only a failure ends it otherwise.
+        await until_stopped(keep_current(client, models, timedelta(seconds=args.interval), on_catch_up=_say_if_applied))
         print("Stopped", file=sys.stderr)
         return ExitCode.OK
 

@@ -21,14 +21,13 @@ if TYPE_CHECKING:
         leave,
         run_program,
         stop_requested,
-        stopped_here,
         until_stopped,
     )
 
 _LATER = {
     "prologue": "programs.prologue",
     **dict.fromkeys(
-        ("GaveUp", "Way", "give_up", "leave", "run_program", "stop_requested", "stopped_here", "until_stopped"),
+        ("GaveUp", "Way", "give_up", "leave", "run_program", "stop_requested", "until_stopped"),
         "programs.runner",
     ),
 }
@@ -45,5 +44,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CommandError", "ExitCode", "GaveUp", "Way", "cancelled", "give_up", "leave", "prologue", "run_program",
-    "stop_requested", "stopped_here", "until_stopped",
+    "stop_requested", "until_stopped",
 ]  # fmt: skip

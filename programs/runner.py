@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -37,6 +37,7 @@ from domain import EventStreamError, VersionNotFound
 from eventstore import ArchiveError, HistoryReadError, StreamNotFound
 from programs.exits import CommandError, ExitCode
 from projections import ProjectionError
+from projections.export import CheckpointMismatch
 from storage import DatabaseError, PlaceError
 
 Program = Callable[[Settings], Coroutine[Any, Any, int]]
@@ -81,7 +82,7 @@ _UNREADABLE_OR_REFUSED = (
 # escapes a program is a fault of ours, and shows as one (a traceback).
 FAILURES: tuple[Failure, ...] = (
     Failure((CommandError,), lambda err: err.code if isinstance(err, CommandError) else ExitCode.FAILED),
-    Failure((SettingsError, PlaceError, OrderFileError), ExitCode.USAGE),
+    Failure((SettingsError, PlaceError, OrderFileError, CheckpointMismatch), ExitCode.USAGE),
     Failure((NamespaceNotSetUp,), ExitCode.NOT_SET_UP),
     Failure((TemporalUnavailable,), ExitCode.UNAVAILABLE),
     Failure(
@@ -177,6 +178,10 @@ def _run(program: Program, settings: Settings, run: _Run, stop: threading.Event 
     except KeyboardInterrupt:
         (way.tell_stopped or way.say)(way.stopped())
         return way.on_signal
+    except BrokenPipeError:
+        # The reader went away (`orders events X | head`): nothing more to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.FAILED
     except BaseException as err:
         if run.code is not None:  # it gave up: said already
             return run.code
@@ -240,16 +245,19 @@ async def _stopped_by_signals(command: Coroutine[Any, Any, int], stop: threading
             loop.remove_signal_handler(signum)
 
 
-async def until_stopped() -> None:
-    """Wait until the program is stopped (SIGINT, SIGTERM, or a test's stop), then return,
-    so that what follows (finishing its work, saying so) runs as its normal end."""
+async def until_stopped(work: Awaitable[Any] | None = None) -> None:
+    """`work` (by default, nothing) until the program is stopped (SIGINT, SIGTERM, or a
+    test's stop), then return, so that what follows (finishing its work, saying so) runs as
+    its normal end. A failure of `work`, or a cancellation that is not the stop, is raised."""
     try:
-        await asyncio.Event().wait()
+        await (work if work is not None else asyncio.Event().wait())
     except asyncio.CancelledError:
-        stopped_here()
+        if not stop_requested():
+            raise
+        _stopped_here()
 
 
-def stopped_here() -> None:
+def _stopped_here() -> None:
     """The program caught the runner's stop where it means to end in order: the rest of
     its way out (a worker finishing its activities, a server stopped) runs uncancelled."""
     task = asyncio.current_task()

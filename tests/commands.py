@@ -59,16 +59,27 @@ def _here(main: Callable[..., int], environ: Mapping[str, str], args: tuple[str,
     bare = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
     stop = threading.Event()
     timer = threading.Timer(stop_after, stop.set) if stop_after is not None else None
+    ended: list[int | BaseException] = []
+
+    def running() -> None:  # on a thread of its own: a program off the main thread sets no signal handler
+        try:
+            ended.append(main(list(args), {**bare, **environ}, stop))
+        except SystemExit as exit:  # argparse refusing an argument
+            ended.append(exit.code if isinstance(exit.code, int) else 2)
+        except BaseException as failure:  # noqa: BLE001 - raised again on the caller's thread
+            ended.append(failure)
+
     with _ONE_AT_A_TIME, _left_as_found(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         if timer is not None:
             timer.start()
-        try:
-            code = main(list(args), {**bare, **environ}, stop)
-        except SystemExit as exit:  # argparse refusing an argument
-            code = exit.code if isinstance(exit.code, int) else 2
-        finally:
-            if timer is not None:
-                timer.cancel()
+        program = threading.Thread(target=running, name=f"program {' '.join(args)[:40]}")
+        program.start()
+        program.join()
+        if timer is not None:
+            timer.cancel()
+    (code,) = ended
+    if isinstance(code, BaseException):
+        raise code
     return Ran(tuple(args), int(code), out.getvalue(), err.getvalue())
 
 

@@ -7,7 +7,6 @@ scraped are this module's orders' alone, and `orders health` sees only this work
 
 import asyncio
 import json
-import os
 import re
 import socket
 import subprocess
@@ -38,7 +37,8 @@ from hosting import build_worker
 from observability.tracing import CORRELATION_ID, ORDER_ID, start_tracing, stop_tracing
 from orders_cli.health import NO_WORKER
 from programs.exits import ExitCode
-from tests.integration.helpers import ORDERS_COMMAND, PROJECT, run_script, spawn_worker
+from tests.commands import Ran, orders_here, orders_in_process, starter_in_process
+from tests.integration.helpers import PROJECT, run_script, spawn_worker
 from tests.orders import ORDER_001, one_line_order, renamed
 from tests.waiting import wait_until
 
@@ -55,14 +55,8 @@ class Operated:
     log: Path
     scrapes: dict[str, str] = field(default_factory=dict)
 
-    def orders(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [ORDERS_COMMAND, *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, **self.env, **env},
-        )
+    def orders(self, *args: str, **env: str) -> Ran:
+        return orders_here({**self.env, **env}, *args)
 
 
 def get(url: str) -> tuple[int, str]:
@@ -115,8 +109,8 @@ async def operated(tmp_path_factory):
     operated = Operated(server, env, metrics_address, worker, log)
     try:
         await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="worker.py to poll")
-        # The tutorial's three orders, as a user starts them.
-        started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
+        # The tutorial's three orders, as a user starts them (the starter in-process).
+        started = await starter_in_process(env, "--no-wait")
         assert started.returncode == 0, started.stdout + started.stderr
         operated.scrapes["tutorial"] = get(f"http://{metrics_address}/metrics")[1]
         await _the_rest_of_an_orders_life(operated)
@@ -261,31 +255,20 @@ def test_orders_health_is_healthy_with_a_worker_running(operated):
     assert report["failing_workflow_tasks"]["count"] == 0
 
 
-async def test_orders_health_names_what_is_wrong_without_a_worker(tmp_path):
-    server = await start_embedded_server(
-        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
-    )
-    try:
-        env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path)}
-        # An order no worker will take: it runs, and its first workflow task waits.
-        order = renamed(ORDER_001, "WAITING")
-        await start_order(server.client, order)
-        checked = await asyncio.to_thread(
-            subprocess.run, [ORDERS_COMMAND, "health", "--json"], capture_output=True, text=True, env=env, timeout=60
-        )
-        assert checked.returncode == 1, checked.stdout + checked.stderr
-        report = json.loads(checked.stdout)
-        assert report["status"] == "degraded"
-        assert "no worker polling orders" in report["reasons"]
-        assert report["running"]["count"] == 1
-        assert report["running"]["oldest"]["order_id"] == order.order_id
-        plain = await asyncio.to_thread(
-            subprocess.run, [ORDERS_COMMAND, "health"], capture_output=True, text=True, env=env, timeout=60
-        )
-        assert plain.returncode == 1
-        assert plain.stdout.startswith("DEGRADED\n  - no worker polling orders\n"), plain.stdout
-    finally:
-        await server.stop()
+async def test_orders_health_names_what_is_wrong_without_a_worker(own_client, own_settings):
+    # An order no worker will take (none polls in this namespace): it runs, and its first workflow task waits.
+    order = renamed(ORDER_001, "WAITING")
+    await start_order(own_client, order)
+    checked = await orders_in_process(own_settings, "health", "--json")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["status"] == "degraded"
+    assert "no worker polling orders" in report["reasons"]
+    assert report["running"]["count"] == 1
+    assert report["running"]["oldest"]["order_id"] == order.order_id
+    plain = await orders_in_process(own_settings, "health")
+    assert plain.returncode == 1
+    assert plain.stdout.startswith("DEGRADED\n  - no worker polling orders\n"), plain.stdout
 
 
 def test_orders_health_with_the_read_models_unreachable_still_reports_everything_else(operated, tmp_path):
@@ -309,10 +292,8 @@ async def test_orders_health_on_a_namespace_lacking_search_attributes_is_degrade
     oldest_three = SEARCH_ATTRIBUTES[:3]
     server = await start_embedded_server(f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", oldest_three)
     try:
-        env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path)}
-        checked = await asyncio.to_thread(
-            subprocess.run, [ORDERS_COMMAND, "health", "--json"], capture_output=True, text=True, env=env, timeout=60
-        )
+        env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path)}
+        checked = await orders_in_process(env, "health", "--json")
         assert checked.returncode == 1, checked.stdout + checked.stderr
         report = json.loads(checked.stdout)
         assert report["status"] == "degraded"
@@ -324,9 +305,7 @@ async def test_orders_health_on_a_namespace_lacking_search_attributes_is_degrade
         assert "OrderUpdatedAt" in report["awaiting_approval"]["skipped"]
         assert report["workers"]["polling"] == 0 and NO_WORKER in report["reasons"]
         assert report["namespace"]["name"] == "default" and report["running"]["count"] == 0
-        plain = await asyncio.to_thread(
-            subprocess.run, [ORDERS_COMMAND, "health"], capture_output=True, text=True, env=env, timeout=60
-        )
+        plain = await orders_in_process(env, "health")
         assert plain.returncode == 1 and plain.stdout.startswith("DEGRADED\n"), plain.stdout + plain.stderr
         assert "approvals  skipped: needs the search attribute(s) OrderUpdatedAt" in plain.stdout, plain.stdout
     finally:
@@ -335,13 +314,7 @@ async def test_orders_health_on_a_namespace_lacking_search_attributes_is_degrade
 
 def test_orders_health_exits_3_where_nothing_answers():
     started = time.monotonic()
-    refused = subprocess.run(
-        [ORDERS_COMMAND, "health", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_local_port()}"},
-    )
+    refused = orders_here({"TEMPORAL_ADDRESS": f"127.0.0.1:{free_local_port()}"}, "health", "--json")
     assert refused.returncode == ExitCode.UNAVAILABLE, refused.stdout + refused.stderr
     assert json.loads(refused.stdout)["status"] == "unreachable"
     assert time.monotonic() - started < 10
@@ -350,22 +323,14 @@ def test_orders_health_exits_3_where_nothing_answers():
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         started = time.monotonic()
-        unanswered = subprocess.run(
-            [ORDERS_COMMAND, "health"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={
-                **os.environ,
-                "TEMPORAL_ADDRESS": f"127.0.0.1:{silent.getsockname()[1]}",
-                "ORDERS_CONNECT_TIMEOUT": "2",
-            },
+        unanswered = orders_here(
+            {"TEMPORAL_ADDRESS": f"127.0.0.1:{silent.getsockname()[1]}", "ORDERS_CONNECT_TIMEOUT": "2"}, "health"
         )
         waited = time.monotonic() - started
     assert unanswered.returncode == ExitCode.UNAVAILABLE, unanswered.stdout + unanswered.stderr
     assert unanswered.stdout.startswith("UNREACHABLE\n")
     assert "did not answer within 2 s (ORDERS_CONNECT_TIMEOUT)" in unanswered.stdout
-    assert waited < 10, waited  # the documented timeout and a process start, not the SDK's own 30 s
+    assert waited < 10, waited  # the documented timeout, not the SDK's own 30 s
 
 
 # -- Traces --------------------------------------------------------------------------

@@ -1,30 +1,28 @@
-"""The projector against a real dev server of its own (its namespace holds only these
-tests' orders), run as `orders projector` processes: caught up, its report equals the
-fold of every history with zero lag; killed mid-batch and restarted, it converges to a
-rebuild; running, it picks up new orders by itself and stops on SIGTERM."""
+"""The projector against the dev server, in a namespace of this module's own (it holds only
+these tests' orders): caught up, its report equals the fold of every history with zero
+lag; killed mid-batch and restarted (a process, SIGKILLed), it converges to a rebuild;
+running (a process), it picks up new orders by itself and stops on SIGTERM. `orders` runs
+in-process where the claim is its output."""
 
 import asyncio
 import json
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from google.protobuf.duration_pb2 import Duration
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
+from temporalio.client import Client
 
-from connection.embedded_server import temporal_cli_path
-from contract import SEARCH_ATTRIBUTES
 from domain import OrderStatus
 from domain.decisions import ApprovePayment, CancelOrder
 from eventstore import EventStore
 from projections import ReadModels
 from storage import open_database
 from storage.databases import DatabaseError
+from tests.commands import Ran, orders_in_process
+from tests.conftest import client_in, take_namespace
 from tests.integration.helpers import ORDERS_COMMAND, address_of
 from tests.integration.refusing_proxy import GET_HISTORY, RefusingProxy
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, Ledger, one_line_order, open_shop, renamed, wait_for_status
@@ -32,35 +30,37 @@ from tests.waiting import wait_until
 from workflows.order_workflow import OrderWorkflow
 
 
+@dataclass(frozen=True)
+class Namespaced:
+    """What `open_shop` and the helpers here take of an environment: a client (in the
+    module's own namespace) and a data directory nothing else keeps in."""
+
+    client: Client
+    data_dir: Path
+
+
 @pytest.fixture(scope="module")
-async def own_env() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-    ) as env:
-        yield env
+def own_env(dev_env, tmp_path_factory) -> Namespaced:
+    return Namespaced(client_in(dev_env, take_namespace()), tmp_path_factory.mktemp("projector-data"))
 
 
-def orders_env(env: WorkflowEnvironment, projections: Path | str) -> dict[str, str]:
-    return {**os.environ, "TEMPORAL_ADDRESS": address_of(env), "ORDERS_PROJECTIONS_DSN": str(projections)}
+def orders_env(env: Namespaced, projections: Path | str) -> dict[str, str]:
+    return {
+        "TEMPORAL_ADDRESS": address_of(env),
+        "TEMPORAL_NAMESPACE": env.client.namespace,
+        "ORDERS_DATA_DIR": str(env.data_dir),
+        "ORDERS_PROJECTIONS_DSN": str(projections),
+    }
 
 
-async def orders(env: WorkflowEnvironment, projections: Path | str, *args: str) -> subprocess.CompletedProcess:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [ORDERS_COMMAND, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=orders_env(env, projections),
-    )
+async def orders(env: Namespaced, projections: Path | str, *args: str) -> Ran:
+    return await orders_in_process(orders_env(env, projections), *args)
 
 
-def spawn_orders(env: WorkflowEnvironment, projections: Path | str, *args: str) -> subprocess.Popen:
+def spawn_orders(env: Namespaced, projections: Path | str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [ORDERS_COMMAND, *args],
-        env=orders_env(env, projections),
+        env={**os.environ, **orders_env(env, projections)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -106,7 +106,7 @@ async def test_caught_up_the_report_is_the_fold_of_every_history_with_no_lag(own
     assert json.loads(behind.stdout) == json.loads((await EventStore(client).summarize()).model_dump_json())
 
 
-async def place_many(env: WorkflowEnvironment, ledger: Ledger, task_queue: str, prefix: str, count: int) -> list:
+async def place_many(env: Namespaced, ledger: Ledger, task_queue: str, prefix: str, count: int) -> list:
     async with open_shop(env, task_queue, ledger) as shop:
         handles = await asyncio.gather(
             *(shop.start(one_line_order(f"{prefix}-{n}", "PROD-001", 1, "10.00")) for n in range(count))
@@ -115,7 +115,7 @@ async def place_many(env: WorkflowEnvironment, ledger: Ledger, task_queue: str, 
         return handles
 
 
-async def projector_killed_mid_batch(env: WorkflowEnvironment, projections_at) -> Path | str:
+async def projector_killed_mid_batch(env: Namespaced, projections_at) -> Path | str:
     """The read models of an `orders projector --once` SIGKILLed after it applied some
     orders and before it finished its catch-up (tried again if it finished first)."""
     for attempt in range(5):
@@ -202,24 +202,20 @@ async def test_projectors_running_side_by_side_apply_each_event_once(own_env, tm
 
 
 async def test_read_models_of_another_namespace_are_refused_not_reported_as_current(own_env, tmp_path):
-    """Built for namespace `nsa`, then asked for in `default` at the same location: refused
+    """Built for another namespace, then asked for in this one at the same location: refused
     in one line naming both, by report and by health; a rebuild there starts them over."""
-    await own_env.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(namespace="nsa", workflow_execution_retention_period=Duration(seconds=86400))
-    )
+    other = take_namespace()
     target = tmp_path / "projections.sqlite"
-    in_nsa = {**orders_env(own_env, target), "TEMPORAL_NAMESPACE": "nsa"}
-    built = await asyncio.to_thread(
-        subprocess.run, [ORDERS_COMMAND, "projector", "--once"], capture_output=True, text=True, env=in_nsa
-    )
+    built = await orders_in_process({**orders_env(own_env, target), "TEMPORAL_NAMESPACE": other}, "projector", "--once")
     assert built.returncode == 0, built.stderr
     report = await orders(own_env, target, "report", "--json")
     assert report.returncode == 1, report.stdout + report.stderr
-    assert "are those of namespace 'nsa'" in report.stderr and "not of 'default'" in report.stderr, report.stderr
+    this = own_env.client.namespace
+    assert f"are those of namespace '{other}'" in report.stderr and f"not of '{this}'" in report.stderr, report.stderr
     assert report.stdout == "" and len(report.stderr.strip().splitlines()) == 1
     health = await orders(own_env, target, "health", "--json")
     reasons = json.loads(health.stdout)["reasons"]
-    assert any(reason.startswith("read models unusable: ") and "'nsa'" in reason for reason in reasons), reasons
+    assert any(reason.startswith("read models unusable: ") and f"'{other}'" in reason for reason in reasons), reasons
     rebuilt = await orders(own_env, target, "projector", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (await orders(own_env, target, "report", "--json")).returncode == 0
@@ -248,7 +244,7 @@ async def test_readers_see_the_old_read_models_until_a_rebuild_is_whole_and_a_ki
     assert "From the read models" in report.stderr
     # Histories served slowly, so a rebuild is surely midway when it is looked at.
     proxy = await RefusingProxy(address_of(own_env), refused=(), delays={GET_HISTORY: 0.02}).start()
-    slow = {**orders_env(own_env, projections), "TEMPORAL_ADDRESS": proxy.address}
+    slow = {**os.environ, **orders_env(own_env, projections), "TEMPORAL_ADDRESS": proxy.address}
     try:
         killed = subprocess.Popen([ORDERS_COMMAND, "projector", "rebuild"], env=slow, stderr=subprocess.DEVNULL)
         await wait_until(
