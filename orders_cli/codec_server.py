@@ -115,7 +115,9 @@ def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web
             else:
                 response = await handler(request)
         except web.HTTPException as refused:
-            response = refused
+            # Answered as a response of its own (aiohttp will not take an exception returned),
+            # so the CORS headers below reach a refusal too.
+            response = web.Response(status=refused.status, text=refused.text, content_type=refused.content_type)
         if origin is not None and origin in allowed:
             response.headers.update(
                 {

@@ -13,10 +13,11 @@ from datetime import timedelta
 from temporalio.service import RPCError
 
 from client import start_order
-from connection.embedded_server import free_local_port, start_embedded_server
-from contract import SEARCH_ATTRIBUTES
+from connection import has_live_worker
+from contract import TASK_QUEUE
 from domain import OrderState, OrderStatus
 from programs.exits import ExitCode
+from tests.commands import orders_in_process
 from tests.integration.helpers import ORDERS_COMMAND, spawn_worker
 from tests.orders import one_line_order, wait_for_status
 from tests.waiting import wait_until
@@ -25,29 +26,21 @@ DECISION_TIMEOUT = 3
 SIGNALLED_AFTER = 6
 
 
-async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(tmp_path):
-    server = await start_embedded_server(
-        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
-    )
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": server.address,
-        "ORDERS_DATA_DIR": str(tmp_path / "data"),
-        "ORDERS_DECISION_TIMEOUT": str(DECISION_TIMEOUT),
-    }
+async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(own_client, own_settings):
+    """In a namespace of the test's own, whose only worker is the one killed."""
+    env = {**own_settings, "ORDERS_DECISION_TIMEOUT": str(DECISION_TIMEOUT)}
     worker = spawn_worker(env)
     try:
+        await wait_until(lambda: has_live_worker(own_client, TASK_QUEUE), what="worker.py to poll")
         order = one_line_order("WAITS-FOR-A-PERSON", "PROD-001", 2, "30000.00")
-        handle = await start_order(server.client, order)
+        handle = await start_order(own_client, order)
         waiting = await wait_for_status(handle, OrderStatus.PAYMENT_PENDING, seconds=60)
         worker.kill()  # SIGKILL: it announces nothing, and looks alive for a while
         worker.wait()
 
         began = time.monotonic()
-        approve = [ORDERS_COMMAND, "approve", order.order_id, "--approver", "ops-lead"]
-        withdrawn = await asyncio.to_thread(
-            subprocess.run, approve, capture_output=True, text=True, env=env, timeout=60
-        )
+        approve = ["approve", order.order_id, "--approver", "ops-lead"]
+        withdrawn = await orders_in_process(env, *approve)
         waited = time.monotonic() - began
         assert withdrawn.returncode == ExitCode.FAILED, withdrawn.stdout + withdrawn.stderr
         lines = withdrawn.stderr.strip().splitlines()
@@ -59,7 +52,10 @@ async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(tmp_path):
         # Long enough to be waiting for certain when the signal comes.
         slow = {**env, "ORDERS_DECISION_TIMEOUT": str(SIGNALLED_AFTER + DECISION_TIMEOUT)}
         signalled_at = time.monotonic()
-        stopped_by = subprocess.Popen(approve, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow)
+        stopped_by = subprocess.Popen(
+            [ORDERS_COMMAND, *approve], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **slow},
+        )  # fmt: skip
         await asyncio.sleep(SIGNALLED_AFTER)
         stopped_by.send_signal(signal.SIGTERM)
         out, err = await asyncio.to_thread(stopped_by.communicate, timeout=30)
@@ -74,16 +70,13 @@ async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(tmp_path):
         worker = spawn_worker({**env, "ORDERS_DECISION_TIMEOUT": "60"})
         state = await wait_until(lambda: _state(handle), seconds=60, what="a worker to answer for the order")
         assert state.status is OrderStatus.PAYMENT_PENDING and state.version == waiting.version, state
-        approved = await asyncio.to_thread(
-            subprocess.run, approve, capture_output=True, text=True, env={**env, "ORDERS_DECISION_TIMEOUT": "60"}
-        )
+        approved = await orders_in_process({**env, "ORDERS_DECISION_TIMEOUT": "60"}, *approve)
         assert approved.returncode == 0, approved.stdout + approved.stderr
         assert (await handle.result()).status is OrderStatus.FULFILLED
     finally:
         if worker.poll() is None:
             worker.terminate()
             worker.wait(30)
-        await server.stop()
 
 
 async def _state(handle) -> OrderState | None:

@@ -1,54 +1,48 @@
-"""New workflow code without breaking open orders: Worker Versioning on a server of the
-test's own, with real worker processes of two builds. Build B (tests/integration/build_b.py)
-runs an extra activity before payment, unpatched: it cannot replay build A's orders."""
+"""New workflow code without breaking open orders: Worker Versioning in a namespace of the
+test's own (deployments are the namespace's), with real worker processes of two builds.
+Build B (tests/integration/build_b.py) runs an extra activity before payment, unpatched: it
+cannot replay build A's orders."""
 
-import asyncio
 import json
-import os
 import subprocess
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client
 
-from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
-from contract import SEARCH_ATTRIBUTES, workflow_id_for
-from tests.integration.helpers import ORDERS_COMMAND, read_until, run_script, spawn_script, stop_processes
+from contract import workflow_id_for
+from tests.commands import Ran, orders_in_process, starter_in_process
+from tests.integration.helpers import read_until, spawn_script, stop_processes
 from tests.orders import one_line_order
 from tests.waiting import wait_until
 
 BUILD_B = "tests/integration/worker_of_build_b.py"
 
 
+@dataclass(frozen=True)
+class Server:
+    """A namespace of the test's own: setting a deployment's current build reroutes `orders`."""
+
+    client: Client
+    env: dict[str, str]
+
+
 @pytest.fixture
-async def server(tmp_path) -> AsyncIterator[EmbeddedServer]:
-    """A server of the test's own: setting a deployment's current build reroutes `orders`."""
-    running = await start_embedded_server(
-        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
-    )
-    try:
-        yield running
-    finally:
-        await running.stop()
+def server(own_client, own_settings) -> Server:
+    return Server(own_client, own_settings)
 
 
-def orders(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [ORDERS_COMMAND, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
-    )
-
-
-async def orders_off_loop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return await asyncio.to_thread(orders, env, *args)
+async def orders_off_loop(env: dict[str, str], *args: str) -> Ran:
+    return await orders_in_process(env, *args)
 
 
 async def start_orders(env: dict[str, str], tmp_path: Path, *order_ids: str, amount: str = "5.00") -> None:
-    """Through starter.py, which returns once each has ended or waits for approval."""
+    """Through the starter, which returns once each has ended or waits for approval."""
     path = tmp_path / f"{order_ids[0]}.jsonl"
     path.write_text("\n".join(one_line_order(o, "PROD-009", 1, amount).model_dump_json() for o in order_ids))
-    started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", "--file", str(path), env=env)
+    started = await starter_in_process(env, "--no-wait", "--file", str(path))
     assert started.returncode == 0, started.stdout + started.stderr
 
 
@@ -83,7 +77,7 @@ async def build_state(env: dict[str, str], build_id: str) -> dict:
 async def test_without_versioning_the_new_build_breaks_an_order_the_old_one_started(server, tmp_path):
     """What versioning is for, shown so the test can fail: the same change, deployed by
     replacing the workers, fails the waiting order with a non-determinism error."""
-    env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path / "data")}
+    env = server.env
     old = await spawn_worker_of("worker.py", env)
     await start_orders(env, tmp_path, "PLAIN-WAITING", amount="60000.00")
     await stop_processes(old)
@@ -103,7 +97,7 @@ async def test_without_versioning_the_new_build_breaks_an_order_the_old_one_star
 
 
 async def test_a_new_build_takes_new_orders_while_the_old_one_finishes_its_own(server, tmp_path):
-    env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path / "data")}
+    env = server.env
     client = server.client
     build_a = await spawn_worker_of("worker.py", env, "--build-id", "A")
     build_b = None
@@ -111,11 +105,13 @@ async def test_a_new_build_takes_new_orders_while_the_old_one_finishes_its_own(s
         refused = await orders_off_loop(env, "deploy", "B")
         assert refused.returncode == 1
         assert "build 'B' of deployment 'orders' has no worker polling 'orders'" in refused.stderr
+        await wait_until(lambda: _polled_by(env, "A"), what="the deployment to know build A's worker")
         assert (await orders_off_loop(env, "deploy", "A")).returncode == 0
         await start_orders(env, tmp_path, "WAITING-1", "WAITING-2", amount="60000.00")
         assert {await build_of(client, "WAITING-1"), await build_of(client, "WAITING-2")} == {"A"}
 
         build_b = await spawn_worker_of(BUILD_B, env, "--build-id", "B")
+        await wait_until(lambda: _polled_by(env, "B"), what="the deployment to know build B's worker")
         ramped = await orders_off_loop(env, "deploy", "B", "--ramp", "50")
         assert ramped.returncode == 0, ramped.stderr
         ramp = [f"RAMP-{n:02}" for n in range(20)]
@@ -155,6 +151,11 @@ async def test_a_new_build_takes_new_orders_while_the_old_one_finishes_its_own(s
         assert (await client.count_workflows("ExecutionStatus='Running'")).count == 0
     finally:
         await stop_processes(*(worker for worker in (build_a, build_b) if worker is not None))
+
+
+async def _polled_by(env: dict[str, str], build_id: str) -> bool:
+    listed = json.loads((await orders_off_loop(env, "deployments", "--json")).stdout)
+    return any(build["build_id"] == build_id and build["workers"] for build in listed["builds"])
 
 
 async def _drained(env: dict[str, str], build_id: str) -> bool:

@@ -1,11 +1,11 @@
-"""Customer data encrypted end to end: real processes (worker.py, starter.py, `orders`,
-`orders codec-server`) against an embedded server of the module's own, read back with
-the real `temporal` CLI, with and without the codec server."""
+"""Customer data encrypted end to end: worker.py as a real process, the starter, `orders` and
+the codec server in-process, in a namespace of the module's own on the dev server, read back
+with the real `temporal` CLI, with and without the codec server. The embedded server's own
+Web UI configuration is tested on an embedded server."""
 
 import asyncio
 import base64
 import json
-import os
 import re
 import subprocess
 import urllib.error
@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
-from connection import has_live_worker
-from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
+from connection import has_live_worker, load_settings
+from connection.embedded_server import free_local_port
 from connection.encryption import ENCRYPTED_ENCODING, KEY_ID_METADATA, Keyring
 from connection.temporal import client_options
-from contract import CUSTOMER_ID, ORDER_TOTAL, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE
+from contract import CUSTOMER_ID, ORDER_TOTAL, TASK_QUEUE, WORKFLOW_TYPE
+from orders_cli.codec_server import allowed_origins, make_app, serve
+from tests.commands import Ran, orders_here, starter_in_process
+from tests.conftest import take_namespace
 from tests.integration.helpers import (
-    ORDERS_COMMAND,
     cli_start,
     processes_mentioning,
-    run_script,
-    spawn_codec_server,
     spawn_worker,
     stop_processes,
     temporal_cli_json,
@@ -43,44 +43,72 @@ CODEC_TOKEN = "a-token-for-the-test"
 
 
 @dataclass
+class Server:
+    """Where the module's orders live: the dev server's address, the namespace, a client
+    that reads them with key A."""
+
+    address: str
+    namespace: str
+    client: Client
+
+    def cli(self, *args: str) -> tuple[str, ...]:
+        """A `temporal` CLI command's arguments, in the namespace."""
+        return (*args, "--namespace", self.namespace)
+
+    async def show(self, workflow_id: str, *options: str) -> dict:
+        """`temporal workflow show` of one workflow, as JSON."""
+        return await temporal_cli_json(self.address, *self.cli("workflow", "show", "-w", workflow_id), *options)
+
+
+@dataclass
 class Encrypted:
-    server: EmbeddedServer
+    server: Server
     env: dict[str, str]  # with the key
     codec: str  # the codec server's address
 
-    def orders(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [ORDERS_COMMAND, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **self.env, **env}
-        )
+    def orders(self, *args: str, **env: str) -> Ran:
+        return orders_here({**self.env, **env}, *args)
+
+
+async def a_namespace_client(dev_env, namespace: str, keys: str | None = None) -> Client:
+    """A client of the dev server in `namespace`, with our converter (encrypting with `keys`)."""
+    options = client_options(keyring=Keyring.parse(keys) if keys else None)
+    options.pop("keep_alive_config")  # the connection's, which the session's client made
+    return Client(dev_env.client.service_client, namespace=namespace, **options)
+
+
+async def a_namespace_of_its_own(dev_env, keys: str | None = None) -> Server:
+    namespace = take_namespace()
+    address = dev_env.client.service_client.config.target_host
+    return Server(address, namespace, await a_namespace_client(dev_env, namespace, keys))
 
 
 @pytest.fixture(scope="module")
-async def encrypted(tmp_path_factory):
+async def encrypted(dev_env, tmp_path_factory):
     scratch = tmp_path_factory.mktemp("encrypted")
-    keyring = Keyring.parse(KEY_A)
-    codec = f"127.0.0.1:{free_local_port()}"
-    server = await start_embedded_server(
-        f"127.0.0.1:{free_local_port()}", "default", scratch / "server", SEARCH_ATTRIBUTES,
-        keyring=keyring, codec_endpoint=f"http://{codec}",
-    )  # fmt: skip
+    server = await a_namespace_of_its_own(dev_env, KEY_A)
     env = {
         "TEMPORAL_ADDRESS": server.address,
+        "TEMPORAL_NAMESPACE": server.namespace,
         "ORDERS_DATA_DIR": str(scratch / "data"),
         "ORDERS_ENCRYPTION_KEYS": KEY_A,
         # Nothing of the customer's in search attributes either: a keyed hash, and no total.
         "ORDERS_CUSTOMER_ID_KEY": CUSTOMER_ID_KEY,
         "ORDERS_PUBLISH_ORDER_TOTAL": "false",
     }
+    codec = f"127.0.0.1:{free_local_port()}"
+    settings = load_settings({**env, "ORDERS_CODEC_TOKEN": CODEC_TOKEN})
+    assert settings.keyring is not None
+    codec_server = await serve(make_app(settings.keyring, allowed_origins(settings, ()), settings.codec_token), codec)
     worker = spawn_worker(env)
-    codec_server = await spawn_codec_server(codec, {**env, "ORDERS_CODEC_TOKEN": CODEC_TOKEN})
     try:
         await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="worker.py to poll")
-        started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
+        started = await starter_in_process(env, "--no-wait")
         assert started.returncode == 0, started.stdout + started.stderr
         yield Encrypted(server, env, codec)
     finally:
-        await stop_processes(worker, codec_server)
-        await server.stop()
+        await stop_processes(worker)
+        await codec_server.cleanup()
 
 
 def payloads_in(value: object, path: str = "") -> list[tuple[str, dict]]:
@@ -103,7 +131,9 @@ def decoded(payload: dict) -> tuple[bytes, bytes]:
 
 
 async def test_the_server_holds_no_customer_id_nor_amount_in_any_payload(encrypted):
-    history = await temporal_cli_json(encrypted.server.address, "workflow", "show", "-w", "order-ORDER-001")
+    history = await temporal_cli_json(
+        encrypted.server.address, *encrypted.server.cli("workflow", "show", "-w", "order-ORDER-001")
+    )
     payloads = payloads_in(history)
     assert len(payloads) > 10
     for where, payload in payloads:
@@ -135,9 +165,7 @@ async def test_search_attributes_hold_a_keyed_hash_of_the_customer_and_no_total_
 async def test_the_starter_without_the_orders_key_says_so_in_one_line_naming_the_key(encrypted):
     """The orders exist, written under A; a starter holding only B reports them as they
     ended, and cannot read them: one line naming key 'A', exit 1, no traceback."""
-    again = await asyncio.to_thread(
-        run_script, "starter.py", "--no-wait", env={**encrypted.env, "ORDERS_ENCRYPTION_KEYS": KEY_B}
-    )
+    again = await starter_in_process({**encrypted.env, "ORDERS_ENCRYPTION_KEYS": KEY_B}, "--no-wait")
     assert again.returncode == 1, again.stdout + again.stderr
     assert "Traceback" not in again.stderr, again.stderr
     said = [line for line in again.stderr.strip().splitlines() if not line.startswith("orders: ")]  # progress
@@ -148,7 +176,7 @@ async def test_the_starter_without_the_orders_key_says_so_in_one_line_naming_the
 
 async def test_with_the_codec_server_the_cli_shows_them_decoded(encrypted):
     history = await temporal_cli_json(
-        encrypted.server.address, "workflow", "show", "-w", "order-ORDER-001",
+        encrypted.server.address, *encrypted.server.cli("workflow", "show", "-w", "order-ORDER-001"),
         "--codec-endpoint", f"http://{encrypted.codec}", "--codec-auth", f"Bearer {CODEC_TOKEN}",
     )  # fmt: skip
     started = history["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
@@ -190,12 +218,14 @@ async def test_a_failure_message_is_encrypted_too(encrypted, unique):
     # and the failure's message and stack trace travel in its encrypted attributes.
     order_id = f"BAD-{unique}"
     malformed = json.dumps({"order_id": order_id, "customer_id": "CUSTOMER-SECRET", "total_amount": "oops"})
-    await cli_start(encrypted.server.address, TASK_QUEUE, f"order-{order_id}", malformed)
+    await cli_start(encrypted.server.address, TASK_QUEUE, f"order-{order_id}", malformed, *encrypted.server.cli())
     handle = encrypted.server.client.get_workflow_handle(f"order-{order_id}")
     with pytest.raises(WorkflowFailureError) as failed_here:
         await handle.result()
     assert "total_amount" in str(failed_here.value.cause)  # our client decrypts it
-    history = await temporal_cli_json(encrypted.server.address, "workflow", "show", "-w", f"order-{order_id}")
+    history = await temporal_cli_json(
+        encrypted.server.address, *encrypted.server.cli("workflow", "show", "-w", f"order-{order_id}")
+    )
     failed = next(event for event in history["events"] if "workflowExecutionFailedEventAttributes" in event)
     failure = failed["workflowExecutionFailedEventAttributes"]["failure"]
     assert failure["message"] == "Encoded failure"
@@ -204,23 +234,19 @@ async def test_a_failure_message_is_encrypted_too(encrypted, unique):
     assert encoding == ENCRYPTED_ENCODING and b"total_amount" not in data
 
 
-async def test_orders_written_under_key_a_stay_readable_once_key_b_encrypts(tmp_path):
+async def test_orders_written_under_key_a_stay_readable_once_key_b_encrypts(dev_env, tmp_path):
     """Rotation as the README says: B joins every process's keys, then goes first; what A
     wrote stays readable while A is kept; dropped, A's orders are named as unreadable."""
-    server = await start_embedded_server(
-        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
-    )
-    env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path / "data")}
+    server = await a_namespace_of_its_own(dev_env)
+    env = {
+        "TEMPORAL_ADDRESS": server.address,
+        "TEMPORAL_NAMESPACE": server.namespace,
+        "ORDERS_DATA_DIR": str(tmp_path / "data"),
+    }
     rotated = f"{KEY_B},{KEY_A}"
 
-    def orders(*args: str, keys: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [ORDERS_COMMAND, *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, **env, "ORDERS_ENCRYPTION_KEYS": keys},
-        )
+    def orders(*args: str, keys: str) -> Ran:
+        return orders_here({**env, "ORDERS_ENCRYPTION_KEYS": keys}, *args)
 
     async def record(order_id: str, keys: str) -> None:
         """One order, written and served by processes holding `keys`."""
@@ -229,36 +255,32 @@ async def test_orders_written_under_key_a_stay_readable_once_key_b_encrypts(tmp_
             await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="worker.py to poll")
             orders_file = tmp_path / f"{order_id}.json"
             orders_file.write_text(ORDER_001.model_copy(update={"order_id": order_id}).model_dump_json())
-            started = await asyncio.to_thread(
-                run_script, "starter.py", "--file", str(orders_file), "--no-wait",
-                env={**env, "ORDERS_ENCRYPTION_KEYS": keys},
-            )  # fmt: skip
+            started = await starter_in_process(
+                {**env, "ORDERS_ENCRYPTION_KEYS": keys}, "--file", str(orders_file), "--no-wait"
+            )
             assert started.returncode == 0, started.stdout + started.stderr
             assert f"{order_id}: Fulfilled" in started.stdout
         finally:
             worker.terminate()
             await asyncio.to_thread(worker.wait, 30)
 
-    try:
-        await record("UNDER-A", KEY_A)
-        await record("UNDER-B", rotated)
-        for order_id, key_id in (("UNDER-A", b"A"), ("UNDER-B", b"B")):
-            history = await temporal_cli_json(server.address, "workflow", "show", "-w", f"order-{order_id}")
-            first = history["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
-            assert base64.b64decode(first["metadata"][KEY_ID_METADATA]) == key_id
-            read = await asyncio.to_thread(orders, "events", order_id, keys=rotated)
-            assert read.returncode == 0, read.stderr
-            assert "CUSTOMER-123 ordered" in read.stdout
-        only_b = await asyncio.to_thread(orders, "events", "UNDER-A", keys=KEY_B)
-        assert only_b.returncode == 1
-        assert "encrypted with key 'A', which ORDERS_ENCRYPTION_KEYS does not hold" in only_b.stderr
-        # A key file, one entry a line, is the same keyring.
-        keys = tmp_path / "keys"
-        keys.write_text(f"# newest first\n{KEY_B}\n{KEY_A}\n")
-        from_file = await asyncio.to_thread(orders, "events", "UNDER-A", keys=f"@{keys}")
-        assert from_file.returncode == 0, from_file.stderr
-    finally:
-        await server.stop()
+    await record("UNDER-A", KEY_A)
+    await record("UNDER-B", rotated)
+    for order_id, key_id in (("UNDER-A", b"A"), ("UNDER-B", b"B")):
+        history = await temporal_cli_json(server.address, *server.cli("workflow", "show", "-w", f"order-{order_id}"))
+        first = history["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
+        assert base64.b64decode(first["metadata"][KEY_ID_METADATA]) == key_id
+        read = await asyncio.to_thread(orders, "events", order_id, keys=rotated)
+        assert read.returncode == 0, read.stderr
+        assert "CUSTOMER-123 ordered" in read.stdout
+    only_b = await asyncio.to_thread(orders, "events", "UNDER-A", keys=KEY_B)
+    assert only_b.returncode == 1
+    assert "encrypted with key 'A', which ORDERS_ENCRYPTION_KEYS does not hold" in only_b.stderr
+    # A key file, one entry a line, is the same keyring.
+    keys = tmp_path / "keys"
+    keys.write_text(f"# newest first\n{KEY_B}\n{KEY_A}\n")
+    from_file = await asyncio.to_thread(orders, "events", "UNDER-A", keys=f"@{keys}")
+    assert from_file.returncode == 0, from_file.stderr
 
 
 def post(url: str, body: bytes, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -270,7 +292,12 @@ def post(url: str, body: bytes, **headers: str) -> tuple[int, dict[str, str], by
         return err.code, dict(err.headers), err.read()
 
 
-def test_the_codec_server_speaks_the_remote_codec_protocol_to_allowed_origins_with_the_token(encrypted):
+async def test_the_codec_server_speaks_the_remote_codec_protocol_to_allowed_origins_with_the_token(encrypted):
+    # The codec server is served on this test's event loop: its calls go from a thread.
+    await asyncio.to_thread(_speaks_the_remote_codec_protocol, encrypted)
+
+
+def _speaks_the_remote_codec_protocol(encrypted: Encrypted) -> None:
     ui_origin = f"http://127.0.0.1:{int(encrypted.server.address.rsplit(':', 1)[1]) + 1000}"
     auth = {"Authorization": f"Bearer {CODEC_TOKEN}", "Content-Type": "application/json"}
     payload = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}}
@@ -302,34 +329,29 @@ def test_the_codec_server_speaks_the_remote_codec_protocol_to_allowed_origins_wi
     assert refused.value.code == 403
 
 
-async def test_an_order_under_a_key_the_worker_lacks_waits_named_by_health_and_goes_on_with_the_key(tmp_path):
+async def test_an_order_under_a_key_the_worker_lacks_waits_named_by_health_and_goes_on_with_the_key(dev_env, tmp_path):
     """A worker without the key cannot decrypt the order: its workflow task fails, naming the
     key id; `orders health` names the order; a worker holding the key finishes it."""
-    server = await start_embedded_server(
-        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
-    )
-    env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path / "data")}
+    server = await a_namespace_of_its_own(dev_env)
+    env = {
+        "TEMPORAL_ADDRESS": server.address,
+        "TEMPORAL_NAMESPACE": server.namespace,
+        "ORDERS_DATA_DIR": str(tmp_path / "data"),
+    }
     log = tmp_path / "worker.log"
 
     def worker(keys: str) -> subprocess.Popen:
         return spawn_worker({**env, "ORDERS_ENCRYPTION_KEYS": keys}, log)
 
     def health() -> dict:
-        checked = subprocess.run(
-            [ORDERS_COMMAND, "health", "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, **env, "ORDERS_ENCRYPTION_KEYS": KEY_A},
-        )
-        return json.loads(checked.stdout)
+        return json.loads(orders_here({**env, "ORDERS_ENCRYPTION_KEYS": KEY_A}, "health", "--json").stdout)
 
     without_b = worker(KEY_A)
     with_b = None
     try:
         await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="worker.py to poll")
         # A client that writes with key B, which this worker does not hold.
-        writer = await Client.connect(server.address, **client_options(keyring=Keyring.parse(KEY_B)))
+        writer = await a_namespace_client(dev_env, server.namespace, KEY_B)
         order = ORDER_001.model_copy(update={"order_id": "UNDER-B-ONLY"})
         await writer.start_workflow(WORKFLOW_TYPE, order, id="order-UNDER-B-ONLY", task_queue=TASK_QUEUE)
 
@@ -352,7 +374,6 @@ async def test_an_order_under_a_key_the_worker_lacks_waits_named_by_health_and_g
         await wait_until(completed, seconds=150, what="the order to finish with a worker holding key B")
     finally:
         await stop_processes(without_b, *([with_b] if with_b else []))
-        await server.stop()
 
 
 async def test_with_encryption_on_the_embedded_server_points_its_web_ui_at_the_codec_server(tmp_path):
