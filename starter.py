@@ -57,11 +57,10 @@ from connection import (
     open_connection,
     silence_of,
 )
-from connection.embedded_server import EmbeddedServerError
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from domain import OrderInput
 from hosting import build_worker
-from programs import ExitCode, Way, cancelled, give_up, leave, prologue, run_program, until_stopped
+from programs import ExitCode, Way, cancelled, give_up, leave, prologue, run_program, stop_requested, until_stopped
 
 
 def main(
@@ -139,14 +138,11 @@ async def start_orders(
                 _say_what_stays_up(connection)
                 await until_stopped()
         return ExitCode.FAILED if summary.failed else ExitCode.OK
-    except EmbeddedServerError:
-        raise  # the embedded server given up (the runner says so, and how far the run got)
     except asyncio.CancelledError:
-        # Cancelled by the SDK, which cancels a worker's block when the worker fails for
-        # good (as when the embedded server was given up); else it is the runner's stop.
-        if (given_up := connection.given_up()) is not None:
-            raise given_up from None
-        raise
+        # The runner's stop; else the SDK cancelled the worker's block: the worker failed for good.
+        if stop_requested() and connection.given_up() is None:
+            raise
+        raise connection.worker_failed(settings.rpc_timeout) from None
     except RPCError as err:
         if (silent := silence_of(err, settings)) is None:
             raise

@@ -51,7 +51,6 @@ from connection import (
     NamespaceNotSetUp,
     Settings,
     SettingsError,
-    TemporalUnavailable,
     open_connection,
 )
 from connection.embedded_server import EmbeddedServerError
@@ -111,10 +110,7 @@ async def serve(
             # failed for good, as when its server is gone.
             if stop_requested():
                 raise
-            address = connection.client.service_client.config.target_host
-            raise connection.given_up() or TemporalUnavailable(
-                f"the worker stopped: Temporal at {address} stopped answering; see the log above"
-            ) from None
+            raise connection.worker_failed(settings.rpc_timeout) from None
     finally:
         health.stopping = True
         for task in watching:

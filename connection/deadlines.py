@@ -109,6 +109,12 @@ def stopped_answering(err: RPCError, address: str, namespace: str, rpc_timeout: 
         why = f"the connection failed ({err.message.strip() or 'unavailable'})"
     else:
         return None
+    return fell_silent(address, namespace, rpc_timeout, why)
+
+
+def fell_silent(address: str, namespace: str, rpc_timeout: timedelta, why: str) -> str:
+    """What to tell a person when the server fell silent or went away, and `why` it is thought so."""
+    seconds = f"{rpc_timeout.total_seconds():g}"
     return (
         f"Temporal at {address} (namespace {namespace}) stopped answering: {why}; calls wait at most {seconds} s "
         "(ORDERS_RPC_TIMEOUT). Is the server up, and the network to it?"

@@ -6,11 +6,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
+from connection.deadlines import fell_silent
 from connection.embedded_server import (
     DEFAULT_UI_PORT_OFFSET,
     EmbeddedServer,
@@ -19,6 +21,7 @@ from connection.embedded_server import (
 )
 from connection.settings import Settings
 from connection.temporal import (
+    TemporalUnavailable,
     connect,
     ensure_search_attributes,
     is_local_address,
@@ -64,6 +67,15 @@ class Connection:
             return None
         link = f"{self.ui_url}/namespaces/{self.client.namespace}/workflows/{workflow_id}"
         return f"{link}/{run_id}/history" if run_id else link
+
+    def worker_failed(self, rpc_timeout: timedelta) -> TemporalUnavailable:
+        """Why the SDK cancelled a worker's block (it does when the worker fails for good):
+        the embedded server given up, else a server that stopped answering the worker."""
+        config = self.client.service_client.config
+        why = "the worker's calls went unanswered, and it stopped"
+        return self.given_up() or TemporalUnavailable(
+            fell_silent(config.target_host, self.client.namespace, rpc_timeout, why)
+        )
 
     def given_up(self) -> EmbeddedServerError | None:
         """Why the embedded server was given up, once it has been."""

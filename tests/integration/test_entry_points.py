@@ -12,10 +12,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 import starter
-from connection import has_live_worker, load_settings
-from connection.embedded_server import free_local_port, is_listening, start_embedded_server
-from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
+from connection import TemporalUnavailable, has_live_worker, load_settings
+from connection.embedded_server import free_local_port, is_listening
+from contract import TASK_QUEUE, workflow_id_for
 from hosting import build_worker
+from tests.commands import starter_in_process
 from tests.integration.helpers import (
     ORDERS_COMMAND,
     address_of,
@@ -103,32 +104,27 @@ def test_a_missing_file_is_refused_naming_it(tmp_path):
     assert f"{tmp_path / 'nope.json'}: cannot read it" in result.stderr
 
 
-async def test_starter_serves_its_orders_itself_once_the_last_worker_has_stopped(ledger, tmp_path, unique):
+async def test_starter_serves_its_orders_itself_once_the_last_worker_has_stopped(
+    ledger, own_client, own_settings, tmp_path, unique
+):
     """The server still lists a worker that stopped a moment ago among the task queue's
     pollers; the worker's own heartbeat says it stopped, and the starter believes that.
-    A server of its own: no other test's workers on `orders`."""
-    server = await start_embedded_server(
-        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
-    )
-    try:
-        order = renamed(ORDER_001, unique).model_dump(mode="json")
-        orders_file = tmp_path / "orders.json"
-        orders_file.write_text(json.dumps(order))
-        async with build_worker(server.client, TASK_QUEUE, activities=ledger.activities()):
-            await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="the worker to poll")
-        assert not await has_live_worker(server.client, TASK_QUEUE)
+    A namespace of its own: no other test's workers on `orders`."""
+    order = renamed(ORDER_001, unique).model_dump(mode="json")
+    orders_file = tmp_path / "orders.json"
+    orders_file.write_text(json.dumps(order))
+    async with build_worker(own_client, TASK_QUEUE, activities=ledger.activities()):
+        await wait_until(lambda: has_live_worker(own_client, TASK_QUEUE), what="the worker to poll")
+    assert not await has_live_worker(own_client, TASK_QUEUE)
 
-        env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path)}
-        result = await asyncio.to_thread(run_script, "starter.py", "--file", str(orders_file), "--no-wait", env=env)
+    result = await starter_in_process(own_settings, "--file", str(orders_file), "--no-wait")
 
-        assert result.returncode == 0, result.stderr
-        assert "No worker was polling 'orders': running one inside this process." in result.stdout
-        assert f"{order['order_id']}: Fulfilled\n" in result.stdout
-        assert "embedded" not in result.stdout
-        description = await server.client.get_workflow_handle(workflow_id_for(order["order_id"])).describe()
-        assert await description.static_summary() == f"Order {order['order_id']} for CUSTOMER-123, total 150.50"
-    finally:
-        await server.stop()
+    assert result.returncode == 0, result.stderr
+    assert "No worker was polling 'orders': running one inside this process." in result.stdout
+    assert f"{order['order_id']}: Fulfilled\n" in result.stdout
+    assert "embedded" not in result.stdout
+    description = await own_client.get_workflow_handle(workflow_id_for(order["order_id"])).describe()
+    assert await description.static_summary() == f"Order {order['order_id']} for CUSTOMER-123, total 150.50"
 
 
 async def serve_one_order_then_sigterm(client: Client | None, address: str, order_id: str, **env: str) -> str:
@@ -171,21 +167,20 @@ async def test_worker_starts_the_embedded_server_when_nothing_answers_and_stops_
     assert not processes_mentioning(str(data_dir))
 
 
-async def test_the_starter_says_so_when_a_worker_that_looks_alive_serves_nothing(tmp_path, unique, monkeypatch, capsys):
+async def test_the_starter_says_so_when_a_worker_that_looks_alive_serves_nothing(
+    own_client, own_settings, tmp_path, unique, monkeypatch, capsys
+):
     """A worker killed outright still counts among the task queue's pollers for a minute or
     so. The starter leaves the orders to it, warns when nothing settles, and a second run
     with --worker-here serves the order the first one left waiting: nothing lost, nothing twice."""
-    server = await start_embedded_server(
-        f"127.0.0.1:{free_local_port()}", "default", tmp_path / "server", SEARCH_ATTRIBUTES
-    )
-    env = {"TEMPORAL_ADDRESS": server.address, "ORDERS_DATA_DIR": str(tmp_path / "data")}
+    env = own_settings
     worker = spawn_script("worker.py", env=env)
     try:
         await read_until(worker, "Serving task queue")
-        await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="the worker to poll")
+        await wait_until(lambda: has_live_worker(own_client, TASK_QUEUE), what="the worker to poll")
         worker.kill()
         worker.wait(10)
-        assert await has_live_worker(server.client, TASK_QUEUE), "the killed worker still looks alive"
+        assert await has_live_worker(own_client, TASK_QUEUE), "the killed worker still looks alive"
 
         order = renamed(ORDER_001, unique)
         for name, value in env.items():
@@ -202,22 +197,19 @@ async def test_the_starter_says_so_when_a_worker_that_looks_alive_serves_nothing
 
         await wait_until(warned, seconds=30, what="the starter to warn that nothing settles")
         assert "--worker-here" in seen and "none is lost" in seen
-        trusting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        trusting.cancel()  # outside the runner, a cancel is taken for the worker failing: either way it ends
+        with contextlib.suppress(asyncio.CancelledError, TemporalUnavailable):
             await trusting
 
         orders_file = tmp_path / "orders.json"
         orders_file.write_text(order.model_dump_json())
-        result = await asyncio.to_thread(
-            run_script, "starter.py", "--file", str(orders_file), "--no-wait", "--worker-here", env=env
-        )
+        result = await starter_in_process(env, "--file", str(orders_file), "--no-wait", "--worker-here")
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"{order.order_id}: Fulfilled (already existed" in result.stdout, result.stdout
         assert "warning" not in result.stderr
     finally:
         if worker.poll() is None:
             worker.kill()
-        await server.stop()
 
 
 async def test_sigterm_stops_a_starter_run_in_order_and_leaves_nothing_running(tmp_path, unique):
