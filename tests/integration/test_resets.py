@@ -11,7 +11,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from temporalio.client import Client, WorkflowHistory
 from eventstore import PLAIN, Archive
 from eventstore.history import run_of
 from projections import ReadModels
-from tests.commands import orders_in_process
+from tests.commands import orders_in_process, starter_in_process
 from tests.conftest import client_in, settings_for, shop_in, take_namespace
 from tests.integration.helpers import ORDERS_COMMAND, PROJECT, temporal_cli
 from tests.orders import one_line_order
@@ -209,12 +208,7 @@ async def test_racing_archive_runs_keep_each_order_once_as_its_current_run(reset
         assert rows[order_id] == run_of((await reset_shop.history(order_id)).events).run_id
     assert (await reset_shop.orders("archive", "--verify")).returncode == 0
 
-    started = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, str(PROJECT / "starter.py"), "--file", str(_order_file(root)), "--json"],
-        env={"PATH": os.environ["PATH"], **reset_shop.settings}, capture_output=True, text=True, cwd=PROJECT,
-        timeout=120,
-    )  # fmt: skip
+    started = await starter_in_process(reset_shop.settings, "--file", str(_order_file(root)), "--json")
     run = json.loads(started.stdout)
     assert run["orders"] == 3 and run["already_existed"] == 3, started.stderr
     for outcome in run["outcomes"]:

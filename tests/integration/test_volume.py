@@ -15,10 +15,12 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
+import starter
 from client import Outcome, Run, follow, start_order
 from contract import TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from domain import OrderStatus
-from tests.integration.helpers import address_of, read_until, run_script, spawn_script
+from tests.commands import run_here, starter_in_process
+from tests.integration.helpers import address_of, read_until, spawn_script
 from tests.orders import Ledger, one_line_order, open_shop
 from tests.waiting import wait_until
 
@@ -48,12 +50,12 @@ async def test_a_mixed_file_in_json_lines_ends_in_a_summary_and_nothing_is_proce
             await broken.result()
     env = {"TEMPORAL_ADDRESS": address_of(dev_env), "ORDERS_DATA_DIR": str(tmp_path / "data")}
     # --worker-here: a worker another test killed outright may still look alive on `orders`.
-    starting = ["starter.py", "--file", str(orders_file), "--no-wait", "--worker-here"]
+    starting = ["--file", str(orders_file), "--no-wait", "--worker-here"]
 
-    first = await asyncio.to_thread(run_script, *starting, env=env)
+    first = await starter_in_process(env, *starting)
     ledger = Ledger(tmp_path / "data" / "ledger.sqlite")
     charges = ledger.db.rows("SELECT payment_key, status FROM payments ORDER BY payment_key")
-    second = await asyncio.to_thread(run_script, *starting, "--json", env=env)
+    second = await starter_in_process(env, *starting, "--json")
 
     assert first.returncode == 1, first.stdout + first.stderr  # one order failed
     out = first.stdout
@@ -102,7 +104,7 @@ def test_a_malformed_line_of_json_lines_is_named_and_nothing_starts(tmp_path):
     orders_file = tmp_path / "orders.jsonl"
     good = json.dumps(one_line_order("X-1", "PROD-001", 1, "10.00").model_dump(mode="json"))
     orders_file.write_text(f"{good}\n{{not json\n")
-    result = run_script("starter.py", "--file", str(orders_file), env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    result = run_here(starter.main, {"TEMPORAL_ADDRESS": "127.0.0.1:1"}, "--file", str(orders_file))
     assert result.returncode == 2
     assert f"{orders_file}: line 2: not valid JSON" in result.stderr
     assert "No order was started." in result.stderr
