@@ -50,8 +50,8 @@ def _left_as_found() -> Iterator[None]:
                 logger = logging.getLogger(name)
                 logger.setLevel(level)
                 for handler in [h for h in logger.handlers if h not in handlers]:
-                    logger.removeHandler(handler)
                     handler.close()
+                logger.handlers[:] = handlers
 
 
 def _here(main: Callable[..., int], environ: Mapping[str, str], args: tuple[str, ...], stop_after: float | None) -> Ran:

@@ -3,6 +3,7 @@
 program's work is replaced by one that raises; the programs run in-process, no server."""
 
 import json
+import logging
 
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
@@ -97,3 +98,19 @@ def test_an_error_outside_the_table_is_a_fault_and_shows_as_one(monkeypatch):
     monkeypatch.setattr("orders_cli.reads.events_command", raising)
     with pytest.raises(ZeroDivisionError):
         orders_here({}, "events", "ORDER-1")
+
+
+def test_a_program_run_in_process_leaves_the_process_as_it_found_it():
+    """What a program sets up for itself (log handlers and levels, warning filters, the
+    SIGTERM handler) is the process's own again once it has run in-process."""
+    import signal
+    import warnings
+
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level, list(warnings.filters), signal.getsignal(signal.SIGTERM))
+    for program, args in ((orders_here, ("events", "ORDER-1")), (lambda env, *a: run_here(worker.main, env, *a), ())):
+        # An address that is not this machine's (TEST-NET): nothing answers, and no embedded server is started.
+        program(
+            {"ORDERS_LOG_FORMAT": "json", "TEMPORAL_ADDRESS": "192.0.2.1:7233", "ORDERS_CONNECT_TIMEOUT": "1"}, *args
+        )
+    assert (list(root.handlers), root.level, list(warnings.filters), signal.getsignal(signal.SIGTERM)) == before
