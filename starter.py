@@ -32,7 +32,7 @@ from typing import TextIO
 
 from temporalio.service import RPCError
 
-from activities.order_activities import OrderActivities
+from activities import OrderActivities
 from client import (
     DETAIL_UP_TO,
     TUTORIAL_ORDERS,
@@ -50,16 +50,10 @@ from client import (
     summarize,
     warn_if_nothing_settles,
 )
-from connection import (
-    Connection,
-    Settings,
-    has_live_worker,
-    open_connection,
-    silence_of,
-)
+from connection import Connection, Settings, open_connection, silence_of
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from domain import OrderInput
-from hosting import build_worker
+from hosting import build_worker, has_live_worker, keep_workflow_bytecode
 from programs import ExitCode, Way, cancelled, give_up, leave, prologue, run_program, stop_requested, until_stopped
 
 
@@ -98,7 +92,7 @@ def main(
     )
     # Same stream as the report, so "started the embedded server" comes first.
     return run_program(
-        starting, lambda: prologue("orders-starter", messages=_chatter(args.json), environ=environ), way, stop
+        starting, lambda: prologue("orders-starter", messages=_words_for_people(args.json), environ=environ), way, stop
     )
 
 
@@ -112,15 +106,18 @@ async def start_orders(
         connection.require_search_attributes()
         async with AsyncExitStack() as running:
             client = connection.client
-            ours = args.worker_here or connection.embedded is not None or not await has_live_worker(client, TASK_QUEUE)
-            if ours:
+            serve_here = (
+                args.worker_here or connection.embedded is not None or not await has_live_worker(client, TASK_QUEUE)
+            )
+            if serve_here:
                 # Nobody else serves the orders: serve them here, over this machine's ledger.
                 activities = OrderActivities.over_ledger(settings.ledger)
+                keep_workflow_bytecode(settings.bytecode_cache)
                 await running.enter_async_context(build_worker(client, activities=activities))
                 if not args.worker_here:
                     print(
                         f"No worker was polling {TASK_QUEUE!r}: running one inside this process.",
-                        file=_chatter(args.json),
+                        file=_words_for_people(args.json),
                     )
             else:
                 running.push_async_callback(cancelled, asyncio.create_task(warn_if_nothing_settles(run)))
@@ -131,10 +128,10 @@ async def start_orders(
                 progress.run, run.on_change = run, progress.update
                 # A stop (SIGINT, SIGTERM) cancels the run here: leaving the block stops the
                 # worker gracefully, then the server; the runner says how far it got.
-                await connection.unless_server_given_up(follow(client, orders, run, eager=ours))
+                await connection.unless_server_given_up(follow(client, orders, run, eager=serve_here))
             summary = summarize(list(run.outcomes.values()), time.monotonic() - began)
             _print_outcomes(connection, run, summary, args)
-            if args.keep_up and (connection.embedded or ours):
+            if args.keep_up and (connection.embedded or serve_here):
                 _say_what_stays_up(connection)
                 await until_stopped()
         return ExitCode.FAILED if summary.failed else ExitCode.OK
@@ -166,7 +163,7 @@ def _how_far(run: Run) -> str:
     )
 
 
-def _chatter(as_json: bool) -> TextIO:
+def _words_for_people(as_json: bool) -> TextIO:
     """Where words for people go: stdout, unless stdout carries JSON."""
     return sys.stderr if as_json else sys.stdout
 

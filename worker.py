@@ -46,21 +46,20 @@ from functools import partial
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 
-from activities.order_activities import OrderActivities
+from activities import OrderActivities
 from connection import (
+    EmbeddedServerError,
     NamespaceNotSetUp,
     Settings,
     SettingsError,
+    check_version_name,
     open_connection,
 )
-from connection.embedded_server import EmbeddedServerError
-from connection.settings import check_version_name
-from contract import SEARCH_ATTRIBUTES, TASK_QUEUE
-from hosting import GRACEFUL_SHUTDOWN, build_worker
-from observability import endpoint
-from observability.endpoint import Health
-from programs import ExitCode, Way, give_up, leave, prologue, run_program, stop_requested, until_stopped
-from programs.arguments import whole_number
+from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, host_and_port
+from hosting import GRACEFUL_SHUTDOWN, build_worker, keep_workflow_bytecode
+from observability import Health
+from observability import serve as serve_endpoint
+from programs import ExitCode, Way, give_up, leave, prologue, run_program, stop_requested, until_stopped, whole_number
 
 log = logging.getLogger("worker")
 
@@ -69,7 +68,7 @@ async def serve(
     settings: Settings, processes: int, started_by: int | None = None, health: Health | None = None
 ) -> None:
     health = health or Health()
-    watching = [asyncio.create_task(_turn(health))]
+    watching = [asyncio.create_task(_mark_the_loop_alive(health))]
     activities = OrderActivities.over_ledger(settings.ledger)
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     try:
@@ -85,6 +84,7 @@ async def serve(
         others = [_start_another(address, settings, number) for number in range(1, processes)]
         try:
             version = WorkerDeploymentVersion(settings.deployment, settings.build_id) if settings.build_id else None
+            keep_workflow_bytecode(settings.bytecode_cache)
             async with build_worker(connection.client, activities=activities, version=version):
                 health.polling = True
                 log.info(
@@ -120,7 +120,7 @@ async def serve(
     log.info("Stopped")
 
 
-async def _turn(health: Health) -> None:
+async def _mark_the_loop_alive(health: Health) -> None:
     """Liveness: the event loop turns; /healthz says so while this keeps running."""
     while True:
         health.loop_turned_at = time.monotonic()
@@ -153,7 +153,7 @@ async def _while_alive(parent: int) -> None:
 def _start_another(address: str, settings: Settings, number: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, os.path.abspath(__file__), "--processes", "1", "--started-by", str(os.getpid())]
     if settings.metrics_address:
-        host, port = endpoint.parse_address(settings.metrics_address)
+        host, port = host_and_port(settings.metrics_address)
         command += ["--metrics-address", f"{host}:{port + number}"]
     return subprocess.Popen(
         command,
@@ -237,7 +237,7 @@ def _flags_over(settings: Settings, args: argparse.Namespace) -> Settings:
     """The settings with the worker's flags over its environment."""
     if args.metrics_address:
         try:
-            endpoint.parse_address(args.metrics_address)
+            host_and_port(args.metrics_address)
         except ValueError as err:
             raise SettingsError(f"--metrics-address: {err}") from None
         settings = dataclasses.replace(settings, metrics_address=args.metrics_address)
@@ -254,7 +254,7 @@ def _serve_metrics_and_health(address: str | None, core_metrics: str, health: He
     if address is None:
         return lambda: None
     try:
-        stop = endpoint.serve(address, core_metrics, health)
+        stop = serve_endpoint(address, core_metrics, health)
     except OSError as err:
         raise SettingsError(
             f"cannot serve metrics at {address} (ORDERS_METRICS_ADDRESS / --metrics-address): {err}"

@@ -10,8 +10,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from domain import InventoryReservation, OrderItem, PaymentStatus
-from domain.orders import shortened
+from domain import InventoryReservation, OrderItem, PaymentStatus, shortened
 
 
 class OutOfStock(Exception):

@@ -50,9 +50,9 @@ from domain import (
     OrderFulfilled,
     OrderValidated,
     PaymentProcessed,
+    shortened,
 )
 from domain import validate_order as check_business_rules
-from domain.orders import shortened
 
 
 class OrderActivities:

@@ -6,7 +6,7 @@ shipped; nothing is kept."""
 from collections.abc import Sequence
 from decimal import Decimal
 
-from activities.gateways import Charge, FraudScreening, Refund, Shipment
+from activities import Charge, FraudScreening, Refund, Shipment
 from domain import InventoryReservation, OrderItem, PaymentStatus, payment_status_for
 
 

@@ -31,16 +31,15 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.order_activities import OrderActivities
-from activities.requests import FulfillOrder, ProcessPayment, ReserveInventory, ValidateOrder
+from activities import FulfillOrder, OrderActivities, ProcessPayment, ReserveInventory, ValidateOrder
 from client import start_order
-from connection.embedded_server import free_local_port, start_embedded_server
+from connection import free_local_port, start_embedded_server
 from contract import SEARCH_ATTRIBUTES, EventsQuery, workflow_id_for
 from domain import OrderInput, OrderItem
 from eventstore import EventStore
 from hosting import workflow_options
 from programs import ExitCode, leave
-from workflows.order_workflow import OrderWorkflow
+from workflows import OrderWorkflow
 
 _CALL = {"start_to_close_timeout": timedelta(seconds=30)}
 

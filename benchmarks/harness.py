@@ -18,17 +18,18 @@ import threading
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 from temporalio.client import WorkflowHandle
 
-from activities.ledger import LedgerDatabase
-from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
+from activities import LedgerDatabase
+from connection import EmbeddedServer, free_local_port, start_embedded_server
 from contract import SEARCH_ATTRIBUTES
 from domain import OrderInput, OrderItem
-from projections import ReadModels
+from storage import open_database
 
 PROJECT = Path(__file__).resolve().parents[1]
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -217,8 +218,8 @@ class Figures:
 class Projector:
     """`orders projector` as a process of its own, polling every half second."""
 
-    def __init__(self, process: subprocess.Popen[str], models: ReadModels) -> None:
-        self.process, self.models = process, models
+    def __init__(self, process: subprocess.Popen[str], read_models: Path) -> None:
+        self.process, self.read_models = process, read_models
         self.cpu_at_start = cpu_seconds(process.pid)
 
     interval = 0.5  # seconds between polls: --projector-interval
@@ -235,14 +236,30 @@ class Projector:
             pass
         log = Path(env["ORDERS_DATA_DIR"]) / "projector.log"
         threading.Thread(target=_copy, args=(process.stderr, log), daemon=True).start()
-        return cls(process, ReadModels(path))
+        return cls(process, path)
 
     async def delays(self, prefix: str, count: int, status: str | None = None) -> list[float]:
         """Once the projector has every order of the run (at `status`), how soon each one came."""
         deadline = time.monotonic() + 120
-        while len(delays := self.models.delays(prefix, status)) < count and time.monotonic() < deadline:
+        while len(delays := self._delays(prefix, status)) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         return delays
+
+    def _delays(self, prefix: str, status: str | None) -> list[float]:
+        """Seconds from each matching order's latest event to its row being written."""
+        query = "SELECT updated_at, applied_at FROM order_summaries WHERE order_id LIKE ? AND updated_at IS NOT NULL"
+        arguments: tuple[str, ...] = (f"{prefix}%",)
+        if status is not None:
+            query, arguments = query + " AND status = ?", (*arguments, status)
+        db = open_database(self.read_models, read_only=True)
+        try:
+            rows = db.execute(query, arguments).fetchall()
+        finally:
+            db.close()
+        return [
+            (datetime.fromisoformat(applied) - datetime.fromisoformat(updated)).total_seconds()
+            for updated, applied in rows
+        ]
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

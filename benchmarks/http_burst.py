@@ -27,7 +27,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from connection.embedded_server import free_local_port  # noqa: E402
+from connection import free_local_port  # noqa: E402
 
 _KEY = "A=" + base64.b64encode(bytes(range(32))).decode()
 

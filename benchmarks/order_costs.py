@@ -39,7 +39,7 @@ from temporalio.client import WorkflowHistory  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from benchmarks.floor import Floor, floor_step  # noqa: E402
-from connection.embedded_server import free_local_port, start_embedded_server  # noqa: E402
+from connection import free_local_port, start_embedded_server  # noqa: E402
 from contract import SEARCH_ATTRIBUTES  # noqa: E402
 from programs import ExitCode, leave  # noqa: E402
 

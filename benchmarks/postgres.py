@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from connection.embedded_server import free_local_port
+from connection import free_local_port
 
 
 def postgres_binaries() -> Path | None:

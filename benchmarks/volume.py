@@ -13,8 +13,6 @@ workers run in processes of their own, as `worker.py` runs them, so their CPU is
 - postgres: ours with the ledger in PostgreSQL (ORDERS_LEDGER, as a fleet of workers on
   several hosts shares it), on a PostgreSQL server started for the run, beside the SQLite
   ledger of `ours`.
-- before: the build before today's, which upserted every event into the memo
-  (tests/replay/memo_carrier_build.py), on the same server in the same run.
 - projector: an `orders projector` running all along (its cost to recording, and how soon
   each order's last event reaches the read models), and how soon visibility itself shows
   each order closed (the floor of any projector that polls it).
@@ -56,7 +54,7 @@ from temporalio.client import Client, WorkflowHandle  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 import hosting  # noqa: E402
-from activities.order_activities import OrderActivities  # noqa: E402
+from activities import OrderActivities  # noqa: E402
 from benchmarks.floor import Floor, floor_step  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Figures,
@@ -73,8 +71,11 @@ from benchmarks.harness import (  # noqa: E402
 )
 from benchmarks.postgres import local_postgres, new_database  # noqa: E402
 from client import start_order  # noqa: E402
-from connection import Settings, load_settings  # noqa: E402
-from connection.temporal import connect  # noqa: E402
+from connection import (  # noqa: E402
+    Settings,
+    connect,
+    load_settings,
+)
 from contract import TASK_QUEUE, WORKFLOW_TYPE  # noqa: E402
 from domain import OrderStatus  # noqa: E402
 from eventstore import EventStore  # noqa: E402
@@ -94,6 +95,7 @@ async def serve(settings: Settings, kind: str, task_queue: str, levers_off: Sequ
         worker = Worker(client, task_queue=task_queue, workflows=[Floor], activities=[floor_step])
     else:
         options = _levers_off(levers_off)
+        _bytecode(levers_off, settings.bytecode_cache)
         worker = hosting.build_worker(
             client, task_queue, activities=_activities(levers_off, settings.ledger), **options
         )
@@ -121,27 +123,19 @@ def _activities(levers: Sequence[str], ledger: Path | str) -> OrderActivities:
 def _levers_off(levers: Sequence[str]) -> dict[str, Any]:
     """The Worker options that turn levers off in this worker process."""
     options: dict[str, Any] = {}
-    if "fewer-round-trips" in levers:
-        from benchmarks.variants import OrderWorkflowWithMoreRoundTrips
-
-        options["workflows"] = [OrderWorkflowWithMoreRoundTrips]
-    if "events-in-history" in levers:
-        from tests.replay.memo_carrier_build import MemoCarrierOrderWorkflow
-
-        options["workflows"] = [MemoCarrierOrderWorkflow]
-    if "projection-clock" in levers:
-        from benchmarks.variants import OrderWorkflowWithoutProjectionClock
-
-        options["workflows"] = [OrderWorkflowWithoutProjectionClock]
     if "pollers" in levers:
         options.update(_SDK_DEFAULT_POLLERS)
-    if "bytecode" in levers:
-        # The process writes no bytecode, the worker caches none, and none is left cached.
-        sys.dont_write_bytecode = True
-        options["cache_bytecode"] = False
-        for cached in (PROJECT / "workflows" / "__pycache__").glob("*.pyc"):
-            cached.unlink()
     return options
+
+
+def _bytecode(levers: Sequence[str], cache: Path) -> None:
+    """The workflow modules' bytecode kept under `cache`, as worker.py keeps it; with the
+    `bytecode` lever off, none written and none read (bytecode looked for in an empty place)."""
+    if "bytecode" in levers:
+        sys.dont_write_bytecode = True
+        sys.pycache_prefix = tempfile.mkdtemp(prefix="no-bytecode-")
+    else:
+        hosting.keep_workflow_bytecode(cache)
 
 
 # -- Measurements --------------------------------------------------------------------------
@@ -365,11 +359,8 @@ async def memory(bench: Bench, after: Sequence[int]) -> list[float]:
 
 LEVERS = {
     "ledger": "with gateways answering at once from memory, no SQLite ledger",
-    "events-in-history": "as the build before: each event upserted into the memo",
-    "fewer-round-trips": "as the unversioned build, without local validation, start attributes, one upsert a task",
     "pollers": "with the SDK's default 5 pollers of each kind",
     "bytecode": "without cached bytecode for the workflow modules",
-    "projection-clock": "as the unversioned build, without OrderVersion and OrderUpdatedAt published",
 }
 
 
@@ -381,10 +372,6 @@ def _variants(wanted: set[str] | None) -> list[tuple[str, dict[str, Any]]]:
     if chosen("levers"):
         variants += [(f"ours {text}", {"kind": "orders", "levers_off": [lever]}) for lever, text in LEVERS.items()]
         variants.append(("ours without start attributes (client)", {"kind": "orders", "attributes": False}))
-    if chosen("before"):
-        variants.append(
-            (f"ours {LEVERS['events-in-history']}", {"kind": "orders", "levers_off": ["events-in-history"]})
-        )
     if chosen("ledger"):
         variants.append((f"ours {LEVERS['ledger']}", {"kind": "orders", "levers_off": ["ledger"]}))
     if chosen("postgres"):
@@ -567,8 +554,7 @@ def cli() -> None:
     parser.add_argument("--memory", default="1000,5000", help="order counts to read memory after (default 1000,5000)")
     parser.add_argument(
         "--only",
-        help="comma-separated: before, ledger, postgres, levers, processes, projector, paced, eager, starter, report,"
-        " memory",
+        help="comma-separated: ledger, postgres, levers, processes, projector, paced, eager, starter, report, memory",
     )
     parser.add_argument("--paced-rate", type=float, default=10, help="orders a second for paced (default 10)")
     parser.add_argument(

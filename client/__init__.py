@@ -5,7 +5,7 @@ through it too."""
 from client.following import Outcome, PastOrders, Run, UnreadableOrder, follow, past_orders, warn_if_nothing_settles
 from client.order_files import TUTORIAL_ORDERS, OrderFileError, load_orders, parse_orders
 from client.progress import ProgressDisplay
-from client.report import DETAIL_UP_TO, RunReport, RunSummary, detail, render_summary, report, summarize
+from client.run_report import DETAIL_UP_TO, RunReport, RunSummary, detail, render_summary, report, summarize
 from client.starting import kept_private, start_order
 
 __all__ = [

@@ -21,9 +21,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from client.starting import start_order
 from connection import Settings
-from connection.encryption import EncryptionKeyError
 from contract import ORDER_STATUS, TASK_QUEUE, WORKFLOW_TYPE, order_id_of, workflow_id_for
 from domain import OrderInput, OrderState, OrderStatus
+from encryption import EncryptionKeyError
 from eventstore import Archive, EnvelopeReader, EventStore, HistoryReadError, open_archive
 from projections import ProjectionError, ReadModels, open_read_models
 

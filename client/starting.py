@@ -14,10 +14,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from connection import Settings
-from connection.encryption import customer_ref
 from contract import TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for
 from domain import OrderInput, OrderState
-from observability.tracing import correlated
+from encryption import customer_ref
+from observability import correlated
 
 
 async def start_order(

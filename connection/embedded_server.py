@@ -40,9 +40,10 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNa
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
-from connection.encryption import Keyring
 from connection.settings import DEFAULT_RPC_TIMEOUT
-from connection.temporal import TemporalUnavailable, client_options, split_address, type_name
+from connection.temporal import TemporalUnavailable, client_options, type_name
+from contract import host_and_port
+from encryption import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ async def start_embedded_server(
 ) -> EmbeddedServer:
     """A dev server on `data_dir`, and a client of it. With a `keyring` the client
     encrypts; with a `codec_endpoint` the Web UI sends payloads there to be decoded."""
-    host, port = split_address(address)
+    host, port = host_and_port(address)
     ip = "127.0.0.1" if host == "localhost" else host
     ui_port = port + DEFAULT_UI_PORT_OFFSET
     data_dir.mkdir(parents=True, exist_ok=True)

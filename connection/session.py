@@ -28,8 +28,8 @@ from connection.temporal import (
     is_temporal_cloud,
     not_set_up,
     something_answers,
-    split_address,
 )
+from contract import host_and_port
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ async def open_connection(settings: Settings, search_attributes: Sequence[Search
 
 
 def _guess_ui_url(address: str) -> str | None:
-    host, port = split_address(address)
+    host, port = host_and_port(address)
     if is_temporal_cloud(address):
         return "https://cloud.temporal.io"
     if is_local_address(address):

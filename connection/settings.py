@@ -19,7 +19,7 @@ ORDERS_METRICS_ADDRESS (host:port where a worker serves
 /metrics, /healthz and /readyz; none by default), ORDERS_LOG_FORMAT (text or json) and
 ORDERS_LOG_LEVEL (INFO by default: one line an order; DEBUG: a line an event and activity).
 Traces follow OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT: set, they are exported.
-ORDERS_ENCRYPTION_KEYS turns payload encryption on (connection.encryption);
+ORDERS_ENCRYPTION_KEYS turns payload encryption on (encryption);
 ORDERS_CODEC_ENDPOINT is where `orders codec-server` listens and where the embedded
 server's Web UI sends payloads to be decoded (one address for both);
 ORDERS_CODEC_ORIGINS and ORDERS_CODEC_TOKEN say which Web UI origins may call it, and
@@ -38,9 +38,9 @@ from pathlib import Path
 
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 
-from connection.encryption import Keyring
-from observability.endpoint import parse_address
-from observability.logs import LOG_FORMATS, LOG_LEVELS
+from contract import host_and_port
+from encryption import Keyring
+from observability import LOG_FORMATS, LOG_LEVELS
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -92,6 +92,14 @@ class Settings:
     codec_token: str | None = None
     customer_id_key: bytes | None = None
     publish_order_total: bool = True
+    # The user's cache directory (XDG_CACHE_HOME, else ~/.cache): what a process keeps to
+    # go faster next time, never in the checkout.
+    cache_home: Path = Path.home() / ".cache"
+
+    @property
+    def bytecode_cache(self) -> Path:
+        """Where a worker keeps the workflow modules' bytecode (hosting.keep_workflow_bytecode)."""
+        return self.cache_home / "temporal-event-sourced-orders" / "bytecode"
 
     @property
     def address(self) -> str:
@@ -154,6 +162,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     config = ClientConfig.load_client_connect_config(override_env_vars=dict(environ))
     config.setdefault("target_host", DEFAULT_ADDRESS)
     config.setdefault("namespace", DEFAULT_NAMESPACE)
+    try:
+        host_and_port(config["target_host"])
+    except ValueError as err:
+        raise SettingsError(f"the Temporal address (TEMPORAL_ADDRESS, or the profile's address): {err}") from None
     return Settings(
         connect_config=config,
         data_dir=Path(environ.get("ORDERS_DATA_DIR") or DEFAULT_DATA_DIR),
@@ -182,6 +194,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         codec_token=environ.get("ORDERS_CODEC_TOKEN") or None,
         customer_id_key=_secret(environ, "ORDERS_CUSTOMER_ID_KEY"),
         publish_order_total=_choice(environ, "ORDERS_PUBLISH_ORDER_TOTAL", ("true", "false")) == "true",
+        cache_home=Path(environ.get("XDG_CACHE_HOME") or Path(environ.get("HOME") or Path.home()) / ".cache"),
     )
 
 
@@ -232,7 +245,7 @@ def _address(environ: Mapping[str, str], name: str) -> str | None:
     if not text:
         return None
     try:
-        parse_address(text)
+        host_and_port(text)
     except ValueError as err:
         raise SettingsError(f"{name}: {err}") from None
     return text

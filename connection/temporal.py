@@ -6,47 +6,35 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType, WorkerStatus, WorkerVersioningMode
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 from temporalio.client import Client
 from temporalio.common import HeaderCodecBehavior, SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from connection.deadlines import CallDeadlines, call_timeout, keep_alive, stopped_answering
-from connection.encryption import EncryptionCodec, Keyring
 from connection.settings import DEFAULT_RPC_TIMEOUT, Settings
-from observability.tracing import tracing_interceptors
+from contract import host_and_port
+from encryption import EncryptionCodec, Keyring
+from observability import tracing_interceptors
 
 log = logging.getLogger(__name__)
-
-# A worker heartbeats every minute, and a poller idles on a long poll for about as long:
-# one silent for longer than this belonged to a worker that has gone.
-_LIVE_WINDOW_SECONDS = 90
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"Temporal address {address!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
 def is_local_address(address: str) -> bool:
-    host, _ = split_address(address)
+    host, _ = host_and_port(address)
     return host in _LOCAL_HOSTS or host.startswith("127.")
 
 
 def something_answers(address: str, timeout_seconds: float = 1.0) -> bool:
-    host, port = split_address(address)
+    host, port = host_and_port(address)
     try:
         with socket.create_connection((host, port), timeout=timeout_seconds):
             return True
@@ -60,7 +48,7 @@ class TemporalUnavailable(ConnectionError):
 
 def data_converter(keyring: Keyring | None = None) -> DataConverter:
     """The pydantic converter, so payloads are plain, readable JSON; with a keyring, each
-    payload encrypted on its way out (connection.encryption), and failures' messages and
+    payload encrypted on its way out (encryption), and failures' messages and
     stack traces moved into their encoded attributes, so that they are encrypted too."""
     if keyring is None:
         return pydantic_data_converter
@@ -135,7 +123,7 @@ def type_name(key: SearchAttributeKey[Any]) -> str:
 
 
 def is_temporal_cloud(address: str) -> bool:
-    return split_address(address)[0].endswith(".tmprl.cloud")
+    return host_and_port(address)[0].endswith(".tmprl.cloud")
 
 
 def search_attribute_commands(
@@ -209,84 +197,3 @@ def not_set_up(missing: Sequence[SearchAttributeKey[Any]], namespace: str, addre
         f"{', '.join(key.name for key in missing)}, which every order publishes, and they could not be "
         f"created from here; create them once, then start again: {' && '.join(commands)}"
     )
-
-
-async def has_live_worker(client: Client, task_queue: str) -> bool:
-    """Whether some worker serves `task_queue` now (see live_pollers)."""
-    running, stopped = await _announced_workers(client, task_queue)
-    return running or bool(await _recent_pollers(client, task_queue, stopped))
-
-
-async def live_pollers(client: Client, task_queue: str) -> dict[str, datetime]:
-    """The workers that polled `task_queue`'s workflow tasks lately, by identity, with
-    when each was last seen.
-
-    The task queue's recent pollers say who polled in the last minute or so, which
-    includes workers that have since stopped. Workers also announce themselves (the SDK's
-    worker heartbeats, read with `ListWorkers`), and one that stops says so as it stops:
-    a recent poller that has announced its own shutdown is not counted. A worker's first
-    announcement can come later than its first poll, so a poller not announced at all
-    counts as live. Servers without `ListWorkers` are judged by their pollers alone.
-    """
-    _, stopped = await _announced_workers(client, task_queue)
-    return await _recent_pollers(client, task_queue, stopped)
-
-
-async def live_builds(client: Client, task_queue: str, deployment: str) -> dict[str | None, int]:
-    """How many workers poll `task_queue` now, by the build of `deployment` each serves
-    (None: unversioned, or another deployment's), judged as live_pollers judges them."""
-    _, stopped = await _announced_workers(client, task_queue)
-    counts: dict[str | None, int] = {}
-    for poller in await _live(client, task_queue, stopped):
-        options = poller.deployment_options
-        versioned = options.worker_versioning_mode == WorkerVersioningMode.WORKER_VERSIONING_MODE_VERSIONED
-        build = options.build_id if versioned and options.deployment_name == deployment else None
-        counts[build] = counts.get(build, 0) + 1
-    return counts
-
-
-async def _recent_pollers(client: Client, task_queue: str, stopped: set[str]) -> dict[str, datetime]:
-    return {
-        poller.identity: poller.last_access_time.ToDatetime(UTC) for poller in await _live(client, task_queue, stopped)
-    }
-
-
-async def _live(client: Client, task_queue: str, stopped: set[str]) -> list[PollerInfo]:
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        ),
-        timeout=call_timeout(client),
-    )
-    now = time.time()
-    return [
-        poller
-        for poller in response.pollers
-        if now - poller.last_access_time.ToSeconds() < _LIVE_WINDOW_SECONDS and poller.identity not in stopped
-    ]
-
-
-async def _announced_workers(client: Client, task_queue: str) -> tuple[bool, set[str]]:
-    """Whether a worker on `task_queue` announced itself running lately, and the
-    identities of those that announced they stopped."""
-    request = ListWorkersRequest(namespace=client.namespace, query=f"TaskQueue='{task_queue}'")
-    running, stopped = False, set()
-    now = time.time()
-    while True:
-        try:
-            response = await client.workflow_service.list_workers(request, timeout=call_timeout(client))
-        except RPCError as err:
-            if err.status != RPCStatusCode.UNIMPLEMENTED:
-                raise
-            return False, set()
-        for info in response.workers_info:
-            heartbeat = info.worker_heartbeat
-            if heartbeat.status == WorkerStatus.WORKER_STATUS_RUNNING:
-                running = running or now - heartbeat.heartbeat_time.ToSeconds() < _LIVE_WINDOW_SECONDS
-            else:
-                stopped.add(heartbeat.worker_identity)
-        if not response.next_page_token:
-            return running, stopped
-        request.next_page_token = response.next_page_token

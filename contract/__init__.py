@@ -8,6 +8,13 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
+from contract.addresses import host_and_port as host_and_port
+from contract.faces import loaded_when_asked as loaded_when_asked
+from contract.metrics import DOMAIN_METRICS as DOMAIN_METRICS
+from contract.metrics import OrderMetrics as OrderMetrics
+from contract.times import as_text as as_text
+from contract.times import from_text as from_text
+
 TASK_QUEUE = "orders"
 WORKFLOW_TYPE = "OrderWorkflow"
 

@@ -5,6 +5,7 @@ tools and the tests all fold events with `apply_event`, so the live state and a
 state rebuilt from history cannot drift apart.
 """
 
+from domain.decisions import MAX_REASON_LENGTH, ApprovePayment, CancelOrder, Decision, Refusal, RejectPayment, refusal
 from domain.events import (
     EVENT_TYPES,
     DomainEvent,
@@ -20,7 +21,7 @@ from domain.events import (
     PaymentStatus,
     ValidationResult,
 )
-from domain.orders import DEFAULT_CURRENCY, Money, OrderInput, OrderItem, describe_validation_error
+from domain.orders import DEFAULT_CURRENCY, Money, OrderInput, OrderItem, describe_validation_error, shortened
 from domain.problems import ProblemCode, ValidationProblem
 from domain.rules import (
     FRAUD_SCREENING_THRESHOLD,
@@ -43,6 +44,17 @@ from domain.state import (
     fold_events,
 )
 from domain.stream import OrderStream, VersionNotFound, read_window, state_as_of
+from domain.summary import (
+    AwaitingApproval,
+    OrderSummary,
+    StatusTotals,
+    SummaryFold,
+    SummarySource,
+    ValidationErrorCount,
+    summarize,
+    summarize_orders,
+    validation_problems,
+)
 from domain.upcasting import EventSchemaError, upcast
 
 __all__ = [
@@ -52,9 +64,14 @@ __all__ = [
     "LARGE_ORDER_THRESHOLD",
     "LARGE_ORDER_WARNING",
     "MANUAL_APPROVAL_THRESHOLD",
+    "MAX_REASON_LENGTH",
     "PAYMENT_SKIPPED_REASON",
     "STATE_SCHEMA_VERSION",
     "TOTAL_TOLERANCE",
+    "ApprovePayment",
+    "AwaitingApproval",
+    "CancelOrder",
+    "Decision",
     "DomainEvent",
     "EnvelopeHeader",
     "EventEnvelope",
@@ -71,10 +88,17 @@ __all__ = [
     "OrderState",
     "OrderStatus",
     "OrderStream",
+    "OrderSummary",
     "OrderValidated",
     "PaymentProcessed",
     "PaymentStatus",
     "ProblemCode",
+    "Refusal",
+    "RejectPayment",
+    "StatusTotals",
+    "SummaryFold",
+    "SummarySource",
+    "ValidationErrorCount",
     "ValidationProblem",
     "ValidationResult",
     "VersionNotFound",
@@ -85,7 +109,12 @@ __all__ = [
     "needs_fraud_screening",
     "payment_status_for",
     "read_window",
+    "refusal",
+    "shortened",
     "state_as_of",
+    "summarize",
+    "summarize_orders",
     "upcast",
     "validate_order",
+    "validation_problems",
 ]

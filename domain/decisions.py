@@ -71,7 +71,7 @@ def refusal(
     *,
     decision_in_progress: bool = False,
     cancellation_requested: bool = False,
-    fulfilment_started: bool = False,
+    fulfillment_started: bool = False,
     now: datetime | None = None,
 ) -> Refusal | None:
     """Why `decision` cannot be taken now, naming the order's status and version; None if it can."""
@@ -89,8 +89,8 @@ def refusal(
     if isinstance(decision, CancelOrder):
         if state.status in _ENDED:
             return Refusal("order_ended", f"cannot cancel: {where}")
-        if fulfilment_started:
-            return Refusal("fulfilment_started", f"cannot cancel: {where} and fulfilment has started")
+        if fulfillment_started:
+            return Refusal("fulfillment_started", f"cannot cancel: {where} and fulfillment has started")
         return None
     if state.status is not OrderStatus.PAYMENT_PENDING:
         verb = "approve" if isinstance(decision, ApprovePayment) else "reject"

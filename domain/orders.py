@@ -93,7 +93,7 @@ class OrderInput(BaseModel):
         default=timedelta(0),
         ge=timedelta(0),
         le=MAX_WAIT,
-        description="How long the order waits at InventoryReserved, cancellable, before fulfilment starts.",
+        description="How long the order waits at InventoryReserved, cancellable, before fulfillment starts.",
     )
     customer_ref: Identifier | None = Field(
         default=None,

@@ -8,12 +8,21 @@ read falls back to it (eventstore.archive).
 """
 
 from eventstore.archive import Archive, ArchivedOrder, ArchiveError, archive_exists, open_archive
-from eventstore.archiving import ArchiveRun, Verification, archive_closed_orders, verify_archive
-from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError
+from eventstore.archiving import (
+    ArchiveRun,
+    Verification,
+    archive_closed_orders,
+    listed,
+    unarchived_closed_before,
+    verify_archive,
+)
+from eventstore.history import LOCAL_ACTIVITY_LAYOUT, PLAIN, EnvelopeReader, HistoryReadError, local_activity_result
 from eventstore.history_file import load_history_file, read_history_file
-from eventstore.store import EventStore, Located, StoredStream, StreamNotFound
+from eventstore.listing import Listing
+from eventstore.store import EventStore, FoundHistory, FoundStream, StreamNotFound
 
 __all__ = [
+    "LOCAL_ACTIVITY_LAYOUT",
     "PLAIN",
     "Archive",
     "ArchiveError",
@@ -21,15 +30,19 @@ __all__ = [
     "ArchivedOrder",
     "EnvelopeReader",
     "EventStore",
+    "FoundHistory",
+    "FoundStream",
     "HistoryReadError",
-    "Located",
-    "StoredStream",
+    "Listing",
     "StreamNotFound",
     "Verification",
     "archive_closed_orders",
     "archive_exists",
+    "listed",
     "load_history_file",
+    "local_activity_result",
     "open_archive",
     "read_history_file",
+    "unarchived_closed_before",
     "verify_archive",
 ]

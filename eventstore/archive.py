@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,10 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History, HistoryEvent
 from temporalio.client import WorkflowHistory
 
+from contract import as_text, from_text
 from domain import OrderStream
 from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError, recorded_carriers, run_of
-from storage import Database, DatabaseError, PlaceError, is_postgres, open_database, where_of
-from storage.places import writable_directory
+from storage import Database, DatabaseError, PlaceError, is_postgres, open_database, where_of, writable_directory
 
 ARCHIVE_FILENAME = "orders-archive.sqlite"
 _PAGE = 200
@@ -66,7 +66,6 @@ _COLUMNS = (
     "order_id, workflow_id, run_id, execution_status, closed_at, archived_at,"
     " last_version, history_events, history_sha256, history, envelopes, run_began_at"
 )
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, UTC: compares as text as in time
 
 
 class ArchiveError(ValueError):
@@ -199,7 +198,7 @@ class Archive:
             order.history_sha256,
             order.compressed_history,
             order.envelope_payloads,
-            _time(order.began_at()),
+            as_text(order.began_at()),
         )
         replaced = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS.split(", ")[1:])
         with self._reading("written"):
@@ -230,7 +229,7 @@ class Archive:
                 rows = self._db.execute(
                     f"SELECT {columns} FROM archived_orders WHERE order_id IN ({marks})", page
                 ).fetchall()
-            found.update({str(row[0]): ArchivedRun(str(row[1]), _moment(row[2])) for row in rows})
+            found.update({str(row[0]): ArchivedRun(str(row[1]), from_text(row[2])) for row in rows})
         return found
 
     def orders(self) -> Iterator[ArchivedOrder]:
@@ -295,14 +294,6 @@ class ArchivedRun:
     began_at: datetime | None
 
 
-def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
-
-
-def _moment(text: object) -> datetime | None:
-    return datetime.strptime(str(text), _TIME_FORMAT).replace(tzinfo=UTC) if text else None
-
-
 def _first_line(err: Exception) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
@@ -321,5 +312,5 @@ def _archived(row: Sequence[object]) -> ArchivedOrder:
         history_sha256=str(row[8]),
         compressed_history=bytes(history) if isinstance(history, bytes | memoryview) else b"",
         envelope_payloads=str(row[10]),
-        run_began_at=_moment(row[11]),
+        run_began_at=from_text(row[11]),
     )

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
+from contract import WORKFLOW_TYPE, as_text, order_id_of, workflow_id_for
 from eventstore.archive import Archive, ArchivedOrder, ArchivedRun, ArchiveError, history_digest
 from eventstore.history import recorded_carriers, run_of
 from storage import SeenIds
@@ -30,7 +30,7 @@ _LISTED_UP_TO = 20
 
 def closed_before(moment: datetime) -> str:
     """The orders closed before `moment`: those retention deletes first."""
-    return f"{CLOSED} AND CloseTime < '{moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}'"
+    return f"{CLOSED} AND CloseTime < '{as_text(moment)}'"
 
 
 @dataclass

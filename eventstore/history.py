@@ -9,7 +9,7 @@ carrying exactly that envelope. A history holds one carrier or the other, never 
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,15 +21,6 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
-from connection.encryption import (
-    EncryptionKeyError,
-    Keyring,
-    MalformedPayloadError,
-    PayloadOpener,
-    opener,
-    opener_of,
-    refuse_encrypted,
-)
 from contract import DOMAIN_EVENT_MEMO_KEY, RECORDING_ACTIVITIES, order_id_of
 from domain import (
     EventEnvelope,
@@ -40,9 +31,25 @@ from domain import (
     describe_validation_error,
     upcast,
 )
+from encryption import (
+    EncryptionKeyError,
+    Keyring,
+    MalformedPayloadError,
+    PayloadOpener,
+    opener,
+    opener_of,
+    refuse_encrypted,
+)
 
 _JSON_ENCODING = b"json/plain"
-# The marker the SDK's core writes for a local activity's result.
+# Where a local activity's result is recorded is the SDK core's own layout, which the SDK
+# does not promise: a marker named "core_local_activity" whose details hold "data", JSON
+# naming the "activity_type", and "result", the result's payloads. `local_activity_result`
+# alone reads it; tests/workflow/test_sdk_layout.py fails naming it if an upgrade changes it.
+LOCAL_ACTIVITY_LAYOUT = (
+    "a marker named 'core_local_activity' whose details hold 'data' (JSON naming the 'activity_type') "
+    "and 'result' (the result's payloads)"
+)
 _LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # Validation's result carries OrderReceived with OrderValidated; every other step's, one event.
 _ENVELOPES_CARRIED = {"validate_order": 2}
@@ -157,13 +164,6 @@ class EnvelopeReader:
             for envelope in self.envelopes(carrier.payload, f"history event {carrier.history_event_id}")
         ]
 
-    def latest_in_memo(self, memo_fields: Mapping[str, Payload], workflow_id: str) -> EventEnvelope | None:
-        """The envelope the order's memo holds now, its latest event, as visibility lists it
-        (orders of the memo-carrier build); None when it has none."""
-        if DOMAIN_EVENT_MEMO_KEY not in memo_fields:
-            return None
-        return self.envelope(memo_fields[DOMAIN_EVENT_MEMO_KEY], f"workflow {workflow_id!r}'s memo")
-
     def envelope(self, payload: Payload, where: str) -> EventEnvelope:
         """One recorded envelope; `where` names it in an error."""
         return _envelope(self._opened_json(payload, where), where)
@@ -220,24 +220,24 @@ def _step_results(events: Iterable[HistoryEvent]) -> list[Carrier]:
     scheduled: dict[int, str] = {}
     recorded = []
     for event in events:
-        step, result = None, None
+        step: str | None = None
+        result: Sequence[Payload] | None = None
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             completed = event.activity_task_completed_event_attributes
             step, result = scheduled.get(completed.scheduled_event_id), completed.result.payloads
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            step = _local_activity_type(event)
-            details = event.marker_recorded_event_attributes.details
-            result = details["result"].payloads if "result" in details else None
+            step, result = local_activity_result(event) or (None, None)
         if step in RECORDING_ACTIVITIES and result:
             recorded.append(Carrier(event.event_id, result[0], _ENVELOPES_CARRIED.get(step, 1)))
     return recorded
 
 
-def _local_activity_type(event: HistoryEvent) -> str | None:
-    """The activity type a local activity's marker names, from the JSON the SDK's core
-    writes in it (never encrypted); None for any other marker."""
+def local_activity_result(event: HistoryEvent) -> tuple[str, Sequence[Payload]] | None:
+    """The activity type and the result payloads of a local activity's marker, read by the
+    SDK core's layout (LOCAL_ACTIVITY_LAYOUT; its "data" is never encrypted); None for any
+    other marker, or one of another layout."""
     marker = event.marker_recorded_event_attributes
     if marker.marker_name != _LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
         return None
@@ -245,7 +245,10 @@ def _local_activity_type(event: HistoryEvent) -> str | None:
         data = json.loads(marker.details["data"].payloads[0].data)
     except (IndexError, ValueError):
         return None
-    return data.get("activity_type") if isinstance(data, dict) else None
+    activity_type = data.get("activity_type") if isinstance(data, dict) else None
+    if not isinstance(activity_type, str):
+        return None
+    return activity_type, marker.details["result"].payloads if "result" in marker.details else ()
 
 
 def _envelope(raw: Any, where: str) -> EventEnvelope:

@@ -1,4 +1,5 @@
-"""Reading order streams from a Temporal server's histories."""
+"""Reading order streams from a Temporal server's histories (and the archive's, once
+retention deleted them); which orders there are comes from visibility (eventstore.listing)."""
 
 import asyncio
 import itertools
@@ -8,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from temporalio.client import Client, WorkflowExecution, WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from contract import WORKFLOW_TYPE, order_id_of, workflow_id_for
-from domain import OrderState, OrderStream
-from domain.summary import OrderSummary, SummaryFold, SummarySource, validation_problems
+from contract import order_id_of, workflow_id_for
+from domain import OrderState, OrderStream, OrderSummary, SummaryFold, SummarySource, validation_problems
 from eventstore.archive import Archive, ArchiveError
 from eventstore.history import EnvelopeReader, HistoryReadError, RunOf, run_of
+from eventstore.listing import Listing
 from storage import SeenIds
 
 _Read = TypeVar("_Read")
@@ -26,7 +27,7 @@ class StreamNotFound(LookupError):
 
 
 @dataclass(frozen=True)
-class StoredStream:
+class FoundStream:
     """An order's stream, whether its current run is open (so more may be recorded), and
     which run it was read from."""
 
@@ -37,7 +38,7 @@ class StoredStream:
 
 
 @dataclass(frozen=True)
-class Located:
+class FoundHistory:
     """An order's history (its current run's), and where it was read: Temporal, or the
     archive when Temporal holds it no longer (`archived_in` names the archive)."""
 
@@ -64,7 +65,9 @@ class EventStore:
         `summaries`: a read model `summarize` asks first, when it is current.
         `archive`: where an order is read from once Temporal's retention deleted its history."""
         self._client = client
-        # Encrypted envelopes open with the client's own keys (connection.encryption).
+        # Which orders there are: visibility, read through a listing of its own.
+        self.listing = Listing(client)
+        # Encrypted envelopes open with the client's own keys (encryption).
         self.reader = EnvelopeReader.of(client)
         self._page_size = page_size
         self._summaries = summaries
@@ -84,31 +87,17 @@ class EventStore:
         limit)`, `.state_at(…)`."""
         return self.reader.stream((await self.locate(order_id)).history)
 
-    async def read_stored(self, order_id: str) -> StoredStream:
+    async def read_stored(self, order_id: str) -> FoundStream:
         """The order's stream, with whether its current run is open and which run it is."""
         located = await self.locate(order_id)
         run = located.run
         stream = self.reader.stream(located.history)
-        return StoredStream(stream, run.running and not located.archived_in, run.run_id, run.began_at)
+        return FoundStream(stream, run.running and not located.archived_in, run.run_id, run.began_at)
 
     async def read_all(self, query: str | None = None) -> AsyncIterator[OrderStream]:
         """The stream of every order the visibility `query` selects, each once, from its current run."""
         async for stored in self.read_each(query):
             yield stored.stream
-
-    def executions(self, query: str | None = None) -> AsyncIterator[WorkflowExecution]:
-        """What visibility says of each order the `query` selects: status, times, search attributes."""
-        return self._client.list_workflows(_selection(query))
-
-    async def order_ids(self, query: str | None = None) -> AsyncIterator[str]:
-        """Ids of the orders the visibility `query` selects (e.g. "OrderStatus='Fulfilled'"),
-        each once however many runs of it are listed."""
-        with SeenIds() as listed:
-            async for execution in self._client.list_workflows(_selection(query)):
-                order_id = order_id_of(execution.id)
-                if order_id is not None and listed.unseen([order_id]):
-                    listed.add((order_id,))
-                    yield order_id
 
     async def existing(self, workflow_ids: Sequence[str], concurrency: int = 8) -> set[str]:
         """Those of `workflow_ids` that are orders: the server has a workflow for them,
@@ -134,10 +123,6 @@ class EventStore:
         found = await asyncio.gather(*(exists(workflow_id) for workflow_id in workflow_ids))
         return archived | {workflow_id for workflow_id, yes in zip(workflow_ids, found, strict=True) if yes}
 
-    async def count(self, query: str | None = None) -> int:
-        """How many orders the visibility `query` selects."""
-        return (await self._client.count_workflows(_selection(query))).count
-
     async def histories(self, query: str | None = None, concurrency: int = 8) -> AsyncIterator[WorkflowHistory]:
         """The whole history of every order the visibility `query` selects, its current run's
         (each order once), read `concurrency` ahead as consumed."""
@@ -149,7 +134,7 @@ class EventStore:
         Temporal holds it no longer)."""
         return (await self.locate(order_id)).history
 
-    async def locate(self, order_id: str) -> Located:
+    async def locate(self, order_id: str) -> FoundHistory:
         """The order's whole history, its current run's (the one a reset chain ends in, as
         Temporal names it by workflow id alone), and where it was read: Temporal, else the
         archive, which holds the current run of each order it holds."""
@@ -168,8 +153,8 @@ class EventStore:
             if archive is None or archived is None:
                 raise StreamNotFound(missing + (f" nor in the archive at {archive.where}" if archive else "")) from None
             self.archived_reads += 1
-            return Located(archived.history(), archived_in=archive.where)
-        return Located(WorkflowHistory(handle.id, events))
+            return FoundHistory(archived.history(), archived_in=archive.where)
+        return FoundHistory(WorkflowHistory(handle.id, events))
 
     async def summarize(
         self,
@@ -194,7 +179,7 @@ class EventStore:
         query: str | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         concurrency: int = 8,
-    ) -> list[StoredStream]:
+    ) -> list[FoundStream]:
         """Every stream `read_each` gives, in a list: for a few orders."""
         return [order async for order in self.read_each(query, on_progress, concurrency)]
 
@@ -203,7 +188,7 @@ class EventStore:
         query: str | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         concurrency: int = 8,
-    ) -> AsyncIterator[StoredStream]:
+    ) -> AsyncIterator[FoundStream]:
         """The stream of every order `query` selects, each once, from its current run, with
         whether that run is open, in the listing's order, `concurrency` histories read
         ahead: memory holds the streams in flight, never those already given. Without a
@@ -220,7 +205,7 @@ class EventStore:
         on_progress: Callable[[int, int], None] | None = None,
     ) -> AsyncIterator[_Read]:
         """`read(order_id)` of each order `query` selects, `concurrency` ahead, in order."""
-        total = await self.count(query)
+        total = await self.listing.count(query)
         given = 0
         ahead: deque[asyncio.Task[_Read | None]] = deque()
 
@@ -262,10 +247,8 @@ class EventStore:
         `archive_trouble`, and the walk goes on without it."""
         archive = self.archive if query is None else None
         with SeenIds() as listed:
-            async for execution in self._client.list_workflows(_selection(query)):
-                if (order_id := order_id_of(execution.id)) is not None and listed.unseen([order_id]):
-                    listed.add((order_id,))
-                    yield order_id
+            async for order_id in self.listing.order_ids(query, seen=listed):
+                yield order_id
             if archive is None:
                 return
             archived = archive.order_ids()
@@ -278,8 +261,3 @@ class EventStore:
 
 
 _ARCHIVE_PAGE = 1000
-
-
-def _selection(query: str | None) -> str:
-    selection = f"WorkflowType='{WORKFLOW_TYPE}'"
-    return f"{selection} AND ({query})" if query else selection

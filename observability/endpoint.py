@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from contract import host_and_port
+
 # A loop that has not turned for this long is stuck: a supervisor should restart it.
 STUCK_AFTER_SECONDS = 10.0
 
@@ -52,14 +54,6 @@ class _Server(ThreadingHTTPServer):
     # scrapes and probes; this one answers them.
     request_queue_size = 1024
     daemon_threads = True
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """host:port, as ORDERS_METRICS_ADDRESS and --metrics-address take it."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not host:port (for example 127.0.0.1:9464)")
-    return host.strip("[]"), int(port)
 
 
 def serve(address: str, metrics_from: str, health: Health) -> Callable[[], None]:
@@ -100,7 +94,7 @@ def serve(address: str, metrics_from: str, health: Health) -> Callable[[], None]
         def log_message(self, format: str, *args: object) -> None:
             pass  # a scrape every few seconds is not news
 
-    host, port = parse_address(address)
+    host, port = host_and_port(address)
     server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="orders-endpoint", daemon=True).start()
 

@@ -9,11 +9,10 @@ from dataclasses import asdict
 
 from temporalio.client import Client
 
-from eventstore import Archive, ArchiveRun, archive_closed_orders, verify_archive
-from eventstore.archiving import listed
-from orders_cli.arguments import Subcommands, seconds_above_zero, whole_number
-from orders_cli.session import progress_on_stderr, temporal
-from programs import CommandError, ExitCode
+from eventstore import Archive, ArchiveRun, archive_closed_orders, listed, verify_archive
+from orders_cli.arguments import Subcommands
+from orders_cli.sources import progress_on_stderr, temporal
+from programs import CommandError, ExitCode, seconds_above_zero, whole_number
 
 
 def register(commands: Subcommands) -> None:

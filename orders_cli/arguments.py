@@ -1,49 +1,14 @@
 """How `orders` subcommands take their arguments: one line for a malformed one (exit 2,
 before anything is reached), and the registry where each module adds its own
-subcommands and flags."""
+subcommands and flags. The argument types themselves are every program's (programs)."""
 
 import argparse
-import importlib
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import NoReturn
 
 from orders_cli.catalogue import CATALOGUE
 from programs import ExitCode
-
-if TYPE_CHECKING:
-    from programs.arguments import (
-        DatabaseToRead,
-        OrderOrHistoryFile,
-        build_id,
-        file_to_keep,
-        file_to_read,
-        file_to_write,
-        moment,
-        percentage,
-        seconds_above_zero,
-        whole_number,
-    )
-
-_TYPES = {
-    "DatabaseToRead", "OrderOrHistoryFile", "build_id", "file_to_keep", "file_to_read", "file_to_write", "moment",
-    "percentage", "seconds_above_zero", "whole_number",
-}  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    """The argument types every program shares (programs.arguments), loaded when a
-    subcommand's module registers its flags: `orders --help` needs none of them."""
-    if name in _TYPES:
-        return getattr(importlib.import_module("programs.arguments"), name)
-    raise AttributeError(f"module 'orders_cli.arguments' has no attribute {name!r}")
-
-
-__all__ = [
-    "TARGET_HELP", "DatabaseToRead", "OneLineErrors", "OrderOrHistoryFile", "Subcommands", "build_id",
-    "file_to_keep", "file_to_read", "file_to_write", "moment", "percentage", "seconds_above_zero", "whole_number",
-]  # fmt: skip
-
 
 TARGET_HELP = "an order id, or the path of a history exported from the Web UI or `temporal workflow show --output json`"
 

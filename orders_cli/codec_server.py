@@ -33,10 +33,9 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from connection import Settings, SettingsError
-from connection.encryption import EncryptionKeyError, Keyring, MalformedPayloadError
-from connection.temporal import is_local_address, split_address
-from observability.endpoint import parse_address
+from connection import Settings, SettingsError, is_local_address
+from contract import host_and_port
+from encryption import EncryptionKeyError, Keyring, MalformedPayloadError
 from orders_cli.arguments import Subcommands
 from programs import CommandError, ExitCode, until_stopped
 
@@ -60,7 +59,7 @@ def allowed_origins(settings: Settings, given: Sequence[str]) -> tuple[str, ...]
         return settings.codec_origins
     if settings.ui_url_override:
         return (settings.ui_url_override.rstrip("/"),)
-    _, port = split_address(settings.address)
+    _, port = host_and_port(settings.address)
     return (f"http://127.0.0.1:{port + 1000}", f"http://localhost:{port + 1000}")
 
 
@@ -69,7 +68,7 @@ def listen_address(settings: Settings, given: str | None) -> str:
     is pointed at and the codec server answers."""
     if given:
         try:
-            parse_address(given)
+            host_and_port(given)
         except ValueError as err:
             raise SettingsError(f"--address: {err}") from None
         return given
@@ -91,6 +90,15 @@ def has_token(header: str, token: str) -> bool:
 
 def _message(status: type[web.HTTPException], text: str) -> web.HTTPException:
     return status(text=json.dumps({"message": text}), content_type="application/json")
+
+
+# What an allowed origin's browser is told besides that it is allowed.
+_CORS = {
+    "Access-Control-Allow-Credentials": "true",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, X-Namespace, Authorization",
+    "Vary": "Origin",
+}
 
 
 def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web.Application:
@@ -119,15 +127,7 @@ def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web
             # so the CORS headers below reach a refusal too.
             response = web.Response(status=refused.status, text=refused.text, content_type=refused.content_type)
         if origin is not None and origin in allowed:
-            response.headers.update(
-                {
-                    "Access-Control-Allow-Origin": origin,
-                    "Access-Control-Allow-Credentials": "true",
-                    "Access-Control-Allow-Methods": "POST, OPTIONS",
-                    "Access-Control-Allow-Headers": "Content-Type, X-Namespace, Authorization",
-                    "Vary": "Origin",
-                }
-            )
+            response.headers.update({"Access-Control-Allow-Origin": origin, **_CORS})
         return response
 
     async def decode(request: web.Request) -> web.Response:
@@ -183,7 +183,7 @@ def _opened_or_as_it_is(keyring: Keyring, payload: Payload) -> Payload:
 async def serve(app: web.Application, address: str) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)  # payloads are private; not even their sizes are logged
     await runner.setup()
-    host, port = parse_address(address)
+    host, port = host_and_port(address)
     try:
         await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
     except OSError as err:

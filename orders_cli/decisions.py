@@ -25,14 +25,13 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 import views
-from connection import has_live_worker
 from contract import APPROVE_PAYMENT, CANCEL_ORDER, REJECT_PAYMENT, workflow_id_for
-from domain import OrderState, describe_validation_error
-from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
+from domain import ApprovePayment, CancelOrder, Decision, OrderState, RejectPayment, describe_validation_error, refusal
 from eventstore import EventStore, StreamNotFound
-from orders_cli.arguments import OneLineErrors, Subcommands, whole_number
-from orders_cli.session import print_json, temporal
-from programs import CommandError, ExitCode
+from hosting import has_live_worker
+from orders_cli.arguments import OneLineErrors, Subcommands
+from orders_cli.sources import print_json, temporal
+from programs import CommandError, ExitCode, whole_number
 
 _UPDATES: dict[type, str] = {ApprovePayment: APPROVE_PAYMENT, RejectPayment: REJECT_PAYMENT, CancelOrder: CANCEL_ORDER}
 

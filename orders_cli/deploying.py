@@ -23,14 +23,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 import views
-from connection.deadlines import call_timeout
-from connection.temporal import live_builds
+from connection import call_timeout
 from contract import TASK_QUEUE, WORKFLOW_TYPE
 from domain import OrderStatus
-from orders_cli.arguments import Subcommands, percentage
-from orders_cli.arguments import build_id as a_build_id
-from orders_cli.session import temporal
-from programs import CommandError, ExitCode
+from hosting import live_builds
+from orders_cli.arguments import Subcommands
+from orders_cli.sources import temporal
+from programs import CommandError, ExitCode, percentage
+from programs import build_id as a_build_id
 
 _OPEN = f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
 

@@ -5,10 +5,10 @@ import argparse
 import json
 import sys
 
-from orders_cli.arguments import Subcommands, file_to_keep, file_to_write
-from orders_cli.session import archive_to_read, progress_on_stderr, temporal
-from programs import ExitCode
-from projections.export import CheckpointMismatch, ExportCheckpoint, export, export_schema, finish_output
+from orders_cli.arguments import Subcommands
+from orders_cli.sources import archive_to_read, progress_on_stderr, temporal
+from programs import ExitCode, file_to_keep, file_to_write
+from projections import CheckpointMismatch, ExportCheckpoint, export, export_schema, finish_output
 
 
 def register(commands: Subcommands) -> None:

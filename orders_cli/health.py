@@ -31,18 +31,18 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.ledger import LedgerDatabase, LedgerError
-from connection import TemporalUnavailable, silence_of
-from connection.deadlines import call_timeout
-from connection.temporal import (
+from activities import LedgerDatabase, LedgerError
+from connection import (
+    TemporalUnavailable,
+    call_timeout,
     connect,
     is_temporal_cloud,
-    live_pollers,
     search_attribute_commands,
+    silence_of,
 )
-from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, order_id_of
-from eventstore import ArchiveError, open_archive
-from eventstore.archiving import unarchived_closed_before
+from contract import ORDER_STATUS, ORDER_UPDATED_AT, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, as_text, order_id_of
+from eventstore import ArchiveError, open_archive, unarchived_closed_before
+from hosting import live_pollers
 from orders_cli.arguments import Subcommands
 from orders_cli.deploying import describe_deployment
 from orders_cli.health_report import (
@@ -64,10 +64,10 @@ from orders_cli.health_report import (
     TaskBacklog,
     Workers,
 )
-from orders_cli.session import first_line
+from orders_cli.sources import first_line
 from programs import ExitCode
 from projections import ProjectionError, lag, open_read_models
-from storage.databases import DatabaseError, where_of
+from storage import DatabaseError, where_of
 
 NO_WORKER = f"no worker polling {TASK_QUEUE}"
 _REPORTED_PROBLEMS = "TemporalReportedProblems"
@@ -258,7 +258,7 @@ class _Checkup:
 
     async def _awaiting_approval(self) -> AwaitingApproval:
         threshold = self.args.approval_warning
-        waiting_since = _at(datetime.now(UTC) - timedelta(seconds=threshold))
+        waiting_since = as_text(datetime.now(UTC) - timedelta(seconds=threshold))
         awaiting = f"{_RUNNING} AND {ORDER_STATUS.name}='{_AWAITING_APPROVAL}'"
         long_waits = await _count_and_name(
             self.client,
@@ -323,7 +323,7 @@ async def _running(client: Client) -> Running:
     now = datetime.now(UTC)
 
     async def any_started_before(at: datetime) -> bool:
-        return (await client.count_workflows(f"{_RUNNING} AND StartTime < '{_at(at)}'")).count > 0
+        return (await client.count_workflows(f"{_RUNNING} AND StartTime < '{as_text(at)}'")).count > 0
 
     reach = timedelta(minutes=1)
     while reach < timedelta(days=3650) and await any_started_before(now - reach):
@@ -336,7 +336,8 @@ async def _running(client: Client) -> Running:
         else:
             older = middle
     candidates = [
-        execution async for execution in client.list_workflows(f"{_RUNNING} AND StartTime < '{_at(newer)}'", limit=100)
+        execution
+        async for execution in client.list_workflows(f"{_RUNNING} AND StartTime < '{as_text(newer)}'", limit=100)
     ]
     oldest = min(candidates, key=lambda execution: execution.start_time, default=None)
     if oldest is None:
@@ -420,10 +421,6 @@ def _ledger(target: Path | str, checkup: "_Checkup") -> LedgerSection:
         return LedgerSection(ledger=where, error=first_line(err))
     finally:
         ledger.close()
-
-
-def _at(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _print(report: HealthReport, as_json: bool) -> None:

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from connection import Settings
 from eventstore import ArchiveError, EnvelopeReader
 from orders_cli.arguments import Subcommands
-from orders_cli.session import archive_to_read, progress_on_stderr, temporal
+from orders_cli.sources import archive_to_read, progress_on_stderr, temporal
 from programs import CommandError, ExitCode, until_stopped
 from projections import (
     READ_MODELS,
@@ -111,8 +111,8 @@ async def _include_archived(client: Client, models: ReadModels, settings: Settin
 def _say(done: CatchUp, what: str, where: str) -> None:
     repaired = f"; {len(done.repaired)} folded again from their first event" if done.repaired else ""
     print(
-        f"{what} {where}: {done.listed} order(s) listed, {done.applied} brought up to date"
-        f" ({done.read} histories read), {done.events} event(s) applied{repaired}",
+        f"{what} {where}: {done.listed} order(s) listed, {done.applied} brought up to date,"
+        f" {done.events} event(s) applied{repaired}",
         file=sys.stderr,
     )
 

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import views
-from orders_cli.arguments import TARGET_HELP, OrderOrHistoryFile, Subcommands, moment, whole_number
-from orders_cli.session import (
+from orders_cli.arguments import TARGET_HELP, Subcommands
+from orders_cli.sources import (
     event_store,
     print_json,
     progress_on_stderr,
@@ -15,7 +15,7 @@ from orders_cli.session import (
     say_how_many_archived,
     temporal,
 )
-from programs import ExitCode
+from programs import ExitCode, OrderOrHistoryFile, moment, whole_number
 from projections import ProjectedSummaries, open_read_models
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from activities.ledger import LedgerDatabase, OrderEffects, effects_by_workflow_id, workflow_ids_with_effects
+from activities import LedgerDatabase, OrderEffects, effects_by_workflow_id, workflow_ids_with_effects
 from contract import order_id_of, workflow_id_for
 from domain import (
     InventoryReserved,
@@ -27,10 +27,10 @@ from domain import (
     PaymentProcessed,
     PaymentStatus,
 )
-from eventstore import EventStore, StoredStream
-from orders_cli.arguments import DatabaseToRead, Subcommands
-from orders_cli.session import event_store, progress_on_stderr, say_how_many_archived, temporal
-from programs import CommandError, ExitCode
+from eventstore import EventStore, FoundStream
+from orders_cli.arguments import Subcommands
+from orders_cli.sources import event_store, progress_on_stderr, say_how_many_archived, temporal
+from programs import CommandError, DatabaseToRead, ExitCode
 from storage import SeenIds
 
 _LISTED_UP_TO = 50
@@ -49,7 +49,7 @@ class Reconciliation:
     effects: Counter[str] = field(default_factory=Counter)
     discrepancies: list[Discrepancy] = field(default_factory=list)
 
-    def judge(self, order: StoredStream, effects: OrderEffects) -> None:
+    def judge(self, order: FoundStream, effects: OrderEffects) -> None:
         """An order's stream against its effects (a running order's are counted only)."""
         self.orders += 1
         self.effects.update(_counted(effects))
@@ -67,7 +67,7 @@ class Reconciliation:
         )
 
 
-def reconcile(orders: Iterable[StoredStream], ledger: dict[str, OrderEffects]) -> Reconciliation:
+def reconcile(orders: Iterable[FoundStream], ledger: dict[str, OrderEffects]) -> Reconciliation:
     """Every closed order's stream against its effects, and every effect against an order."""
     result = Reconciliation()
     known: set[str] = set()
@@ -89,7 +89,7 @@ async def reconcile_shop(
     at a time, against the orders seen (kept on disk). Effects of orders the query left out
     are not judged; effects of no order at all are."""
     result = Reconciliation()
-    window: list[StoredStream] = []
+    window: list[FoundStream] = []
 
     async def judge_window() -> None:
         ids = [workflow_id_for(order.stream.order_id) for order in window]
@@ -124,7 +124,7 @@ async def reconcile_shop(
 _WINDOW = 256  # orders judged at a time: one ledger lookup each
 
 
-def _problems(order: StoredStream, effects: OrderEffects) -> list[str]:
+def _problems(order: FoundStream, effects: OrderEffects) -> list[str]:
     events = [envelope.data for envelope in order.stream.envelopes]
     state = order.stream.state_at()
     problems: list[str] = []

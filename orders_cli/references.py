@@ -3,7 +3,7 @@
 import argparse
 
 from connection import SettingsError
-from connection.encryption import customer_ref
+from encryption import customer_ref
 from orders_cli.arguments import Subcommands
 from programs import ExitCode
 

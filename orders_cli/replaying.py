@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from temporalio.client import WorkflowHistory
 
 import views
-from connection.encryption import Keyring
+from encryption import Keyring
 from eventstore import EnvelopeReader, EventStore, load_history_file, open_archive
-from hosting.replay import ReplayReport, replay, replay_all
-from orders_cli.arguments import TARGET_HELP, OrderOrHistoryFile, Subcommands
-from orders_cli.session import event_store, is_history_file, say_if_archived, temporal
-from programs import CommandError, ExitCode
+from hosting import ReplayReport, replay, replay_all
+from orders_cli.arguments import TARGET_HELP, Subcommands
+from orders_cli.sources import event_store, is_history_file, say_if_archived, temporal
+from programs import CommandError, ExitCode, OrderOrHistoryFile
 from storage import where_of
 
 
@@ -54,7 +54,7 @@ async def replay_command(args: argparse.Namespace) -> int:
 
     async with temporal(args.settings) as client:
         store = EventStore(client)
-        total = await store.count(args.query)
+        total = await store.listing.count(args.query)
         return await _replay_many(store.histories(args.query), total, "order histories", args, keyring)
 
 

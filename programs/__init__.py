@@ -13,7 +13,19 @@ from typing import TYPE_CHECKING, Any
 from programs.exits import CommandError, ExitCode, cancelled
 
 if TYPE_CHECKING:
-    from programs.prologue import prologue
+    from programs.arguments import (
+        DatabaseToRead,
+        OrderOrHistoryFile,
+        build_id,
+        file_to_keep,
+        file_to_read,
+        file_to_write,
+        is_history_path,
+        moment,
+        percentage,
+        seconds_above_zero,
+        whole_number,
+    )
     from programs.runner import (
         GaveUp,
         Way,
@@ -23,26 +35,61 @@ if TYPE_CHECKING:
         stop_requested,
         until_stopped,
     )
+    from programs.startup import prologue
 
+# Its own loader, not contract's: `orders --help` imports this face, and contract would
+# bring pydantic and the SDK with it.
 _LATER = {
-    "prologue": "programs.prologue",
     **dict.fromkeys(
-        ("GaveUp", "Way", "give_up", "leave", "run_program", "stop_requested", "until_stopped"),
-        "programs.runner",
+        (
+            "DatabaseToRead",
+            "OrderOrHistoryFile",
+            "build_id",
+            "file_to_keep",
+            "file_to_read",
+            "file_to_write",
+            "is_history_path",
+            "moment",
+            "percentage",
+            "seconds_above_zero",
+            "whole_number",
+        ),
+        "programs.arguments",
+    ),
+    **dict.fromkeys(("prologue",), "programs.startup"),
+    **dict.fromkeys(
+        ("GaveUp", "Way", "give_up", "leave", "run_program", "stop_requested", "until_stopped"), "programs.runner"
     ),
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LATER:
-        # Kept as an attribute of the face: importing programs.prologue would otherwise
-        # leave the module, not its function, under that name.
-        value = globals()[name] = getattr(importlib.import_module(_LATER[name]), name)
-        return value
+        return getattr(importlib.import_module(_LATER[name]), name)
     raise AttributeError(f"module 'programs' has no attribute {name!r}")
 
 
 __all__ = [
-    "CommandError", "ExitCode", "GaveUp", "Way", "cancelled", "give_up", "leave", "prologue", "run_program",
-    "stop_requested", "until_stopped",
-]  # fmt: skip
+    "CommandError",
+    "DatabaseToRead",
+    "ExitCode",
+    "GaveUp",
+    "OrderOrHistoryFile",
+    "Way",
+    "build_id",
+    "cancelled",
+    "file_to_keep",
+    "file_to_read",
+    "file_to_write",
+    "give_up",
+    "is_history_path",
+    "leave",
+    "moment",
+    "percentage",
+    "prologue",
+    "run_program",
+    "seconds_above_zero",
+    "stop_requested",
+    "until_stopped",
+    "whole_number",
+]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from connection.settings import check_version_name
-from storage.places import PlaceError, Role, input_file, output_file, state_file
+from connection import check_version_name
+from storage import PlaceError, Role, input_file, output_file, state_file
 
 NumberT = TypeVar("NumberT", int, float)
 

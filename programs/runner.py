@@ -30,14 +30,13 @@ from typing import Any, NoReturn
 
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.ledger import LedgerError
+from activities import LedgerError
 from client import OrderFileError, UnreadableOrder
 from connection import NamespaceNotSetUp, Settings, SettingsError, TemporalUnavailable
 from domain import EventStreamError, VersionNotFound
 from eventstore import ArchiveError, HistoryReadError, StreamNotFound
 from programs.exits import CommandError, ExitCode
-from projections import ProjectionError
-from projections.export import CheckpointMismatch
+from projections import CheckpointMismatch, ProjectionError
 from storage import DatabaseError, PlaceError
 
 Program = Callable[[Settings], Coroutine[Any, Any, int]]

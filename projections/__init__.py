@@ -7,6 +7,7 @@ rebuilt from them (`orders projector rebuild`), and from the archive for the ord
 histories Temporal's retention has deleted.
 """
 
+from projections.exports import CheckpointMismatch, ExportCheckpoint, export, export_schema, finish_output
 from projections.policy import ProjectionError
 from projections.projector import (
     OVERLAP,
@@ -22,7 +23,7 @@ from projections.projector import (
     open_read_models,
     rebuild,
 )
-from projections.store import READ_MODELS, Applied, ReadModels, Stored
+from projections.store import READ_MODELS, Applied, OrderCheckpoint, ReadModels
 
 __all__ = [
     "OVERLAP",
@@ -30,13 +31,18 @@ __all__ = [
     "Applied",
     "CatchUp",
     "Change",
+    "CheckpointMismatch",
+    "ExportCheckpoint",
     "Lag",
+    "OrderCheckpoint",
     "ProjectedSummaries",
     "ProjectionError",
     "ReadModels",
-    "Stored",
     "catch_up",
     "changed_since",
+    "export",
+    "export_schema",
+    "finish_output",
     "include_archived",
     "keep_current",
     "lag",

@@ -1,7 +1,9 @@
 """What an order's events do to each read model: pure, testable without a database.
 
-The store (projections.store) asks this module what to write and writes it, with the
-order's checkpoint, in one transaction. Nothing here reads or writes a database.
+The store (projections.store) reads what it holds of the order, asks `answer` once, and
+writes the answer (the order's row and what the change adds to and takes from each
+aggregate) with the order's checkpoint, in one transaction. Nothing here reads or writes
+a database.
 
 - `order_summaries`: one row per order, its latest state and the version folded to.
 - the aggregates (`customer_totals`, `sales_per_day`, `validation_errors_by_code`): each
@@ -15,16 +17,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from domain import EventStreamError, OrderState, OrderStatus, OrderStream, ValidationProblem, apply_event
-from domain.summary import validation_problems
+from contract import as_text
+from domain import (
+    EventStreamError,
+    OrderState,
+    OrderStatus,
+    OrderStream,
+    ValidationProblem,
+    apply_event,
+    validation_problems,
+)
 
 
 class ProjectionError(RuntimeError):
     """A stream that cannot be applied even from its first event."""
-
-
-class NeedsWholeStream(LookupError):
-    """Events offered on their own do not continue what is stored: read the whole stream."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class RunMark:
 
 
 @dataclass(frozen=True)
-class StoredOrder:
+class OrderRow:
     """An order's row as the read models hold it."""
 
     version: int
@@ -49,7 +55,7 @@ class StoredOrder:
 
 
 @dataclass(frozen=True)
-class Folded:
+class _Folded:
     """The order's state after the events offered, and whether the stored state had to be
     set aside (the stream did not continue it) and the stream folded from its first event."""
 
@@ -57,84 +63,99 @@ class Folded:
     repaired: bool
 
 
-def is_another_run(stored: StoredOrder | None, run: RunMark | None) -> bool:
+@dataclass(frozen=True)
+class Answer:
+    """Everything one change does to the read models: the order's row, and what it takes
+    out of and puts into each aggregate, in order; the events it applies, and whether the
+    stored state was set aside and the stream folded from its first event. An answer with
+    no row changes nothing (the change was not news)."""
+
+    row: dict[str, object] | None = None
+    deltas: tuple["Delta", ...] = ()
+    events: int = 0
+    repaired: bool = False
+
+
+def answer(stored: OrderRow | None, stream: OrderStream, closed: bool, run: RunMark | None = None) -> Answer:
+    """What `stream` (read whole from `run`, `closed` or not) does to the read models that
+    hold `stored` of the order: the store writes it as it is."""
+    if not _is_news(stored, stream.version, closed, run):
+        return Answer()
+    folded = _fold_whole(stored, stream, run)
+    problems = _problems_of(stream, stored, run)
+    received_at = _received_at_of(stream, stored, run)
+    taken_out = _Contribution.of(stored.state, stored.problems, stored.received_at).deltas(-1) if stored else ()
+    put_in = _Contribution.of(folded.state, problems, received_at).deltas(+1)
+    row = _summary_row(folded.state, closed, problems, received_at, run or (stored.run if stored else None))
+    before = 0 if folded.repaired or stored is None else stored.version
+    return Answer(row, (*taken_out, *put_in), folded.state.version - before, folded.repaired)
+
+
+def _is_another_run(stored: OrderRow | None, run: RunMark | None) -> bool:
     """Whether `run` is not the run the stored row was folded from (as far as both say)."""
     return stored is not None and stored.run is not None and run is not None and run.run_id != stored.run.run_id
 
 
-def is_news(stored: StoredOrder | None, version: int, closed: bool, run: RunMark | None = None) -> bool:
+def _is_news(stored: OrderRow | None, version: int, closed: bool, run: RunMark | None = None) -> bool:
     """Whether a stream at `version` (`closed` or not) of `run` changes what is stored. A
     later run (a reset since) replaces the stored one whatever its version; an earlier run
     (read before the reset, by a slow reader) never does. In one run, a read older than what
     is applied (two projectors, a slow read) never takes an order back; a closed order stays closed."""
     if stored is None:
         return True
-    if is_another_run(stored, run):
+    if _is_another_run(stored, run):
         assert stored.run is not None and run is not None
         return run.began_at > stored.run.began_at
     return version > stored.version or (version == stored.version and closed and not stored.closed)
 
 
-def fold_whole(stored: StoredOrder | None, stream: OrderStream, run: RunMark | None = None) -> Folded:
+def _fold_whole(stored: OrderRow | None, stream: OrderStream, run: RunMark | None = None) -> _Folded:
     """The stream's latest state, folded on from the stored one. A stored state the stream
     does not continue (a gap in versions), or folded from another run, is never built on:
     the stream is folded from its first event instead."""
-    if is_another_run(stored, run):
+    if _is_another_run(stored, run):
         return _refolded(stream)
     start = stored.state if stored else OrderState(order_id=stream.order_id)
     try:
-        return Folded(_fold(start, stream, after=stored.version if stored else 0), repaired=False)
+        return _Folded(_fold(start, stream, after=stored.version if stored else 0), repaired=False)
     except EventStreamError:
         return _refolded(stream)
 
 
-def _refolded(stream: OrderStream) -> Folded:
+def _refolded(stream: OrderStream) -> _Folded:
     try:
-        return Folded(_fold(OrderState(order_id=stream.order_id), stream, after=0), repaired=True)
+        return _Folded(_fold(OrderState(order_id=stream.order_id), stream, after=0), repaired=True)
     except EventStreamError as err:
         raise ProjectionError(f"order {stream.order_id}: its stream cannot be folded: {err}") from None
 
 
-def fold_latest(stored: StoredOrder | None, latest: OrderStream) -> Folded:
-    """The stored state continued by `latest`, which holds only an order's latest events
-    (as a listing shows them); NeedsWholeStream if they do not continue it."""
-    if stored is None or not latest.envelopes or latest.envelopes[0].version > stored.version + 1:
-        raise NeedsWholeStream(latest.order_id)
-    try:
-        offset = latest.envelopes[0].version - 1
-        return Folded(_fold(stored.state, latest, after=stored.version, offset=offset), repaired=False)
-    except EventStreamError:
-        raise NeedsWholeStream(latest.order_id) from None
-
-
-def _fold(state: OrderState, stream: OrderStream, after: int, offset: int = 0) -> OrderState:
-    """Fold `stream`'s events after version `after` onto `state`; `offset`: the version
-    before the first envelope `stream` holds."""
-    for envelope in stream.envelopes[after - offset :]:
+def _fold(state: OrderState, stream: OrderStream, after: int) -> OrderState:
+    """Fold `stream`'s events after version `after` onto `state`."""
+    for envelope in stream.envelopes[after:]:
         state = apply_event(state, envelope)  # raises on a gap in versions
     return state
 
 
-def problems_of(
-    stream: OrderStream, stored: StoredOrder | None, run: RunMark | None = None
+def _problems_of(
+    stream: OrderStream, stored: OrderRow | None, run: RunMark | None = None
 ) -> tuple[ValidationProblem, ...]:
     """The order's validation problems: from its OrderValidated if `stream` holds it, else as stored."""
     if (
         stored is None
-        or is_another_run(stored, run)
+        or _is_another_run(stored, run)
         or any(envelope.event_type == "OrderValidated" for envelope in stream.envelopes)
     ):
         return validation_problems(stream)
     return stored.problems
 
 
-def received_at_of(stream: OrderStream, stored: StoredOrder | None, run: RunMark | None = None) -> str | None:
+def _received_at_of(stream: OrderStream, stored: OrderRow | None, run: RunMark | None = None) -> str | None:
     if stream.envelopes and stream.envelopes[0].version == 1:
         return stream.envelopes[0].created_at.isoformat()
-    return stored.received_at if stored and not is_another_run(stored, run) else None
+    return stored.received_at if stored and not _is_another_run(stored, run) else None
 
 
-def summary_row(
+def _summary_row(
     state: OrderState,
     closed: bool,
     problems: tuple[ValidationProblem, ...],
@@ -144,19 +165,19 @@ def summary_row(
     """The order's row of `order_summaries`, column by column."""
     return {
         "run_id": run.run_id if run else None,
-        "run_began_at": moment(run.began_at) if run else None,
+        "run_began_at": as_text(run.began_at) if run else None,
         "order_id": state.order_id,
         "version": state.version,
         "closed": int(closed),
-        "status": text(state.status),
+        "status": _text(state.status),
         "customer_id": state.customer_id,
-        "total_amount": text(state.total_amount),
+        "total_amount": _text(state.total_amount),
         "payment_id": state.payment_id,
-        "payment_status": text(state.payment_status),
+        "payment_status": _text(state.payment_status),
         "tracking_number": state.tracking_number,
-        "refund_amount": text(state.refund_amount),
+        "refund_amount": _text(state.refund_amount),
         "received_at": received_at,
-        "updated_at": text(state.updated_at),
+        "updated_at": _text(state.updated_at),
         "state": state.model_dump_json(),
         "problems": json.dumps([problem.model_dump(mode="json") for problem in problems]),
         "applied_at": datetime.now(UTC).isoformat(),
@@ -174,7 +195,7 @@ class Delta:
 
 
 @dataclass(frozen=True)
-class Contribution:
+class _Contribution:
     """What one order adds to the aggregates."""
 
     customer_id: str | None
@@ -185,8 +206,8 @@ class Contribution:
     codes: frozenset[str]
 
     @staticmethod
-    def of(state: OrderState, problems: tuple[ValidationProblem, ...], received_at: str | None) -> "Contribution":
-        return Contribution(
+    def of(state: OrderState, problems: tuple[ValidationProblem, ...], received_at: str | None) -> "_Contribution":
+        return _Contribution(
             customer_id=state.customer_id,
             day=received_at[:10] if received_at else None,
             total=state.total_amount or Decimal(0),
@@ -213,32 +234,7 @@ class Contribution:
             yield Delta("validation_errors_by_code", "code", code, {"orders": sign})
 
 
-def changed(changes: dict[str, int | Decimal], current: dict[str, object]) -> dict[str, int | str]:
-    """`current` with `changes` added, amounts exactly and spelled one way."""
-    return {
-        name: int(str(current.get(name, 0))) + delta
-        if isinstance(delta, int)
-        else amount(Decimal(str(current.get(name, 0))) + delta)
-        for name, delta in changes.items()
-    }
-
-
-def amount(value: Decimal) -> str:
-    """One spelling per amount ("10", never "10.00" on one path and "10.0" on another), so
-    read models kept by different paths compare equal."""
-    return format(value.normalize(), "f") if value else "0"
-
-
-def moment(value: datetime) -> str:
-    """A time as stored where it is compared as text: UTC, fixed width."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def moment_of(text: object) -> datetime | None:
-    return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) if text else None
-
-
-def text(value: object) -> str | None:
+def _text(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):

@@ -15,22 +15,20 @@ the listing itself.) No event is ever skipped, none applied twice.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.api.common.v1 import Payload
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
-from connection.deadlines import call_timeout
-from contract import ORDER_UPDATED_AT, ORDER_VERSION, order_id_of
-from domain import EventEnvelope, OrderStream
-from domain.summary import OrderSummary
-from eventstore import PLAIN, Archive, EnvelopeReader, EventStore, StreamNotFound
-from projections.policy import NeedsWholeStream, RunMark
-from projections.store import ReadModels, Stored
+from connection import call_timeout
+from contract import ORDER_UPDATED_AT, ORDER_VERSION, as_text, order_id_of
+from domain import OrderSummary
+from eventstore import Archive, EnvelopeReader, EventStore, Listing, StreamNotFound
+from projections.policy import RunMark
+from projections.store import OrderCheckpoint, ReadModels
 
 # How far back each poll looks again before the high-water mark: an order whose change
 # reached visibility after a later one was listed is still found. Orders seen again
@@ -50,29 +48,15 @@ class Change:
     version: int | None  # None for orders recorded before they published it
     closed: bool
     changed_at: datetime
-    # The memo as listed, holding the order's latest envelope; read only when needed.
-    memo: Mapping[str, Payload] = field(default_factory=dict)
-    workflow_id: str = ""
-    reader: EnvelopeReader = PLAIN
     # Which run visibility listed, and when it was made: visibility lists every run of an
     # order, those a reset abandoned too.
     run_id: str | None = None
     started_at: datetime | None = None
 
-    def is_another_run_than(self, stored: Stored | None) -> bool:
+    def is_another_run_than(self, stored: OrderCheckpoint | None) -> bool:
         return stored is not None and stored.run_id is not None and self.run_id != stored.run_id
 
-    def next_event_for(self, stored: Stored | None) -> EventEnvelope | None:
-        """The latest event, when it is the one event the read models lack: then it is
-        applied from the listing itself, with no history read."""
-        if stored is None or self.version is None or self.version != stored.version + 1:
-            return None
-        if self.is_another_run_than(stored):
-            return None
-        latest = self.reader.latest_in_memo(self.memo, self.workflow_id)
-        return latest if latest is not None and latest.version == self.version else None
-
-    def is_ahead_of(self, stored: Stored | None) -> bool:
+    def is_ahead_of(self, stored: OrderCheckpoint | None) -> bool:
         if stored is None:
             return True
         if self.is_another_run_than(stored):
@@ -91,7 +75,6 @@ class Change:
 class CatchUp:
     listed: int = 0  # orders visibility listed as changed
     applied: int = 0  # of those, orders the read models lacked events of
-    read: int = 0  # of those, orders whose history was read (the others' one new event was in the listing)
     events: int = 0
     repaired: list[str] = field(default_factory=list)
 
@@ -145,7 +128,7 @@ async def rebuild(
 def changed_since(since: datetime | None) -> str | None:
     if since is None:
         return None
-    at = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = as_text(since)
     # StartTime finds orders as they arrive; OrderUpdatedAt where they rest and end;
     # CloseTime those closed without a last upsert (terminated, timed out) and those
     # recorded before the projection clock.
@@ -153,13 +136,12 @@ def changed_since(since: datetime | None) -> str | None:
 
 
 async def changes(client: Client, since: datetime | None) -> AsyncIterator[Change]:
-    store = EventStore(client)
-    async for execution in store.executions(changed_since(since)):
-        if (change := to_change(execution, store.reader)) is not None:
+    async for execution in Listing(client).executions(changed_since(since)):
+        if (change := to_change(execution)) is not None:
             yield change
 
 
-def to_change(execution: WorkflowExecution, reader: EnvelopeReader) -> Change | None:
+def to_change(execution: WorkflowExecution) -> Change | None:
     """What visibility says of one order; None for a workflow that is not an order."""
     order_id = order_id_of(execution.id)
     if order_id is None:
@@ -171,9 +153,6 @@ def to_change(execution: WorkflowExecution, reader: EnvelopeReader) -> Change | 
         version=attributes.get(ORDER_VERSION),
         closed=execution.status is not None and execution.status != WorkflowExecutionStatus.RUNNING,
         changed_at=max(time for time in times if time is not None),
-        memo=execution.raw_info.memo.fields,
-        workflow_id=execution.id,
-        reader=reader,
         run_id=execution.run_id,
         started_at=execution.start_time,
     )
@@ -187,26 +166,17 @@ async def catch_up(
     store = EventStore(client)
     done = CatchUp()
     newest = since
-    batch: list[tuple[Change, Stored | None]] = []
+    batch: list[Change] = []
     reads = asyncio.Semaphore(_CONCURRENT_READS)
 
-    async def apply(change: Change, stored: Stored | None) -> None:
-        applied = None
-        if (latest := change.next_event_for(stored)) is not None:
+    async def apply(change: Change) -> None:
+        async with reads:
             try:
-                only_latest = OrderStream(change.order_id, (latest,))
-                applied = await asyncio.to_thread(models.apply, only_latest, change.closed, whole=False)
-            except NeedsWholeStream:
-                applied = None
-        if applied is None:
-            async with reads:
-                try:
-                    order = await store.read_stored(change.order_id)
-                except StreamNotFound:  # deleted since it was listed (its current run, at least)
-                    return
-            run = RunMark(order.run_id, order.began_at) if order.run_id and order.began_at else None
-            applied = await asyncio.to_thread(models.apply, order.stream, not order.running, run)
-            done.read += 1
+                order = await store.read_stored(change.order_id)
+            except StreamNotFound:  # deleted since it was listed (its current run, at least)
+                return
+        run = RunMark(order.run_id, order.began_at) if order.run_id and order.began_at else None
+        applied = await asyncio.to_thread(models.apply, order.stream, not order.running, run)
         done.applied += 1
         done.events += applied.events
         if applied.repaired:
@@ -215,15 +185,14 @@ async def catch_up(
             on_progress(done.applied, done.applied + len(batch))
 
     async def flush() -> None:
-        await asyncio.gather(*(apply(change, stored) for change, stored in batch))
+        await asyncio.gather(*(apply(change) for change in batch))
         batch.clear()
 
     async for change in changes(client, None if since is None else since - OVERLAP):
         done.listed += 1
         newest = change.changed_at if newest is None else max(newest, change.changed_at)
-        stored = models.stored(change.order_id)
-        if change.is_ahead_of(stored):
-            batch.append((change, stored))
+        if change.is_ahead_of(models.checkpoint_of(change.order_id)):
+            batch.append(change)
         if len(batch) >= _BATCH:
             await flush()
     await flush()
@@ -239,7 +208,7 @@ def include_archived(models: ReadModels, archive: Archive, reader: EnvelopeReade
     models have whole cost a row look-up."""
     applied = 0
     for order_id, last_version, run_id in archive.versions():
-        stored = models.stored(order_id)
+        stored = models.checkpoint_of(order_id)
         if stored is not None and stored.closed:
             same_run = stored.run_id == run_id or (stored.run_id is None and stored.version >= last_version)
             if same_run:
@@ -273,7 +242,7 @@ async def lag(client: Client, models: ReadModels) -> Lag:
     orders = events = 0
     oldest: datetime | None = None
     async for change in changes(client, None if since is None else since - OVERLAP):
-        stored = await asyncio.to_thread(models.stored, change.order_id)
+        stored = await asyncio.to_thread(models.checkpoint_of, change.order_id)
         if not change.is_ahead_of(stored):
             continue
         orders += 1

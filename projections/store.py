@@ -17,14 +17,13 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import localcontext
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
-from domain import OrderState, OrderStream, ValidationProblem
-from domain.summary import OrderSummary, summarize_orders
-from projections import policy
-from projections.policy import NeedsWholeStream, ProjectionError, StoredOrder
+from contract import from_text
+from domain import OrderState, OrderStream, OrderSummary, ValidationProblem, summarize_orders
+from projections.policy import Delta, OrderRow, ProjectionError, RunMark, answer
 from storage import open_database
 
 READ_MODELS = ("order_summaries", "customer_totals", "sales_per_day", "validation_errors_by_code")
@@ -94,11 +93,11 @@ _CHECKPOINT = "checkpoint"
 _REBUILDING = "__rebuilding"
 
 
-__all__ = ["READ_MODELS", "Applied", "NeedsWholeStream", "ProjectionError", "ReadModels", "Stored"]
+__all__ = ["READ_MODELS", "Applied", "OrderCheckpoint", "ProjectionError", "ReadModels"]
 
 
 @dataclass(frozen=True)
-class Stored:
+class OrderCheckpoint:
     version: int
     closed: bool
     run_id: str | None = None
@@ -208,13 +207,13 @@ class ReadModels:
 
     # -- Checkpoints -------------------------------------------------------------
 
-    def stored(self, order_id: str) -> Stored | None:
+    def checkpoint_of(self, order_id: str) -> OrderCheckpoint | None:
         row = self._row(
             f"SELECT version, closed, {self._run_columns} FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,)
         )
         if row is None:
             return None
-        return Stored(int(row["version"]), bool(row["closed"]), row["run_id"], policy.moment_of(row["run_began_at"]))
+        return OrderCheckpoint(int(row["version"]), bool(row["closed"]), row["run_id"], from_text(row["run_began_at"]))
 
     def state_of(self, order_id: str) -> OrderState | None:
         """The order's state as last applied; None for an order the read models never saw."""
@@ -249,36 +248,26 @@ class ReadModels:
 
     # -- Applying ----------------------------------------------------------------
 
-    def apply(
-        self, stream: OrderStream, closed: bool, run: policy.RunMark | None = None, *, whole: bool = True
-    ) -> Applied:
-        """Bring the read models up to `stream` of `run`: the events after the stored
-        version, checkpoint and all, in one transaction; a later run of the order (a reset
-        since) replaces the earlier one's row and contribution. Nothing to do is done at no
-        cost. `whole=False`: `stream` holds only the latest events (as visibility's memo
-        shows the last one); NeedsWholeStream if they do not continue what is stored."""
+    def apply(self, stream: OrderStream, closed: bool, run: RunMark | None = None) -> Applied:
+        """Bring the read models up to `stream` (read whole from `run`): the order's row and
+        what it adds to and takes from each aggregate, as the policy answers (one answer a
+        change), written with the checkpoint in one transaction; a later run of the order (a
+        reset since) replaces the earlier one's row and contribution. Nothing to do is done
+        at the cost of reading the order's row."""
         with self._db.transaction():
-            stored = self._stored_order(stream.order_id)
-            if not policy.is_news(stored, stream.version, closed, run):
+            said = answer(self._row_of(stream.order_id), stream, closed, run)
+            if said.row is None:
                 return Applied(0, False)
-            folded = policy.fold_whole(stored, stream, run) if whole else policy.fold_latest(stored, stream)
-            problems = policy.problems_of(stream, stored, run)
-            received_at = policy.received_at_of(stream, stored, run)
-            if stored is not None:
-                self._contribute(policy.Contribution.of(stored.state, stored.problems, stored.received_at), sign=-1)
-            row = policy.summary_row(
-                folded.state, closed, problems, received_at, run or (stored.run if stored else None)
-            )
-            self._upsert(self._t(_SUMMARIES), "order_id", row)
-            self._contribute(policy.Contribution.of(folded.state, problems, received_at), sign=+1)
-            before = 0 if folded.repaired or stored is None else stored.version
-            return Applied(folded.state.version - before, folded.repaired)
+            self._upsert(self._t(_SUMMARIES), "order_id", said.row)
+            for delta in said.deltas:
+                self._add(delta)
+            return Applied(said.events, said.repaired)
 
-    def _stored_order(self, order_id: str) -> StoredOrder | None:
+    def _row_of(self, order_id: str) -> OrderRow | None:
         row = self._row(f"SELECT {', '.join(_STORED)} FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,))
         if row is None:
             return None
-        return StoredOrder(
+        return OrderRow(
             version=int(row["version"]),
             closed=bool(row["closed"]),
             state=OrderState.model_validate_json(str(row["state"])),
@@ -287,19 +276,16 @@ class ReadModels:
             run=_run_mark(row["run_id"], row["run_began_at"]),
         )
 
-    def _contribute(self, contribution: policy.Contribution, sign: int) -> None:
-        with localcontext() as exact:
-            exact.prec = 100  # sums of amounts of up to 30 digits, never rounded
-            for delta in contribution.deltas(sign):
-                names = list(delta.changes)
-                table = self._t(delta.table)
-                query = f"SELECT {', '.join(names)} FROM {table} WHERE {delta.key} = ?"
-                current = self._row(query, (delta.value,)) or {}
-                updated = policy.changed(delta.changes, current)
-                if int(updated["orders"]) <= 0:
-                    self._db.execute(f"DELETE FROM {table} WHERE {delta.key} = ?", (delta.value,))
-                else:
-                    self._upsert(table, delta.key, {delta.key: delta.value, **updated})
+    def _add(self, delta: Delta) -> None:
+        """Add `delta` to its aggregate's row, amounts exactly; a row that comes to no order goes."""
+        table = self._t(delta.table)
+        names = list(delta.changes)
+        current = self._row(f"SELECT {', '.join(names)} FROM {table} WHERE {delta.key} = ?", (delta.value,)) or {}
+        updated = _added(delta.changes, current)
+        if int(updated["orders"]) <= 0:
+            self._db.execute(f"DELETE FROM {table} WHERE {delta.key} = ?", (delta.value,))
+        else:
+            self._upsert(table, delta.key, {delta.key: delta.value, **updated})
 
     # -- Reading -----------------------------------------------------------------
 
@@ -317,34 +303,6 @@ class ReadModels:
                 tuple(ValidationProblem.model_validate(problem) for problem in json.loads(problems)),
                 not closed,
             )
-
-    def delays(self, order_id_prefix: str, status: str | None = None) -> list[float]:
-        """Seconds from each matching order's latest event to its row being written (of
-        the orders at `status`, if given)."""
-        query = (
-            f"SELECT updated_at, applied_at FROM {self._t(_SUMMARIES)} WHERE order_id LIKE ? AND updated_at IS NOT NULL"
-        )
-        arguments: tuple[str, ...] = (f"{order_id_prefix}%",)
-        if status is not None:
-            query, arguments = query + " AND status = ?", (*arguments, status)
-        rows = self._db.execute(query, arguments)
-        return [
-            (datetime.fromisoformat(applied) - datetime.fromisoformat(updated)).total_seconds()
-            for updated, applied in rows
-        ]
-
-    def contents(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every read model, in key order, without the times rows were
-        written: what two projections of the same histories must agree on."""
-        columns = {
-            "order_summaries": "order_id, version, closed, status, customer_id, total_amount, payment_id,"
-            " payment_status, tracking_number, refund_amount, received_at, updated_at, state, problems, run_id,"
-            " run_began_at",
-        }
-        return {
-            table: self._db.execute(f"SELECT {columns.get(table, '*')} FROM {self._t(table)} ORDER BY 1").fetchall()
-            for table in READ_MODELS
-        }
 
     def close(self) -> None:
         self._db.close()
@@ -371,11 +329,29 @@ class ReadModels:
         )
 
 
-def _run_mark(run_id: object, began_at: object) -> policy.RunMark | None:
-    when = policy.moment_of(began_at)
-    return policy.RunMark(str(run_id), when) if run_id and when else None
+def _run_mark(run_id: object, began_at: object) -> RunMark | None:
+    when = from_text(began_at)
+    return RunMark(str(run_id), when) if run_id and when else None
 
 
 def _present(have: set[str], added: dict[str, str]) -> str:
     """The added columns to select: each by name where the table has it, else NULL under its name."""
     return ", ".join(column if column in have else f"NULL AS {column}" for column in added)
+
+
+def _added(changes: dict[str, int | Decimal], current: dict[str, object]) -> dict[str, int | str]:
+    """`current` with `changes` added: counts as numbers, amounts exactly and spelled one way."""
+    with localcontext() as exact:
+        exact.prec = 100  # sums of amounts of up to 30 digits, never rounded
+        return {
+            name: int(str(current.get(name, 0))) + change
+            if isinstance(change, int)
+            else amount(Decimal(str(current.get(name, 0))) + change)
+            for name, change in changes.items()
+        }
+
+
+def amount(value: Decimal) -> str:
+    """One spelling per amount ("10", never "10.00" on one path and "10.0" on another), so
+    read models kept by different paths compare equal."""
+    return format(value.normalize(), "f") if value else "0"

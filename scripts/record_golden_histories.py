@@ -33,16 +33,21 @@ from temporalio.client import (  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.exceptions import ApplicationError  # noqa: E402
 
-from activities.ledger import LedgerDatabase, LedgerFraudScreen, LedgerInventory, LedgerPaymentGateway, LedgerShipping  # noqa: E402
-from activities.order_activities import OrderActivities  # noqa: E402
+from activities import (  # noqa: E402
+    LedgerDatabase,
+    LedgerFraudScreen,
+    LedgerInventory,
+    LedgerPaymentGateway,
+    LedgerShipping,
+    OrderActivities,
+)
 from client import start_order  # noqa: E402
-from connection.embedded_server import free_local_port, start_embedded_server, temporal_cli_path  # noqa: E402
+from connection import free_local_port, start_embedded_server, temporal_cli_path  # noqa: E402
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, search_attributes_at_start, workflow_id_for  # noqa: E402
-from domain import OrderInput, OrderItem, OrderState, OrderStatus  # noqa: E402
-from domain.decisions import ApprovePayment, CancelOrder, RejectPayment  # noqa: E402
+from domain import ApprovePayment, CancelOrder, OrderInput, OrderItem, OrderState, OrderStatus, RejectPayment  # noqa: E402  # noqa: E402
 from hosting import build_worker  # noqa: E402
 from programs import ExitCode, leave  # noqa: E402
-from workflows.order_workflow import OrderWorkflow  # noqa: E402
+from workflows import OrderWorkflow  # noqa: E402
 
 GOLDEN = PROJECT / "tests" / "histories" / "golden"
 

@@ -5,7 +5,7 @@ ids a walk over many orders has seen, on disk."""
 from pathlib import Path
 
 from storage.databases import Database, DatabaseError, foreign_tables, is_postgres, schema_columns, where_of
-from storage.places import PlaceError
+from storage.places import PlaceError, Role, input_file, output_file, state_file, writable_directory
 from storage.seen import SeenIds
 from storage.sqlite import SqliteDatabase
 
@@ -27,6 +27,18 @@ def open_database(target: str | Path, *, read_only: bool = False, lock: int = RE
 
 
 __all__ = [
-    "Database", "DatabaseError", "PlaceError", "SeenIds", "foreign_tables", "is_postgres", "open_database",
-    "schema_columns", "where_of",
-]  # fmt: skip
+    "Database",
+    "DatabaseError",
+    "PlaceError",
+    "Role",
+    "SeenIds",
+    "foreign_tables",
+    "input_file",
+    "is_postgres",
+    "open_database",
+    "output_file",
+    "schema_columns",
+    "state_file",
+    "where_of",
+    "writable_directory",
+]

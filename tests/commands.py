@@ -15,6 +15,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -42,10 +43,12 @@ class Ran:
 def _left_as_found() -> Iterator[None]:
     """What a program sets up process-wide, put back as it was once it is done."""
     kept = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers)) for name in _LOGGERS}
+    pycache_prefix = sys.pycache_prefix  # where a worker keeps bytecode (hosting.keep_workflow_bytecode)
     with warnings.catch_warnings():
         try:
             yield
         finally:
+            sys.pycache_prefix = pycache_prefix
             for name, (level, handlers) in kept.items():
                 logger = logging.getLogger(name)
                 logger.setLevel(level)

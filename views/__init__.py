@@ -15,10 +15,10 @@ from domain import (
     OrderReceived,
     OrderState,
     OrderStatus,
+    OrderSummary,
     OrderValidated,
     PaymentProcessed,
 )
-from domain.summary import OrderSummary
 
 # The starter's report: a label column this wide, facts about validation indented under it.
 _LABEL_WIDTH = 12
@@ -89,7 +89,7 @@ def summarize_event(envelope: EventEnvelope) -> str:
         case InventoryReserved(reservations=reservations):
             return ", ".join(f"{r.quantity} x {r.product_id} at {r.warehouse_id}" for r in reservations)
         case OrderFulfilled(fulfillment_id=fulfillment_id, tracking_number=tracking):
-            return f"fulfilment {fulfillment_id}, tracking {tracking or '-'}"
+            return f"fulfillment {fulfillment_id}, tracking {tracking or '-'}"
         case OrderCancelled(reason=reason, refund_amount=refund):
             return f"cancelled: {reason}; refund {refund if refund is not None else 'none'}"
     return envelope.event_type

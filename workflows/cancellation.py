@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from contract import WORKFLOW_TYPE
-from domain.orders import shortened
+from domain import shortened
 
 # Enough of a failure's message to say what happened, in OrderCancelled and the Web UI.
 _MAX_FAILURE_MESSAGE = 300

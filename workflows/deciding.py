@@ -10,10 +10,8 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from contract import DECISION_REFUSED
-from contract.metrics import OrderMetrics
-from domain import OrderState
-from domain.decisions import Decision, refusal
+from contract import DECISION_REFUSED, OrderMetrics
+from domain import Decision, OrderState, refusal
 from workflows.inputs import read_argument
 
 
@@ -25,7 +23,7 @@ def checked_decision(
     *,
     decision_in_progress: bool,
     cancellation_requested: bool,
-    fulfilment_started: bool,
+    fulfillment_started: bool,
 ) -> Any:
     """The decision; a malformed or disallowed one is refused (an update validator's
     refusal is never written to history), and counted by why."""
@@ -39,7 +37,7 @@ def checked_decision(
         decision,
         decision_in_progress=decision_in_progress,
         cancellation_requested=cancellation_requested,
-        fulfilment_started=fulfilment_started,
+        fulfillment_started=fulfillment_started,
         now=workflow.now(),
     )
     if reason:

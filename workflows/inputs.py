@@ -18,8 +18,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from contract import MALFORMED_INPUT, MALFORMED_ORDER_INPUT, workflow_id_for
-from domain import OrderInput, describe_validation_error
-from domain.orders import shortened
+from domain import OrderInput, describe_validation_error, shortened
 
 # Stands in for a start or a request that carried no payload at all.
 NO_INPUT = RawValue(Payload())

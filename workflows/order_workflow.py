@@ -37,9 +37,9 @@ from temporalio.common import RawValue, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.order_activities import OrderActivities
-    from activities.requests import (
+    from activities import (
         FulfillOrder,
+        OrderActivities,
         ProcessPayment,
         RefundPayment,
         ReleaseInventory,
@@ -61,11 +61,14 @@ with workflow.unsafe.imports_passed_through():
         STEP_FAILED,
         WORKFLOW_TYPE,
         EventsQuery,
+        OrderMetrics,
         StateAtQuery,
         idempotency_key,
     )
-    from contract.metrics import OrderMetrics
     from domain import (
+        ApprovePayment,
+        CancelOrder,
+        Decision,
         DomainEvent,
         EventEnvelope,
         InventoryReserved,
@@ -77,9 +80,10 @@ with workflow.unsafe.imports_passed_through():
         OrderValidated,
         PaymentProcessed,
         PaymentStatus,
+        RejectPayment,
         needs_fraud_screening,
+        refusal,
     )
-    from domain.decisions import ApprovePayment, CancelOrder, Decision, RejectPayment, refusal
     from workflows import steps
     from workflows.cancellation import CANCEL_REQUEST, Cancellation, CancellationDue, stopped_by, this_update
     from workflows.deciding import checked_decision
@@ -114,7 +118,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         self._undo: list[Undo] = []
         self._cancellation: Cancellation | None = None
         self._decision_in_progress = False
-        self._fulfilment_started = False
+        self._fulfillment_started = False
         self._closing = False
 
     @property
@@ -125,7 +129,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
     async def run(self, order_input: RawValue = NO_INPUT) -> OrderState:
         self._metrics.started()
         try:
-            await self._take(self._order)
+            await self._process(self._order)
         except CancellationDue as due:
             await self._unwind(due.cancellation)
             if due.cancellation is CANCEL_REQUEST:
@@ -141,7 +145,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             raise ApplicationError(self._cancellation.reason, step, type=STEP_FAILED, non_retryable=True) from None
         return await self._finish()
 
-    async def _take(self, order: OrderInput) -> None:
+    async def _process(self, order: OrderInput) -> None:
         """The order's story, step by step. Returns early where the order ends by itself."""
         if not await self._validate(order):
             return
@@ -158,7 +162,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 timeout_summary="cancellation window",
             )
         self._checkpoint()
-        self._fulfilment_started = True
+        self._fulfillment_started = True
         await self._steps.establish(
             OrderActivities.fulfill_order,
             OrderFulfilled,
@@ -367,7 +371,7 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
             self._metrics,
             decision_in_progress=self._decision_in_progress,
             cancellation_requested=self._cancellation is not None,
-            fulfilment_started=self._fulfilment_started,
+            fulfillment_started=self._fulfillment_started,
         )
 
     async def _ask_to_cancel(self, reason: str, *, created_by: str) -> OrderState:
@@ -440,6 +444,8 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
         """Treat Temporal's cancel request as a cancellation, by the rules a person's
         cancel_order meets: an order that has ended or started shipping goes on."""
         steps.let_the_task_go_on()
-        if refusal(self._state, CancelOrder(reason=CANCEL_REQUEST.reason), fulfilment_started=self._fulfilment_started):
+        if refusal(
+            self._state, CancelOrder(reason=CANCEL_REQUEST.reason), fulfillment_started=self._fulfillment_started
+        ):
             return
         self._cancellation = self._cancellation or CANCEL_REQUEST

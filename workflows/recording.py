@@ -14,8 +14,16 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
-from contract import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, ORDER_UPDATED_AT, ORDER_VERSION, STEP_FAILED, WORKFLOW_TYPE
-from contract.metrics import OrderMetrics
+from contract import (
+    CUSTOMER_ID,
+    ORDER_STATUS,
+    ORDER_TOTAL,
+    ORDER_UPDATED_AT,
+    ORDER_VERSION,
+    STEP_FAILED,
+    WORKFLOW_TYPE,
+    OrderMetrics,
+)
 from domain import (
     DomainEvent,
     EnvelopeHeader,

@@ -12,8 +12,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from activities.order_activities import OrderActivities
-from activities.requests import Recording, ValidateOrder
+from activities import OrderActivities, Recording, ValidateOrder
 from domain import DomainEvent, EventEnvelope
 from workflows.recording import OrderRecord
 

@@ -61,13 +61,13 @@ def run_script(script: str, *args: str, env: dict[str, str], timeout: float = 12
     )
 
 
-def spawn_script(script: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
-    """One of this project's scripts as a process of its own, `env` over ours, its
-    output and errors merged into one text stream to read as it comes."""
+def spawn_script(script: str, *args: str, env: dict[str, str], checkout: Path = PROJECT) -> subprocess.Popen:
+    """One of this project's scripts (of `checkout`) as a process of its own, `env` over
+    ours, its output and errors merged into one text stream to read as it comes."""
     return subprocess.Popen(
-        [sys.executable, str(PROJECT / script), *args],
+        [sys.executable, str(checkout / script), *args],
         env={**os.environ, **env},
-        cwd=PROJECT,
+        cwd=checkout,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

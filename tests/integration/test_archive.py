@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from connection.embedded_server import free_local_port
-from connection.encryption import Keyring
+from encryption import Keyring
 from eventstore import Archive, ArchivedOrder, EnvelopeReader, HistoryReadError, load_history_file, read_history_file
 from eventstore.archive import ARCHIVE_FILENAME, history_digest
 from tests.commands import Ran, orders_in_process, starter_in_process

@@ -21,7 +21,7 @@ from temporalio.api.common.v1 import Payload
 
 from benchmarks.http_burst import burst
 from connection.embedded_server import free_local_port
-from connection.encryption import Keyring
+from encryption import Keyring
 from orders_cli.codec_server import make_app, serve
 from tests.commands import orders_in_process
 from tests.integration.helpers import ORDERS_COMMAND, stop_processes

@@ -13,9 +13,9 @@ from datetime import timedelta
 from temporalio.service import RPCError
 
 from client import start_order
-from connection import has_live_worker
 from contract import TASK_QUEUE
 from domain import OrderState, OrderStatus
+from hosting import has_live_worker
 from programs.exits import ExitCode
 from tests.commands import orders_in_process
 from tests.integration.helpers import ORDERS_COMMAND, spawn_worker

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
-from connection import has_live_worker, load_settings
+from connection import load_settings
 from connection.embedded_server import free_local_port
-from connection.encryption import ENCRYPTED_ENCODING, KEY_ID_METADATA, Keyring
 from connection.temporal import client_options
 from contract import CUSTOMER_ID, ORDER_TOTAL, TASK_QUEUE, WORKFLOW_TYPE
+from encryption import ENCRYPTED_ENCODING, KEY_ID_METADATA, Keyring
+from hosting import has_live_worker
 from orders_cli.codec_server import allowed_origins, make_app, serve
 from tests.commands import Ran, orders_here, starter_in_process
 from tests.conftest import take_namespace

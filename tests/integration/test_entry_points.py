@@ -4,21 +4,24 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shutil
 import signal
 import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 import starter
-from connection import TemporalUnavailable, has_live_worker, load_settings
+from connection import TemporalUnavailable, load_settings
 from connection.embedded_server import free_local_port, is_listening
 from contract import TASK_QUEUE, workflow_id_for
-from hosting import build_worker
+from hosting import build_worker, has_live_worker
 from tests.commands import starter_in_process
 from tests.integration.helpers import (
     ORDERS_COMMAND,
+    PROJECT,
     address_of,
     processes_mentioning,
     read_until,
@@ -127,9 +130,11 @@ async def test_starter_serves_its_orders_itself_once_the_last_worker_has_stopped
     assert await description.static_summary() == f"Order {order['order_id']} for CUSTOMER-123, total 150.50"
 
 
-async def serve_one_order_then_sigterm(client: Client | None, address: str, order_id: str, **env: str) -> str:
-    """Run worker.py at `address`, have it process one order, stop it with SIGTERM; its output."""
-    worker = spawn_script("worker.py", env={"TEMPORAL_ADDRESS": address, **env})
+async def serve_one_order_then_sigterm(
+    client: Client | None, address: str, order_id: str, checkout: Path = PROJECT, **env: str
+) -> str:
+    """Run worker.py (of `checkout`) at `address`, have it process one order, stop it with SIGTERM; its output."""
+    worker = spawn_script("worker.py", env={"TEMPORAL_ADDRESS": address, **env}, checkout=checkout)
     try:
         output = ""
         while "Serving task queue" not in output:
@@ -154,6 +159,48 @@ async def test_worker_serves_orders_and_stops_gracefully_on_sigterm(dev_env, uni
     output = await serve_one_order_then_sigterm(dev_env.client, address_of(dev_env), unique)
     assert "Stopped" in output
     assert "embedded" not in output
+
+
+def a_checkout(place: Path) -> Path:
+    """This project's files as git sees them (tracked, or new and not ignored), committed
+    in a repository of their own at `place`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT,
+        capture_output=True,
+        check=True,
+    )
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (PROJECT / name).is_file():
+            (place / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT / name, place / name)
+    git = ["git", "-c", "user.name=tests", "-c", "user.email=tests@localhost"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "checkout"]):
+        subprocess.run([*git, *command], cwd=place, check=True, capture_output=True)
+    return place
+
+
+async def test_a_worker_leaves_its_checkout_as_it_found_it_and_keeps_the_workflows_bytecode_in_the_cache(
+    dev_env, tmp_path, unique
+):
+    """Python itself told to write no bytecode (PYTHONDONTWRITEBYTECODE): what the worker
+    writes is its own doing, and none of it lands in the checkout."""
+    checkout = a_checkout(tmp_path / "checkout")
+    cache = tmp_path / "cache"
+    output = await serve_one_order_then_sigterm(
+        dev_env.client,
+        address_of(dev_env),
+        unique,
+        checkout,
+        PYTHONDONTWRITEBYTECODE="1",
+        XDG_CACHE_HOME=str(cache),
+        ORDERS_DATA_DIR=str(tmp_path / "data"),
+    )
+    assert "Stopped" in output
+    status = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=checkout, capture_output=True, text=True)
+    assert status.stdout == "", f"the worker left in its checkout:\n{status.stdout}"
+    kept = {path.name.split(".")[0] for path in cache.rglob("*.pyc")}
+    assert {"order_workflow", "recording", "steps"} <= kept
 
 
 async def test_worker_starts_the_embedded_server_when_nothing_answers_and_stops_it_on_sigterm(tmp_path, unique):

@@ -28,12 +28,11 @@ from temporalio.client import Client
 
 from benchmarks.http_burst import burst
 from client import start_order
-from connection import has_live_worker
 from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
 from connection.temporal import client_options
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, workflow_id_for
 from contract.metrics import DOMAIN_METRICS
-from hosting import build_worker
+from hosting import build_worker, has_live_worker
 from observability.tracing import CORRELATION_ID, ORDER_ID, start_tracing, stop_tracing
 from orders_cli.health import NO_WORKER
 from programs.exits import ExitCode

@@ -26,6 +26,7 @@ from tests.conftest import client_in, take_namespace
 from tests.integration.helpers import ORDERS_COMMAND, address_of
 from tests.integration.refusing_proxy import GET_HISTORY, RefusingProxy
 from tests.orders import ORDER_001, ORDER_002, ORDER_003, Ledger, one_line_order, open_shop, renamed, wait_for_status
+from tests.read_models import contents
 from tests.waiting import wait_until
 from workflows.order_workflow import OrderWorkflow
 
@@ -162,7 +163,7 @@ async def test_a_projector_killed_mid_batch_and_restarted_converges_to_a_rebuild
     rebuilt_path = projections_at("rebuilt")
     rebuilt = await orders(own_env, rebuilt_path, "projector", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    converged, rebuild = ReadModels(projections).contents(), ReadModels(rebuilt_path).contents()
+    converged, rebuild = contents(projections), contents(rebuilt_path)
     assert converged == rebuild
     assert 0 < killed_at < len(converged["order_summaries"])
 
@@ -177,7 +178,7 @@ async def test_a_running_projector_picks_up_new_orders_and_stops_on_sigterm(own_
         final = (await EventStore(own_env.client).read_stream(f"LIVE-{unique}-0")).version
 
         async def projected() -> bool | None:
-            stored = ReadModels(projections).stored(f"LIVE-{unique}-0")
+            stored = ReadModels(projections).checkpoint_of(f"LIVE-{unique}-0")
             return True if stored and stored.version == final and stored.closed else None
 
         await wait_until(projected, seconds=30, what="the running projector to apply the new order")
@@ -198,7 +199,7 @@ async def test_projectors_running_side_by_side_apply_each_event_once(own_env, tm
     assert all(result.returncode == 0 for result in results), [result.stderr for result in results]
     rebuilt = await orders(own_env, alone, "projector", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert ReadModels(shared).contents() == ReadModels(alone).contents()
+    assert contents(shared) == contents(alone)
 
 
 async def test_read_models_of_another_namespace_are_refused_not_reported_as_current(own_env, tmp_path):
@@ -239,7 +240,7 @@ async def test_readers_see_the_old_read_models_until_a_rebuild_is_whole_and_a_ki
     await place_many(own_env, Ledger(tmp_path / "ledger.sqlite"), f"rebuild-{unique}", f"REBUILD-{unique}", 30)
     caught_up = await orders(own_env, projections, "projector", "--once")
     assert caught_up.returncode == 0, caught_up.stderr
-    before = ReadModels(projections).contents()
+    before = contents(projections)
     report = await orders(own_env, projections, "report", "--json")
     assert "From the read models" in report.stderr
     # Histories served slowly, so a rebuild is surely midway when it is looked at.
@@ -254,7 +255,7 @@ async def test_readers_see_the_old_read_models_until_a_rebuild_is_whole_and_a_ki
         )
         killed.send_signal(signal.SIGKILL)
         await asyncio.to_thread(killed.wait)
-        assert ReadModels(projections).contents() == before, "a killed rebuild leaves the read models serving"
+        assert contents(projections) == before, "a killed rebuild leaves the read models serving"
 
         rebuilding = subprocess.Popen([ORDERS_COMMAND, "projector", "rebuild"], env=slow, stderr=subprocess.PIPE)
         seen = []
@@ -267,7 +268,7 @@ async def test_readers_see_the_old_read_models_until_a_rebuild_is_whole_and_a_ki
     whole = len(before["order_summaries"])
     print(f"{len(seen)} reads during the rebuild, each of {set(seen)} order(s)")
     assert len(seen) >= 10 and set(seen) == {whole}, "never an empty or partial shop"
-    assert ReadModels(projections).contents() == before
+    assert contents(projections) == before
     assert rows_in(projections, "order_summaries__rebuilding") is None, "the rebuilt set took the old one's place"
     again = await orders(own_env, projections, "report", "--json")
     assert again.returncode == 0 and json.loads(again.stdout) == json.loads(report.stdout)

@@ -12,6 +12,7 @@ from domain.summary import summarize
 from eventstore import read_history_file
 from projections import ProjectionError, ReadModels
 from storage import open_database
+from tests.read_models import contents
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 GOLDEN = sorted(path for path in (HISTORIES / "golden").glob("*.json") if not path.name.endswith(".state.json"))
@@ -32,26 +33,27 @@ def test_the_read_models_of_every_golden_history_summarize_as_the_fold(projectio
 
 
 def test_an_event_offered_again_changes_nothing(projections_at):
-    models = ReadModels(projections_at("projections"))
+    target = projections_at("projections")
+    models = ReadModels(target)
     for stream in STREAMS:
         models.apply(first(stream, 2), closed=False)
         models.apply(stream, closed=True)
-    once = models.contents()
+    once = contents(target)
     for stream in STREAMS:
         assert models.apply(stream, closed=True).events == 0
         models.apply(first(stream, 2), closed=True)  # an older, shorter read: never goes back
-    assert models.contents() == once
+    assert contents(target) == once
 
 
 def test_step_by_step_and_all_at_once_give_the_same_read_models(projections_at):
-    stepwise = ReadModels(projections_at("stepwise"))
-    at_once = ReadModels(projections_at("at-once"))
+    stepwise_at, at_once_at = projections_at("stepwise"), projections_at("at-once")
+    stepwise, at_once = ReadModels(stepwise_at), ReadModels(at_once_at)
     for stream in STREAMS:
         for version in range(1, stream.version + 1):
             stepwise.apply(first(stream, version), closed=False)
         stepwise.apply(stream, closed=True)
         at_once.apply(stream, closed=True)
-    assert stepwise.contents() == at_once.contents()
+    assert contents(stepwise_at) == contents(at_once_at)
 
 
 def test_a_stored_state_the_stream_does_not_continue_is_folded_again_from_the_first_event(projections_at):
@@ -66,9 +68,9 @@ def test_a_stored_state_the_stream_does_not_continue_is_folded_again_from_the_fi
     tampered.close()
     applied = models.apply(stream, closed=True)
     assert applied.repaired
-    fresh = ReadModels(projections_at("fresh"))
-    fresh.apply(stream, closed=True)
-    assert models.contents()["order_summaries"] == fresh.contents()["order_summaries"]
+    fresh_at = projections_at("fresh")
+    ReadModels(fresh_at).apply(stream, closed=True)
+    assert contents(target)["order_summaries"] == contents(fresh_at)["order_summaries"]
 
 
 def test_a_stream_with_a_gap_of_its_own_is_refused_naming_the_order(projections_at):
@@ -81,38 +83,14 @@ def test_a_stream_with_a_gap_of_its_own_is_refused_naming_the_order(projections_
 
 
 def test_aggregates_are_exact_and_leave_no_empty_rows(projections_at):
-    models = ReadModels(projections_at("projections"))
+    target = projections_at("projections")
+    models = ReadModels(target)
     for stream in STREAMS:
         models.apply(stream, closed=True)
-    contents = models.contents()
-    assert all(row[1] > 0 for row in contents["customer_totals"])
-    assert sum(row[1] for row in contents["sales_per_day"]) == len(STREAMS)
-    assert dataclasses.is_dataclass(models.stored(STREAMS[0].order_id))
-
-
-def test_the_latest_event_alone_continues_a_stored_order_as_the_whole_stream_does(projections_at):
-    """As the projector applies an order's one new event from visibility's memo."""
-    from projections.policy import NeedsWholeStream
-
-    one_by_one = ReadModels(projections_at("one-by-one"))
-    whole = ReadModels(projections_at("whole"))
-    for stream in STREAMS:
-        one_by_one.apply(first(stream, 1), closed=False)
-        for envelope in stream.envelopes[1:]:
-            one_by_one.apply(OrderStream(stream.order_id, (envelope,)), closed=False, whole=False)
-        one_by_one.apply(OrderStream(stream.order_id, stream.envelopes[-1:]), closed=True, whole=False)
-        whole.apply(stream, closed=True)
-    assert one_by_one.contents() == whole.contents()
-
-    longest = max(STREAMS, key=lambda stream: stream.version)
-    behind = ReadModels(projections_at("behind"))
-    behind.apply(first(longest, 1), closed=False)
-    with pytest.raises(NeedsWholeStream):  # version 3 alone does not continue version 1
-        behind.apply(OrderStream(longest.order_id, longest.envelopes[2:3]), closed=False, whole=False)
-    with pytest.raises(NeedsWholeStream):  # nothing stored to continue
-        ReadModels(projections_at("empty")).apply(
-            OrderStream(longest.order_id, longest.envelopes[1:2]), closed=False, whole=False
-        )
+    held = contents(target)
+    assert all(row[1] > 0 for row in held["customer_totals"])
+    assert sum(row[1] for row in held["sales_per_day"]) == len(STREAMS)
+    assert dataclasses.is_dataclass(models.checkpoint_of(STREAMS[0].order_id))
 
 
 def test_read_models_never_write_into_another_programs_table_of_the_same_name(tmp_path):

@@ -22,11 +22,11 @@ from temporalio.client import Client, WorkflowHistory
 
 from eventstore import PLAIN, Archive
 from eventstore.history import run_of
-from projections import ReadModels
 from tests.commands import orders_in_process, starter_in_process
 from tests.conftest import client_in, settings_for, shop_in, take_namespace
 from tests.integration.helpers import ORDERS_COMMAND, PROJECT, temporal_cli
 from tests.orders import one_line_order
+from tests.read_models import contents
 from tests.waiting import wait_until
 
 ORDERS = ("ZR-1", "ZR-2", "ZR-3")
@@ -139,14 +139,9 @@ async def test_the_read_models_take_the_abandoned_runs_out_and_equal_a_rebuild(r
     assert (await reset_shop.orders("projector", "--once")).returncode == 0
     rebuilt = reset_shop.root / "rebuilt.sqlite"
     assert (await reset_shop.orders("projector", "rebuild", ORDERS_PROJECTIONS_DSN=str(rebuilt))).returncode == 0
-    live, again = ReadModels(reset_shop.root / "data" / "projections.sqlite"), ReadModels(rebuilt)
-    try:
-        assert live.contents() == again.contents()
-        customer = live.contents()["customer_totals"]
-        assert [(row[0], row[1]) for row in customer] == [("C-RESET", 3)]
-    finally:
-        live.close()
-        again.close()
+    live = contents(reset_shop.root / "data" / "projections.sqlite")
+    assert live == contents(rebuilt)
+    assert [(row[0], row[1]) for row in live["customer_totals"]] == [("C-RESET", 3)]
     summary = json.loads((await reset_shop.orders("report", "--json")).stdout)
     assert summary["orders"] == 3
 

@@ -18,10 +18,10 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from client import start_order
-from connection import has_live_worker
 from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
-from connection.encryption import Keyring
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
+from encryption import Keyring
+from hosting import has_live_worker
 from tests.integration.helpers import run_script, spawn_codec_server, spawn_worker, stop_processes
 from tests.orders import one_line_order
 from tests.waiting import wait_until

@@ -101,7 +101,7 @@ def test_inventory_reserved_records_the_reservations():
     assert state.reservations == (RESERVATION,)
 
 
-def test_order_fulfilled_records_fulfilment_and_tracking():
+def test_order_fulfilled_records_fulfillment_and_tracking():
     state = state_after(
         received(),
         valid(),

@@ -1,7 +1,12 @@
 """The README's commands are the ones that run, and the docs say what the code does."""
 
 import re
+import tomllib
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -17,6 +22,23 @@ def test_ci_runs_the_readmes_test_command_verbatim():
     assert quick_start[1].strip() == ci_command
 
 
+def test_the_test_command_installs_the_versions_tested_and_they_fall_in_pyprojects_ranges():
+    ci_command = (PROJECT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ".venv/bin/pip install -c constraints.txt -e '.[test]'" in ci_command
+    pinned = {
+        canonicalize_name(name): Version(version)
+        for line in (PROJECT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+        for name, version in [line.split("==")]
+    }
+    project = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(text) for text in (*project["dependencies"], *project["optional-dependencies"]["test"])]
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{requirement.name} is not pinned in constraints.txt"
+        assert pinned[name] in requirement.specifier, f"{name} {pinned[name]} is outside pyproject's {requirement}"
+
+
 def test_the_readmes_first_command_installs_and_runs_the_starter():
     first = shell_blocks((PROJECT / "README.md").read_text())[0].strip()
     assert first == "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python starter.py"
@@ -26,8 +48,8 @@ def test_the_readmes_first_command_installs_and_runs_the_starter():
 
 PRODUCTION = [
     *(PROJECT / room for room in (
-        "activities", "client", "connection", "contract", "domain", "eventstore", "hosting", "observability",
-        "orders_cli", "programs", "projections", "storage", "views", "workflows",
+        "activities", "client", "connection", "contract", "domain", "encryption", "eventstore", "hosting",
+        "observability", "orders_cli", "programs", "projections", "storage", "views", "workflows",
     )),
     PROJECT / "worker.py",
     PROJECT / "starter.py",

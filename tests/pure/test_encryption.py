@@ -9,7 +9,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 
 from connection import SettingsError, load_settings
-from connection.encryption import (
+from connection.temporal import data_converter
+from encryption import (
     ENCRYPTED_ENCODING,
     KEY_ID_METADATA,
     EncryptionCodec,
@@ -17,7 +18,6 @@ from connection.encryption import (
     Keyring,
     refuse_encrypted,
 )
-from connection.temporal import data_converter
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"customer_id": "CUSTOMER-123", "total": "150.50"}')
 

@@ -10,7 +10,8 @@ from threading import Thread
 import pytest
 
 from connection.embedded_server import free_local_port
-from observability.endpoint import STUCK_AFTER_SECONDS, Health, parse_address, serve
+from contract import host_and_port
+from observability.endpoint import STUCK_AFTER_SECONDS, Health, serve
 
 
 def get(url: str) -> tuple[int, str]:
@@ -73,8 +74,19 @@ def test_the_endpoint_answers_503_with_the_reason_and_passes_metrics_on():
         stop()
 
 
-@pytest.mark.parametrize("text", ["9464", ":9464", "host:", "host:99999", "host:port"])
+@pytest.mark.parametrize("text", ["9464", ":9464", "host:", "host:99999", "host:port", "[]:7233", "nonsense"])
 def test_a_malformed_address_is_refused(text):
     with pytest.raises(ValueError, match="is not host:port"):
-        parse_address(text)
-    assert parse_address("0.0.0.0:9464") == ("0.0.0.0", 9464)
+        host_and_port(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("0.0.0.0:9464", ("0.0.0.0", 9464)),
+        ("[::1]:7233", ("::1", 7233)),
+        ("ns.acct.tmprl.cloud:7233", ("ns.acct.tmprl.cloud", 7233)),
+    ],
+)
+def test_every_address_setting_reads_host_and_port_one_way(text, parts):
+    assert host_and_port(text) == parts

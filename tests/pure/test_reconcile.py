@@ -19,18 +19,18 @@ from domain import (
     PaymentStatus,
     ValidationResult,
 )
-from eventstore import StoredStream
+from eventstore import FoundStream
 from orders_cli.reconcile import Discrepancy, _rendered, reconcile
 from tests.builders import envelope, received
 
 LINE = InventoryReservation(product_id="PROD-1", quantity=2, warehouse_id="WH-1")
 
 
-def stream(*events, order_id: str = "ORDER-1", running: bool = False) -> StoredStream:
-    return StoredStream(OrderStream(order_id, tuple(envelope(e, n) for n, e in enumerate(events, 1))), running)
+def stream(*events, order_id: str = "ORDER-1", running: bool = False) -> FoundStream:
+    return FoundStream(OrderStream(order_id, tuple(envelope(e, n) for n, e in enumerate(events, 1))), running)
 
 
-def shipped_order(order_id: str = "ORDER-1") -> StoredStream:
+def shipped_order(order_id: str = "ORDER-1") -> FoundStream:
     return stream(
         received(order_id),
         OrderValidated(order_id=order_id, validation_result=ValidationResult(is_valid=True)),
@@ -59,7 +59,7 @@ def test_one_order_is_counted_in_numbers_not_truth_values():
     assert json.dumps(dict(result.effects)) == '{"charges": 1, "refunds": 0, "reserved lines": 1, "shipments": 1}'
 
 
-def problems(orders: list[StoredStream], ledger: dict[str, OrderEffects]) -> list[Discrepancy]:
+def problems(orders: list[FoundStream], ledger: dict[str, OrderEffects]) -> list[Discrepancy]:
     return reconcile(orders, ledger).discrepancies
 
 

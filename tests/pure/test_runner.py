@@ -104,13 +104,26 @@ def test_a_program_run_in_process_leaves_the_process_as_it_found_it():
     """What a program sets up for itself (log handlers and levels, warning filters, the
     SIGTERM handler) is the process's own again once it has run in-process."""
     import signal
+    import sys
     import warnings
 
     root = logging.getLogger()
-    before = (list(root.handlers), root.level, list(warnings.filters), signal.getsignal(signal.SIGTERM))
+    before = (
+        list(root.handlers),
+        root.level,
+        list(warnings.filters),
+        signal.getsignal(signal.SIGTERM),
+        sys.pycache_prefix,
+    )
     for program, args in ((orders_here, ("events", "ORDER-1")), (lambda env, *a: run_here(worker.main, env, *a), ())):
         # An address that is not this machine's (TEST-NET): nothing answers, and no embedded server is started.
         program(
             {"ORDERS_LOG_FORMAT": "json", "TEMPORAL_ADDRESS": "192.0.2.1:7233", "ORDERS_CONNECT_TIMEOUT": "1"}, *args
         )
-    assert (list(root.handlers), root.level, list(warnings.filters), signal.getsignal(signal.SIGTERM)) == before
+    assert (
+        list(root.handlers),
+        root.level,
+        list(warnings.filters),
+        signal.getsignal(signal.SIGTERM),
+        sys.pycache_prefix,
+    ) == before

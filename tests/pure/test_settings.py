@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from connection import SettingsError, load_settings
+from tests.commands import orders_here
 
 
 def test_the_read_models_go_under_the_data_dir_unless_a_dsn_says_otherwise():
@@ -54,3 +55,17 @@ def test_operating_settings_are_off_or_quiet_by_default_and_a_malformed_one_is_n
         load_settings({"ORDERS_METRICS_ADDRESS": "9464"})
     with pytest.raises(SettingsError, match="ORDERS_LOG_FORMAT='yaml' is not one of: text, json"):
         load_settings({"ORDERS_LOG_FORMAT": "yaml"})
+
+
+@pytest.mark.parametrize("address", ["nonsense", "nonsense:abc", "localhost:0"])
+def test_a_temporal_address_that_is_not_host_and_port_is_one_line_before_anything_is_reached(address):
+    with pytest.raises(
+        SettingsError, match=f"TEMPORAL_ADDRESS, or the profile's address\\): '{address}' is not host:port"
+    ):
+        load_settings({"TEMPORAL_ADDRESS": address})
+    ran = orders_here({"TEMPORAL_ADDRESS": address}, "state", "ORDER-001")
+    assert ran.returncode == 2
+    assert ran.stderr.strip().splitlines() == [
+        "orders state: the Temporal address (TEMPORAL_ADDRESS, or the profile's address): "
+        f"'{address}' is not host:port (for example 127.0.0.1:7233)"
+    ]

@@ -116,7 +116,7 @@ class MemoCarrierOrderWorkflow(metaclass=OneOrderPerStart):
         self._undo: list[Undo] = []
         self._cancellation: Cancellation | None = None
         self._decision_in_progress = False
-        self._fulfilment_started = False
+        self._fulfillment_started = False
         self._closing = False
         # Search attributes decided but not yet upserted, and OrderStatus as the server has it.
         self._unpublished: dict[str, SearchAttributeUpdate[Any]] = {}
@@ -219,7 +219,7 @@ class MemoCarrierOrderWorkflow(metaclass=OneOrderPerStart):
             )
         self._checkpoint()
 
-        self._fulfilment_started = True
+        self._fulfillment_started = True
         fulfilled = await self._call(
             OrderActivities.fulfill_order,
             FulfillOrder(
@@ -391,7 +391,7 @@ class MemoCarrierOrderWorkflow(metaclass=OneOrderPerStart):
             decision,
             decision_in_progress=self._decision_in_progress,
             cancellation_requested=self._cancellation is not None,
-            fulfilment_started=self._fulfilment_started,
+            fulfillment_started=self._fulfillment_started,
             now=workflow.now(),
         )
         if reason:
@@ -506,7 +506,9 @@ class MemoCarrierOrderWorkflow(metaclass=OneOrderPerStart):
         """Treat Temporal's cancel request as a cancellation, by the rules a person's
         cancel_order meets: an order that has ended or started shipping goes on."""
         _let_the_task_go_on()
-        if refusal(self._state, CancelOrder(reason=CANCEL_REQUEST.reason), fulfilment_started=self._fulfilment_started):
+        if refusal(
+            self._state, CancelOrder(reason=CANCEL_REQUEST.reason), fulfillment_started=self._fulfillment_started
+        ):
             return
         self._cancellation = self._cancellation or CANCEL_REQUEST
 

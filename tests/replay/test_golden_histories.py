@@ -23,11 +23,11 @@ from temporalio.common import RawValue
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from connection.encryption import Keyring
 from domain import OrderInput, OrderState, needs_fraud_screening
+from encryption import Keyring
 from eventstore import EnvelopeReader, HistoryReadError, load_history_file, read_history_file
 from hosting import workflow_options
-from hosting.replay import replay
+from hosting.replaying import replay
 from tests.replay.memo_carrier_build import MemoCarrierOrderWorkflow
 from tests.replay.unversioned_build import UnversionedOrderWorkflow
 from workflows.inputs import NO_INPUT

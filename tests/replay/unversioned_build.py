@@ -129,7 +129,7 @@ class UnversionedOrderWorkflow(metaclass=OneOrderPerStart):
         self._undo: list[Undo] = []
         self._cancellation: Cancellation | None = None
         self._decision_in_progress = False
-        self._fulfilment_started = False
+        self._fulfillment_started = False
         self._closing = False
         self._fewer_round_trips = False
         # Search attributes decided but not yet upserted, and OrderStatus as the server has it.
@@ -237,7 +237,7 @@ class UnversionedOrderWorkflow(metaclass=OneOrderPerStart):
             )
         self._checkpoint()
 
-        self._fulfilment_started = True
+        self._fulfillment_started = True
         fulfilled = await self._call(
             OrderActivities.fulfill_order,
             FulfillOrder(
@@ -452,7 +452,7 @@ class UnversionedOrderWorkflow(metaclass=OneOrderPerStart):
             decision,
             decision_in_progress=self._decision_in_progress,
             cancellation_requested=self._cancellation is not None,
-            fulfilment_started=self._fulfilment_started,
+            fulfillment_started=self._fulfillment_started,
             now=workflow.now(),
         )
         if reason:
@@ -579,7 +579,9 @@ class UnversionedOrderWorkflow(metaclass=OneOrderPerStart):
         """Treat Temporal's cancel request as a cancellation, by the rules a person's
         cancel_order meets: an order that has ended or started shipping goes on."""
         _let_the_task_go_on()
-        if refusal(self._state, CancelOrder(reason=CANCEL_REQUEST.reason), fulfilment_started=self._fulfilment_started):
+        if refusal(
+            self._state, CancelOrder(reason=CANCEL_REQUEST.reason), fulfillment_started=self._fulfillment_started
+        ):
             return
         self._cancellation = self._cancellation or CANCEL_REQUEST
 

@@ -13,10 +13,9 @@ from temporalio.service import RPCError
 
 from connection import Settings, open_connection, silence_of
 from contract import SEARCH_ATTRIBUTES
-from domain import OrderStream
-from domain.summary import SummarySource
+from domain import OrderStream, SummarySource
 from eventstore import Archive, EnvelopeReader, EventStore, open_archive, read_history_file
-from programs.arguments import is_history_path
+from programs import is_history_path
 from storage import PlaceError
 
 

@@ -14,10 +14,10 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from connection.encryption import Keyring
 from domain import OrderState
+from encryption import Keyring
 from eventstore import EnvelopeReader, HistoryReadError
-from hosting import build_replayer
+from hosting.workers import build_replayer
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ from typing import Any, Literal, TextIO
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from temporalio.client import Client
 
+from contract import as_text
 from domain import EventEnvelope, OrderStream
-from eventstore import Archive, ArchiveError, EventStore, StoredStream, StreamNotFound
+from eventstore import Archive, ArchiveError, EventStore, FoundStream, StreamNotFound
 from projections.projector import OVERLAP, Change, changed_since, to_change
 
 # Orders listed before their histories are read: what a run holds at once.
@@ -195,10 +196,11 @@ async def export(
     if query:
         selection = f"({selection}) AND ({query})" if selection else query
     newest = since
-    total = await store.count(selection)
+    listing = store.listing
+    total = await listing.count(selection)
     window: dict[str, Change] = {}
-    async for execution in store.executions(selection):
-        if (change := to_change(execution, store.reader)) is None:
+    async for execution in listing.executions(selection):
+        if (change := to_change(execution)) is None:
             continue
         newest = max(newest, change.changed_at) if newest else change.changed_at
         window.setdefault(change.order_id, change)  # a reset order is listed once a run
@@ -233,7 +235,7 @@ async def _export_window(
             wanted.append(change)
     limit = asyncio.Semaphore(_CONCURRENT_READS)
 
-    async def read(change: Change) -> StoredStream | None:
+    async def read(change: Change) -> FoundStream | None:
         async with limit:
             try:
                 return await store.read_stored(change.order_id)
@@ -242,7 +244,7 @@ async def _export_window(
 
     for stored in await asyncio.gather(*(read(change) for change in wanted)):
         if stored is not None:
-            began = _time(stored.began_at) if stored.began_at else None
+            began = as_text(stored.began_at) if stored.began_at else None
             _write(stored.stream, stored.run_id, began, not stored.running, checkpoint, out, run)
 
 
@@ -264,7 +266,7 @@ def _export_archived(
         archived = archive.get(order_id)
         if archived is None:
             continue
-        began = _time(archived.began_at())
+        began = as_text(archived.began_at())
         if exported.began_at is not None and began <= exported.began_at:
             continue  # Temporal holds a later run, exported already; the archive has not caught up with it
         run.listed += 1
@@ -298,10 +300,6 @@ def _write(
     run.events += len(new)
     run.exported_orders += bool(new)
     checkpoint.record(stream.order_id, Exported(run_id, ids, stream.version, closed, began_at))
-
-
-def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def finish_output(partial: Path, final: Path, out: TextIO) -> None:

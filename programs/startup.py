@@ -9,9 +9,8 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from connection import Settings, load_settings
-from connection.core_logs import forward_core_logs
-from observability.logs import configure_logging
-from observability.tracing import start_tracing, stop_tracing
+from observability import configure_logging, start_tracing, stop_tracing
+from programs.runtime import forward_core_logs
 
 
 @contextmanager

@@ -1,0 +1,28 @@
+"""Payload encryption: what customer data looks like on its way to the server and back
+(encryption.codec: the SDK's `PayloadCodec`, AES-256-GCM, keys by id), and the customer
+reference a server may see in place of a customer id.
+
+A room of its own, below the connection: the client's data converter, the event store's
+reader of recorded histories and the codec server the Web UI calls all open payloads
+with it, and none of them needs to reach Temporal to do so."""
+
+from encryption.codec import (
+    ENCRYPTED_ENCODING,
+    KEY_ID_METADATA,
+    EncryptionCodec,
+    EncryptionKeyError,
+    Keyring,
+    MalformedPayloadError,
+    PayloadOpener,
+    customer_ref,
+    is_encrypted,
+    opener,
+    opener_of,
+    refuse_encrypted,
+)
+
+__all__ = [
+    "ENCRYPTED_ENCODING", "KEY_ID_METADATA", "EncryptionCodec", "EncryptionKeyError", "Keyring",
+    "MalformedPayloadError", "PayloadOpener", "customer_ref", "is_encrypted", "opener", "opener_of",
+    "refuse_encrypted",
+]  # fmt: skip
