@@ -5,10 +5,11 @@ later refuses it as expired. Stopped by SIGTERM while it waits: one line, exit 1
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.service import RPCError
 
@@ -51,7 +52,6 @@ async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(own_client, 
 
         # Long enough to be waiting for certain when the signal comes.
         slow = {**env, "ORDERS_DECISION_TIMEOUT": str(SIGNALLED_AFTER + DECISION_TIMEOUT)}
-        signalled_at = time.monotonic()
         stopped_by = subprocess.Popen(
             [ORDERS_COMMAND, *approve], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **slow},
@@ -65,8 +65,9 @@ async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(own_client, 
 
         # Past both deadlines, a worker comes back and takes the two waiting decisions
         # up with the order's next workflow task: each is refused as expired, and the
-        # order still waits for a person, at the version it had.
-        await asyncio.sleep(SIGNALLED_AFTER + DECISION_TIMEOUT + 1 - (time.monotonic() - signalled_at))
+        # order still waits for a person, at the version it had. The deadline is the one
+        # the process said (it counts from its own start, which a loaded machine delays).
+        await asyncio.sleep(_seconds_until_past(_pending_until(err)))
         worker = spawn_worker({**env, "ORDERS_DECISION_TIMEOUT": "60"})
         state = await wait_until(lambda: _state(handle), seconds=60, what="a worker to answer for the order")
         assert state.status is OrderStatus.PAYMENT_PENDING and state.version == waiting.version, state
@@ -77,6 +78,20 @@ async def test_a_decision_no_worker_takes_is_withdrawn_and_stays_so(own_client, 
         if worker.poll() is None:
             worker.terminate()
             worker.wait(30)
+
+
+def _pending_until(said: str) -> datetime:
+    """The deadline in "the decision stays pending until HH:MM:SS UTC" (to the second, cut)."""
+    found = re.search(r"pending until (\d\d):(\d\d):(\d\d) UTC", said)
+    assert found, said
+    now = datetime.now(UTC)
+    hour, minute, second = (int(part) for part in found.groups())
+    until = now.replace(hour=hour, minute=minute, second=second, microsecond=0) + timedelta(seconds=1)
+    return until + timedelta(days=1) if until < now - timedelta(hours=12) else until
+
+
+def _seconds_until_past(deadline: datetime) -> float:
+    return max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 1
 
 
 async def _state(handle) -> OrderState | None:
