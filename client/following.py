@@ -24,7 +24,15 @@ from connection import Settings
 from contract import ORDER_STATUS, TASK_QUEUE, WORKFLOW_TYPE, order_id_of, workflow_id_for
 from domain import OrderInput, OrderState, OrderStatus
 from encryption import EncryptionKeyError
-from eventstore import Archive, EnvelopeReader, EventStore, HistoryReadError, open_archive
+from eventstore import (
+    Archive,
+    EnvelopeReader,
+    EventStore,
+    HistoryReadError,
+    SnapshotSeal,
+    open_archive,
+    snapshot_of_archived,
+)
 from projections import ProjectionError, ReadModels, open_read_models
 
 # Start requests at once, and orders started but not yet settled: enough to keep a server
@@ -52,12 +60,16 @@ class PastOrders:
     archive: Archive | None
     read_models: ReadModels | None
     reader: EnvelopeReader
+    seal: SnapshotSeal
 
     def ended(self, order_id: str) -> tuple[OrderState, str, str | None] | None:
-        """How the order ended, where that is known, and its run id; None if nowhere."""
-        if self.archive is not None and (archived := self.archive.get(order_id)) is not None:
-            as_archived = archived.stream(self.reader).state_at()
-            return as_archived, f"the archive at {self.archive.where}", archived.run_id
+        """How the order ended (the archive's snapshot of it, else the read models' row),
+        where that is known, and its run id; None if nowhere."""
+        archived = next(iter(self.archive.snapshots([order_id])), None) if self.archive is not None else None
+        if self.archive is not None and archived is not None:
+            snapshot = snapshot_of_archived(archived, self.archive, self.reader, self.seal)
+            if snapshot is not None:
+                return snapshot.state, f"the archive at {self.archive.where}", archived.run_id
         if self.read_models is not None and (as_projected := self.read_models.state_of(order_id)) is not None:
             return as_projected, f"the read models in {self.read_models.where}", None
         return None
@@ -77,7 +89,7 @@ async def past_orders(client: Client, settings: Settings) -> PastOrders:
             read_models = await open_read_models(client, projections, writing=False)
         except ProjectionError as err:
             log.warning("Not asking the read models whether an order is known: %s", err)
-    return PastOrders(archive, read_models, EnvelopeReader.of(client))
+    return PastOrders(archive, read_models, EnvelopeReader.of(client), SnapshotSeal.of(client))
 
 
 @dataclass

@@ -14,15 +14,18 @@ from encryption.codec import (
     Keyring,
     MalformedPayloadError,
     PayloadOpener,
+    PayloadSealer,
     customer_ref,
     is_encrypted,
     opener,
     opener_of,
     refuse_encrypted,
+    sealer,
+    sealer_of,
 )
 
 __all__ = [
     "ENCRYPTED_ENCODING", "KEY_ID_METADATA", "EncryptionCodec", "EncryptionKeyError", "Keyring",
-    "MalformedPayloadError", "PayloadOpener", "customer_ref", "is_encrypted", "opener", "opener_of",
-    "refuse_encrypted",
+    "MalformedPayloadError", "PayloadOpener", "PayloadSealer", "customer_ref", "is_encrypted", "opener", "opener_of",
+    "refuse_encrypted", "sealer", "sealer_of",
 ]  # fmt: skip

@@ -147,6 +147,24 @@ def refuse_encrypted(payload: Payload) -> Payload:
 PayloadOpener = Callable[[Payload], Payload]
 
 
+# Turns a payload as written into the payload as stored: sealed with the shop's key when
+# encryption is on, as it is when it is off.
+PayloadSealer = Callable[[Payload], Payload]
+
+
+def _as_it_is(payload: Payload) -> Payload:
+    return payload
+
+
+def sealer(keyring: Keyring | None) -> PayloadSealer:
+    return keyring.seal if keyring is not None else _as_it_is
+
+
+def sealer_of(codec: PayloadCodec | None) -> PayloadSealer:
+    """How to store a payload as a client with `codec` writes one: sealed with its keys, if it has ours."""
+    return codec.keyring.seal if isinstance(codec, EncryptionCodec) else _as_it_is
+
+
 def opener(keyring: Keyring | None) -> PayloadOpener:
     return keyring.open if keyring is not None else refuse_encrypted
 

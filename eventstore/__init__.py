@@ -7,7 +7,7 @@ are copied to the archive before Temporal's retention deletes their histories, a
 read falls back to it (eventstore.archive).
 """
 
-from eventstore.archive import Archive, ArchivedOrder, ArchiveError, archive_exists, open_archive
+from eventstore.archive import Archive, ArchivedOrder, ArchivedSnapshot, ArchiveError, archive_exists, open_archive
 from eventstore.archiving import (
     ArchiveRun,
     Verification,
@@ -16,10 +16,12 @@ from eventstore.archiving import (
     unarchived_closed_before,
     verify_archive,
 )
+from eventstore.compaction import Compaction, compact_archive
 from eventstore.history import LOCAL_ACTIVITY_LAYOUT, PLAIN, EnvelopeReader, HistoryReadError, local_activity_result
 from eventstore.history_file import load_history_file, read_history_file
 from eventstore.listing import Listing
-from eventstore.store import EventStore, FoundHistory, FoundStream, StreamNotFound
+from eventstore.snapshots import SnapshotSeal, snapshot_of_archived
+from eventstore.store import EventStore, FoundHistory, FoundSnapshot, FoundStream, StreamNotFound
 
 __all__ = [
     "LOCAL_ACTIVITY_LAYOUT",
@@ -28,21 +30,27 @@ __all__ = [
     "ArchiveError",
     "ArchiveRun",
     "ArchivedOrder",
+    "ArchivedSnapshot",
+    "Compaction",
     "EnvelopeReader",
     "EventStore",
     "FoundHistory",
+    "FoundSnapshot",
     "FoundStream",
     "HistoryReadError",
     "Listing",
+    "SnapshotSeal",
     "StreamNotFound",
     "Verification",
     "archive_closed_orders",
     "archive_exists",
+    "compact_archive",
     "listed",
     "load_history_file",
     "local_activity_result",
     "open_archive",
     "read_history_file",
+    "snapshot_of_archived",
     "unarchived_closed_before",
     "verify_archive",
 ]

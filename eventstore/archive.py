@@ -2,11 +2,12 @@
 
 Here the history is the event store, and Temporal deletes a closed workflow's history
 once the namespace's retention ends. So each closed order is copied before then, once,
-as the server holds it: its whole history (proto JSON, as `temporal workflow show
---output json` writes it, zlib-compressed) for replay and audit, and its envelopes as
-recorded (Temporal payloads, so encrypted when the order was). Nothing is decoded to
-archive an order: the archiver needs no keys, and the archive holds nothing in clear
-that the server did not.
+as the server holds it: its whole history (Temporal's protobuf, `History`, zlib-compressed;
+rows of old hold the CLI's proto JSON) for replay and audit, its envelopes as recorded
+(Temporal payloads, so encrypted when the order was), and its snapshot (the fold of those
+envelopes, eventstore.snapshots: sealed as they are). The archive holds nothing in clear
+that the server did not. Once Temporal no longer holds an order and nobody will replay it,
+its raw history may be compacted away (`compact`): the envelopes and the snapshot stay.
 
 The archive is one table, in a SQLite file inside a directory (the default) or in a
 PostgreSQL database. The order id is its key, and a row holds the order's current run: the
@@ -57,15 +58,20 @@ CREATE TABLE IF NOT EXISTS archived_orders (
     history_sha256 TEXT NOT NULL,      -- of the history's events, serialized deterministically
     history BYTEA NOT NULL,            -- zlib(proto JSON of the whole history)
     envelopes TEXT NOT NULL,           -- a JSON array of the payloads carrying the envelopes (proto JSON)
-    run_began_at TEXT                  -- when the run was made (started, or reset into); NULL in rows of old
+    run_began_at TEXT,                 -- when the run was made (started, or reset into); NULL in rows of old
+    snapshot BYTEA,                    -- the order's snapshot, a payload sealed as the envelopes are; NULL until made
+    history_format TEXT,               -- 'proto': zlib(History's protobuf); NULL: zlib(proto JSON), in rows of old
+    compacted_at TEXT                  -- when the raw history was compacted away (emptied); NULL while it is kept
 )
 """
-# Added to archives made before it: their rows say NULL, and any other run replaces them.
-_ADDED_COLUMNS = {"run_began_at": "TEXT"}
+# Added to archives made before each: their rows say NULL. An older build reading this
+# table names a row whose history it cannot parse (protobuf, or compacted) in one line.
+_ADDED_COLUMNS = {"run_began_at": "TEXT", "snapshot": "BYTEA", "history_format": "TEXT", "compacted_at": "TEXT"}
 _COLUMNS = (
-    "order_id, workflow_id, run_id, execution_status, closed_at, archived_at,"
-    " last_version, history_events, history_sha256, history, envelopes, run_began_at"
+    "order_id, workflow_id, run_id, execution_status, closed_at, archived_at, last_version, history_events,"
+    " history_sha256, history, envelopes, run_began_at, snapshot, history_format, compacted_at"
 )
+PROTO = "proto"
 
 
 class ArchiveError(ValueError):
@@ -91,11 +97,14 @@ class ArchivedOrder:
     compressed_history: bytes
     envelope_payloads: str
     run_began_at: datetime | None  # None in rows archived before it was kept
+    snapshot: bytes | None = None  # sealed (eventstore.snapshots); None in rows not snapshotted yet
+    history_format: str | None = PROTO  # None: the CLI's proto JSON, in rows of old
+    compacted_at: datetime | None = None  # when the raw history was compacted away
 
     @staticmethod
-    def of(order_id: str, history: WorkflowHistory, archived_at: datetime) -> "ArchivedOrder":
-        """The closed run `history` is, to archive: its run, how and when it closed, from
-        the history itself."""
+    def of(order_id: str, history: WorkflowHistory, archived_at: datetime, snapshot: bytes) -> "ArchivedOrder":
+        """The closed run `history` is, to archive with its `snapshot`: its run, how and
+        when it closed, from the history itself."""
         run = run_of(history.events)
         if run.closed_as is None or run.closed_at is None:
             raise ArchiveError(f"order {order_id!r}: run {run.run_id} is still open; only closed runs are archived")
@@ -111,9 +120,10 @@ class ArchivedOrder:
             last_version=sum(carrier.envelopes for carrier in carriers),
             history_events=len(history.events),
             history_sha256=history_digest(history.events),
-            compressed_history=zlib.compress(history.to_json().encode()),
+            compressed_history=zlib.compress(History(events=history.events).SerializeToString()),
             envelope_payloads=json.dumps(envelopes, separators=(",", ":")),
             run_began_at=run.began_at,
+            snapshot=snapshot,
         )
 
     def began_at(self) -> datetime:
@@ -121,8 +131,16 @@ class ArchivedOrder:
         return self.run_began_at or run_of(self.history().events).began_at
 
     def history(self) -> WorkflowHistory:
+        if self.compacted_at is not None:
+            raise ArchiveError(
+                f"the raw history of order {self.order_id!r} was compacted away on {self.compacted_at:%Y-%m-%d}"
+                " (orders archive compact): its events and its snapshot are kept, nothing is left to replay"
+            )
         try:
-            return WorkflowHistory.from_json(self.workflow_id, zlib.decompress(self.compressed_history).decode())
+            raw = zlib.decompress(self.compressed_history)
+            if self.history_format == PROTO:
+                return WorkflowHistory(self.workflow_id, list(History.FromString(raw).events))
+            return WorkflowHistory.from_json(self.workflow_id, raw.decode())
         except Exception as err:  # noqa: BLE001 - zlib, json and protobuf raise many kinds; all mean "damaged"
             raise ArchiveError(f"the archived history of order {self.order_id!r} cannot be read: {err}") from None
 
@@ -199,6 +217,9 @@ class Archive:
             order.compressed_history,
             order.envelope_payloads,
             as_text(order.began_at()),
+            order.snapshot,
+            order.history_format,
+            None,
         )
         replaced = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS.split(", ")[1:])
         with self._reading("written"):
@@ -232,9 +253,12 @@ class Archive:
             found.update({str(row[0]): ArchivedRun(str(row[1]), from_text(row[2])) for row in rows})
         return found
 
-    def orders(self) -> Iterator[ArchivedOrder]:
-        """Every archived order by order id, a page at a time: memory holds one page."""
-        return (_archived(row) for row in self._rows(self._columns()))
+    def orders(self, order_ids: Sequence[str] | None = None) -> Iterator[ArchivedOrder]:
+        """Every archived order (or those of `order_ids` it holds) by order id, a page at a
+        time: memory holds one page."""
+        if order_ids is None:
+            return (_archived(row) for row in self._rows(self._columns()))
+        return (_archived(row) for row in self._rows_of(self._columns(), order_ids))
 
     def order_ids(self) -> Iterator[str]:
         """Every archived order's id, in order, a page at a time."""
@@ -244,13 +268,85 @@ class Archive:
         """Every archived order's id, last version and run, in order, a page at a time."""
         return ((str(row[0]), int(row[1]), str(row[2])) for row in self._rows("order_id, last_version, run_id"))
 
-    def _rows(self, columns: str) -> Iterator[Any]:
-        """`columns` (order_id first) of every row, by order id, read a page at a time."""
+    def snapshots(self, order_ids: Sequence[str] | None = None) -> Iterator["ArchivedSnapshot"]:
+        """The snapshot of every archived order (or of those of `order_ids` it holds), by
+        order id, a page at a time; its `snapshot` None where none was made yet."""
+        columns = self._columns(only=("order_id", "run_id", "run_began_at", "last_version", "snapshot"))
+        if order_ids is None:
+            return (_snapshot_row(row) for row in self._rows(columns))
+        return (_snapshot_row(row) for row in self._rows_of(columns, order_ids))
+
+    def without_snapshot(self) -> Iterator[ArchivedOrder]:
+        """Every archived order that has no snapshot yet (archived before snapshots were
+        made, or by an older build), by order id, a page at a time."""
+        if "snapshot" not in self._has():
+            return self.orders()
+        return (_archived(row) for row in self._rows(self._columns(), where="snapshot IS NULL"))
+
+    def put_snapshot(self, order: ArchivedOrder, snapshot: bytes) -> bool:
+        """Give the archived run of `order` its snapshot (and, in a row of old, when the run
+        was made), unless it has one or the row now holds another run: True if this call
+        wrote it."""
+        with self._reading("written"):
+            written = self._db.execute(
+                "UPDATE archived_orders SET snapshot = ?, run_began_at = COALESCE(run_began_at, ?)"
+                " WHERE order_id = ? AND run_id = ? AND snapshot IS NULL RETURNING order_id",
+                (snapshot, as_text(order.began_at()), order.order_id, order.run_id),
+            ).fetchone()
+        return written is not None
+
+    def kept_histories(self) -> Iterator[tuple[str, str, datetime, bool]]:
+        """Every archived order whose raw history is still kept: its id, its run, when it
+        closed, and whether it has its snapshot; by order id, a page at a time."""
+        columns = self._columns(only=("order_id", "run_id", "closed_at", "snapshot"))
+        columns = columns.replace("snapshot", "snapshot IS NOT NULL") if "snapshot" in self._has() else columns
+        where = "compacted_at IS NULL" if "compacted_at" in self._has() else "1 = 1"
+        return (
+            (str(row[0]), str(row[1]), datetime.fromisoformat(str(row[2])), bool(row[3]))
+            for row in self._rows(columns, where=where)
+        )
+
+    def compact(self, order_id: str, run_id: str, at: datetime) -> bool:
+        """Drop the archived run's raw history, keeping its envelopes and snapshot: True if
+        this call did (the row holds that run, has its snapshot, and was not compacted)."""
+        with self._reading("written"):
+            compacted = self._db.execute(
+                "UPDATE archived_orders SET history = ?, compacted_at = ? WHERE order_id = ? AND run_id = ?"
+                " AND compacted_at IS NULL AND snapshot IS NOT NULL RETURNING order_id",
+                (b"", as_text(at), order_id, run_id),
+            ).fetchone()
+        return compacted is not None
+
+    def compacted(self) -> int:
+        """How many archived orders have had their raw history compacted away."""
+        if "compacted_at" not in self._has():
+            return 0
+        with self._reading():
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM archived_orders WHERE compacted_at IS NOT NULL").fetchone()[0]
+            )
+
+    def _rows_of(self, columns: str, order_ids: Sequence[str]) -> Iterator[Any]:
+        """`columns` (order_id first) of the rows of `order_ids`, a page at a time, by order id."""
+        ordered = sorted(set(order_ids))
+        for start in range(0, len(ordered), _PAGE):
+            page = ordered[start : start + _PAGE]
+            with self._reading():
+                yield from self._db.execute(
+                    f"SELECT {columns} FROM archived_orders WHERE order_id IN ({', '.join('?' * len(page))})"
+                    " ORDER BY order_id",
+                    page,
+                ).fetchall()
+
+    def _rows(self, columns: str, where: str = "1 = 1") -> Iterator[Any]:
+        """`columns` (order_id first) of every row `where` holds of, by order id, read a
+        page at a time."""
         after = ""
         while True:
             with self._reading():
                 rows = self._db.execute(
-                    f"SELECT {columns} FROM archived_orders WHERE order_id > ? ORDER BY order_id LIMIT {_PAGE}",
+                    f"SELECT {columns} FROM archived_orders WHERE order_id > ? AND {where}"
+                    f" ORDER BY order_id LIMIT {_PAGE}",
                     (after,),
                 ).fetchall()
             yield from rows
@@ -272,9 +368,11 @@ class Archive:
                 self._added = self._db.columns("archived_orders") & _ADDED_COLUMNS.keys()
         return self._added
 
-    def _columns(self) -> str:
+    def _columns(self, only: Sequence[str] | None = None) -> str:
+        """The columns to select (`only` these, in that order), NULL for those this archive lacks."""
         missing = _ADDED_COLUMNS.keys() - self._has()
-        return ", ".join(f"NULL AS {column}" if column in missing else column for column in _COLUMNS.split(", "))
+        chosen = only if only is not None else _COLUMNS.split(", ")
+        return ", ".join(f"NULL AS {column}" if column in missing else column for column in chosen)
 
     @contextmanager
     def _reading(self, how: str = "read") -> Iterator[None]:
@@ -283,6 +381,29 @@ class Archive:
             yield
         except DatabaseError as err:
             raise ArchiveError(f"the archive at {self.where} cannot be {how}: {_first_line(err)}") from None
+
+
+@dataclass(frozen=True)
+class ArchivedSnapshot:
+    """An archived order's snapshot as stored (sealed; None where none was made yet), and
+    which run, of how many events, it is of."""
+
+    order_id: str
+    run_id: str
+    run_began_at: datetime | None
+    last_version: int
+    snapshot: bytes | None
+
+
+def _snapshot_row(row: Sequence[object]) -> ArchivedSnapshot:
+    snapshot = row[4]
+    return ArchivedSnapshot(
+        order_id=str(row[0]),
+        run_id=str(row[1]),
+        run_began_at=from_text(row[2]),
+        last_version=int(str(row[3])),
+        snapshot=bytes(snapshot) if isinstance(snapshot, bytes | memoryview) else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -299,7 +420,7 @@ def _first_line(err: Exception) -> str:
 
 
 def _archived(row: Sequence[object]) -> ArchivedOrder:
-    history = row[9]
+    history, snapshot = row[9], row[12]
     return ArchivedOrder(
         order_id=str(row[0]),
         workflow_id=str(row[1]),
@@ -313,4 +434,7 @@ def _archived(row: Sequence[object]) -> ArchivedOrder:
         compressed_history=bytes(history) if isinstance(history, bytes | memoryview) else b"",
         envelope_payloads=str(row[10]),
         run_began_at=from_text(row[11]),
+        snapshot=bytes(snapshot) if isinstance(snapshot, bytes | memoryview) else None,
+        history_format=str(row[13]) if row[13] else None,
+        compacted_at=from_text(row[14]),
     )

@@ -1,15 +1,26 @@
 """`orders archive`: copy closed orders to the archive before Temporal's retention deletes
-their histories; `--verify` holds the archive against itself and against Temporal."""
+their histories; `--verify` holds the archive against itself and against Temporal;
+`orders archive compact` drops the raw histories of old orders Temporal holds no longer,
+keeping their events and snapshots."""
 
 import argparse
 import asyncio
 import json
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 
 from temporalio.client import Client
 
-from eventstore import Archive, ArchiveRun, archive_closed_orders, listed, verify_archive
+from eventstore import (
+    Archive,
+    ArchiveRun,
+    archive_closed_orders,
+    archive_exists,
+    compact_archive,
+    listed,
+    verify_archive,
+)
 from orders_cli.arguments import Subcommands
 from orders_cli.sources import progress_on_stderr, temporal
 from programs import CommandError, ExitCode, seconds_above_zero, whole_number
@@ -21,6 +32,20 @@ def register(commands: Subcommands) -> None:
         archive_command,
         writes=("ORDERS_ARCHIVE",),
     )
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("compact",),
+        help="compact: drop the raw Temporal history of archived orders closed before --older-than, keeping"
+        " their events and snapshots",
+    )
+    parser.add_argument(
+        "--older-than", type=whole_number(0), metavar="DAYS", help="compact: orders closed more than DAYS ago"
+    )
+    parser.add_argument(
+        "--keep", choices=("events",), help="compact: what each order keeps (events: its envelopes and its snapshot)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="compact: say what would be compacted, change nothing")
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -38,9 +63,10 @@ def register(commands: Subcommands) -> None:
 
 
 async def archive_command(args: argparse.Namespace) -> int:
-    if args.every is not None and args.verify:
-        raise CommandError("--every keeps archiving; --verify checks once: give one of them")
+    _check_flags(args)
     target = args.settings.archive
+    if args.action == "compact":
+        return await _compact(args)
     async with temporal(args.settings) as client:
         # Only archiving writes the archive: --verify reads it (and may read a copy on read-only media).
         archive = Archive(target, writing=not args.verify)
@@ -60,6 +86,49 @@ async def archive_command(args: argparse.Namespace) -> int:
             archive.close()
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    compacting = args.action == "compact"
+    if compacting and (args.older_than is None or args.keep is None):
+        raise CommandError("compact needs --older-than DAYS and --keep events (what each order keeps)", ExitCode.USAGE)
+    if not compacting and (args.older_than is not None or args.keep is not None or args.dry_run):
+        raise CommandError("--older-than, --keep and --dry-run go with `orders archive compact`", ExitCode.USAGE)
+    if compacting and (args.every is not None or args.verify):
+        raise CommandError("compact runs once, on its own: --every and --verify go with archiving", ExitCode.USAGE)
+    if args.every is not None and args.verify:
+        raise CommandError("--every keeps archiving; --verify checks once: give one of them")
+
+
+async def _compact(args: argparse.Namespace) -> int:
+    if not archive_exists(args.settings.archive):
+        raise CommandError(f"nothing was ever archived at {args.settings.archive} (ORDERS_ARCHIVE): nothing to compact")
+    # The archive first: what is wrong with it is said before Temporal is asked anything.
+    archive = Archive(args.settings.archive, writing=not args.dry_run)
+    try:
+        async with temporal(args.settings) as client:
+            args.on_interrupt = "each order compacted so far stays compacted; run it again to go on"
+            done = await compact_archive(
+                client,
+                archive,
+                timedelta(days=args.older_than),
+                dry_run=args.dry_run,
+                concurrency=args.concurrency,
+                on_progress=progress_on_stderr("Compacting the archive"),
+            )
+    finally:
+        archive.close()
+    if args.json:
+        print(json.dumps({"archive": archive.where, "dry_run": args.dry_run, **asdict(done)}, indent=2))
+        return ExitCode.OK
+    verb = "Would compact" if args.dry_run else "Compacted"
+    print(
+        f"{verb} the raw histories of {done.compacted} archived order(s) in {archive.where} closed more than"
+        f" {args.older_than} day(s) ago, keeping their events and snapshots; {done.already} compacted before."
+        f" Left: {done.held_by_temporal} Temporal still holds, {done.recent} closed since,"
+        f" {done.without_snapshot} without a snapshot yet (run `orders archive`)."
+    )
+    return ExitCode.OK
+
+
 def _say(run: ArchiveRun, archive: Archive, *, as_json: bool) -> None:
     total = archive.count()
     if as_json:
@@ -67,7 +136,8 @@ def _say(run: ArchiveRun, archive: Archive, *, as_json: bool) -> None:
     else:
         print(
             f"Archived {run.archived} closed order(s) to {archive.where}; {run.already} were archived already;"
-            f" {total} in the archive.",
+            f" {total} in the archive."
+            + (f" {run.snapshotted} archived before were given their snapshot." if run.snapshotted else ""),
             flush=True,
         )
 
@@ -81,6 +151,8 @@ async def _verify(client: Client, archive: Archive, args: argparse.Namespace) ->
             f"{result.checked} archived order(s) in {archive.where}: {result.matching} match Temporal's history,"
             f" {result.only_in_archive} only in the archive (Temporal no longer holds them),"
             f" {len(result.problems)} problem(s); {result.not_archived} closed order(s) not archived yet."
+            f" Snapshots: {result.snapshots_matching} the fold of their events, {result.without_snapshot} not made yet;"
+            f" {result.compacted} raw histories compacted away."
         )
         for problem in listed(result.problems):
             print(f"  {problem}")

@@ -42,7 +42,8 @@ CATALOGUE: dict[str, Entry] = {
     ),
     "archive": Entry(
         "orders_cli.archiving",
-        "copy closed orders to the archive before Temporal's retention deletes them (--verify: check it)",
+        "copy closed orders to the archive before Temporal's retention deletes them (--verify: check it;"
+        " compact: drop old raw histories)",
     ),
     "health": Entry(
         "orders_cli.health",

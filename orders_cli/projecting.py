@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from connection import Settings
-from eventstore import ArchiveError, EnvelopeReader
+from eventstore import ArchiveError, EnvelopeReader, SnapshotSeal
 from orders_cli.arguments import Subcommands
 from orders_cli.sources import archive_to_read, progress_on_stderr, temporal
 from programs import CommandError, ExitCode, until_stopped
@@ -96,8 +96,8 @@ async def _include_archived(client: Client, models: ReadModels, settings: Settin
     if archive is None:
         return
     try:
-        reader = EnvelopeReader.of(client)
-        applied = await asyncio.to_thread(include_archived, models, archive, reader)
+        reader, seal = EnvelopeReader.of(client), SnapshotSeal.of(client)
+        applied = await asyncio.to_thread(include_archived, models, archive, reader, seal)
     except ArchiveError as trouble:
         # What Temporal holds is kept current all the same; the archive's orders once it reads.
         print(f"warning: {trouble}; the orders only it holds are not in the read models", file=sys.stderr)

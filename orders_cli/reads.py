@@ -9,10 +9,12 @@ import views
 from orders_cli.arguments import TARGET_HELP, Subcommands
 from orders_cli.sources import (
     event_store,
+    is_history_file,
     print_json,
     progress_on_stderr,
     read_stream,
     say_how_many_archived,
+    say_if_archived,
     temporal,
 )
 from programs import ExitCode, OrderOrHistoryFile, moment, whole_number
@@ -45,7 +47,15 @@ async def events_command(args: argparse.Namespace) -> int:
 
 
 async def state_command(args: argparse.Namespace) -> int:
-    state = (await read_stream(args.target, args.settings)).state_at(args.version, args.at)
+    """The state now is the snapshot's where the archive holds the order (no event folded
+    again); a past version or time is folded from the events."""
+    if args.version is None and args.at is None and not is_history_file(args.target):
+        async with temporal(args.settings) as client:
+            found = await event_store(client, args.settings).snapshot_of(args.target)
+        say_if_archived(args.target, found.archived_in)
+        state = found.snapshot.state
+    else:
+        state = (await read_stream(args.target, args.settings)).state_at(args.version, args.at)
     print_json(state) if args.json else print(views.order_state(state))
     return ExitCode.OK
 

@@ -19,15 +19,8 @@ from pathlib import Path
 
 from activities import LedgerDatabase, OrderEffects, effects_by_workflow_id, workflow_ids_with_effects
 from contract import order_id_of, workflow_id_for
-from domain import (
-    InventoryReserved,
-    OrderCancelled,
-    OrderFulfilled,
-    OrderStatus,
-    PaymentProcessed,
-    PaymentStatus,
-)
-from eventstore import EventStore, FoundStream
+from domain import OrderSnapshot, OrderStatus, PaymentStatus
+from eventstore import EventStore, FoundSnapshot
 from orders_cli.arguments import Subcommands
 from orders_cli.sources import event_store, progress_on_stderr, say_how_many_archived, temporal
 from programs import CommandError, DatabaseToRead, ExitCode
@@ -49,14 +42,15 @@ class Reconciliation:
     effects: Counter[str] = field(default_factory=Counter)
     discrepancies: list[Discrepancy] = field(default_factory=list)
 
-    def judge(self, order: FoundStream, effects: OrderEffects) -> None:
-        """An order's stream against its effects (a running order's are counted only)."""
+    def judge(self, order: FoundSnapshot, effects: OrderEffects) -> None:
+        """What an order's events record against its effects (a running order's are counted only)."""
         self.orders += 1
         self.effects.update(_counted(effects))
         if order.running:
             self.running += 1
             return
-        self.discrepancies += [Discrepancy(order.stream.order_id, p) for p in _problems(order, effects)]
+        snapshot = order.snapshot
+        self.discrepancies += [Discrepancy(snapshot.order_id, p) for p in _problems(snapshot, effects)]
 
     def judge_unowned(self, workflow_id: str, effects: OrderEffects) -> None:
         """Effects of a workflow id no order has."""
@@ -67,12 +61,12 @@ class Reconciliation:
         )
 
 
-def reconcile(orders: Iterable[FoundStream], ledger: dict[str, OrderEffects]) -> Reconciliation:
+def reconcile(orders: Iterable[FoundSnapshot], ledger: dict[str, OrderEffects]) -> Reconciliation:
     """Every closed order's stream against its effects, and every effect against an order."""
     result = Reconciliation()
     known: set[str] = set()
     for order in orders:
-        workflow_id = workflow_id_for(order.stream.order_id)
+        workflow_id = workflow_id_for(order.snapshot.order_id)
         known.add(workflow_id)
         result.judge(order, ledger.get(workflow_id, OrderEffects()))
     for workflow_id, effects in sorted(ledger.items()):
@@ -84,15 +78,16 @@ def reconcile(orders: Iterable[FoundStream], ledger: dict[str, OrderEffects]) ->
 async def reconcile_shop(
     store: EventStore, ledger: LedgerDatabase, query: str | None, on_progress: Callable[[int, int], None]
 ) -> Reconciliation:
-    """`reconcile` over a shop of any size, in flat memory: the streams as they are read,
-    a window at a time against the window's effects; then the ledger's workflow ids, a page
-    at a time, against the orders seen (kept on disk). Effects of orders the query left out
-    are not judged; effects of no order at all are."""
+    """`reconcile` over a shop of any size, in flat memory: each order's snapshot as it is
+    read (folded from its history, or as archived), a window at a time against the
+    window's effects; then the ledger's workflow ids, a page at a time, against the orders
+    seen (kept on disk). Effects of orders the query left out are not judged; effects of
+    no order at all are."""
     result = Reconciliation()
-    window: list[FoundStream] = []
+    window: list[FoundSnapshot] = []
 
     async def judge_window() -> None:
-        ids = [workflow_id_for(order.stream.order_id) for order in window]
+        ids = [workflow_id_for(order.snapshot.order_id) for order in window]
         effects = await asyncio.to_thread(effects_by_workflow_id, ledger, ids)
         for workflow_id, order in zip(ids, window, strict=True):
             result.judge(order, effects.get(workflow_id, OrderEffects()))
@@ -100,7 +95,7 @@ async def reconcile_shop(
         window.clear()
 
     with SeenIds() as seen:
-        async for order in store.read_each(query, on_progress):
+        async for order in store.snapshots(query, on_progress):
             window.append(order)
             if len(window) == _WINDOW:
                 await judge_window()
@@ -124,44 +119,38 @@ async def reconcile_shop(
 _WINDOW = 256  # orders judged at a time: one ledger lookup each
 
 
-def _problems(order: FoundStream, effects: OrderEffects) -> list[str]:
-    events = [envelope.data for envelope in order.stream.envelopes]
-    state = order.stream.state_at()
+def _problems(snapshot: OrderSnapshot, effects: OrderEffects) -> list[str]:
+    recorded, state = snapshot.effects, snapshot.state
     problems: list[str] = []
 
-    payments = [event for event in events if isinstance(event, PaymentProcessed)]
-    if payments and effects.charge is None:
-        problems.append(f"PaymentProcessed {payments[0].payment_id} is in the stream, but the ledger has no payment")
-    elif effects.charge is not None and not payments:
+    if recorded.payment_id is not None and effects.charge is None:
+        problems.append(f"PaymentProcessed {recorded.payment_id} is in the stream, but the ledger has no payment")
+    elif effects.charge is not None and recorded.payment_id is None:
         payment_id, amount, status = effects.charge
         problems.append(f"the ledger has payment {payment_id} ({amount} {status}), but the stream records none")
     elif effects.charge is not None:
         payment_id, amount, status = effects.charge
-        recorded = payments[0]
         if recorded.payment_id != payment_id:
             problems.append(f"the stream's payment is {recorded.payment_id}, the ledger's {payment_id}")
-        if recorded.amount != amount:
-            problems.append(f"payment {payment_id}: the stream says {recorded.amount}, the ledger {amount}")
+        if recorded.payment_amount != amount:
+            problems.append(f"payment {payment_id}: the stream says {recorded.payment_amount}, the ledger {amount}")
         if state.payment_status is not None and state.payment_status.value != status:
             problems.append(f"payment {payment_id}: the stream ends {state.payment_status.value}, the ledger {status}")
 
-    refunded = sum(
-        (event.refund_amount or Decimal(0) for event in events if isinstance(event, OrderCancelled)), Decimal(0)
-    )
     paid_back = sum((amount for _, amount in effects.refunds), Decimal(0))
-    if refunded != paid_back:
-        problems.append(f"refunds: the stream records {refunded}, the ledger {paid_back}")
+    if recorded.refunded != paid_back:
+        problems.append(f"refunds: the stream records {recorded.refunded}, the ledger {paid_back}")
 
-    reserved = [line for event in events if isinstance(event, InventoryReserved) for line in event.reservations]
+    reserved = recorded.reserved
     if sorted(map(repr, reserved)) != sorted(map(repr, effects.reserved)):
         problems.append(f"reservations: the stream records {len(reserved)} line(s), the ledger {len(effects.reserved)}")
-    fulfilled = [event for event in events if isinstance(event, OrderFulfilled)]
-    if fulfilled and effects.shipment != fulfilled[0].fulfillment_id:
+    shipped = recorded.fulfillment_id
+    if shipped and effects.shipment != shipped:
         problems.append(
-            f"OrderFulfilled {fulfilled[0].fulfillment_id} is in the stream, "
+            f"OrderFulfilled {shipped} is in the stream, "
             f"the ledger has {f'shipment {effects.shipment}' if effects.shipment else 'no shipment'}"
         )
-    elif effects.shipment and not fulfilled:
+    elif effects.shipment and not shipped:
         problems.append(f"the ledger shipped {effects.shipment}, but the stream records no OrderFulfilled")
     if effects.held and state.status is not OrderStatus.FULFILLED:
         problems.append(f"closed {state.status} with {len(effects.held)} reserved line(s) never released")

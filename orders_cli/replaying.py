@@ -65,14 +65,28 @@ async def _replay_archived(args: argparse.Namespace, keyring: Keyring | None) ->
     if archive is None:
         raise CommandError(f"nothing was ever archived at {where_of(target)} (ORDERS_ARCHIVE)")
 
+    compacted = 0
+
     async def histories() -> AsyncIterator[WorkflowHistory]:
+        nonlocal compacted
         for order in archive.orders():
+            if order.compacted_at is not None:
+                compacted += 1  # nothing left to replay: its raw history was compacted away
+                continue
             yield order.history()
 
     try:
-        return await _replay_many(histories(), archive.count(), f"the archive at {archive.where}", args, keyring)
+        total = archive.count() - archive.compacted()
+        code = await _replay_many(histories(), total, f"the archive at {archive.where}", args, keyring)
     finally:
         archive.close()
+    if compacted:
+        print(
+            f"{compacted} archived order(s) not replayed: their raw histories were compacted away"
+            " (orders archive compact); their events and snapshots are kept",
+            file=sys.stderr,
+        )
+    return code
 
 
 async def _replay_many(

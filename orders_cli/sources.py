@@ -67,10 +67,9 @@ async def read_stream(target: str, settings: Settings) -> OrderStream:
     if is_history_file(target):
         return read_history_file(target, EnvelopeReader.with_keys(settings.keyring))
     async with temporal(settings) as client:
-        store = event_store(client, settings)
-        located = await store.locate(target)
-        say_if_archived(target, located.archived_in)
-        return store.reader.stream(located.history)
+        found = await event_store(client, settings).read_stored(target)
+        say_if_archived(target, found.archived_in)
+        return found.stream
 
 
 def say_how_many_archived(store: EventStore) -> None:

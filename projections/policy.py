@@ -20,6 +20,7 @@ from decimal import Decimal
 from contract import as_text
 from domain import (
     EventStreamError,
+    OrderSnapshot,
     OrderState,
     OrderStatus,
     OrderStream,
@@ -76,19 +77,52 @@ class Answer:
     repaired: bool = False
 
 
-def answer(stored: OrderRow | None, stream: OrderStream, closed: bool, run: RunMark | None = None) -> Answer:
-    """What `stream` (read whole from `run`, `closed` or not) does to the read models that
-    hold `stored` of the order: the store writes it as it is."""
-    if not _is_news(stored, stream.version, closed, run):
+def answer(
+    stored: OrderRow | None, latest: OrderStream | OrderSnapshot, closed: bool, run: RunMark | None = None
+) -> Answer:
+    """What `latest` (the order's stream read whole from `run`, or its snapshot: a closed
+    order's as archived) does to the read models that hold `stored` of the order, `closed`
+    or not: the store writes it as it is."""
+    if isinstance(latest, OrderSnapshot):
+        return _answer_snapshot(stored, latest, closed, run)
+    if not _is_news(stored, latest.version, closed, run):
         return Answer()
-    folded = _fold_whole(stored, stream, run)
-    problems = _problems_of(stream, stored, run)
-    received_at = _received_at_of(stream, stored, run)
-    taken_out = _Contribution.of(stored.state, stored.problems, stored.received_at).deltas(-1) if stored else ()
-    put_in = _Contribution.of(folded.state, problems, received_at).deltas(+1)
-    row = _summary_row(folded.state, closed, problems, received_at, run or (stored.run if stored else None))
+    folded = _fold_whole(stored, latest, run)
+    problems = _problems_of(latest, stored, run)
+    received_at = _received_at_of(latest, stored, run)
     before = 0 if folded.repaired or stored is None else stored.version
-    return Answer(row, (*taken_out, *put_in), folded.state.version - before, folded.repaired)
+    return _answered(
+        stored, folded.state, closed, problems, received_at, run, folded.state.version - before, folded.repaired
+    )
+
+
+def _answer_snapshot(stored: OrderRow | None, snapshot: OrderSnapshot, closed: bool, run: RunMark | None) -> Answer:
+    """As `answer`, from a snapshot: the state, the problems and when the order was
+    received are its own, nothing folded; every event after what is stored of the same
+    run counts as applied."""
+    if not _is_news(stored, snapshot.last_event_version, closed, run):
+        return Answer()
+    received_at = snapshot.received_at.isoformat() if snapshot.received_at else None
+    before = stored.version if stored is not None and not _is_another_run(stored, run) else 0
+    events = snapshot.last_event_version - min(before, snapshot.last_event_version)
+    return _answered(stored, snapshot.state, closed, snapshot.problems, received_at, run, events, repaired=False)
+
+
+def _answered(
+    stored: OrderRow | None,
+    state: OrderState,
+    closed: bool,
+    problems: tuple[ValidationProblem, ...],
+    received_at: str | None,
+    run: RunMark | None,
+    events: int,
+    repaired: bool,
+) -> Answer:
+    """The row of `state` and the deltas: the stored order's contribution out, the new one in."""
+    taken_out = _Contribution.of(stored.state, stored.problems, stored.received_at).deltas(-1) if stored else ()
+    put_in = _Contribution.of(state, problems, received_at).deltas(+1)
+    row = _summary_row(state, closed, problems, received_at, run or (stored.run if stored else None))
+    return Answer(row, (*taken_out, *put_in), events, repaired)
 
 
 def _is_another_run(stored: OrderRow | None, run: RunMark | None) -> bool:

@@ -15,6 +15,7 @@ the listing itself.) No event is ever skipped, none applied twice.
 """
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,16 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from connection import call_timeout
 from contract import ORDER_UPDATED_AT, ORDER_VERSION, as_text, order_id_of
 from domain import OrderSummary
-from eventstore import Archive, EnvelopeReader, EventStore, Listing, StreamNotFound
+from eventstore import (
+    Archive,
+    ArchivedSnapshot,
+    EnvelopeReader,
+    EventStore,
+    Listing,
+    SnapshotSeal,
+    StreamNotFound,
+    snapshot_of_archived,
+)
 from projections.policy import RunMark
 from projections.store import OrderCheckpoint, ReadModels
 
@@ -38,6 +48,8 @@ _BATCH = 64
 _CONCURRENT_READS = 8
 # Orders behind whose histories `lag` reads, for the exact age of their oldest event.
 _READ_FOR_LAG = 100
+# Archived orders read at a time by a rebuild.
+_ARCHIVE_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,9 @@ async def rebuild(
         done = await catch_up(client, rebuilt, on_progress=on_progress)
         from_archive = 0
         if archive is not None:
-            from_archive = await asyncio.to_thread(include_archived, rebuilt, archive, EnvelopeReader.of(client))
+            from_archive = await asyncio.to_thread(
+                include_archived, rebuilt, archive, EnvelopeReader.of(client), SnapshotSeal.of(client)
+            )
         await asyncio.to_thread(rebuilt.swap_in, client.namespace, namespace_id)
     finally:
         rebuilt.close()
@@ -202,22 +216,39 @@ async def catch_up(
     return done
 
 
-def include_archived(models: ReadModels, archive: Archive, reader: EnvelopeReader) -> int:
+def include_archived(models: ReadModels, archive: Archive, reader: EnvelopeReader, seal: SnapshotSeal) -> int:
     """Apply the orders the read models lack that only the archive may still hold (their
-    histories deleted by retention), each as closed; returns how many. Orders the read
-    models have whole cost a row look-up."""
+    histories deleted by retention), each as closed, from its snapshot (folded from its
+    archived events where it has none yet); returns how many. The archive is read a page
+    at a time, and orders the read models have whole cost a row look-up."""
     applied = 0
-    for order_id, last_version, run_id in archive.versions():
-        stored = models.checkpoint_of(order_id)
-        if stored is not None and stored.closed:
-            same_run = stored.run_id == run_id or (stored.run_id is None and stored.version >= last_version)
-            if same_run:
-                continue
-        archived = archive.get(order_id)
-        if archived is not None:
-            run = RunMark(archived.run_id, archived.began_at())
-            applied += models.apply(archived.stream(reader), True, run).events > 0
+    rows = archive.snapshots()
+    while page := list(itertools.islice(rows, _ARCHIVE_PAGE)):
+        held = models.checkpoints_of([row.order_id for row in page])
+        wanted = [row for row in page if not _holds(held.get(row.order_id), row)]
+        unsnapshotted = [row.order_id for row in wanted if row.snapshot is None]
+        read = {order.order_id: order for order in archive.orders(unsnapshotted)} if unsnapshotted else {}
+        closed = []
+        for row in wanted:
+            snapshot = snapshot_of_archived(row, archive, reader, seal, read.get(row.order_id))
+            if snapshot is not None:
+                began_at = row.run_began_at or _began_at(archive, row.order_id)
+                closed.append((snapshot, RunMark(row.run_id, began_at) if began_at else None))
+        applied += models.apply_closed(closed)
     return applied
+
+
+def _holds(stored: OrderCheckpoint | None, row: ArchivedSnapshot) -> bool:
+    """Whether the read models hold the archived run, closed."""
+    if stored is None or not stored.closed:
+        return False
+    return stored.run_id == row.run_id or (stored.run_id is None and stored.version >= row.last_version)
+
+
+def _began_at(archive: Archive, order_id: str) -> datetime | None:
+    """When the archived run was made, from its history: for rows archived before it was kept."""
+    archived = archive.get(order_id)
+    return archived.began_at() if archived is not None else None
 
 
 @dataclass(frozen=True)

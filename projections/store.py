@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import from_text
-from domain import OrderState, OrderStream, OrderSummary, ValidationProblem, summarize_orders
+from domain import OrderSnapshot, OrderState, OrderStream, OrderSummary, ValidationProblem, summarize_orders
 from projections.policy import Delta, OrderRow, ProjectionError, RunMark, answer
 from storage import open_database
 
@@ -215,6 +215,20 @@ class ReadModels:
             return None
         return OrderCheckpoint(int(row["version"]), bool(row["closed"]), row["run_id"], from_text(row["run_began_at"]))
 
+    def checkpoints_of(self, order_ids: Sequence[str]) -> dict[str, OrderCheckpoint]:
+        """`checkpoint_of` each of `order_ids` the read models hold, in one query."""
+        if not order_ids:
+            return {}
+        cursor = self._db.execute(
+            f"SELECT order_id, version, closed, {self._run_columns} FROM {self._t(_SUMMARIES)}"
+            f" WHERE order_id IN ({', '.join('?' * len(order_ids))})",
+            list(order_ids),
+        )
+        return {
+            str(row[0]): OrderCheckpoint(int(row[1]), bool(row[2]), row[3], from_text(row[4]))
+            for row in cursor.fetchall()
+        }
+
     def state_of(self, order_id: str) -> OrderState | None:
         """The order's state as last applied; None for an order the read models never saw."""
         row = self._row(f"SELECT state FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,))
@@ -248,20 +262,45 @@ class ReadModels:
 
     # -- Applying ----------------------------------------------------------------
 
-    def apply(self, stream: OrderStream, closed: bool, run: RunMark | None = None) -> Applied:
-        """Bring the read models up to `stream` (read whole from `run`): the order's row and
+    def apply(self, latest: OrderStream | OrderSnapshot, closed: bool, run: RunMark | None = None) -> Applied:
+        """Bring the read models up to `latest`, the order's stream (read whole from `run`)
+        or its snapshot (a closed order's, as archived): the order's row and
         what it adds to and takes from each aggregate, as the policy answers (one answer a
         change), written with the checkpoint in one transaction; a later run of the order (a
         reset since) replaces the earlier one's row and contribution. Nothing to do is done
         at the cost of reading the order's row."""
         with self._db.transaction():
-            said = answer(self._row_of(stream.order_id), stream, closed, run)
-            if said.row is None:
-                return Applied(0, False)
-            self._upsert(self._t(_SUMMARIES), "order_id", said.row)
-            for delta in said.deltas:
-                self._add(delta)
-            return Applied(said.events, said.repaired)
+            return self._write(latest, closed, run)
+
+    def apply_closed(self, snapshots: Sequence[tuple[OrderSnapshot, RunMark | None]]) -> int:
+        """`apply` each closed order's snapshot, all in one transaction: for a rebuild
+        bringing in the archive a page at a time (each order's row and checkpoint still
+        move together); how many orders gained events."""
+        with self._db.transaction():
+            summed: dict[tuple[str, str, str], dict[str, int | Decimal]] = {}
+            applied = 0
+            for snapshot, run in snapshots:
+                said = answer(self._row_of(snapshot.order_id), snapshot, True, run)
+                if said.row is None:
+                    continue
+                self._upsert(self._t(_SUMMARIES), "order_id", said.row)
+                for delta in said.deltas:  # each aggregate row written once for the page
+                    into = summed.setdefault((delta.table, delta.key, delta.value), {})
+                    for name, change in delta.changes.items():
+                        into[name] = into.get(name, 0) + change
+                applied += said.events > 0
+            for (table, key, value), changes in summed.items():
+                self._add(Delta(table, key, value, changes))
+            return applied
+
+    def _write(self, latest: OrderStream | OrderSnapshot, closed: bool, run: RunMark | None) -> Applied:
+        said = answer(self._row_of(latest.order_id), latest, closed, run)
+        if said.row is None:
+            return Applied(0, False)
+        self._upsert(self._t(_SUMMARIES), "order_id", said.row)
+        for delta in said.deltas:
+            self._add(delta)
+        return Applied(said.events, said.repaired)
 
     def _row_of(self, order_id: str) -> OrderRow | None:
         row = self._row(f"SELECT {', '.join(_STORED)} FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,))

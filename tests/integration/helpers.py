@@ -3,16 +3,20 @@
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from temporalio.client import Client
 
 from connection.embedded_server import temporal_cli_path
-from tests.commands import Ran, orders_in_process
+from tests.commands import Ran, orders_in_process, starter_in_process
+from tests.integration.refusing_proxy import RefusingProxy
+from tests.orders import one_line_order
 from tests.waiting import wait_until
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -166,3 +170,71 @@ async def stop_processes(*processes: subprocess.Popen) -> None:
             process.terminate()
     for process in processes:
         await asyncio.to_thread(process.wait, 30)
+
+
+def in_namespace(env: dict[str, str]) -> tuple[str, ...]:
+    return ("--namespace", env.get("TEMPORAL_NAMESPACE", "default"))
+
+
+async def delete_as_retention_does(env: dict[str, str], order_ids: list[str], *, from_visibility: bool = True) -> None:
+    """`temporal workflow delete` each order's workflow (its current run), then wait until
+    the server holds none of them, and (`from_visibility`) nor does visibility list any order."""
+    address = env["TEMPORAL_ADDRESS"]
+    for order_id in order_ids:
+        await temporal_cli(
+            address, "workflow", "delete", "--workflow-id", f"order-{order_id}", "--yes", *in_namespace(env)
+        )
+
+    async def all_gone() -> bool:
+        if from_visibility and await temporal_cli_json(address, "workflow", "list", *in_namespace(env)):
+            return False
+        for order_id in order_ids:
+            described = await temporal_cli(
+                address, "workflow", "describe", "--workflow-id", f"order-{order_id}", *in_namespace(env), check=False
+            )
+            if described.returncode == 0:
+                return False
+        return True
+
+    await wait_until(all_gone, seconds=120, what="the deleted workflows to be gone from the server and visibility")
+
+
+async def delete_every_order_as_retention_does(env: dict[str, str]) -> None:
+    """Every order's workflow in the namespace deleted by one batch job (as retention would
+    delete them); returns once visibility lists none."""
+    address = env["TEMPORAL_ADDRESS"]
+    await temporal_cli(
+        address, "workflow", "delete", "--query", "WorkflowType='OrderWorkflow'", "--yes", *in_namespace(env)
+    )
+
+    async def none_listed() -> bool:
+        return not await temporal_cli_json(address, "workflow", "list", *in_namespace(env))
+
+    await wait_until(none_listed, seconds=120, what="every order to be deleted")
+
+
+async def orders_killed_midway(
+    env: dict[str, str], args: list[str], *, slowed: dict[str, float], done: Callable[[], int], at_least: int
+) -> int:
+    """`orders ARGS` as a real process, its calls to Temporal slowed by `slowed` (so it is
+    surely midway), SIGKILLed once `done()` counts `at_least`: what `done()` counts then."""
+    proxy = await RefusingProxy(env["TEMPORAL_ADDRESS"], refused=(), delays=slowed).start()
+    try:
+        slow = {**os.environ, **env, "TEMPORAL_ADDRESS": proxy.address}
+        running = subprocess.Popen([ORDERS_COMMAND, *args], env=slow, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        await wait_until(lambda: asyncio.sleep(0, done() >= at_least), seconds=60, what=f"orders {args[0]} midway")
+        os.kill(running.pid, signal.SIGKILL)
+        await asyncio.to_thread(running.wait)
+    finally:
+        await proxy.stop()
+    return done()
+
+
+async def start_small_orders(env: dict[str, str], folder: Path, prefix: str, count: int) -> None:
+    """`count` one-line orders PREFIX-000… started by the starter (not waited for)."""
+    order_file = folder / f"{prefix}-orders.jsonl"
+    order_file.write_text(
+        "\n".join(one_line_order(f"{prefix}-{n:03}", "PROD-001", 1, "1.00").model_dump_json() for n in range(count))
+    )
+    started = await starter_in_process(env, "--no-wait", "--file", str(order_file))
+    assert started.returncode == 0, started.stdout + started.stderr

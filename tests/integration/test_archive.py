@@ -9,31 +9,43 @@ where the claim is about one (an archive run killed, one stopped by SIGTERM)."""
 import asyncio
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import threading
-import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from connection.embedded_server import free_local_port
+from domain import OrderSnapshot
 from encryption import Keyring
-from eventstore import Archive, ArchivedOrder, EnvelopeReader, HistoryReadError, load_history_file, read_history_file
+from eventstore import (
+    Archive,
+    ArchivedOrder,
+    EnvelopeReader,
+    HistoryReadError,
+    SnapshotSeal,
+    load_history_file,
+    read_history_file,
+)
 from eventstore.archive import ARCHIVE_FILENAME, history_digest
 from tests.commands import Ran, orders_in_process, starter_in_process
 from tests.integration.helpers import (
     ORDERS_COMMAND,
+    delete_as_retention_does,
+    in_namespace,
+    orders_killed_midway,
     read_until,
     spawn_script,
+    start_small_orders,
     stop_processes,
     temporal_cli,
     temporal_cli_json,
 )
-from tests.integration.refusing_proxy import GET_HISTORY, RefusingProxy
+from tests.integration.refusing_proxy import GET_HISTORY
 from tests.orders import one_line_order
 from tests.waiting import wait_until
 
@@ -61,33 +73,6 @@ def ledger_rows(env: dict[str, str]) -> dict[str, list[tuple]]:
     with sqlite3.connect(Path(env["ORDERS_DATA_DIR"]) / "ledger.sqlite") as db:
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
         return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall()) for table in tables}
-
-
-def in_namespace(env: dict[str, str]) -> tuple[str, ...]:
-    return ("--namespace", env.get("TEMPORAL_NAMESPACE", "default"))
-
-
-async def delete_as_retention_does(env: dict[str, str], order_ids: list[str], *, from_visibility: bool = True) -> None:
-    """`temporal workflow delete` each order's workflow, then wait until the server holds
-    none of them, and (`from_visibility`) nor does visibility."""
-    address = env["TEMPORAL_ADDRESS"]
-    for order_id in order_ids:
-        await temporal_cli(
-            address, "workflow", "delete", "--workflow-id", f"order-{order_id}", "--yes", *in_namespace(env)
-        )
-
-    async def all_gone() -> bool:
-        if from_visibility and await temporal_cli_json(address, "workflow", "list", *in_namespace(env)):
-            return False
-        for order_id in order_ids:
-            described = await temporal_cli(
-                address, "workflow", "describe", "--workflow-id", f"order-{order_id}", *in_namespace(env), check=False
-            )
-            if described.returncode == 0:
-                return False
-        return True
-
-    await wait_until(all_gone, seconds=120, what="the deleted workflows to be gone from the server and visibility")
 
 
 def archived_count(env: dict[str, str]) -> int:
@@ -190,27 +175,11 @@ async def test_the_starter_refuses_an_id_only_the_read_models_know(own_settings,
 async def test_an_archive_run_killed_midway_and_run_again_archives_every_order_exactly_once(own_settings, tmp_path):
     env = own_settings
     total = 120
-    order_file = tmp_path / "orders.jsonl"
-    order_file.write_text(
-        "\n".join(one_line_order(f"ARCHIVE-{n:03}", "PROD-001", 1, "1.00").model_dump_json() for n in range(total))
-    )
-    started = await starter_in_process(env, "--no-wait", "--file", str(order_file))
-    assert started.returncode == 0, started.stdout + started.stderr
+    await start_small_orders(env, tmp_path, "ARCHIVE", total)
     # Histories served slowly, so the run is surely midway when it is killed.
-    proxy = await RefusingProxy(env["TEMPORAL_ADDRESS"], refused=(), delays={GET_HISTORY: 0.05}).start()
-    try:
-        slow = {**os.environ, **env, "TEMPORAL_ADDRESS": proxy.address}
-        archiving = subprocess.Popen(
-            [ORDERS_COMMAND, "archive", "--concurrency", "1"], env=slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        await wait_until(
-            lambda: asyncio.sleep(0, archived_count(env) >= 10), seconds=60, what="the archive run to be midway"
-        )
-        os.kill(archiving.pid, signal.SIGKILL)
-        await asyncio.to_thread(archiving.wait)
-    finally:
-        await proxy.stop()
-    after_kill = archived_count(env)
+    archive = ["archive", "--concurrency", "1"]
+    done = partial(archived_count, env)
+    after_kill = await orders_killed_midway(env, archive, slowed={GET_HISTORY: 0.05}, done=done, at_least=10)
     print(f"killed with {after_kill} of {total} archived")
     assert 10 <= after_kill < total
 
@@ -258,15 +227,18 @@ def test_the_archive_keeps_an_order_once_and_gives_back_its_history_byte_for_byt
     path = next(GOLDEN.glob("*.json"))
     history = load_history_file(path)
     moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    order = ArchivedOrder.of(read_history_file(path).order_id, history, moment)
+    snapshot = OrderSnapshot.of(read_history_file(path), moment)
+    order = ArchivedOrder.of(snapshot.order_id, history, moment, SnapshotSeal().sealed(snapshot))
     archive = Archive(projections_at("archive"))
     try:
         assert archive.put(order) is True
         assert archive.put(order) is False
         kept = archive.get(order.order_id)
         assert kept is not None and archive.count() == 1
+        assert kept.history_format == "proto", "kept as Temporal's own protobuf"
         assert history_digest(kept.history().events) == history_digest(history.events) == kept.history_sha256
         assert kept.stream() == read_history_file(path)
+        assert kept.snapshot is not None and SnapshotSeal().opened(kept.snapshot, "here") == snapshot
         assert archive.known([order.order_id, "NO-SUCH-ORDER"]).keys() == {order.order_id}
         assert list(archive.versions()) == [(order.order_id, read_history_file(path).version, order.run_id)]
     finally:
@@ -277,15 +249,22 @@ def test_an_encrypted_order_is_archived_as_it_was_recorded_and_reads_back_only_w
     path = GOLDEN.parents[1] / "histories-encrypted" / "order-ORDER-001.json"
     keyring = Keyring.parse(f"@{path.with_name('key.txt')}")
     moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    # Archiving decodes nothing: no key is needed, and no payload is kept in clear.
-    reader = EnvelopeReader.with_keys(keyring)
-    order = ArchivedOrder.of("ORDER-001", load_history_file(path, reader), moment)
-    assert b"CUSTOMER-123" not in order.envelope_payloads.encode()
-    assert b"CUSTOMER-123" not in zlib.decompress(order.compressed_history)
+    # The snapshot is sealed with the shop's key, as the envelopes it is folded from are:
+    # no payload, and no field of the snapshot, is kept in clear. (The raw history holds
+    # what the server saw in clear, and only that: the search attributes.)
+    reader, seal = EnvelopeReader.with_keys(keyring), SnapshotSeal.with_keys(keyring)
+    snapshot = OrderSnapshot.of(read_history_file(path, reader), moment)
+    order = ArchivedOrder.of("ORDER-001", load_history_file(path, reader), moment, seal.sealed(snapshot))
+    assert order.snapshot is not None
+    for kept in (order.envelope_payloads.encode(), order.snapshot):
+        assert b"CUSTOMER-123" not in kept and b"150.5" not in kept
 
     assert order.stream(reader) == read_history_file(path, reader)
+    assert seal.opened(order.snapshot, "here") == snapshot
     with pytest.raises(HistoryReadError, match="encrypted with key 'A'; set ORDERS_ENCRYPTION_KEYS"):
         order.stream()
+    with pytest.raises(HistoryReadError, match="the snapshot cannot be opened: a payload is encrypted with key 'A'"):
+        SnapshotSeal().opened(order.snapshot, "here")
 
 
 async def test_orders_archive_every_keeps_archiving_until_sigterm(own_settings, tmp_path):

@@ -16,10 +16,9 @@ import pytest
 from domain import OrderStatus
 from eventstore.archive import ARCHIVE_FILENAME
 from tests.conftest import settings_for, shop_in, take_namespace
-from tests.integration.helpers import ORDERS_COMMAND, temporal_cli
+from tests.integration.helpers import ORDERS_COMMAND, delete_as_retention_does
 from tests.orders import large_order, one_line_order, wait_for_status
 from tests.places import a_regular_file, backup_of, garbage, read_only
-from tests.waiting import wait_until
 
 GOLDEN = Path(__file__).resolve().parents[1] / "histories" / "golden"
 
@@ -44,25 +43,6 @@ def one_line(result) -> str:
     return lines[0]
 
 
-async def delete_as_retention_does(settings: dict[str, str], *order_ids: str) -> None:
-    """Each order's current run deleted; returns once Temporal holds none of them."""
-    for order_id in order_ids:
-        await temporal_cli(
-            settings["TEMPORAL_ADDRESS"], "workflow", "delete", "--workflow-id", f"order-{order_id}",
-            "--namespace", settings["TEMPORAL_NAMESPACE"], "--yes",
-        )  # fmt: skip
-
-    async def gone(order_id: str) -> bool:
-        described = await temporal_cli(
-            settings["TEMPORAL_ADDRESS"], "workflow", "describe", "--workflow-id", f"order-{order_id}",
-            "--namespace", settings["TEMPORAL_NAMESPACE"], check=False,
-        )  # fmt: skip
-        return described.returncode != 0
-
-    for order_id in order_ids:
-        await wait_until(lambda order_id=order_id: gone(order_id), seconds=30, what=f"{order_id} to be deleted")
-
-
 def event_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -77,7 +57,7 @@ async def archived_shop(dev_env, tmp_path_factory) -> AsyncIterator[dict[str, st
         for n in range(3):
             await shop.place(one_line_order(f"EX-{n}", "PROD-001", 1, "10.00"))
     assert (await orders(settings, "archive")).returncode == 0
-    await delete_as_retention_does(settings, "EX-0")
+    await delete_as_retention_does(settings, ["EX-0"], from_visibility=False)
     yield settings
 
 

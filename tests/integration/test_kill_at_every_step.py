@@ -24,7 +24,7 @@ from activities.ledger import effects_by_workflow_id
 from client import start_order
 from domain import OrderInput, OrderStatus
 from domain.decisions import ApprovePayment, CancelOrder, RejectPayment
-from eventstore import EventStore, FoundStream
+from eventstore import EventStore
 from orders_cli.reconcile import reconcile
 from tests.integration.helpers import address_of, read_until, spawn_script
 from tests.orders import Ledger, one_line_order, wait_for_status
@@ -134,9 +134,9 @@ async def run_case(dev_env, base: Path, unique: str, step: str, when: str, proce
             problems.append(f"the worker did not die by SIGKILL at the step: exit {died.returncode}, said {said!r}")
         if processes == 2 and all(p.poll() is not None for p in dying):
             problems.append("both worker processes died; one was to carry on")
-        stream = await EventStore(dev_env.client).read_stream(order.order_id)
+        closed = await EventStore(dev_env.client).snapshot_of(order.order_id)
         effects = effects_by_workflow_id(ledger.db)
-        problems += [d.problem for d in reconcile([FoundStream(stream, running=False)], effects).discrepancies]
+        problems += [d.problem for d in reconcile([closed], effects).discrepancies]
         return Outcome(name, problems, recovery)
     except Exception as err:  # noqa: BLE001 - each case reports its own failure, the test lists them all
         return Outcome(name, [f"{type(err).__name__}: {err}"])

@@ -156,7 +156,7 @@ async def test_a_thousand_mixed_orders_with_racing_decisions_leave_the_books_bal
     async for history in store.histories(selection):
         failed_tasks += sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for e in history.events)
     assert failed_tasks == 0
-    orders = await store.read_many(selection)
+    orders = [order async for order in store.snapshots(selection)]
     assert len(orders) == ORDERS and not any(order.running for order in orders), "no order left running"
     result = reconcile(orders, effects_by_workflow_id(ledger.db))
     assert result.discrepancies == [] and result.running == 0

@@ -20,7 +20,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
-from eventstore import PLAIN, Archive
+from eventstore import PLAIN, Archive, SnapshotSeal
 from eventstore.history import run_of
 from tests.commands import orders_in_process, starter_in_process
 from tests.conftest import client_in, settings_for, shop_in, take_namespace
@@ -198,9 +198,13 @@ async def test_racing_archive_runs_keep_each_order_once_as_its_current_run(reset
     assert sum(json.loads(out)["replaced"] for out, _ in ran) == 2
 
     with sqlite3.connect(archive_dir / "orders-archive.sqlite") as db:
-        rows = dict(db.execute("SELECT order_id, run_id FROM archived_orders").fetchall())
+        rows = {row[0]: row[1:] for row in db.execute("SELECT order_id, run_id, snapshot FROM archived_orders")}
     for order_id in ORDERS:
-        assert rows[order_id] == run_of((await reset_shop.history(order_id)).events).run_id
+        current = await reset_shop.history(order_id)
+        run_id, snapshot = rows[order_id]
+        assert run_id == run_of(current.events).run_id
+        # The snapshot was replaced with the row: the current run's fold, not the abandoned one's.
+        assert SnapshotSeal().opened(snapshot, order_id).differences(PLAIN.stream(current)) == []
     assert (await reset_shop.orders("archive", "--verify")).returncode == 0
 
     started = await starter_in_process(reset_shop.settings, "--file", str(_order_file(root)), "--json")

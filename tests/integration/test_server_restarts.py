@@ -92,7 +92,7 @@ async def test_the_worker_starts_its_dead_server_again_and_no_order_is_lost_or_d
         assert worker.said.count("starting it again on the same data") == 2
         ledger = LedgerDatabase(data / "ledger.sqlite")
         assert ledger.rows("SELECT COUNT(*) FROM payments")[0][0] == len(handles), "each order charged once"
-        orders = await EventStore(client).read_many(f"WorkflowId STARTS_WITH 'order-RS-{unique}-'")
+        orders = [order async for order in EventStore(client).snapshots(f"WorkflowId STARTS_WITH 'order-RS-{unique}-'")]
         assert len(orders) == len(handles)
         assert reconcile(orders, effects_by_workflow_id(ledger)).discrepancies == []
 
@@ -164,7 +164,9 @@ async def test_a_worker_reconnects_by_itself_to_a_server_restarted_under_it(tmp_
         assert "starting it again" not in worker.said, "not the worker's server to restart"
         ledger = LedgerDatabase(ledger_dir / "ledger.sqlite")
         assert ledger.rows("SELECT COUNT(*) FROM payments")[0][0] == len(small) + 1, "each order charged once"
-        orders = await EventStore(client).read_many(f"WorkflowId STARTS_WITH 'order-EXT-{unique}-'")
+        orders = [
+            order async for order in EventStore(client).snapshots(f"WorkflowId STARTS_WITH 'order-EXT-{unique}-'")
+        ]
         assert reconcile(orders, effects_by_workflow_id(ledger)).discrepancies == []
     finally:
         if worker.process.poll() is None:

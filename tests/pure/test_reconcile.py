@@ -2,6 +2,7 @@
 disagreement between what the stream says and what the outside world did is named."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,24 +14,27 @@ from domain import (
     InventoryReserved,
     OrderCancelled,
     OrderFulfilled,
+    OrderSnapshot,
     OrderStream,
     OrderValidated,
     PaymentProcessed,
     PaymentStatus,
     ValidationResult,
 )
-from eventstore import FoundStream
+from eventstore import FoundSnapshot
 from orders_cli.reconcile import Discrepancy, _rendered, reconcile
 from tests.builders import envelope, received
 
 LINE = InventoryReservation(product_id="PROD-1", quantity=2, warehouse_id="WH-1")
 
 
-def stream(*events, order_id: str = "ORDER-1", running: bool = False) -> FoundStream:
-    return FoundStream(OrderStream(order_id, tuple(envelope(e, n) for n, e in enumerate(events, 1))), running)
+def stream(*events, order_id: str = "ORDER-1", running: bool = False) -> FoundSnapshot:
+    """The order of `events` as reconcile reads it: its snapshot (as an archived order's is kept)."""
+    order = OrderStream(order_id, tuple(envelope(e, n) for n, e in enumerate(events, 1)))
+    return FoundSnapshot(OrderSnapshot.of(order, datetime.now(UTC)), running)
 
 
-def shipped_order(order_id: str = "ORDER-1") -> FoundStream:
+def shipped_order(order_id: str = "ORDER-1") -> FoundSnapshot:
     return stream(
         received(order_id),
         OrderValidated(order_id=order_id, validation_result=ValidationResult(is_valid=True)),
@@ -59,7 +63,7 @@ def test_one_order_is_counted_in_numbers_not_truth_values():
     assert json.dumps(dict(result.effects)) == '{"charges": 1, "refunds": 0, "reserved lines": 1, "shipments": 1}'
 
 
-def problems(orders: list[FoundStream], ledger: dict[str, OrderEffects]) -> list[Discrepancy]:
+def problems(orders: list[FoundSnapshot], ledger: dict[str, OrderEffects]) -> list[Discrepancy]:
     return reconcile(orders, ledger).discrepancies
 
 
