@@ -43,6 +43,7 @@ from eventstore.history import PLAIN, EnvelopeReader, HistoryReadError, recorded
 from storage import Database, DatabaseError, PlaceError, is_postgres, open_database, where_of, writable_directory
 
 ARCHIVE_FILENAME = "orders-archive.sqlite"
+_ARCHIVE_LOCK = 0x4152434849564500  # "ARCHIVE": on PostgreSQL, one schema change at a time, apart from other stores
 _PAGE = 200
 
 _SCHEMA = """
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS archived_orders (
     last_version INTEGER NOT NULL,     -- how many envelopes: versions run 1..last_version
     history_events INTEGER NOT NULL,
     history_sha256 TEXT NOT NULL,      -- of the history's events, serialized deterministically
-    history BYTEA NOT NULL,            -- zlib(proto JSON of the whole history)
+    history BYTEA NOT NULL,            -- zlib of the whole history, as history_format says; empty once compacted
     envelopes TEXT NOT NULL,           -- a JSON array of the payloads carrying the envelopes (proto JSON)
     run_began_at TEXT,                 -- when the run was made (started, or reset into); NULL in rows of old
     snapshot BYTEA,                    -- the order's snapshot, a payload sealed as the envelopes are; NULL until made
@@ -191,11 +192,13 @@ class Archive:
         try:
             if writing and not is_postgres(target):
                 writable_directory(Path(target), what=f"the archive directory {target} (ORDERS_ARCHIVE)")
-            self._db: Database = open_database(archive_location(target), read_only=not writing)
+            self._db: Database = open_database(archive_location(target), read_only=not writing, lock=_ARCHIVE_LOCK)
         except PlaceError as err:
             raise ArchiveError(f"the archive at {self.where} cannot be used: {err}") from None
         if writing:
-            with self._reading("used"):
+            # In one exclusive transaction: another `orders archive` (an `--every` loop, say)
+            # may be bringing the same table up to date at the same moment.
+            with self._reading("used"), self._db.transaction():
                 self._db.execute(_SCHEMA)
                 for column, kind in _ADDED_COLUMNS.items():
                     if column not in self._db.columns("archived_orders"):

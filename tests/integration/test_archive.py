@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -31,7 +32,8 @@ from eventstore import (
     load_history_file,
     read_history_file,
 )
-from eventstore.archive import ARCHIVE_FILENAME, history_digest
+from eventstore.archive import ARCHIVE_FILENAME, archive_location, history_digest
+from storage import open_database
 from tests.commands import Ran, orders_in_process, starter_in_process
 from tests.integration.helpers import (
     ORDERS_COMMAND,
@@ -221,6 +223,38 @@ async def test_health_warns_of_closed_orders_near_retention_end_not_archived(dev
 async def _health_reason(env: dict[str, str], starting: str) -> str | None:
     report = json.loads((await orders_off_loop(env, "health", "--json")).stdout)
     return next((reason for reason in report["reasons"] if starting in reason), None)
+
+
+# The table as the build before snapshots made it.
+_TABLE_OF_OLD = (
+    "CREATE TABLE archived_orders (order_id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, run_id TEXT NOT NULL,"
+    " execution_status TEXT NOT NULL, closed_at TEXT NOT NULL, archived_at TEXT NOT NULL,"
+    " last_version INTEGER NOT NULL, history_events INTEGER NOT NULL, history_sha256 TEXT NOT NULL,"
+    " history BYTEA NOT NULL, envelopes TEXT NOT NULL, run_began_at TEXT)"
+)
+
+
+def test_an_archive_of_old_is_brought_up_to_date_by_archivers_that_open_it_at_the_same_moment(projections_at):
+    """As when a new build's `orders archive` starts while another (`--every`) is running."""
+    target = projections_at("archive")
+    if isinstance(target, Path):
+        target.mkdir()
+    made = open_database(archive_location(target))
+    made.execute(_TABLE_OF_OLD)
+    made.close()
+    together = threading.Barrier(6)
+
+    def opened(_: int) -> Archive:
+        together.wait()
+        return Archive(target)
+
+    with ThreadPoolExecutor(6) as pool:
+        archives = list(pool.map(opened, range(6)))  # an ArchiveError would be raised here
+    for archive in archives:
+        archive.close()
+    columns = open_database(archive_location(target), read_only=True)
+    assert {"snapshot", "history_format", "compacted_at"} <= columns.columns("archived_orders")
+    columns.close()
 
 
 def test_the_archive_keeps_an_order_once_and_gives_back_its_history_byte_for_byte(projections_at):
