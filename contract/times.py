@@ -13,4 +13,5 @@ def as_text(moment: datetime) -> str:
 
 def from_text(text: object) -> datetime | None:
     """The moment `as_text` wrote; None for nothing written (an empty column)."""
-    return datetime.strptime(str(text), _FORMAT).replace(tzinfo=UTC) if text else None
+    # fromisoformat reads _FORMAT's text exactly (the "Z" included), many times faster than strptime.
+    return datetime.fromisoformat(str(text)) if text else None

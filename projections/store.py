@@ -277,20 +277,22 @@ class ReadModels:
         bringing in the archive a page at a time (each order's row and checkpoint still
         move together); how many orders gained events."""
         with self._db.transaction():
+            stored = self._rows_of([snapshot.order_id for snapshot, _ in snapshots])
             summed: dict[tuple[str, str, str], dict[str, int | Decimal]] = {}
+            rows: list[dict[str, object]] = []
             applied = 0
             for snapshot, run in snapshots:
-                said = answer(self._row_of(snapshot.order_id), snapshot, True, run)
+                said = answer(stored.get(snapshot.order_id), snapshot, True, run)
                 if said.row is None:
                     continue
-                self._upsert(self._t(_SUMMARIES), "order_id", said.row)
+                rows.append(said.row)
                 for delta in said.deltas:  # each aggregate row written once for the page
                     into = summed.setdefault((delta.table, delta.key, delta.value), {})
                     for name, change in delta.changes.items():
                         into[name] = into.get(name, 0) + change
                 applied += said.events > 0
-            for (table, key, value), changes in summed.items():
-                self._add(Delta(table, key, value, changes))
+            self._upsert_many(self._t(_SUMMARIES), "order_id", rows)
+            self._add_many([Delta(table, key, value, changes) for (table, key, value), changes in summed.items()])
             return applied
 
     def _write(self, latest: OrderStream | OrderSnapshot, closed: bool, run: RunMark | None) -> Applied:
@@ -304,16 +306,37 @@ class ReadModels:
 
     def _row_of(self, order_id: str) -> OrderRow | None:
         row = self._row(f"SELECT {', '.join(_STORED)} FROM {self._t(_SUMMARIES)} WHERE order_id = ?", (order_id,))
-        if row is None:
-            return None
-        return OrderRow(
-            version=int(row["version"]),
-            closed=bool(row["closed"]),
-            state=OrderState.model_validate_json(str(row["state"])),
-            problems=tuple(ValidationProblem.model_validate(problem) for problem in json.loads(str(row["problems"]))),
-            received_at=str(row["received_at"]) if row["received_at"] else None,
-            run=_run_mark(row["run_id"], row["run_began_at"]),
+        return None if row is None else _order_row(row)
+
+    def _rows_of(self, order_ids: Sequence[str]) -> dict[str, OrderRow]:
+        """The rows of those of `order_ids` the read models hold, in one query."""
+        if not order_ids:
+            return {}
+        cursor = self._db.execute(
+            f"SELECT order_id, {', '.join(_STORED)} FROM {self._t(_SUMMARIES)}"
+            f" WHERE order_id IN ({', '.join('?' * len(order_ids))})",
+            list(order_ids),
         )
+        names = [column[0] for column in cursor.description]
+        return {str(row[0]): _order_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()}
+
+    def _add_many(self, deltas: Sequence[Delta]) -> None:
+        """`_add` each of `deltas` (one a row), reading and writing each aggregate's rows in one go."""
+        groups: dict[tuple[str, str, tuple[str, ...]], list[Delta]] = {}
+        for delta in deltas:
+            groups.setdefault((delta.table, delta.key, tuple(delta.changes)), []).append(delta)
+        for (name, key, names), group in groups.items():
+            table = self._t(name)
+            values = [delta.value for delta in group]
+            cursor = self._db.execute(
+                f"SELECT {key}, {', '.join(names)} FROM {table} WHERE {key} IN ({', '.join('?' * len(values))})",
+                values,
+            )
+            current = {row[0]: dict(zip(names, row[1:], strict=True)) for row in cursor.fetchall()}
+            updated = [(delta.value, _added(delta.changes, current.get(delta.value, {}))) for delta in group]
+            gone = [[value] for value, row in updated if int(row["orders"]) <= 0]
+            self._db.executemany(f"DELETE FROM {table} WHERE {key} = ?", gone)
+            self._upsert_many(table, key, [{key: value, **row} for value, row in updated if int(row["orders"]) > 0])
 
     def _add(self, delta: Delta) -> None:
         """Add `delta` to its aggregate's row, amounts exactly; a row that comes to no order goes."""
@@ -359,13 +382,32 @@ class ReadModels:
 
     def _upsert(self, table: str, key: str, row: dict[str, object]) -> None:
         """INSERT the row, or UPDATE the one with the same `key`: in both databases' SQL."""
-        columns = list(row)
-        updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != key)
-        self._db.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            f" ON CONFLICT ({key}) DO UPDATE SET {updates}",
-            list(row.values()),
-        )
+        self._db.execute(_upsert_sql(table, key, list(row)), list(row.values()))
+
+    def _upsert_many(self, table: str, key: str, rows: Sequence[dict[str, object]]) -> None:
+        """`_upsert` each of `rows` (of the same columns), in one statement run for them all."""
+        if rows:
+            columns = list(rows[0])
+            self._db.executemany(_upsert_sql(table, key, columns), [[row[name] for name in columns] for row in rows])
+
+
+def _upsert_sql(table: str, key: str, columns: Sequence[str]) -> str:
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+def _order_row(row: dict[str, Any]) -> OrderRow:
+    return OrderRow(
+        version=int(row["version"]),
+        closed=bool(row["closed"]),
+        state=OrderState.model_validate_json(str(row["state"])),
+        problems=tuple(ValidationProblem.model_validate(problem) for problem in json.loads(str(row["problems"]))),
+        received_at=str(row["received_at"]) if row["received_at"] else None,
+        run=_run_mark(row["run_id"], row["run_began_at"]),
+    )
 
 
 def _run_mark(run_id: object, began_at: object) -> RunMark | None:
