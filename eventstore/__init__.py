@@ -7,7 +7,16 @@ are copied to the archive before Temporal's retention deletes their histories, a
 read falls back to it (eventstore.archive).
 """
 
-from eventstore.archive import Archive, ArchivedOrder, ArchivedSnapshot, ArchiveError, archive_exists, open_archive
+from eventstore.archive import (
+    Archive,
+    ArchivedOrder,
+    ArchivedSnapshot,
+    ArchiveError,
+    EventsCompacted,
+    Tombstone,
+    archive_exists,
+    open_archive,
+)
 from eventstore.archiving import (
     ArchiveRun,
     Verification,
@@ -34,6 +43,7 @@ __all__ = [
     "Compaction",
     "EnvelopeReader",
     "EventStore",
+    "EventsCompacted",
     "FoundHistory",
     "FoundSnapshot",
     "FoundStream",
@@ -41,6 +51,7 @@ __all__ = [
     "Listing",
     "SnapshotSeal",
     "StreamNotFound",
+    "Tombstone",
     "Verification",
     "archive_closed_orders",
     "archive_exists",

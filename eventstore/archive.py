@@ -8,6 +8,9 @@ rows of old hold the CLI's proto JSON) for replay and audit, its envelopes as re
 envelopes, eventstore.snapshots: sealed as they are). The archive holds nothing in clear
 that the server did not. Once Temporal no longer holds an order and nobody will replay it,
 its raw history may be compacted away (`compact`): the envelopes and the snapshot stay.
+Past a later horizon a shop may compact an order to its snapshot (`compact --keep
+snapshot`): the envelopes go too, and a tombstone says how many events were dropped, their
+digest, and when; the snapshot is then the whole record of the order.
 
 The archive is one table, in a SQLite file inside a directory (the default) or in a
 PostgreSQL database. The order id is its key, and a row holds the order's current run: the
@@ -62,21 +65,93 @@ CREATE TABLE IF NOT EXISTS archived_orders (
     run_began_at TEXT,                 -- when the run was made (started, or reset into); NULL in rows of old
     snapshot BYTEA,                    -- the order's snapshot, a payload sealed as the envelopes are; NULL until made
     history_format TEXT,               -- 'proto': zlib(History's protobuf); NULL: zlib(proto JSON), in rows of old
-    compacted_at TEXT                  -- when the raw history was compacted away (emptied); NULL while it is kept
+    compacted_at TEXT,                 -- when the raw history was compacted away (emptied); NULL while it is kept
+    tombstone TEXT                     -- once the envelopes were dropped too (Tombstone, as JSON); NULL while kept
 )
 """
 # Added to archives made before each: their rows say NULL. An older build reading this
 # table names a row whose history it cannot parse (protobuf, or compacted) in one line.
-_ADDED_COLUMNS = {"run_began_at": "TEXT", "snapshot": "BYTEA", "history_format": "TEXT", "compacted_at": "TEXT"}
+_ADDED_COLUMNS = {
+    "run_began_at": "TEXT",
+    "snapshot": "BYTEA",
+    "history_format": "TEXT",
+    "compacted_at": "TEXT",
+    "tombstone": "TEXT",
+}
 _COLUMNS = (
     "order_id, workflow_id, run_id, execution_status, closed_at, archived_at, last_version, history_events,"
-    " history_sha256, history, envelopes, run_began_at, snapshot, history_format, compacted_at"
+    " history_sha256, history, envelopes, run_began_at, snapshot, history_format, compacted_at, tombstone"
 )
 PROTO = "proto"
 
 
 class ArchiveError(ValueError):
     """An archive that cannot be used or read; the message names it."""
+
+
+class EventsCompacted(ArchiveError):
+    """The order's events were compacted to its snapshot: only its state at its last
+    version is left. The message says when, and what still answers."""
+
+    def __init__(self, order_id: str, tombstone: "Tombstone") -> None:
+        super().__init__(
+            f"the events of order {order_id!r} were compacted to a snapshot at version {tombstone.events}"
+            f" on {tombstone.dropped_at:%Y-%m-%d} (orders archive compact --keep snapshot): only its state at"
+            f" version {tombstone.events} is kept (`orders state {order_id}`)"
+        )
+        self.order_id = order_id
+        self.tombstone = tombstone
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What is left of an order's dropped envelopes: how many events there were, the
+    digest of the envelopes as the archive held them, when they were dropped, and a seal
+    binding these to the row's order, run and snapshot (a check against damage and careless
+    edits, not against someone who can rewrite the archive)."""
+
+    events: int
+    events_sha256: str
+    dropped_at: datetime
+    seal: str
+
+    @staticmethod
+    def of(order: "ArchivedOrder", dropped_at: datetime) -> "Tombstone":
+        digest = hashlib.sha256(order.envelope_payloads.encode()).hexdigest()
+        return Tombstone(order.last_version, digest, dropped_at, _seal(order, order.last_version, digest, dropped_at))
+
+    def holds_for(self, order: "ArchivedOrder") -> bool:
+        """Whether this tombstone is the one made for `order`'s run and snapshot as they are."""
+        return self.seal == _seal(order, self.events, self.events_sha256, self.dropped_at)
+
+    def as_text(self) -> str:
+        return json.dumps(
+            {
+                "events": self.events,
+                "events_sha256": self.events_sha256,
+                "dropped_at": as_text(self.dropped_at),
+                "seal": self.seal,
+            }
+        )
+
+    @staticmethod
+    def from_text(text: object, order_id: str) -> "Tombstone | None":
+        if text is None:
+            return None
+        try:
+            found = json.loads(str(text))
+            dropped_at = from_text(found["dropped_at"])
+            if dropped_at is None:
+                raise ValueError("it says no time")
+            return Tombstone(int(found["events"]), str(found["events_sha256"]), dropped_at, str(found["seal"]))
+        except Exception as err:  # noqa: BLE001 - json, keys and types: all mean "damaged"
+            raise ArchiveError(f"the tombstone of order {order_id!r} in the archive cannot be read: {err}") from None
+
+
+def _seal(order: "ArchivedOrder", events: int, events_sha256: str, dropped_at: datetime) -> str:
+    snapshot = hashlib.sha256(order.snapshot or b"").hexdigest()
+    bound = "|".join((order.order_id, order.run_id, str(events), events_sha256, as_text(dropped_at), snapshot))
+    return hashlib.sha256(bound.encode()).hexdigest()
 
 
 def history_digest(events: Sequence[HistoryEvent]) -> str:
@@ -101,6 +176,7 @@ class ArchivedOrder:
     snapshot: bytes | None = None  # sealed (eventstore.snapshots); None in rows not snapshotted yet
     history_format: str | None = PROTO  # None: the CLI's proto JSON, in rows of old
     compacted_at: datetime | None = None  # when the raw history was compacted away
+    tombstone: Tombstone | None = None  # once the envelopes were dropped too (compacted to the snapshot)
 
     @staticmethod
     def of(order_id: str, history: WorkflowHistory, archived_at: datetime, snapshot: bytes) -> "ArchivedOrder":
@@ -132,6 +208,8 @@ class ArchivedOrder:
         return self.run_began_at or run_of(self.history().events).began_at
 
     def history(self) -> WorkflowHistory:
+        if self.tombstone is not None:
+            raise EventsCompacted(self.order_id, self.tombstone)
         if self.compacted_at is not None:
             raise ArchiveError(
                 f"the raw history of order {self.order_id!r} was compacted away on {self.compacted_at:%Y-%m-%d}"
@@ -145,7 +223,12 @@ class ArchivedOrder:
         except Exception as err:  # noqa: BLE001 - zlib, json and protobuf raise many kinds; all mean "damaged"
             raise ArchiveError(f"the archived history of order {self.order_id!r} cannot be read: {err}") from None
 
+    def snapshot_row(self) -> "ArchivedSnapshot":
+        return ArchivedSnapshot(self.order_id, self.run_id, self.run_began_at, self.last_version, self.snapshot)
+
     def payloads(self) -> list[Payload]:
+        if self.tombstone is not None:
+            raise EventsCompacted(self.order_id, self.tombstone)
         try:
             return [json_format.ParseDict(item, Payload()) for item in json.loads(self.envelope_payloads)]
         except Exception as err:  # noqa: BLE001 - as above
@@ -222,6 +305,7 @@ class Archive:
             as_text(order.began_at()),
             order.snapshot,
             order.history_format,
+            None,
             None,
         )
         replaced = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS.split(", ")[1:])
@@ -319,6 +403,45 @@ class Archive:
                 (b"", as_text(at), order_id, run_id),
             ).fetchone()
         return compacted is not None
+
+    def kept_envelopes(self) -> Iterator[tuple[str, str, datetime, bool]]:
+        """As `kept_histories`, of every archived order whose envelopes are still kept."""
+        columns = self._columns(only=("order_id", "run_id", "closed_at", "snapshot"))
+        columns = columns.replace("snapshot", "snapshot IS NOT NULL") if "snapshot" in self._has() else columns
+        where = "tombstone IS NULL" if "tombstone" in self._has() else "1 = 1"
+        return (
+            (str(row[0]), str(row[1]), datetime.fromisoformat(str(row[2])), bool(row[3]))
+            for row in self._rows(columns, where=where)
+        )
+
+    def compact_to_snapshot(self, order: ArchivedOrder, tombstone: Tombstone) -> bool:
+        """Drop the archived run's envelopes (and its raw history, if still kept), leaving
+        its snapshot and `tombstone`: True if this call did (the row holds that run, with
+        the snapshot the tombstone was sealed with, and was not compacted to it before)."""
+        with self._reading("written"):
+            compacted = self._db.execute(
+                "UPDATE archived_orders SET history = ?, envelopes = ?, compacted_at = COALESCE(compacted_at, ?),"
+                " tombstone = ? WHERE order_id = ? AND run_id = ? AND tombstone IS NULL AND snapshot = ?"
+                " RETURNING order_id",
+                (
+                    b"",
+                    "",
+                    as_text(tombstone.dropped_at),
+                    tombstone.as_text(),
+                    order.order_id,
+                    order.run_id,
+                    order.snapshot,
+                ),
+            ).fetchone()
+        return compacted is not None
+
+    def compacted_to_snapshots(self) -> int:
+        """How many archived orders were compacted to their snapshots."""
+        if "tombstone" not in self._has():
+            return 0
+        with self._reading():
+            counted = self._db.execute("SELECT COUNT(*) FROM archived_orders WHERE tombstone IS NOT NULL").fetchone()
+        return int(counted[0])
 
     def compacted(self) -> int:
         """How many archived orders have had their raw history compacted away."""
@@ -440,4 +563,5 @@ def _archived(row: Sequence[object]) -> ArchivedOrder:
         snapshot=bytes(snapshot) if isinstance(snapshot, bytes | memoryview) else None,
         history_format=str(row[13]) if row[13] else None,
         compacted_at=from_text(row[14]),
+        tombstone=Tombstone.from_text(row[15], str(row[0])),
     )

@@ -57,6 +57,7 @@ class Verification:
     snapshots_matching: int = 0  # archived orders whose snapshot is the fold of their envelopes
     without_snapshot: int = 0  # archived orders with no snapshot yet (the next `orders archive` makes them)
     compacted: int = 0  # archived orders whose raw history was compacted away: checked by their envelopes
+    tombstones_matching: int = 0  # of those, compacted to their snapshots: tombstone and snapshot as sealed
     problems: list[str] = field(default_factory=list)
 
 
@@ -213,6 +214,8 @@ def _snapshot_problem(
     if order.snapshot is None:
         result.without_snapshot += 1
         return None
+    if order.tombstone is not None:
+        return _tombstone_problem(order, seal, result)
     try:
         snapshot = seal.opened(order.snapshot, f"order {order.order_id!r} in the archive")
         differing = snapshot.differences(order.stream(reader))
@@ -224,6 +227,29 @@ def _snapshot_problem(
             f" ({', '.join(differing)} differ): run `orders archive` after deleting it, or restore the row"
         )
     result.snapshots_matching += 1
+    return None
+
+
+def _tombstone_problem(order: ArchivedOrder, seal: SnapshotSeal, result: Verification) -> str | None:
+    """Of an order compacted to its snapshot, what is wrong: the tombstone must be the one
+    sealed with this row's order, run and snapshot, and the snapshot of as many events as
+    the tombstone says were dropped."""
+    assert order.tombstone is not None and order.snapshot is not None
+    if not order.tombstone.holds_for(order):
+        return (
+            f"order {order.order_id!r}: its tombstone or its snapshot is not as it was when its events were"
+            " compacted away (the seal differs): restore the row from a backup"
+        )
+    try:
+        snapshot = seal.opened(order.snapshot, f"order {order.order_id!r} in the archive")
+    except (HistoryReadError, SnapshotSchemaError) as err:
+        return str(err)
+    if snapshot.last_event_version != order.tombstone.events or snapshot.order_id != order.order_id:
+        return (
+            f"order {order.order_id!r}: its snapshot is of {snapshot.order_id!r} at version"
+            f" {snapshot.last_event_version}, its tombstone says {order.tombstone.events} events were dropped"
+        )
+    result.tombstones_matching += 1
     return None
 
 

@@ -7,7 +7,6 @@ encryption on, `orders archive` (which folds each order to snapshot it) and
 `orders archive --verify` need ORDERS_ENCRYPTION_KEYS, as every reader of the events does.
 """
 
-import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +27,7 @@ from encryption import (
     sealer,
     sealer_of,
 )
-from eventstore.archive import Archive, ArchivedOrder, ArchivedSnapshot
+from eventstore.archive import Archive, ArchivedOrder, ArchivedSnapshot, ArchiveError
 from eventstore.history import EnvelopeReader, HistoryReadError
 
 _JSON = b"json/plain"
@@ -85,8 +84,16 @@ def snapshot_of_archived(
     """The archived order's snapshot as stored; folded from its archived events (those of
     `archived` when the caller read the row already) where there is none yet, or one of a
     layout this code does not read; None for an order no longer archived."""
+    unreadable: SnapshotSchemaError | None = None
     if row.snapshot is not None:
-        with contextlib.suppress(SnapshotSchemaError):
+        try:
             return seal.opened(row.snapshot, f"order {row.order_id!r} in the archive")
+        except SnapshotSchemaError as err:
+            unreadable = err
     archived = archived or archive.get(row.order_id)
-    return OrderSnapshot.of(archived.stream(reader), datetime.now(UTC)) if archived is not None else None
+    if archived is None:
+        return None
+    if archived.tombstone is not None:
+        # Nothing to fold it from: the snapshot is the whole record, and this build cannot read it.
+        raise ArchiveError(f"{unreadable}, and its events were compacted to it: only a build that reads it can answer")
+    return OrderSnapshot.of(archived.stream(reader), datetime.now(UTC))

@@ -122,7 +122,7 @@ class EventStore:
         history = await self._temporal_history(order_id)
         if history is None:
             archived = await self._archived(order_id)
-            return self._archived_snapshots([_snapshot_row_of(archived)])[0]
+            return self._archived_snapshots([archived.snapshot_row()])[0]
         return FoundSnapshot(
             OrderSnapshot.of(self.reader.stream(history), datetime.now(UTC)), FoundHistory(history).run.running
         )
@@ -284,8 +284,16 @@ class EventStore:
             yield found
 
     def _archived_streams(self, order_ids: Sequence[str]) -> list[FoundStream]:
+        """The archived streams of `order_ids`; those compacted to their snapshots, which
+        have no events left, are counted in `compacted_skipped`."""
         assert self.archive is not None
-        return [self._archived_stream(archived) for archived in self.archive.orders(order_ids)]
+        found = []
+        for archived in self.archive.orders(order_ids):
+            if archived.tombstone is not None:
+                self.compacted_skipped += 1
+            else:
+                found.append(self._archived_stream(archived))
+        return found
 
     def _archived_page_snapshots(self, order_ids: Sequence[str]) -> list[FoundSnapshot]:
         assert self.archive is not None
@@ -370,12 +378,6 @@ class _Progress:
         if self.on_progress and self.given != self.total:
             # visibility counted runs it lists as one order, or no longer lists
             self.on_progress(self.given, self.given)
-
-
-def _snapshot_row_of(archived: ArchivedOrder) -> ArchivedSnapshot:
-    return ArchivedSnapshot(
-        archived.order_id, archived.run_id, archived.run_began_at, archived.last_version, archived.snapshot
-    )
 
 
 _ARCHIVE_PAGE = 1000

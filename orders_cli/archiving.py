@@ -15,6 +15,9 @@ from temporalio.client import Client
 from eventstore import (
     Archive,
     ArchiveRun,
+    Compaction,
+    EnvelopeReader,
+    SnapshotSeal,
     archive_closed_orders,
     archive_exists,
     compact_archive,
@@ -37,15 +40,22 @@ def register(commands: Subcommands) -> None:
         nargs="?",
         choices=("compact",),
         help="compact: drop the raw Temporal history of archived orders closed before --older-than, keeping"
-        " their events and snapshots",
+        " their events and snapshots (--keep events), or their events too, keeping only their snapshots"
+        " (--keep snapshot)",
     )
     parser.add_argument(
         "--older-than", type=whole_number(0), metavar="DAYS", help="compact: orders closed more than DAYS ago"
     )
     parser.add_argument(
-        "--keep", choices=("events",), help="compact: what each order keeps (events: its envelopes and its snapshot)"
+        "--keep",
+        choices=("events", "snapshot"),
+        help="compact: what each order keeps (events: its envelopes and its snapshot; snapshot: its snapshot and a"
+        " tombstone, its events deleted)",
     )
     parser.add_argument("--dry-run", action="store_true", help="compact: say what would be compacted, change nothing")
+    parser.add_argument(
+        "--yes", action="store_true", help="compact --keep snapshot: delete the events (without it: say what would go)"
+    )
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -89,9 +99,11 @@ async def archive_command(args: argparse.Namespace) -> int:
 def _check_flags(args: argparse.Namespace) -> None:
     compacting = args.action == "compact"
     if compacting and (args.older_than is None or args.keep is None):
-        raise CommandError("compact needs --older-than DAYS and --keep events (what each order keeps)", ExitCode.USAGE)
-    if not compacting and (args.older_than is not None or args.keep is not None or args.dry_run):
-        raise CommandError("--older-than, --keep and --dry-run go with `orders archive compact`", ExitCode.USAGE)
+        raise CommandError(
+            "compact needs --older-than DAYS and --keep events|snapshot (what each order keeps)", ExitCode.USAGE
+        )
+    if not compacting and (args.older_than is not None or args.keep is not None or args.dry_run or args.yes):
+        raise CommandError("--older-than, --keep, --dry-run and --yes go with `orders archive compact`", ExitCode.USAGE)
     if compacting and (args.every is not None or args.verify):
         raise CommandError("compact runs once, on its own: --every and --verify go with archiving", ExitCode.USAGE)
     if args.every is not None and args.verify:
@@ -101,8 +113,10 @@ def _check_flags(args: argparse.Namespace) -> None:
 async def _compact(args: argparse.Namespace) -> int:
     if not archive_exists(args.settings.archive):
         raise CommandError(f"nothing was ever archived at {args.settings.archive} (ORDERS_ARCHIVE): nothing to compact")
+    to_snapshot = args.keep == "snapshot"
+    dry_run = args.dry_run or (to_snapshot and not args.yes)  # deleting events is asked for in so many words
     # The archive first: what is wrong with it is said before Temporal is asked anything.
-    archive = Archive(args.settings.archive, writing=not args.dry_run)
+    archive = Archive(args.settings.archive, writing=not dry_run)
     try:
         async with temporal(args.settings) as client:
             args.on_interrupt = "each order compacted so far stays compacted; run it again to go on"
@@ -110,23 +124,41 @@ async def _compact(args: argparse.Namespace) -> int:
                 client,
                 archive,
                 timedelta(days=args.older_than),
-                dry_run=args.dry_run,
+                to_snapshot=to_snapshot,
+                reader=EnvelopeReader.of(client),
+                seal=SnapshotSeal.of(client),
+                dry_run=dry_run,
                 concurrency=args.concurrency,
                 on_progress=progress_on_stderr("Compacting the archive"),
             )
     finally:
         archive.close()
     if args.json:
-        print(json.dumps({"archive": archive.where, "dry_run": args.dry_run, **asdict(done)}, indent=2))
-        return ExitCode.OK
-    verb = "Would compact" if args.dry_run else "Compacted"
-    print(
-        f"{verb} the raw histories of {done.compacted} archived order(s) in {archive.where} closed more than"
-        f" {args.older_than} day(s) ago, keeping their events and snapshots; {done.already} compacted before."
-        f" Left: {done.held_by_temporal} Temporal still holds, {done.recent} closed since,"
-        f" {done.without_snapshot} without a snapshot yet (run `orders archive`)."
+        print(json.dumps({"archive": archive.where, "keep": args.keep, "dry_run": dry_run, **asdict(done)}, indent=2))
+    else:
+        print(_compacted(args, done, archive.where, dry_run))
+    return ExitCode.OK if not done.disagreeing else ExitCode.FAILED
+
+
+def _compacted(args: argparse.Namespace, done: Compaction, where: str, dry_run: bool) -> str:
+    verb = "Would compact" if dry_run else "Compacted"
+    closed = f"archived order(s) in {where} closed more than {args.older_than} day(s) ago"
+    if args.keep == "snapshot":
+        said = f"{verb} {done.compacted} {closed} to their snapshots, deleting their events;"
+    else:
+        said = f"{verb} the raw histories of {done.compacted} {closed}, keeping their events and snapshots;"
+    said += (
+        f" {done.already} compacted so before. Left: {done.held_by_temporal} Temporal still holds,"
+        f" {done.recent} closed since, {done.without_snapshot} without a snapshot yet (run `orders archive`)."
     )
-    return ExitCode.OK
+    if done.disagreeing:
+        said += (
+            f" Kept whole: {len(done.disagreeing)} whose snapshot is not the fold of their events"
+            f" (orders archive --verify): {', '.join(done.disagreeing[:10])}"
+        )
+    if dry_run and args.keep == "snapshot" and not args.dry_run:
+        said += " Nothing was deleted: give --yes to delete their events."
+    return said
 
 
 def _say(run: ArchiveRun, archive: Archive, *, as_json: bool) -> None:
@@ -152,7 +184,8 @@ async def _verify(client: Client, archive: Archive, args: argparse.Namespace) ->
             f" {result.only_in_archive} only in the archive (Temporal no longer holds them),"
             f" {len(result.problems)} problem(s); {result.not_archived} closed order(s) not archived yet."
             f" Snapshots: {result.snapshots_matching} the fold of their events, {result.without_snapshot} not made yet;"
-            f" {result.compacted} raw histories compacted away."
+            f" {result.compacted} raw histories compacted away, {result.tombstones_matching} of them with their"
+            " events, to snapshots and tombstones as sealed."
         )
         for problem in listed(result.problems):
             print(f"  {problem}")

@@ -77,6 +77,8 @@ async def export_command(args: argparse.Namespace) -> int:
         print(f"warning: {run.archive_trouble}; the orders only it holds were not exported", file=sys.stderr)
     where = args.output or "stdout"
     superseded = f"; {run.superseded} order(s) reset since, their superseded events marked" if run.superseded else ""
+    if run.compacted:
+        superseded += f"; {run.compacted} order(s) compacted to their snapshots, a line each"
     print(
         f"Exported {run.events} event(s) of {run.exported_orders} order(s) to {where}; {run.listed} order(s)"
         f" listed, {run.unchanged} unchanged since the checkpoint{superseded}",

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import views
+from domain import OrderState, VersionNotFound
+from eventstore import EventsCompacted
 from orders_cli.arguments import TARGET_HELP, Subcommands
 from orders_cli.sources import (
     event_store,
@@ -17,7 +19,7 @@ from orders_cli.sources import (
     say_if_archived,
     temporal,
 )
-from programs import ExitCode, OrderOrHistoryFile, moment, whole_number
+from programs import CommandError, ExitCode, OrderOrHistoryFile, moment, whole_number
 from projections import ProjectedSummaries, open_read_models
 
 
@@ -55,9 +57,26 @@ async def state_command(args: argparse.Namespace) -> int:
         say_if_archived(args.target, found.archived_in)
         state = found.snapshot.state
     else:
-        state = (await read_stream(args.target, args.settings)).state_at(args.version, args.at)
+        try:
+            state = (await read_stream(args.target, args.settings)).state_at(args.version, args.at)
+        except EventsCompacted as compacted:
+            state = await _kept_state(args, compacted)
     print_json(state) if args.json else print(views.order_state(state))
     return ExitCode.OK
+
+
+async def _kept_state(args: argparse.Namespace, compacted: EventsCompacted) -> OrderState:
+    """Of an order compacted to its snapshot, the one state kept: its last version's, which
+    answers for that version and for any time after its last event."""
+    kept = compacted.tombstone.events
+    async with temporal(args.settings) as client:
+        state = (await event_store(client, args.settings).snapshot_of(args.target)).snapshot.state
+    if args.version == kept or (args.at is not None and state.updated_at is not None and args.at >= state.updated_at):
+        return state
+    if args.version is not None and args.version > kept:
+        raise VersionNotFound(f"order {args.target} has versions 1 to {kept}; there is no version {args.version}")
+    asked = f"version {args.version}" if args.version is not None else f"{args.at.isoformat()}"
+    raise CommandError(f"{compacted}; its state at {asked} went with them")
 
 
 async def report_command(args: argparse.Namespace) -> int:

@@ -33,8 +33,16 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from temporalio.client import Client
 
 from contract import as_text
-from domain import EventEnvelope, OrderStream
-from eventstore import Archive, ArchiveError, EventStore, FoundStream, StreamNotFound
+from domain import EventEnvelope, OrderState, OrderStream
+from eventstore import (
+    Archive,
+    ArchivedOrder,
+    ArchiveError,
+    EventStore,
+    FoundStream,
+    StreamNotFound,
+    snapshot_of_archived,
+)
 from projections.projector import OVERLAP, Change, changed_since, to_change
 
 # Orders listed before their histories are read: what a run holds at once.
@@ -57,15 +65,38 @@ class SupersededEvents(BaseModel):
     superseded_at: datetime
 
 
-_LINE = TypeAdapter(EventEnvelope | SupersededEvents)
+class CompactedStream(BaseModel):
+    """A line that is not an event: the first `version` events of `stream_id` were
+    compacted to a snapshot (`orders archive compact --keep snapshot`) before this export
+    wrote them, and are no longer in the record; `state` is the order's state after them.
+    A consumer that holds those events keeps them; one that does not takes `state` as the
+    order's state at `version`. `events_sha256` is the digest of the envelopes dropped, as
+    the archive held them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: Literal["compacted"] = "compacted"
+    stream_id: str
+    version: int
+    run_id: str
+    compacted_at: datetime
+    events_sha256: str
+    state: OrderState
+
+
+_LINE = TypeAdapter(EventEnvelope | SupersededEvents | CompactedStream)
 
 
 def export_schema() -> dict[str, Any]:
     """The JSON Schema of one exported line: an envelope, as the pydantic models write it,
-    or (rarely) a line saying a reset superseded some of an order's events."""
+    or (rarely) a line saying a reset superseded some of an order's events, or that an
+    order's events were compacted to its snapshot."""
     schema = _LINE.json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "One line of `orders export`: an order's domain event in its envelope, or events superseded"
+    schema["title"] = (
+        "One line of `orders export`: an order's domain event in its envelope, events superseded, or events"
+        " compacted to a snapshot"
+    )
     return schema
 
 
@@ -80,6 +111,7 @@ class ExportRun:
     exported_orders: int = 0  # orders with at least one event written
     events: int = 0  # event lines written
     superseded: int = 0  # orders a reset gave other events than those exported
+    compacted: int = 0  # orders compacted to their snapshots before their events were exported: a line each
     archive_trouble: str | None = None  # why the archive could not be read, when the run went on without it
 
 
@@ -270,7 +302,36 @@ def _export_archived(
         if exported.began_at is not None and began <= exported.began_at:
             continue  # Temporal holds a later run, exported already; the archive has not caught up with it
         run.listed += 1
-        _write(archived.stream(store.reader), archived.run_id, began, True, checkpoint, out, run)
+        if archived.tombstone is not None:
+            _write_compacted(archive, archived, began, store, checkpoint, out, run)
+        else:
+            _write(archived.stream(store.reader), archived.run_id, began, True, checkpoint, out, run)
+
+
+def _write_compacted(
+    archive: Archive,
+    archived: ArchivedOrder,
+    began_at: str,
+    store: EventStore,
+    checkpoint: ExportCheckpoint,
+    out: TextIO,
+    run: ExportRun,
+) -> None:
+    """An order whose events went before this export had them: its snapshot's line."""
+    assert archived.tombstone is not None
+    snapshot = snapshot_of_archived(archived.snapshot_row(), archive, store.reader, store.seal, archived)
+    assert snapshot is not None
+    line = CompactedStream(
+        stream_id=archived.order_id,
+        version=archived.tombstone.events,
+        run_id=archived.run_id,
+        compacted_at=archived.tombstone.dropped_at,
+        events_sha256=archived.tombstone.events_sha256,
+        state=snapshot.state,
+    )
+    out.write(line.model_dump_json() + "\n")
+    run.compacted += 1
+    checkpoint.record(archived.order_id, Exported(archived.run_id, None, archived.tombstone.events, True, began_at))
 
 
 def _write(
