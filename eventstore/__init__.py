@@ -27,6 +27,13 @@ from eventstore.archiving import (
 )
 from eventstore.compaction import Compaction, compact_archive
 from eventstore.history import LOCAL_ACTIVITY_LAYOUT, PLAIN, EnvelopeReader, HistoryReadError, local_activity_result
+from eventstore.history_export import (
+    ExportFileError,
+    ImportRun,
+    check_export_files,
+    export_histories,
+    import_history_exports,
+)
 from eventstore.history_file import load_history_file, read_history_file
 from eventstore.listing import Listing
 from eventstore.snapshots import SnapshotSeal, snapshot_of_archived
@@ -44,10 +51,12 @@ __all__ = [
     "EnvelopeReader",
     "EventStore",
     "EventsCompacted",
+    "ExportFileError",
     "FoundHistory",
     "FoundSnapshot",
     "FoundStream",
     "HistoryReadError",
+    "ImportRun",
     "Listing",
     "SnapshotSeal",
     "StreamNotFound",
@@ -55,7 +64,10 @@ __all__ = [
     "Verification",
     "archive_closed_orders",
     "archive_exists",
+    "check_export_files",
     "compact_archive",
+    "export_histories",
+    "import_history_exports",
     "listed",
     "load_history_file",
     "local_activity_result",

@@ -1,5 +1,6 @@
 """`orders archive`: copy closed orders to the archive before Temporal's retention deletes
 their histories; `--verify` holds the archive against itself and against Temporal;
+`orders archive import` reads Temporal Cloud's History Export files into it;
 `orders archive compact` drops the raw histories of old orders Temporal holds no longer,
 keeping their events and snapshots."""
 
@@ -20,13 +21,15 @@ from eventstore import (
     SnapshotSeal,
     archive_closed_orders,
     archive_exists,
+    check_export_files,
     compact_archive,
+    import_history_exports,
     listed,
     verify_archive,
 )
 from orders_cli.arguments import Subcommands
 from orders_cli.sources import progress_on_stderr, temporal
-from programs import CommandError, ExitCode, seconds_above_zero, whole_number
+from programs import CommandError, ExitCode, file_to_read, seconds_above_zero, whole_number
 
 
 def register(commands: Subcommands) -> None:
@@ -38,10 +41,18 @@ def register(commands: Subcommands) -> None:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=("compact",),
-        help="compact: drop the raw Temporal history of archived orders closed before --older-than, keeping"
+        choices=("compact", "import"),
+        help="import: read Temporal Cloud's Workflow History Export files into the archive;"
+        " compact: drop the raw Temporal history of archived orders closed before --older-than, keeping"
         " their events and snapshots (--keep events), or their events too, keeping only their snapshots"
         " (--keep snapshot)",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=file_to_read("history export"),
+        metavar="PATH",
+        help="import: Workflow History Export files (binary WorkflowExecutions protobuf, or gzipped)",
     )
     parser.add_argument(
         "--older-than", type=whole_number(0), metavar="DAYS", help="compact: orders closed more than DAYS ago"
@@ -77,6 +88,8 @@ async def archive_command(args: argparse.Namespace) -> int:
     target = args.settings.archive
     if args.action == "compact":
         return await _compact(args)
+    if args.action == "import":
+        return await _import(args)
     async with temporal(args.settings) as client:
         # Only archiving writes the archive: --verify reads it (and may read a copy on read-only media).
         archive = Archive(target, writing=not args.verify)
@@ -97,6 +110,11 @@ async def archive_command(args: argparse.Namespace) -> int:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
+    importing = args.action == "import"
+    if importing != bool(args.paths):
+        raise CommandError("import needs the export files to read: orders archive import PATH…", ExitCode.USAGE)
+    if importing and (args.every is not None or args.verify):
+        raise CommandError("import runs once, on its own: --every and --verify go with archiving", ExitCode.USAGE)
     compacting = args.action == "compact"
     if compacting and (args.older_than is None or args.keep is None):
         raise CommandError(
@@ -159,6 +177,39 @@ def _compacted(args: argparse.Namespace, done: Compaction, where: str, dry_run: 
     if dry_run and args.keep == "snapshot" and not args.dry_run:
         said += " Nothing was deleted: give --yes to delete their events."
     return said
+
+
+async def _import(args: argparse.Namespace) -> int:
+    """Needs no Temporal: the files are the histories (and the keys, with encryption on).
+    Every file is checked before the archive is opened: one that is not an export leaves
+    the archive as it was, made or not."""
+    await asyncio.to_thread(check_export_files, args.paths)
+    archive = Archive(args.settings.archive)
+    keys = args.settings.keyring
+    try:
+        args.on_interrupt = "each order imported so far is kept; run it again to go on"
+        done = await asyncio.to_thread(
+            import_history_exports,
+            archive,
+            args.paths,
+            EnvelopeReader.with_keys(keys),
+            SnapshotSeal.with_keys(keys),
+            progress_on_stderr("Importing export files"),
+            checked=True,
+        )
+        total = await asyncio.to_thread(archive.count)
+    finally:
+        archive.close()
+    if args.json:
+        print(json.dumps({"archive": archive.where, **asdict(done), "in_archive": total}, indent=2))
+    else:
+        print(
+            f"Imported {done.imported} order(s) from {done.histories} histories in {done.files} file(s) to"
+            f" {archive.where} ({done.replaced} over an earlier run); {done.already} held already,"
+            f" {done.earlier_runs} earlier runs of orders held (abandoned by a reset), {done.not_orders} not orders;"
+            f" {total} in the archive."
+        )
+    return ExitCode.OK
 
 
 def _say(run: ArchiveRun, archive: Archive, *, as_json: bool) -> None:

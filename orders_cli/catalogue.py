@@ -43,7 +43,7 @@ CATALOGUE: dict[str, Entry] = {
     "archive": Entry(
         "orders_cli.archiving",
         "copy closed orders to the archive before Temporal's retention deletes them (--verify: check it;"
-        " compact: drop old raw histories, or old events down to snapshots)",
+        " compact: drop old raw histories, or old events down to snapshots; import: Temporal Cloud's exports)",
     ),
     "health": Entry(
         "orders_cli.health",

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from temporalio.api.export.v1 import WorkflowExecution, WorkflowExecutions
+from temporalio.api.history.v1 import History
 
+from eventstore import Archive
 from orders_cli.main import build_parser
 from programs.arguments import PathArgument
 from storage.places import Role
@@ -34,6 +37,8 @@ GOLDEN = Path(__file__).resolve().parents[1] / "histories" / "golden"
 ORDER = "WALK-1"
 # What a positional argument is given, by its name; any other takes the order id.
 POSITIONAL_EXAMPLES = {"build_id": "walk-build", "customer_id": "CUSTOMER-WALK"}
+# What comes before a path positional that only an action takes: `orders archive import PATH`.
+BEFORE_PATHS = {("archive", "paths"): ["import"]}
 # The settings naming a directory or database, and what each holds by default under the data directory.
 STORE_SETTINGS = ("ORDERS_DATA_DIR", "ORDERS_ARCHIVE", "ORDERS_PROJECTIONS_DSN", "ORDERS_LEDGER")
 # A command that serves until stopped is stopped after this long (as SIGTERM would).
@@ -83,7 +88,8 @@ def test_the_walk_finds_every_subcommand_and_every_path_argument():
     names = {sub.name for sub in SUBCOMMANDS}
     assert {"events", "state", "report", "replay", "export", "archive", "projector", "reconcile", "health"} <= names
     with_paths = {(sub.name, action.dest) for sub in SUBCOMMANDS for action in sub.paths()}
-    assert {("events", "target"), ("export", "output"), ("export", "checkpoint"), ("reconcile", "ledger")} <= with_paths
+    expected = {("events", "target"), ("export", "output"), ("export", "checkpoint"), ("reconcile", "ledger")}
+    assert expected | {("archive", "paths")} <= with_paths
 
 
 @dataclass
@@ -149,6 +155,15 @@ def input_cases(shop: WalkShop, kind: str) -> dict[str, Path]:
 
 
 def valid_input(shop: WalkShop, kind: str) -> Path:
+    if kind == "history export":  # Temporal Cloud's export of the shop's one order (archived already: kept as it is)
+        archive = Archive(shop.data / "archive", writing=False)
+        archived = archive.get(ORDER)
+        archive.close()
+        assert archived is not None
+        history = History(events=archived.history().events)
+        exported = shop.scratch / "valid-export.pb"
+        exported.write_bytes(WorkflowExecutions(items=[WorkflowExecution(history=history)]).SerializeToString())
+        return exported
     return {"history file": shop.history_file, "ledger database": shop.data / "ledger.sqlite"}[kind]
 
 
@@ -169,11 +184,12 @@ async def test_every_path_argument_refuses_a_wrong_place_in_one_line(walk_shop, 
     for action in sub.paths():
         kind: PathArgument = action.type  # type: ignore[assignment]
         place = action.option_strings[-1] if action.option_strings else None
+        before = BEFORE_PATHS.get((sub.name, action.dest), [])
 
-        def argv(value: Path, place: str | None = place) -> list[str]:
+        def argv(value: Path, place: str | None = place, before: list[str] = before) -> list[str]:
             base = sub.argv()
             if place is None:  # the positional: in the place of the order id
-                return [value if arg == ORDER else arg for arg in base] if ORDER in base else [*base, str(value)]
+                return [value if arg == ORDER else arg for arg in base] if ORDER in base else [*base, *before, value]
             return [*base, place, str(value)]
 
         argv_of: Callable[[Path], list[str]] = lambda value: [str(part) for part in argv(value)]  # noqa: E731

@@ -7,6 +7,7 @@ is compared with the current run by the event ids of that run: a version alone c
 the runs apart."""
 
 import asyncio
+import gzip
 import json
 import os
 import sqlite3
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.export.v1 import WorkflowExecution, WorkflowExecutions
+from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
 
 from eventstore import PLAIN, Archive, SnapshotSeal
@@ -213,6 +216,75 @@ async def test_racing_archive_runs_keep_each_order_once_as_its_current_run(reset
     for outcome in run["outcomes"]:
         current = PLAIN.stream(await reset_shop.history(outcome["order_id"])).state_at()
         assert outcome["state"] == json.loads(current.model_dump_json())
+
+
+async def test_cloud_history_export_files_import_each_order_once_as_its_current_run(reset_shop):
+    """Export files as Temporal Cloud writes them, built with the SDK's protobuf classes from
+    this shop's real histories: a reset order's abandoned run before its current one and
+    after it, in other files; an order twice in one file; a workflow that is not an order;
+    one file gzipped; a damaged one; the CLI's JSON history in place of one."""
+    assert (await reset_shop.orders("archive")).returncode == 0  # `orders archive`'s rows, to compare with
+    root = reset_shop.root / "cloud-export"
+    root.mkdir()
+    current = {order_id: (await reset_shop.history(order_id)).events for order_id in ORDERS}
+    abandoned = {
+        order_id: (await reset_shop.history(order_id, run)).events for order_id, run in reset_shop.abandoned.items()
+    }
+    await reset_shop.temporal("workflow", "start", "--type", "NightlyReport", "--task-queue", "nowhere",
+                              "--workflow-id", "nightly-1")  # fmt: skip
+    await reset_shop.temporal("workflow", "terminate", "--workflow-id", "nightly-1", "--reason", "not an order")
+    nightly = [event async for event in reset_shop.client.get_workflow_handle("nightly-1").fetch_history_events()]
+
+    def export_file(name: str, *histories, zipped: bool = False) -> Path:
+        executions = WorkflowExecutions(items=[WorkflowExecution(history=History(events=h)) for h in histories])
+        data = executions.SerializeToString()
+        (root / name).write_bytes(gzip.compress(data) if zipped else data)
+        return root / name
+
+    first = export_file("first.pb", abandoned["ZR-1"], current["ZR-3"])
+    second = export_file("second.pb.gz", current["ZR-1"], current["ZR-2"], current["ZR-3"], nightly, zipped=True)
+    third = export_file("third.pb", abandoned["ZR-2"], current["ZR-2"], current["ZR-2"])
+    damaged = root / "damaged.pb"
+    damaged.write_bytes(first.read_bytes()[: len(first.read_bytes()) * 2 // 3])
+    json_history = PROJECT / "tests" / "histories" / "golden" / "fulfilled.json"
+    imported = {"ORDERS_ARCHIVE": str(root / "archive")}
+
+    for wrong in (damaged, json_history):
+        refused = await reset_shop.orders("archive", "import", str(first), str(wrong), str(second), **imported)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 1 and len(lines) == 1 and str(wrong) in lines[0], refused.stderr
+        assert "not a Workflow History Export file" in lines[0], lines[0]
+        assert not (root / "archive" / "orders-archive.sqlite").exists(), "nothing imported"
+
+    done = await reset_shop.orders("archive", "import", str(first), str(second), str(third), "--json", **imported)
+    assert done.returncode == 0, done.stderr
+    counted = json.loads(done.stdout)
+    assert {key: counted[key] for key in ("files", "histories", "imported", "replaced", "already")} == {
+        "files": 3, "histories": 9, "imported": 4, "replaced": 1, "already": 3,
+    }  # fmt: skip
+    assert (counted["earlier_runs"], counted["not_orders"], counted["in_archive"]) == (1, 1, 3)
+
+    by_import, by_archiving = Archive(root / "archive", writing=False), Archive(root.parent / "data" / "archive")
+    try:
+        for order_id in ORDERS:
+            ours, theirs = by_import.get(order_id), by_archiving.get(order_id)
+            assert ours is not None and theirs is not None
+            assert ours.run_id == theirs.run_id == run_of(current[order_id]).run_id, order_id
+            assert (ours.envelope_payloads, ours.history_sha256, ours.last_version, ours.run_began_at) == (
+                theirs.envelope_payloads, theirs.history_sha256, theirs.last_version, theirs.run_began_at,
+            )  # fmt: skip
+            assert ours.stream() == theirs.stream()
+            assert ours.snapshot is not None
+            stream = PLAIN.stream(WorkflowHistory(f"order-{order_id}", current[order_id]))
+            assert SnapshotSeal().opened(ours.snapshot, order_id).differences(stream) == []
+    finally:
+        by_import.close()
+        by_archiving.close()
+    verified = json.loads((await reset_shop.orders("archive", "--verify", "--json", **imported)).stdout)
+    assert (verified["matching"], verified["problems"]) == (3, [])
+
+    again = await reset_shop.orders("archive", "import", str(third), str(second), str(first), "--json", **imported)
+    assert json.loads(again.stdout)["imported"] == 0, again.stdout
 
 
 def _order_file(root: Path) -> Path:
