@@ -47,6 +47,7 @@ from client import (
     past_orders,
     render_summary,
     report,
+    sealed_personal,
     summarize,
     warn_if_nothing_settles,
 )
@@ -55,6 +56,7 @@ from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
 from domain import OrderInput
 from hosting import build_worker, has_live_worker, keep_workflow_bytecode
 from programs import ExitCode, Way, cancelled, give_up, leave, prologue, run_program, stop_requested, until_stopped
+from storage import customer_keys_when_needed
 
 
 def main(
@@ -77,7 +79,7 @@ def main(
     run = Run({})
 
     async def starting(settings: Settings) -> int:
-        orders = [kept_private(order, settings) for order in load_orders(args.file)]
+        orders = sealed_personal([kept_private(order, settings) for order in load_orders(args.file)], settings)
         return await start_orders(orders, settings, args, run)
 
     def say(line: str) -> None:
@@ -111,7 +113,9 @@ async def start_orders(
             )
             if serve_here:
                 # Nobody else serves the orders: serve them here, over this machine's ledger.
-                activities = OrderActivities.over_ledger(settings.ledger)
+                activities = OrderActivities.over_ledger(
+                    settings.ledger, customer_keys_when_needed(settings.customer_keys, settings.master_keyring)
+                )
                 keep_workflow_bytecode(settings.bytecode_cache)
                 await running.enter_async_context(build_worker(client, activities=activities))
                 if not args.worker_here:

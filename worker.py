@@ -60,6 +60,7 @@ from hosting import GRACEFUL_SHUTDOWN, build_worker, keep_workflow_bytecode
 from observability import Health
 from observability import serve as serve_endpoint
 from programs import ExitCode, Way, give_up, leave, prologue, run_program, stop_requested, until_stopped, whole_number
+from storage import customer_keys_when_needed
 
 log = logging.getLogger("worker")
 
@@ -69,7 +70,9 @@ async def serve(
 ) -> None:
     health = health or Health()
     watching = [asyncio.create_task(_mark_the_loop_alive(health))]
-    activities = OrderActivities.over_ledger(settings.ledger)
+    activities = OrderActivities.over_ledger(
+        settings.ledger, customer_keys_when_needed(settings.customer_keys, settings.master_keyring)
+    )
     connection = await open_connection(settings, SEARCH_ATTRIBUTES)
     try:
         connection.require_search_attributes()

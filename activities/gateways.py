@@ -74,4 +74,8 @@ class Inventory(Protocol):
 
 
 class Shipping(Protocol):
-    async def ship(self, idempotency_key: str, reservations: Sequence[InventoryReservation]) -> Shipment: ...
+    async def ship(
+        self, idempotency_key: str, reservations: Sequence[InventoryReservation], deliver_to: str | None = None
+    ) -> Shipment:
+        """`deliver_to`: the address in clear, which the carrier alone is given."""
+        ...

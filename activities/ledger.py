@@ -334,7 +334,10 @@ class LedgerShipping:
     def __init__(self, db: LedgerDatabase) -> None:
         self.db = db
 
-    async def ship(self, idempotency_key: str, reservations: Sequence[InventoryReservation]) -> Shipment:
+    async def ship(
+        self, idempotency_key: str, reservations: Sequence[InventoryReservation], deliver_to: str | None = None
+    ) -> Shipment:
+        # A real carrier prints `deliver_to` on the label; the simulation keeps no copy of it.
         def ship(db: Database) -> Shipment:
             existing = db.execute(
                 "SELECT fulfillment_id, tracking_number FROM shipments WHERE shipment_key = ?", (idempotency_key,)

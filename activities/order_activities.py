@@ -53,6 +53,8 @@ from domain import (
     shortened,
 )
 from domain import validate_order as check_business_rules
+from encryption import UnreadableField, open_value
+from storage import CustomerKeys
 
 
 class OrderActivities:
@@ -63,12 +65,20 @@ class OrderActivities:
         self.inventory = inventory
         self.shipping = shipping
         self.fraud_screen = fraud_screen
+        # Where shipping opens an order's address: the customers' key store, opened when
+        # first needed (None: no personal data was ever sealed here).
+        self.customer_keys: Callable[[], CustomerKeys | None] = lambda: None
 
     @classmethod
-    def over_ledger(cls, path: Path | str) -> "OrderActivities":
+    def over_ledger(
+        cls, path: Path | str, customer_keys: Callable[[], CustomerKeys | None] | None = None
+    ) -> "OrderActivities":
         """The simulated gateway, inventory, shipping and fraud screen, sharing one SQLite file."""
         db = LedgerDatabase(path)
-        return cls(LedgerPaymentGateway(db), LedgerInventory(db), LedgerShipping(db), LedgerFraudScreen(db))
+        made = cls(LedgerPaymentGateway(db), LedgerInventory(db), LedgerShipping(db), LedgerFraudScreen(db))
+        if customer_keys is not None:
+            made.customer_keys = customer_keys
+        return made
 
     @activity.defn(name="validate_order")
     async def validate_order(self, request: ValidateOrder) -> list[EventEnvelope] | OrderValidated:
@@ -127,13 +137,33 @@ class OrderActivities:
 
     @activity.defn(name="fulfill_order")
     async def fulfill_order(self, request: FulfillOrder) -> EventEnvelope | OrderFulfilled:
-        shipment = await self.shipping.ship(request.idempotency_key, request.reservations)
+        if request.deliver_to is None:
+            shipment = await self.shipping.ship(request.idempotency_key, request.reservations)
+        else:
+            address = self._address(request)
+            shipment = await self.shipping.ship(request.idempotency_key, request.reservations, deliver_to=address)
         fulfilled = OrderFulfilled(
             order_id=request.order_id,
             fulfillment_id=shipment.fulfillment_id,
             tracking_number=shipment.tracking_number,
         )
         return _sealed(request, fulfilled)
+
+    def _address(self, request: FulfillOrder) -> str:
+        """The order's address in clear, for the carrier alone: never logged, never returned."""
+        assert request.deliver_to is not None
+        keys = self.customer_keys()
+        try:
+            if keys is None:
+                raise UnreadableField(
+                    f"order {request.order_id!r}: personal field 'address': no customer key store here"
+                )
+            return open_value(
+                request.deliver_to, request.customer_id or "", request.order_id, "address", keys.key_named
+            )
+        except UnreadableField as err:
+            # Not retried: no retry brings a key back. The order fails and unwinds.
+            raise ApplicationError(f"cannot ship: {err}", type="AddressUnreadable", non_retryable=True) from None
 
     @activity.defn(name="record_event")
     async def record_event(self, envelope: EventEnvelope) -> EventEnvelope:

@@ -4,7 +4,7 @@ Each side-effecting request carries an idempotency key derived from the workflow
 a retried activity presents the same key and the external system returns its first answer.
 """
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain import EnvelopeHeader, EventEnvelope, InventoryReservation, Money, OrderItem
 
@@ -48,6 +48,10 @@ class FulfillOrder(Recording):
     order_id: str
     reservations: tuple[InventoryReservation, ...]
     idempotency_key: str
+    # Where to ship: the order's address, sealed under its customer's key (docs/personal-data.md);
+    # opened by the step, which alone needs it in clear. None: no address given.
+    customer_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    deliver_to: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class SettlePayment(Recording):

@@ -6,7 +6,7 @@ from client.following import Outcome, PastOrders, Run, UnreadableOrder, follow, 
 from client.order_files import TUTORIAL_ORDERS, OrderFileError, load_orders, parse_orders
 from client.progress import ProgressDisplay
 from client.run_report import DETAIL_UP_TO, RunReport, RunSummary, detail, render_summary, report, summarize
-from client.starting import kept_private, start_order
+from client.starting import kept_private, sealed_personal, start_order
 
 __all__ = [
     "DETAIL_UP_TO",
@@ -27,6 +27,7 @@ __all__ = [
     "past_orders",
     "render_summary",
     "report",
+    "sealed_personal",
     "start_order",
     "summarize",
     "warn_if_nothing_settles",

@@ -8,6 +8,7 @@ the Web UI too. With the worker in the starting process, the first workflow task
 back with the start (eager start).
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -15,9 +16,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from connection import Settings
 from contract import TASK_QUEUE, WORKFLOW_TYPE, search_attributes_at_start, workflow_id_for
-from domain import OrderInput, OrderState
-from encryption import customer_ref
+from domain import OrderInput, OrderState, PersonalData, is_sealed
+from encryption import DataKey, customer_ref, seal_value
 from observability import correlated
+from storage import CustomerKeys
 
 
 async def start_order(
@@ -61,3 +63,27 @@ def kept_private(order: OrderInput, settings: Settings) -> OrderInput:
         return order
     reference = customer_ref(settings.customer_id_key, order.customer_id) if settings.customer_id_key else None
     return order.model_copy(update={"customer_ref": reference, "publish_total": settings.publish_order_total})
+
+
+def sealed_personal(orders: Sequence[OrderInput], settings: Settings) -> list[OrderInput]:
+    """The orders with their personal data sealed under each customer's own key, made in the
+    key store on a customer's first order (docs/personal-data.md); all sealed before any is
+    started, so a key store that cannot be used (KeyStoreError, one line) starts none."""
+    carrying = [order for order in orders if order.personal is not None and order.personal.unsealed()]
+    if not carrying:
+        return list(orders)
+    store = CustomerKeys(settings.customer_keys, settings.master_keyring)
+    try:
+        keys = store.keys_for(order.customer_id for order in carrying)
+    finally:
+        store.close()
+    return [_sealed(order, keys[order.customer_id]) if order in carrying else order for order in orders]
+
+
+def _sealed(order: OrderInput, key: DataKey) -> OrderInput:
+    assert order.personal is not None
+    sealed = {
+        field: value if is_sealed(value) else seal_value(key, order.customer_id, order.order_id, field, value)
+        for field, value in order.personal.fields()
+    }
+    return order.model_copy(update={"personal": PersonalData(**sealed)})

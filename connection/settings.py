@@ -26,6 +26,9 @@ ORDERS_CODEC_ORIGINS and ORDERS_CODEC_TOKEN say which Web UI origins may call it
 the bearer token it requires (without one it listens on loopback only).
 ORDERS_CUSTOMER_ID_KEY (base64) replaces the customer id in search attributes and
 summaries by a keyed hash; ORDERS_PUBLISH_ORDER_TOTAL=false keeps OrderTotal off the server.
+ORDERS_CUSTOMER_KEYS is where each customer's data key is kept, which seals their personal
+data (a SQLite file under ORDERS_DATA_DIR by default, or a postgresql:// DSN a fleet shares);
+ORDERS_MASTER_KEYS (as ORDERS_ENCRYPTION_KEYS) wraps those keys.
 """
 
 import base64
@@ -46,6 +49,7 @@ DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_DATA_DIR = ".temporal"
 LEDGER_FILENAME = "ledger.sqlite"
+CUSTOMER_KEYS_FILENAME = "customer-keys.sqlite"
 PROJECTIONS_FILENAME = "projections.sqlite"
 ARCHIVE_DIRNAME = "archive"
 # A server that accepts the connection and never answers would otherwise hold every
@@ -80,6 +84,8 @@ class Settings:
     projections_dsn: str | None = None
     archive_target: str | None = None
     ledger_target: str | None = None
+    customer_keys_target: str | None = None
+    master_keyring: Keyring | None = None
     build_id: str | None = None
     deployment: str = DEFAULT_DEPLOYMENT
     metrics_address: str | None = None
@@ -115,6 +121,17 @@ class Settings:
         ORDERS_LEDGER, a SQLite path, sqlite:///PATH or a postgresql:// DSN (one a fleet of
         workers on many hosts shares); else ledger.sqlite under ORDERS_DATA_DIR."""
         return _database(self.ledger_target, "ORDERS_LEDGER", "the ledger", self.data_dir / LEDGER_FILENAME)
+
+    @property
+    def customer_keys(self) -> Path | str:
+        """Where each customer's data key is kept: ORDERS_CUSTOMER_KEYS, a SQLite path,
+        sqlite:///PATH or a postgresql:// DSN; else customer-keys.sqlite under ORDERS_DATA_DIR."""
+        return _database(
+            self.customer_keys_target,
+            "ORDERS_CUSTOMER_KEYS",
+            "the customer key store",
+            self.data_dir / CUSTOMER_KEYS_FILENAME,
+        )
 
     @property
     def projections(self) -> Path | str:
@@ -176,6 +193,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         projections_dsn=environ.get("ORDERS_PROJECTIONS_DSN") or None,
         archive_target=environ.get("ORDERS_ARCHIVE") or None,
         ledger_target=environ.get("ORDERS_LEDGER") or None,
+        customer_keys_target=environ.get("ORDERS_CUSTOMER_KEYS") or None,
+        master_keyring=_keyring(environ, "ORDERS_MASTER_KEYS"),
         build_id=_name(environ, "ORDERS_BUILD_ID"),
         deployment=_name(environ, "ORDERS_DEPLOYMENT") or DEFAULT_DEPLOYMENT,
         metrics_address=_address(environ, "ORDERS_METRICS_ADDRESS"),
@@ -230,12 +249,12 @@ def _secret(environ: Mapping[str, str], name: str) -> bytes | None:
     return secret
 
 
-def _keyring(environ: Mapping[str, str]) -> Keyring | None:
-    text = environ.get("ORDERS_ENCRYPTION_KEYS")
+def _keyring(environ: Mapping[str, str], name: str = "ORDERS_ENCRYPTION_KEYS") -> Keyring | None:
+    text = environ.get(name)
     if not text:
         return None
     try:
-        return Keyring.parse(text)
+        return Keyring.parse(text, name)
     except ValueError as err:
         raise SettingsError(str(err)) from None
 

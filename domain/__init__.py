@@ -22,6 +22,7 @@ from domain.events import (
     ValidationResult,
 )
 from domain.orders import DEFAULT_CURRENCY, Money, OrderInput, OrderItem, describe_validation_error, shortened
+from domain.personal import PERSONAL_FIELDS, SEALED_PREFIX, PersonalData, is_sealed
 from domain.problems import ProblemCode, ValidationProblem
 from domain.rules import (
     FRAUD_SCREENING_THRESHOLD,
@@ -63,7 +64,7 @@ from domain.summary import (
     summarize_orders,
     validation_problems,
 )
-from domain.upcasting import EventSchemaError, upcast
+from domain.upcasting import EventSchemaError, RecordedEnvelope, upcast
 
 __all__ = [
     "DEFAULT_CURRENCY",
@@ -74,6 +75,8 @@ __all__ = [
     "MANUAL_APPROVAL_THRESHOLD",
     "MAX_REASON_LENGTH",
     "PAYMENT_SKIPPED_REASON",
+    "PERSONAL_FIELDS",
+    "SEALED_PREFIX",
     "SNAPSHOT_SCHEMA_VERSION",
     "STATE_SCHEMA_VERSION",
     "TOTAL_TOLERANCE",
@@ -102,8 +105,10 @@ __all__ = [
     "OrderValidated",
     "PaymentProcessed",
     "PaymentStatus",
+    "PersonalData",
     "ProblemCode",
     "RecordedEffects",
+    "RecordedEnvelope",
     "Refusal",
     "RejectPayment",
     "SnapshotSchemaError",
@@ -118,6 +123,7 @@ __all__ = [
     "check_sequence",
     "describe_validation_error",
     "fold_events",
+    "is_sealed",
     "needs_fraud_screening",
     "payment_status_for",
     "read_snapshot",

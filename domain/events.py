@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.orders import Money, OrderItem
+from domain.personal import PersonalData
 from domain.problems import ValidationProblem, problem_from_message
 
 
@@ -55,11 +56,12 @@ class _Event(_Frozen):
 
 
 class OrderReceived(_Event):
-    SCHEMA_VERSION: ClassVar[int] = 2  # v2: a currency on each order line
+    SCHEMA_VERSION: ClassVar[int] = 3  # v2: a currency on each order line; v3: personal data, sealed
 
     customer_id: str
     items: tuple[OrderItem, ...]
     total_amount: Money
+    personal: PersonalData | None = Field(default=None, exclude_if=lambda personal: personal is None)
 
 
 class OrderValidated(_Event):

@@ -23,6 +23,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from domain.personal import PersonalData
+
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 
 # At most 4 bytes a character in UTF-8: 1,024 bytes, half a keyword search attribute.
@@ -102,6 +104,12 @@ class OrderInput(BaseModel):
     )
     publish_total: bool = Field(
         default=True, description="Whether the total is published as the OrderTotal search attribute."
+    )
+    personal: PersonalData | None = Field(
+        default=None,
+        exclude_if=lambda personal: personal is None,
+        description="The recipient's name, email and shipping address: in clear in an order file, sealed under"
+        " the customer's key by the client before the order starts (docs/personal-data.md).",
     )
 
     @property

@@ -128,6 +128,15 @@ def read_snapshot_json(data: bytes) -> OrderSnapshot:
 _UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
+def _state_without_personal_data(raw: dict[str, Any]) -> dict[str, Any]:
+    # A state of schema 1 was folded from events that carried no personal data: as v2's.
+    return {**raw, "state_schema_version": 2}
+
+
+# Each takes a snapshot whose state is of state schema version N to N + 1.
+_STATE_UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _state_without_personal_data}
+
+
 def read_snapshot(raw: object) -> OrderSnapshot:
     """A stored snapshot as today's OrderSnapshot: upcast from an older layout; a
     SnapshotSchemaError for one of a layout or a state schema this code does not know."""
@@ -142,6 +151,10 @@ def read_snapshot(raw: object) -> OrderSnapshot:
             f"snapshot schema version {version!r} is not one this code reads (it reads {SNAPSHOT_SCHEMA_VERSION}"
             " and upcasts the ones before): fold the order's events instead"
         )
+    state_version = raw.get("state_schema_version")
+    while isinstance(state_version, int) and state_version in _STATE_UPCASTERS:
+        raw = _STATE_UPCASTERS[state_version](raw)
+        state_version = raw.get("state_schema_version")
     if raw.get("state_schema_version") != STATE_SCHEMA_VERSION:
         raise SnapshotSchemaError(
             f"the snapshot holds a state of schema version {raw.get('state_schema_version')!r}, not"

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.events import (
     EventEnvelope,
@@ -18,6 +18,7 @@ from domain.events import (
     PaymentStatus,
 )
 from domain.orders import Money
+from domain.personal import PersonalData
 from domain.rules import PAYMENT_SKIPPED_REASON
 
 
@@ -47,7 +48,7 @@ class EventStreamError(ValueError):
 # The layout of OrderState as stored outside the stream (snapshots, read models). Raise
 # it whenever a field is added, removed or changes meaning: what was stored under another
 # number is rebuilt from the events, never read into this model.
-STATE_SCHEMA_VERSION = 1
+STATE_SCHEMA_VERSION = 2  # v2: personal data (sealed)
 
 
 class OrderState(BaseModel):
@@ -68,6 +69,7 @@ class OrderState(BaseModel):
     tracking_number: str | None = None
     cancellation_reason: str | None = None
     refund_amount: Money | None = None
+    personal: PersonalData | None = Field(default=None, exclude_if=lambda personal: personal is None)
     events_applied: tuple[str, ...] = ()
     version: int = 0
     updated_at: datetime | None = None
@@ -114,12 +116,13 @@ def _changes(state: OrderState, envelope: EventEnvelope) -> dict[str, object]:
     """What the event changes in the state: the business rules of the tutorial's fold."""
     changes: dict[str, object]
     match envelope.data:
-        case OrderReceived(customer_id=customer_id, items=items, total_amount=total_amount):
+        case OrderReceived(customer_id=customer_id, items=items, total_amount=total_amount, personal=personal):
             changes = {
                 "status": OrderStatus.RECEIVED,
                 "customer_id": customer_id,
                 "total_amount": total_amount,
                 "items_count": len(items),
+                "personal": personal,
             }
         case OrderValidated(validation_result=result):
             changes = {

@@ -10,12 +10,16 @@ Schema changes so far:
 - OrderValidated v2: every error and warning carries a code and a subject beside its
   message. Those recorded before (v1) were messages in a few fixed forms, which
   `domain.problems.problem_from_message` tells apart.
+- OrderReceived v3: an order may carry personal data, sealed. Those recorded before (v2)
+  carried none: their data is v3's as it is.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from domain.events import EVENT_TYPES
+from pydantic import BeforeValidator
+
+from domain.events import EVENT_TYPES, EventEnvelope
 from domain.orders import DEFAULT_CURRENCY
 from domain.problems import problem_from_message
 
@@ -40,8 +44,13 @@ def _problems_get_codes(data: Data) -> Data:
     return {**data, "validation_result": {**result, **lifted}}
 
 
+def _no_personal_data(data: Data) -> Data:
+    return data
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("OrderReceived", 1): _order_lines_get_a_currency,
+    ("OrderReceived", 2): _no_personal_data,
     ("OrderValidated", 1): _problems_get_codes,
 }
 
@@ -70,3 +79,18 @@ def upcast(raw_envelope: Data) -> Data:
         data = upcaster(data)
         version += 1
     return {**raw_envelope, "schema_version": version, "data": data}
+
+
+def _upcast_recorded(value: Any) -> Any:
+    """A recorded envelope (plain JSON data) lifted to today's schema; anything else as it is."""
+    if isinstance(value, dict) and isinstance(value.get("event_type"), str):
+        event_class = EVENT_TYPES.get(value["event_type"])
+        version = value.get("schema_version")
+        if event_class is not None and isinstance(version, int) and version < event_class.SCHEMA_VERSION:
+            return upcast(value)
+    return value
+
+
+# An envelope as a step's result recorded it: a workflow replaying a history recorded
+# before an event's schema changed reads it lifted to today's schema, as every reader does.
+RecordedEnvelope = Annotated[EventEnvelope, BeforeValidator(_upcast_recorded)]

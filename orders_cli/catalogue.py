@@ -51,7 +51,11 @@ CATALOGUE: dict[str, Entry] = {
     ),
     "codec-server": Entry(
         "orders_cli.codec_server",
-        "decrypt and encrypt payloads for the Web UI and the temporal CLI (needs ORDERS_ENCRYPTION_KEYS)",
+        "decode payloads for the Web UI and the temporal CLI: decrypted, and personal data opened with the key store",
+    ),
+    "customer-keys": Entry(
+        "orders_cli.customer_keys",
+        "rewrap: every customer's data key wrapped by the master key now first in ORDERS_MASTER_KEYS",
     ),
     "customer-ref": Entry(
         "orders_cli.references", "what the server holds for a customer id under ORDERS_CUSTOMER_ID_KEY, to filter by"

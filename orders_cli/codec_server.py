@@ -35,9 +35,10 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from connection import Settings, SettingsError, is_local_address
 from contract import host_and_port
-from encryption import EncryptionKeyError, Keyring, MalformedPayloadError
+from encryption import EncryptionKeyError, Keyring, MalformedPayloadError, opened_in_json
 from orders_cli.arguments import Subcommands
 from programs import CommandError, ExitCode, until_stopped
+from storage import CustomerKeys, customer_keys_when_needed, where_of
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # far above a page of history; a guard, not a limit anyone meets
 # Connections waiting to be accepted: a Web UI opening a long history sends a burst.
@@ -101,7 +102,13 @@ _CORS = {
 }
 
 
-def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web.Application:
+def make_app(
+    keyring: Keyring | None,
+    origins: Sequence[str],
+    token: str | None,
+    customer_keys: Callable[[], CustomerKeys | None] = lambda: None,
+) -> web.Application:
+    """`keyring` opens encrypted payloads; `customer_keys`, the personal fields inside them."""
     allowed = {origin.rstrip("/") for origin in origins}
 
     def origin_of(request: web.Request) -> str | None:
@@ -133,13 +140,17 @@ def make_app(keyring: Keyring, origins: Sequence[str], token: str | None) -> web
     async def decode(request: web.Request) -> web.Response:
         try:
             return _answer(
-                [_opened_or_as_it_is(keyring, payload) for payload in (await _payloads_of(request)).payloads]
+                [
+                    _personal_opened(_opened_or_as_it_is(keyring, payload), customer_keys())
+                    for payload in (await _payloads_of(request)).payloads
+                ]
             )
         except MalformedPayloadError as err:
             raise _message(web.HTTPBadRequest, str(err)) from None
 
     async def encode(request: web.Request) -> web.Response:
-        return _answer([keyring.seal(payload) for payload in (await _payloads_of(request)).payloads])
+        payloads = (await _payloads_of(request)).payloads
+        return _answer([keyring.seal(payload) for payload in payloads] if keyring else list(payloads))
 
     async def elsewhere(request: web.Request) -> web.Response:
         raise _message(web.HTTPNotFound, "POST /encode or /decode")
@@ -171,13 +182,24 @@ def _answer(payloads: list[Payload]) -> web.Response:
     return web.Response(text=json_format.MessageToJson(Payloads(payloads=payloads)), content_type="application/json")
 
 
-def _opened_or_as_it_is(keyring: Keyring, payload: Payload) -> Payload:
+def _opened_or_as_it_is(keyring: Keyring | None, payload: Payload) -> Payload:
     """A payload sealed with a key this server lacks (or another key under the same id)
     goes back as it came: the Web UI shows that one encoded and every other decoded."""
+    if keyring is None:
+        return payload
     try:
         return keyring.open(payload)
     except EncryptionKeyError:
         return payload
+
+
+def _personal_opened(payload: Payload, keys: CustomerKeys | None) -> Payload:
+    """A JSON payload with its personal fields opened, each where the key store holds the
+    customer's key (docs/personal-data.md); one that cannot be opened stays sealed."""
+    if keys is None or payload.metadata.get("encoding") != b"json/plain":
+        return payload
+    opened = opened_in_json(payload.data, keys.key_named)
+    return payload if opened is payload.data else Payload(metadata=payload.metadata, data=opened)
 
 
 async def serve(app: web.Application, address: str) -> web.AppRunner:
@@ -194,8 +216,12 @@ async def serve(app: web.Application, address: str) -> web.AppRunner:
 
 async def codec_server_command(args: argparse.Namespace) -> int:
     settings = args.settings
-    if settings.keyring is None:
-        raise SettingsError("ORDERS_ENCRYPTION_KEYS is not set: a codec server needs the keys it decodes with")
+    customer_keys = customer_keys_when_needed(settings.customer_keys, settings.master_keyring)
+    if settings.keyring is None and customer_keys() is None:
+        raise SettingsError(
+            "ORDERS_ENCRYPTION_KEYS is not set and there is no customer key store: a codec server needs the keys it"
+            " decodes with"
+        )
     address = listen_address(settings, args.address)
     if settings.codec_token is None and not is_local_address(address):
         raise SettingsError(
@@ -203,10 +229,15 @@ async def codec_server_command(args: argparse.Namespace) -> int:
             "ORDERS_CODEC_TOKEN, the bearer token every caller must present"
         )
     origins = allowed_origins(settings, args.origin or ())
-    runner = await serve(make_app(settings.keyring, origins, settings.codec_token), address)
+    runner = await serve(make_app(settings.keyring, origins, settings.codec_token, customer_keys), address)
+    keys = (
+        f"keys {', '.join(settings.keyring.keys)}; encrypting with {settings.keyring.active!r}"
+        if settings.keyring
+        else "no payload encryption"
+    )
     print(
-        f"Codec server at http://{address} (keys {', '.join(settings.keyring.keys)}; encrypting with"
-        f" {settings.keyring.active!r}) for {', '.join(origins)}"
+        f"Codec server at http://{address} ({keys}; personal data opened with the keys in"
+        f" {where_of(settings.customer_keys)}) for {', '.join(origins)}"
         f"{'; bearer token required' if settings.codec_token else '; no token: loopback callers only'}."
         " Ctrl-C to stop",
         file=sys.stderr,

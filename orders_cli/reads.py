@@ -9,6 +9,7 @@ import views
 from domain import OrderState, VersionNotFound
 from eventstore import EventsCompacted
 from orders_cli.arguments import TARGET_HELP, Subcommands
+from orders_cli.personal import with_personal_opened
 from orders_cli.sources import (
     event_store,
     is_history_file,
@@ -43,7 +44,7 @@ def register(commands: Subcommands) -> None:
 
 async def events_command(args: argparse.Namespace) -> int:
     stream = await read_stream(args.target, args.settings)
-    shown = stream.read(args.from_version, args.limit)
+    shown = with_personal_opened(stream.read(args.from_version, args.limit), args.settings)
     print_json(shown) if args.json else print(views.audit_trail(shown, stream.envelopes))
     return ExitCode.OK
 
@@ -61,6 +62,7 @@ async def state_command(args: argparse.Namespace) -> int:
             state = (await read_stream(args.target, args.settings)).state_at(args.version, args.at)
         except EventsCompacted as compacted:
             state = await _kept_state(args, compacted)
+    (state,) = with_personal_opened([state], args.settings)
     print_json(state) if args.json else print(views.order_state(state))
     return ExitCode.OK
 

@@ -37,7 +37,7 @@ from domain import EventStreamError, VersionNotFound
 from eventstore import ArchiveError, HistoryReadError, StreamNotFound
 from programs.exits import CommandError, ExitCode
 from projections import CheckpointMismatch, ProjectionError
-from storage import DatabaseError, PlaceError
+from storage import DatabaseError, KeyStoreError, PlaceError
 
 Program = Callable[[Settings], Coroutine[Any, Any, int]]
 
@@ -94,6 +94,7 @@ FAILURES: tuple[Failure, ...] = (
             EventStreamError,
             LedgerError,
             UnreadableOrder,
+            KeyStoreError,
         ),
         ExitCode.FAILED,
     ),

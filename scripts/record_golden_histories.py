@@ -44,9 +44,20 @@ from activities import (  # noqa: E402
 from client import start_order  # noqa: E402
 from connection import free_local_port, start_embedded_server, temporal_cli_path  # noqa: E402
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, search_attributes_at_start, workflow_id_for  # noqa: E402
-from domain import ApprovePayment, CancelOrder, OrderInput, OrderItem, OrderState, OrderStatus, RejectPayment  # noqa: E402  # noqa: E402
+from domain import (  # noqa: E402
+    ApprovePayment,
+    CancelOrder,
+    OrderInput,
+    OrderItem,
+    OrderState,
+    OrderStatus,
+    PersonalData,
+    RejectPayment,
+)
+from encryption import seal_value  # noqa: E402
 from hosting import build_worker  # noqa: E402
 from programs import ExitCode, leave  # noqa: E402
+from storage import CustomerKeys  # noqa: E402
 from workflows import OrderWorkflow  # noqa: E402
 
 GOLDEN = PROJECT / "tests" / "histories" / "golden"
@@ -61,10 +72,10 @@ SLOW_SHIPPING_SECONDS = 3
 
 
 class CarrierSlowWithOneProduct(LedgerShipping):
-    async def ship(self, idempotency_key, reservations):
+    async def ship(self, idempotency_key, reservations, deliver_to=None):
         if any(reservation.product_id == SLOW_PRODUCT for reservation in reservations):
             await asyncio.sleep(SLOW_SHIPPING_SECONDS)
-        return await super().ship(idempotency_key, reservations)
+        return await super().ship(idempotency_key, reservations, deliver_to=deliver_to)
 
 
 class WarehouseThatBreaksOnOneProduct(LedgerInventory):
@@ -176,6 +187,17 @@ SCENARIOS: dict[str, Scenario] = {
         order("shipping", SLOW_PRODUCT, 1, "10.00"),
         cancel_through_temporal_while_shipping,
     ),
+    # Sealed under a key made for the recording (docs/personal-data.md): replay needs none.
+    "with-personal-data": (
+        order(
+            "personal",
+            "PROD-001",
+            1,
+            "10.00",
+            personal=PersonalData(name="Ada Golden", email="ada@example.org", address="1 Golden Lane, Springfield"),
+        ),
+        nothing,
+    ),
 }
 # Scenarios that start their order themselves; the others are started plainly.
 STARTS = {"cancelled-on-arrival": start_and_cancel_at_once}
@@ -193,14 +215,29 @@ async def record(names: list[str]) -> None:
             activities = OrderActivities(
                 payments, WarehouseThatBreaksOnOneProduct(db), CarrierSlowWithOneProduct(db), fraud_screen
             )
+            keys = CustomerKeys(Path(scratch) / "customer-keys.sqlite")
+            activities.customer_keys = lambda: keys
             await db.run(lambda c: c.execute("INSERT INTO stock VALUES (?, 'WH-EAST-1', 100)", (SLOW_PRODUCT,)))
             await payments.decline_customer("CUSTOMER-DECLINED")
             await fraud_screen.watch("CUSTOMER-WATCHED", "card used from three countries in an hour")
             async with build_worker(server.client, TASK_QUEUE, activities=activities):
                 for name in names:
-                    await record_one(server.client, server.address, name, *SCENARIOS[name])
+                    order_input, steer = SCENARIOS[name]
+                    await record_one(server.client, server.address, name, sealed(order_input, keys), steer)
         finally:
             await server.stop()
+
+
+def sealed(order_input: OrderInput, keys: CustomerKeys) -> OrderInput:
+    """As a client seals an order's personal data before it starts it."""
+    if order_input.personal is None:
+        return order_input
+    key = keys.keys_for([order_input.customer_id])[order_input.customer_id]
+    fields = {
+        field: seal_value(key, order_input.customer_id, order_input.order_id, field, value)
+        for field, value in order_input.personal.fields()
+    }
+    return order_input.model_copy(update={"personal": PersonalData(**fields)})
 
 
 async def record_one(client: Client, address: str, name: str, order_input: OrderInput, steer) -> None:

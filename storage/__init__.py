@@ -26,15 +26,26 @@ def open_database(target: str | Path, *, read_only: bool = False, lock: int = RE
     return SqliteDatabase(Path(target), read_only=read_only)
 
 
+from storage.customer_keys import (  # noqa: E402
+    CustomerKeys,
+    KeyStoreError,
+    customer_keys_when_needed,
+    open_customer_keys,
+)
+
 __all__ = [
+    "CustomerKeys",
     "Database",
     "DatabaseError",
+    "KeyStoreError",
     "PlaceError",
     "Role",
     "SeenIds",
+    "customer_keys_when_needed",
     "foreign_tables",
     "input_file",
     "is_postgres",
+    "open_customer_keys",
     "open_database",
     "output_file",
     "schema_columns",

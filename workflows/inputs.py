@@ -57,6 +57,12 @@ def read_order(order_input: RawValue) -> OrderInput:
         order = _decode(order_input.payload, OrderInput)
     except ValueError as problem:
         raise malformed_order(str(problem)) from None
+    if order.personal is not None and (in_clear := order.personal.unsealed()):
+        # Refused before anything records it: the start request itself is all that holds it.
+        raise malformed_order(
+            f"personal data in clear ({', '.join(f'personal.{field}' for field in in_clear)}): a client seals it"
+            " under the customer's key before it starts the order (docs/personal-data.md)"
+        )
     expected_id = workflow_id_for(order.order_id)
     actual_id = workflow.info().workflow_id
     if actual_id != expected_id:

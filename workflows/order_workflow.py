@@ -170,6 +170,8 @@ class OrderWorkflow(metaclass=OneOrderPerStart):
                 order_id=order.order_id,
                 reservations=reserved.reservations,
                 idempotency_key=self._key(FULFILLMENT),
+                customer_id=order.customer_id if order.personal and order.personal.address else None,
+                deliver_to=order.personal.address if order.personal else None,
             ),
             summary=f"Ship {len(reserved.reservations)} reservation(s)",
         )

@@ -73,6 +73,7 @@ class OrderRecord:
             customer_id=order.customer_id,
             items=order.items,
             total_amount=order.total_amount,
+            personal=order.personal,
         )
         return self.record(received, created_by=WORKFLOW_TYPE, causation_id=self.start_command_id)
 

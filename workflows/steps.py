@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from activities import OrderActivities, Recording, ValidateOrder
-from domain import DomainEvent, EventEnvelope
+from domain import DomainEvent, EventEnvelope, RecordedEnvelope
 from workflows.recording import OrderRecord
 
 # Validation is pure computation: anything that fails it is transient (a worker died).
@@ -55,7 +55,7 @@ def _sealing_call(
     return workflow.start_activity(
         activity.__name__,
         request,
-        result_type=EventEnvelope,
+        result_type=RecordedEnvelope,
         start_to_close_timeout=_EXTERNAL_CALL_TIMEOUT,
         retry_policy=_EXTERNAL_SYSTEM_RETRY,
         summary=summary,
@@ -69,7 +69,7 @@ def validation(request: ValidateOrder, *, summary: str) -> workflow.ActivityHand
     return workflow.start_local_activity(
         OrderActivities.validate_order.__name__,
         request,
-        result_type=list[EventEnvelope],
+        result_type=list[RecordedEnvelope],
         start_to_close_timeout=_VALIDATION_TIMEOUT,
         retry_policy=_VALIDATION_RETRY,
         summary=summary,
@@ -82,7 +82,7 @@ def marker(envelope: EventEnvelope, *, summary: str) -> workflow.ActivityHandle[
     return workflow.start_local_activity(
         OrderActivities.record_event.__name__,
         envelope,
-        result_type=EventEnvelope,
+        result_type=RecordedEnvelope,
         start_to_close_timeout=_VALIDATION_TIMEOUT,
         retry_policy=_VALIDATION_RETRY,
         summary=summary,

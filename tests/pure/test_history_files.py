@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from domain import OrderState
+from domain import OrderReceived, OrderState
 from eventstore import HistoryReadError, load_history_file, read_history_file
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
@@ -24,8 +24,9 @@ def test_a_history_recorded_under_schema_1_is_upcast_and_folds_to_its_recorded_r
     assert recorded.state_at() == expected_state(history)
     received = recorded.read(limit=1)[0]
     assert received.event_type == "OrderReceived"
-    assert received.schema_version == 2
+    assert received.schema_version == OrderReceived.SCHEMA_VERSION
     assert all(item.currency == "USD" for item in received.data.items)
+    assert received.data.personal is None
 
 
 def test_the_schema_1_files_really_hold_schema_1_events():

@@ -12,6 +12,7 @@ from domain import (
     EventEnvelope,
     EventSchemaError,
     OrderFulfilled,
+    OrderReceived,
     OrderStatus,
     OrderStream,
     OrderValidated,
@@ -86,12 +87,12 @@ def schema_v1_order_received() -> dict:
 
 def test_an_order_received_of_schema_1_is_upcast_with_every_line_in_us_dollars():
     lifted = EventEnvelope.model_validate(upcast(schema_v1_order_received()))
-    assert lifted.schema_version == 2
+    assert lifted.schema_version == OrderReceived.SCHEMA_VERSION
     assert [item.currency for item in lifted.data.items] == ["USD"]
 
 
 def test_an_old_event_is_not_folded_without_upcasting():
-    with pytest.raises(ValidationError, match="schema_version 1 is not the current 2"):
+    with pytest.raises(ValidationError, match=f"schema_version 1 is not the current {OrderReceived.SCHEMA_VERSION}"):
         EventEnvelope.model_validate(schema_v1_order_received())
 
 
@@ -101,7 +102,8 @@ def test_a_current_event_passes_upcasting_unchanged():
 
 
 def test_an_event_from_newer_code_is_refused_rather_than_misread():
-    newer = {**json.loads(envelope(received(), 1).model_dump_json()), "schema_version": 3}
+    current = json.loads(envelope(received(), 1).model_dump_json())
+    newer = {**current, "schema_version": OrderReceived.SCHEMA_VERSION + 1}
     with pytest.raises(EventSchemaError, match="newer than this code knows"):
         upcast(newer)
 

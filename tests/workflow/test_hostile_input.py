@@ -209,3 +209,21 @@ async def test_a_malformed_cancel_is_refused_and_the_order_carries_on(shop, uniq
     assert refused.value.cause.type == MALFORMED_INPUT
     assert problem in refused.value.cause.message
     assert final.status is OrderStatus.FULFILLED
+
+
+async def test_personal_data_in_clear_is_refused_before_anything_records_it(shop, unique):
+    """A client that did not seal an order's personal data: the order fails at once, naming
+    the fields (never their values), and no event of it holds them."""
+    order = {
+        "order_id": f"CLEAR-{unique}",
+        "customer_id": "C",
+        "total_amount": "10",
+        "items": [{"product_id": "P", "quantity": 1, "unit_price": "10"}],
+        "personal": {"name": "Nobody Inclear", "email": "sealed:v1:k:not-really", "address": "1 Clear Street"},
+    }
+    cause = await malformed_start_failure(shop, f"order-CLEAR-{unique}", order)
+    assert "personal.name, personal.address" in cause.message and "in clear" in cause.message
+    assert "Nobody" not in cause.message and "Clear Street" not in cause.message
+    handle = shop.client.get_workflow_handle(f"order-CLEAR-{unique}")
+    kinds = [event.event_type async for event in handle.fetch_history_events()]
+    assert EventType.EVENT_TYPE_MARKER_RECORDED not in kinds, "no event recorded"
