@@ -15,9 +15,11 @@ import binascii
 import contextlib
 import json
 import sqlite3
+import threading
 import urllib.request
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ from connection import free_local_port
 from contract import TASK_QUEUE
 from encryption import Keyring, seal_value
 from hosting import has_live_worker
-from storage import CustomerKeys
+from storage import CustomerKeys, open_customer_keys
 from tests.commands import orders_in_process
 from tests.integration.helpers import (
     delete_as_retention_does,
@@ -369,3 +371,30 @@ async def test_the_codec_server_with_the_key_store_shows_the_web_ui_the_personal
         await stop_processes(codec_server)
     assert json.loads(decoded[0])["personal"] == PEOPLE["C-ALICE"]
     assert json.loads(decoded[1])["personal"] == sealed, "a value moved to another order stays sealed"
+
+
+def test_the_key_store_keeps_one_key_a_customer_on_both_databases(projections_at):
+    """SQLite and PostgreSQL alike: starters racing on first orders get one key a customer,
+    wrapped by the master key, which a reader with the master key unwraps."""
+    target = projections_at("customer-keys")
+    master = Keyring.parse("M1=" + Keyring.new_key())
+    together = threading.Barrier(4)
+
+    def first_orders(_: int) -> dict[str, str]:
+        store = CustomerKeys(target, master)
+        together.wait()
+        try:
+            return {customer: key.key_id for customer, key in store.keys_for(["C-1", "C-2"]).items()}
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        seen = list(pool.map(first_orders, range(4)))
+    assert all(keys == seen[0] for keys in seen)
+    reader = open_customer_keys(target, master)
+    assert reader is not None
+    try:
+        assert {key_id for key_id in seen[0].values() if reader.key_named(key_id) is not None} == set(seen[0].values())
+        assert reader.count() == 2
+    finally:
+        reader.close()
