@@ -24,8 +24,10 @@ from encryption.codec import (
     sealer_of,
 )
 from encryption.personal import (
+    ERASED,
     DataKey,
     UnreadableField,
+    erased_in_line,
     key_id_of,
     new_data_key,
     open_value,
@@ -36,6 +38,7 @@ from encryption.personal import (
 
 __all__ = [
     "ENCRYPTED_ENCODING",
+    "ERASED",
     "KEY_ID_METADATA",
     "DataKey",
     "EncryptionCodec",
@@ -46,6 +49,7 @@ __all__ = [
     "PayloadSealer",
     "UnreadableField",
     "customer_ref",
+    "erased_in_line",
     "is_encrypted",
     "key_id_of",
     "new_data_key",

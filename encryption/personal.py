@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 SEALED_PREFIX = "sealed:v1:"  # as domain.SEALED_PREFIX, which the domain checks for
 DATA_KEY_BYTES = 32
+# What a reader shows for a value whose customer was forgotten (their key deleted).
+ERASED = "(erased: the customer was forgotten)"
 _NONCE_BYTES = 12
 
 
@@ -83,15 +85,24 @@ def new_data_key(key_id: str | None = None) -> DataKey:
 
 
 def opened_fields(
-    personal: Mapping[str, object], customer_id: str, order_id: str, key_named: Callable[[str], DataKey | None]
+    personal: Mapping[str, object],
+    customer_id: str,
+    order_id: str,
+    key_named: Callable[[str], DataKey | None],
+    erased: Callable[[str], bool] = lambda key_id: False,
 ) -> tuple[dict[str, object], list[str]]:
-    """`personal` (field: sealed value) with each value opened; and, for each that cannot
-    be, a line saying so (its value left sealed)."""
+    """`personal` (field: sealed value) with each value opened, or ERASED where its key was
+    deleted because its customer was forgotten (`erased`); and, for each that cannot be
+    opened otherwise, a line saying so (its value left sealed)."""
     opened: dict[str, object] = {}
     problems = []
     for field, value in personal.items():
-        if not isinstance(value, str) or key_id_of(value) is None:
+        key_id = key_id_of(value) if isinstance(value, str) else None
+        if not isinstance(value, str) or key_id is None:
             opened[field] = value
+            continue
+        if key_named(key_id) is None and erased(key_id):
+            opened[field] = ERASED
             continue
         try:
             opened[field] = open_value(value, customer_id, order_id, field, key_named)
@@ -101,7 +112,9 @@ def opened_fields(
     return opened, problems
 
 
-def opened_in_json(data: bytes, key_named: Callable[[str], DataKey | None]) -> bytes:
+def opened_in_json(
+    data: bytes, key_named: Callable[[str], DataKey | None], erased: Callable[[str], bool] = lambda key_id: False
+) -> bytes:
     """JSON text (a payload's data) with every personal field opened where it sits beside
     the order and customer it is bound to (an envelope's data, an order's input, a state);
     anything else, and a field that cannot be opened, as it was."""
@@ -111,16 +124,39 @@ def opened_in_json(data: bytes, key_named: Callable[[str], DataKey | None]) -> b
         document = json.loads(data)
     except ValueError:
         return data
-    return json.dumps(_opened_within(document, key_named), separators=(",", ":")).encode()
+    return json.dumps(_opened_within(document, key_named, erased), separators=(",", ":")).encode()
 
 
-def _opened_within(value: object, key_named: Callable[[str], DataKey | None]) -> object:
+def _opened_within(value: object, key_named: Callable[[str], DataKey | None], erased: Callable[[str], bool]) -> object:
     if isinstance(value, list):
-        return [_opened_within(item, key_named) for item in value]
+        return [_opened_within(item, key_named, erased) for item in value]
     if not isinstance(value, dict):
         return value
-    found = {key: _opened_within(item, key_named) for key, item in value.items()}
+    found = {key: _opened_within(item, key_named, erased) for key, item in value.items()}
     personal, order_id, customer_id = found.get("personal"), found.get("order_id"), found.get("customer_id")
     if isinstance(personal, dict) and isinstance(order_id, str) and isinstance(customer_id, str):
-        found["personal"], _ = opened_fields(personal, customer_id, order_id, key_named)
+        found["personal"], _ = opened_fields(personal, customer_id, order_id, key_named, erased)
     return found
+
+
+def erased_in_line(line: str, erased: Callable[[str], bool]) -> str:
+    """A JSON line with every sealed value whose key was deleted (its customer forgotten)
+    replaced by ERASED; others left sealed. The line as it was when it holds none."""
+    if SEALED_PREFIX not in line:
+        return line
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return line
+    ending = line[len(line.rstrip("\n")) :]
+    return json.dumps(_erased_within(document, erased), separators=(",", ":")) + ending
+
+
+def _erased_within(value: object, erased: Callable[[str], bool]) -> object:
+    if isinstance(value, list):
+        return [_erased_within(item, erased) for item in value]
+    if isinstance(value, dict):
+        return {key: _erased_within(item, erased) for key, item in value.items()}
+    if isinstance(value, str) and (key_id := key_id_of(value)) is not None and erased(key_id):
+        return ERASED
+    return value

@@ -53,6 +53,10 @@ CATALOGUE: dict[str, Entry] = {
         "orders_cli.codec_server",
         "decode payloads for the Web UI and the temporal CLI: decrypted, and personal data opened with the key store",
     ),
+    "forget": Entry(
+        "orders_cli.forgetting",
+        "erase a customer's personal data from every copy at once: their data key deleted (--cancel-open)",
+    ),
     "customer-keys": Entry(
         "orders_cli.customer_keys",
         "rewrap: every customer's data key wrapped by the master key now first in ORDERS_MASTER_KEYS",

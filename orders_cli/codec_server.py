@@ -139,12 +139,7 @@ def make_app(
 
     async def decode(request: web.Request) -> web.Response:
         try:
-            return _answer(
-                [
-                    _personal_opened(_opened_or_as_it_is(keyring, payload), customer_keys())
-                    for payload in (await _payloads_of(request)).payloads
-                ]
-            )
+            return _answer(_decoded((await _payloads_of(request)).payloads, keyring, customer_keys()))
         except MalformedPayloadError as err:
             raise _message(web.HTTPBadRequest, str(err)) from None
 
@@ -182,6 +177,10 @@ def _answer(payloads: list[Payload]) -> web.Response:
     return web.Response(text=json_format.MessageToJson(Payloads(payloads=payloads)), content_type="application/json")
 
 
+def _decoded(payloads: Sequence[Payload], keyring: Keyring | None, keys: CustomerKeys | None) -> list[Payload]:
+    return [_personal_opened(_opened_or_as_it_is(keyring, payload), keys) for payload in payloads]
+
+
 def _opened_or_as_it_is(keyring: Keyring | None, payload: Payload) -> Payload:
     """A payload sealed with a key this server lacks (or another key under the same id)
     goes back as it came: the Web UI shows that one encoded and every other decoded."""
@@ -198,7 +197,7 @@ def _personal_opened(payload: Payload, keys: CustomerKeys | None) -> Payload:
     customer's key (docs/personal-data.md); one that cannot be opened stays sealed."""
     if keys is None or payload.metadata.get("encoding") != b"json/plain":
         return payload
-    opened = opened_in_json(payload.data, keys.key_named)
+    opened = opened_in_json(payload.data, keys.key_named, keys.was_forgotten)
     return payload if opened is payload.data else Payload(metadata=payload.metadata, data=opened)
 
 

@@ -4,11 +4,16 @@ incremental with a checkpoint file (docs/export.md)."""
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, TextIO, cast
 
+from connection import Settings
+from encryption import erased_in_line
 from orders_cli.arguments import Subcommands
 from orders_cli.sources import archive_to_read, progress_on_stderr, temporal
 from programs import ExitCode, file_to_keep, file_to_write
 from projections import CheckpointMismatch, ExportCheckpoint, export, export_schema, finish_output
+from storage import open_customer_keys
 
 
 def register(commands: Subcommands) -> None:
@@ -34,6 +39,25 @@ def register(commands: Subcommands) -> None:
     exporting.add_argument("--schema", action="store_true", help="print the JSON Schema of one line, and exit")
 
 
+class _ErasedOnTheWay:
+    """The output, each line's personal values of forgotten customers written as erased
+    (docs/privacy.md); every other sealed value goes out sealed, as it is stored."""
+
+    def __init__(self, out: TextIO, erased: Callable[[str], bool]) -> None:
+        self._out, self._erased = out, erased
+
+    @classmethod
+    def of(cls, out: TextIO, settings: Settings) -> TextIO:
+        keys = open_customer_keys(settings.customer_keys, settings.master_keyring)
+        return out if keys is None else cast(TextIO, cls(out, keys.was_forgotten))
+
+    def write(self, text: str) -> int:
+        return self._out.write(erased_in_line(text, self._erased))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._out, name)
+
+
 async def export_command(args: argparse.Namespace) -> int:
     if args.schema:
         print(json.dumps(export_schema(), indent=2))
@@ -45,7 +69,7 @@ async def export_command(args: argparse.Namespace) -> int:
         checkpoint.close()
         raise
     partial = args.output.with_name(args.output.name + ".partial") if args.output else None
-    out = partial.open("w", encoding="utf-8") if partial else sys.stdout
+    out = _ErasedOnTheWay.of(partial.open("w", encoding="utf-8") if partial else sys.stdout, args.settings)
     try:
         async with temporal(args.settings) as client:
             archive = archive_to_read(args.settings) if args.query is None else None

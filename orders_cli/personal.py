@@ -23,7 +23,7 @@ def with_personal_opened(shown: list[Shown], settings: Settings) -> list[Shown]:
     if keys is None:
         return shown
     try:
-        return [_opened(item, keys.key_named) for item in shown]
+        return [_opened(item, keys.key_named, keys.was_forgotten) for item in shown]
     finally:
         keys.close()
 
@@ -34,7 +34,7 @@ def _personal(item: EventEnvelope | OrderState) -> PersonalData | None:
     return item.data.personal if isinstance(item.data, OrderReceived) else None
 
 
-def _opened(item: Shown, key_named: Callable[[str], DataKey | None]) -> Shown:
+def _opened(item: Shown, key_named: Callable[[str], DataKey | None], erased: Callable[[str], bool]) -> Shown:
     personal = _personal(item)
     if personal is None:
         return item
@@ -43,7 +43,7 @@ def _opened(item: Shown, key_named: Callable[[str], DataKey | None]) -> Shown:
     else:
         assert isinstance(item.data, OrderReceived)
         customer_id, order_id = item.data.customer_id, item.data.order_id
-    opened, problems = opened_fields(dict(personal.fields()), customer_id, order_id, key_named)
+    opened, problems = opened_fields(dict(personal.fields()), customer_id, order_id, key_named, erased)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     clear = PersonalData.model_validate(opened)

@@ -27,16 +27,20 @@ def open_database(target: str | Path, *, read_only: bool = False, lock: int = RE
 
 
 from storage.customer_keys import (  # noqa: E402
+    KEY_CACHE_SECONDS,
     CustomerKeys,
+    Forgotten,
     KeyStoreError,
     customer_keys_when_needed,
     open_customer_keys,
 )
 
 __all__ = [
+    "KEY_CACHE_SECONDS",
     "CustomerKeys",
     "Database",
     "DatabaseError",
+    "Forgotten",
     "KeyStoreError",
     "PlaceError",
     "Role",

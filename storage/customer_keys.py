@@ -15,15 +15,17 @@ racing on a customer's first orders all get the one key stored.
 """
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from contract import as_text
+from contract import as_text, from_text
 from encryption import DataKey, Keyring, new_data_key
 from storage.databases import Database, DatabaseError, foreign_tables, is_postgres, schema_columns, where_of
 from storage.places import PlaceError
@@ -37,14 +39,36 @@ CREATE TABLE IF NOT EXISTS customer_keys (
     key_id TEXT NOT NULL UNIQUE,
     data_key BYTEA NOT NULL,          -- wrapped by the master key `wrapped_by` names; as it is when NULL
     wrapped_by TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    forgetting_since TEXT             -- `orders forget` began: no new order of theirs is sealed under it
+);
+CREATE TABLE IF NOT EXISTS forgotten_customers (
+    key_id TEXT PRIMARY KEY,          -- the key deleted: what every value sealed under it names
+    customer_id TEXT NOT NULL,
+    forgotten_at TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    orders INTEGER NOT NULL
 );
 """
+# How long a long-running process (a worker, the codec server) keeps a key it looked up
+# before it asks the store again: a forgotten customer's key stops opening within this.
+KEY_CACHE_SECONDS = 30.0
 _PAGE = 500
 
 
 class KeyStoreError(ValueError):
     """A key store that cannot be used, or a key it cannot give; the message names it."""
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """That a customer was forgotten: their key's id, when, at whose request, of how many orders."""
+
+    customer_id: str
+    key_id: str
+    forgotten_at: datetime
+    requested_by: str
+    orders: int
 
 
 class CustomerKeys:
@@ -53,7 +77,7 @@ class CustomerKeys:
         readers that show personal data, the codec server) only look keys up."""
         self.where = where_of(target)
         self._master = master
-        self._known: dict[str, DataKey] = {}
+        self._known: dict[str, tuple[float, DataKey]] = {}
         try:
             if is_postgres(target):
                 from storage.postgres import PostgresDatabase  # psycopg, only where PostgreSQL is used
@@ -64,7 +88,9 @@ class CustomerKeys:
             with self._used("opened"):
                 if writing:
                     with self._db.transaction():
-                        self._db.execute(_SCHEMA)
+                        for table in _SCHEMA.split(";\n"):
+                            if table.strip():
+                                self._db.execute(table)
                 wrong = foreign_tables(self._db, schema_columns(_SCHEMA))
         except PlaceError as err:
             raise KeyStoreError(f"the customer key store at {self.where} cannot be used: {err}") from None
@@ -79,6 +105,11 @@ class CustomerKeys:
         wanted = sorted(set(customer_ids))
         now = as_text(datetime.now(UTC))
         with self._used("written"), self._db.transaction():
+            if wanted and (held := self._being_forgotten(wanted)):
+                raise KeyStoreError(
+                    f"customer {held[0]!r} is being forgotten (orders forget): no order of theirs is started until it"
+                    " ends"
+                )
             for customer_id in wanted:
                 key = new_data_key()
                 self._db.execute(
@@ -90,13 +121,67 @@ class CustomerKeys:
         return {str(row[0]): self._unwrapped(row) for row in found}
 
     def key_named(self, key_id: str) -> DataKey | None:
-        """The key of that id; None when the store holds none (never made here, or deleted)."""
-        if key_id not in self._known:
-            rows = self._rows("key_id", [key_id])
-            if not rows:
+        """The key of that id; None when the store holds none (never made here, or deleted
+        when its customer was forgotten). Kept for KEY_CACHE_SECONDS, then asked again."""
+        cached = self._known.get(key_id)
+        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1]
+        rows = self._rows("key_id", [key_id])
+        if not rows:
+            self._known.pop(key_id, None)
+            return None
+        key = self._unwrapped(rows[0])
+        self._known[key_id] = (time.monotonic(), key)
+        return key
+
+    def was_forgotten(self, key_id: str) -> bool:
+        """Whether the key of that id was deleted because its customer was forgotten."""
+        with self._used("read"):
+            return (
+                self._db.execute("SELECT 1 FROM forgotten_customers WHERE key_id = ?", (key_id,)).fetchone() is not None
+            )
+
+    def forgetting(self, customer_id: str, *, marked: bool) -> str | None:
+        """Mark the customer as being forgotten (`marked`), so that no new order of theirs
+        is sealed, or unmark them (a refused `forget`); their key's id, None for a customer
+        the store holds no key of."""
+        since = as_text(datetime.now(UTC)) if marked else None
+        with self._used("written"), self._db.transaction():
+            found = self._db.execute(
+                "UPDATE customer_keys SET forgetting_since = ? WHERE customer_id = ? RETURNING key_id",
+                (since, customer_id),
+            ).fetchone()
+        return str(found[0]) if found else None
+
+    def forget(self, customer_id: str, requested_by: str, orders: int) -> Forgotten | None:
+        """Delete the customer's key, and record that they were forgotten (when, by whom, of
+        how many orders: nothing personal), in one transaction: a process killed at any
+        moment leaves the customer remembered or forgotten, never half. None for a customer
+        the store holds no key of."""
+        now = datetime.now(UTC)
+        with self._used("written"), self._db.transaction():
+            deleted = self._db.execute(
+                "DELETE FROM customer_keys WHERE customer_id = ? RETURNING key_id", (customer_id,)
+            ).fetchone()
+            if deleted is None:
                 return None
-            self._known[key_id] = self._unwrapped(rows[0])
-        return self._known[key_id]
+            self._db.execute(
+                "INSERT INTO forgotten_customers (key_id, customer_id, forgotten_at, requested_by, orders)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (str(deleted[0]), customer_id, as_text(now), requested_by, orders),
+            )
+        return Forgotten(customer_id, str(deleted[0]), now, requested_by, orders)
+
+    def forgotten(self, customer_id: str) -> list[Forgotten]:
+        """Each time the customer was forgotten (a customer who ordered again after it has a
+        key of their own again, and may be forgotten again)."""
+        with self._used("read"):
+            rows = self._db.execute(
+                "SELECT key_id, forgotten_at, requested_by, orders FROM forgotten_customers WHERE customer_id = ?"
+                " ORDER BY forgotten_at",
+                (customer_id,),
+            ).fetchall()
+        return [Forgotten(customer_id, str(row[0]), from_text(row[1]), str(row[2]), int(row[3])) for row in rows]  # type: ignore[arg-type]
 
     def rewrap(self) -> int:
         """Wrap every data key under the master key now first in ORDERS_MASTER_KEYS; how
@@ -123,6 +208,20 @@ class CustomerKeys:
 
     def close(self) -> None:
         self._db.close()
+
+    def _being_forgotten(self, customer_ids: list[str]) -> list[str]:
+        found: list[str] = []
+        for start in range(0, len(customer_ids), _PAGE):
+            page = customer_ids[start : start + _PAGE]
+            found += [
+                str(row[0])
+                for row in self._db.execute(
+                    f"SELECT customer_id FROM customer_keys WHERE forgetting_since IS NOT NULL"
+                    f" AND customer_id IN ({', '.join('?' * len(page))})",
+                    page,
+                ).fetchall()
+            ]
+        return found
 
     def _rows(self, column: str, values: list[str]) -> list[tuple[object, ...]]:
         found: list[tuple[object, ...]] = []

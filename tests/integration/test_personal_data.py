@@ -59,7 +59,8 @@ ORDERS = {"PD-1": "C-ALICE", "PD-2": "C-ALICE", "PD-3": "C-BOB", "PD-4": "C-BOB"
 SECRETS = [value for person in PEOPLE.values() for value in person.values()]
 
 
-def order_file(folder: Path) -> Path:
+def order_file(folder: Path, customers: dict[str, str] = ORDERS, **fields: str) -> Path:
+    """A file of `customers`' orders (order id: customer), each with its customer's personal data."""
     orders = [
         {
             "order_id": order_id,
@@ -67,10 +68,11 @@ def order_file(folder: Path) -> Path:
             "total_amount": "30.00",
             "items": [{"product_id": "PROD-001", "quantity": 1, "unit_price": "30.00"}],
             "personal": PEOPLE[customer],
+            **fields,
         }
-        for order_id, customer in ORDERS.items()
+        for order_id, customer in customers.items()
     ]
-    path = folder / "orders.json"
+    path = folder / f"orders-{'-'.join(customers)}.json"
     path.write_text(json.dumps(orders))
     return path
 
@@ -172,6 +174,16 @@ def scan_database(scan: Scan, path: Path) -> None:
                         scan.add_text(value)
 
 
+async def served(env: dict[str, str], client, orders: Path) -> None:
+    """`orders` started by starter.py and served to their end by worker.py."""
+    worker = await serving(env, client)
+    try:
+        started = run_script("starter.py", "--file", str(orders), env=env)
+        assert started.returncode == 0, started.stdout + started.stderr
+    finally:
+        await stop_processes(worker)
+
+
 async def serving(env: dict[str, str], client, log: Path | None = None):
     """worker.py as a process, once it polls (so that it, not the starter, serves the orders)."""
     worker = spawn_worker(env, log=log)
@@ -232,12 +244,7 @@ async def test_a_sealed_value_altered_or_moved_is_unreadable_for_that_field_and_
     own_settings, own_client, tmp_path
 ):
     env = own_settings
-    worker = await serving(env, own_client)
-    try:
-        started = run_script("starter.py", "--file", str(order_file(tmp_path)), env=env)
-        assert started.returncode == 0, started.stdout + started.stderr
-    finally:
-        await stop_processes(worker)
+    await served(env, own_client, order_file(tmp_path))
     address, namespace = env["TEMPORAL_ADDRESS"], env["TEMPORAL_NAMESPACE"]
     shown = await temporal_cli(address, "workflow", "show", "--workflow-id", "order-PD-1", "--namespace", namespace,
                                "--output", "json")  # fmt: skip

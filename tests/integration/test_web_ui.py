@@ -8,10 +8,12 @@ activities' summaries, and the current details of an order still running.
 """
 
 import asyncio
+import json
 import re
 import shutil
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -20,8 +22,9 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from client import start_order
 from connection.embedded_server import EmbeddedServer, free_local_port, start_embedded_server
 from contract import SEARCH_ATTRIBUTES, TASK_QUEUE, workflow_id_for
-from encryption import Keyring
+from encryption import ERASED, Keyring
 from hosting import has_live_worker
+from tests.commands import orders_in_process
 from tests.integration.helpers import run_script, spawn_codec_server, spawn_worker, stop_processes
 from tests.orders import one_line_order
 from tests.waiting import wait_until
@@ -68,6 +71,11 @@ async def shown(tmp_path_factory):
         await wait_until(lambda: has_live_worker(server.client, TASK_QUEUE), what="worker.py to poll")
         started = await asyncio.to_thread(run_script, "starter.py", "--no-wait", env=env)
         assert started.returncode == 0, started.stdout + started.stderr
+        # Two customers with personal data, one of them then forgotten (docs/privacy.md).
+        started = await asyncio.to_thread(run_script, "starter.py", "--file", str(_personal_orders(scratch)), env=env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        forgotten = await orders_in_process(env, "forget", "C-UI-GONE", "--requested-by", "dpo")
+        assert forgotten.returncode == 0, forgotten.stderr
         # One order left waiting for approval: running, with current details to show.
         await start_order(server.client, WAITING)
 
@@ -87,10 +95,33 @@ async def shown(tmp_path_factory):
         await server.stop()
 
 
+PERSONAL = {"C-UI-KEPT": "Ottilie Kept-Visible", "C-UI-GONE": "Gustav Gone-Forgotten"}
+
+
+def _personal_orders(scratch: Path) -> Path:
+    path = scratch / "personal-orders.json"
+    orders = [
+        one_line_order(f"ORDER-{customer}", "PROD-001", 1, "10.00", customer_id=customer).model_dump(mode="json")
+        | {"personal": {"name": name}}
+        for customer, name in PERSONAL.items()
+    ]
+    path.write_text(json.dumps(orders))
+    return path
+
+
+async def test_a_forgotten_customers_fields_show_as_erased_and_the_others_in_clear(shown):
+    """Through `orders codec-server`, which opens personal data with the key store."""
+    gone = await shown.page("workflows/order-ORDER-C-UI-GONE")
+    await expect(gone.get_by_text(ERASED).first).to_be_visible()
+    await expect(gone.get_by_text(PERSONAL["C-UI-GONE"])).to_have_count(0)
+    kept = await shown.page("workflows/order-ORDER-C-UI-KEPT")
+    await expect(kept.get_by_text(PERSONAL["C-UI-KEPT"]).first).to_be_visible()
+
+
 async def test_the_orders_list_filters_by_order_status(shown):
     fulfilled = await shown.page("workflows?query=" + quote('OrderStatus="Fulfilled"'))
     rows = fulfilled.locator("table tbody tr")
-    await expect(rows).to_have_count(2)
+    await expect(rows).to_have_count(2 + len(PERSONAL))  # the tutorial's two, and the personal-data orders
     await expect(fulfilled.get_by_role("link", name="order-ORDER-001")).to_be_visible()
     await expect(fulfilled.get_by_role("link", name="order-ORDER-002")).to_be_visible()
     await expect(fulfilled.get_by_role("link", name="order-ORDER-003")).to_have_count(0)
