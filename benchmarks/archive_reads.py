@@ -14,7 +14,7 @@ archived order costs on disk before and after compaction.
    order), its raw history kept as it is (only its size counts). A second copy of the
    archive has its snapshots emptied, so each order is folded from its envelopes.
 3. A fresh embedded server holds none of these orders: every one is archived-only. Each read
-   runs as its own process, its wall time and peak resident memory taken (wait4):
+   runs as its own process, its wall time and peak resident memory taken (its VmHWM):
    `orders report --json` (no read models) and `orders projector rebuild`, from the
    snapshots and from the envelopes; then `orders archive compact --older-than 0
    --keep events` over the archive with snapshots, and `orders report` once more.

@@ -10,7 +10,7 @@ One embedded dev server and one worker process (as `worker.py` runs it) record a
 orders (scripts/day_of_orders.py: 1 in 100 fails validation, 1 in 250 waits for approval,
 the rest ship) through `starter.py --file`, until the shop holds the first size. Then each
 read runs as its own process, as a user runs it, and its peak resident memory (the
-kernel's high-water mark, from wait4) and wall time are taken:
+kernel's high-water mark of its own memory, VmHWM) and wall time are taken:
 
 - `orders reconcile`: every stream against the ledger of side effects;
 - `orders report`, folding every history (the read models pointed where there are none);

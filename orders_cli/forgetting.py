@@ -79,10 +79,10 @@ async def forget_command(args: argparse.Namespace) -> int:
             store.forgetting(customer, marked=False)  # refused or stopped: remembered, as before
             raise
         done = store.forget(customer, args.requested_by, orders)
+        if done is None:  # forgotten by another `forget` meanwhile
+            raise CommandError(_nothing_to_forget(store, customer))
     finally:
         store.close()
-    if done is None:  # forgotten by another `forget` meanwhile
-        raise CommandError(_nothing_to_forget(CustomerKeys(settings.customer_keys, settings.master_keyring), customer))
     _say(done, store.where, as_json=args.json)
     return ExitCode.OK
 
