@@ -93,3 +93,23 @@ def test_a_store_that_cannot_be_used_is_refused_in_one_line(tmp_path):
         CustomerKeys(other)
     with pytest.raises(KeyStoreError, match="no master key"):
         CustomerKeys(tmp_path / "fresh.sqlite").rewrap()
+
+
+def test_a_reader_that_cached_a_key_stops_opening_it_once_the_cache_expires(tmp_path, monkeypatch):
+    """A worker or codec server asks the store again after KEY_CACHE_SECONDS: a forgotten
+    customer's key stops opening within that time, however long the process runs."""
+    from storage import customer_keys
+
+    place = tmp_path / "customer-keys.sqlite"
+    writer = CustomerKeys(place)
+    key = writer.keys_for(["C-1"])["C-1"]
+    reader = open_customer_keys(place, None)
+    assert reader is not None and reader.key_named(key.key_id) == key
+    forgotten = writer.forget("C-1", "dpo", 1)
+    assert forgotten is not None and forgotten.key_id == key.key_id
+    assert reader.key_named(key.key_id) == key, "cached: within KEY_CACHE_SECONDS it still opens"
+    monkeypatch.setattr(customer_keys, "KEY_CACHE_SECONDS", 0.0)
+    assert reader.key_named(key.key_id) is None and reader.was_forgotten(key.key_id)
+    assert writer.keys_for(["C-1"])["C-1"].key_id != key.key_id, "a new order of theirs: a new key"
+    reader.close()
+    writer.close()
