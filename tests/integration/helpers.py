@@ -118,7 +118,8 @@ def run_orders_command(*args: str, address: str = "127.0.0.1:1", timeout: float 
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": address},
+        # Its data directory a temporary one: never the checkout's `.temporal/`.
+        env={"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": address, "ORDERS_DATA_DIR": _NOTHING_KEPT},
     )
 
 

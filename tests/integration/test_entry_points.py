@@ -155,8 +155,10 @@ async def serve_one_order_then_sigterm(
             worker.kill()
 
 
-async def test_worker_serves_orders_and_stops_gracefully_on_sigterm(dev_env, unique):
-    output = await serve_one_order_then_sigterm(dev_env.client, address_of(dev_env), unique)
+async def test_worker_serves_orders_and_stops_gracefully_on_sigterm(dev_env, unique, tmp_path):
+    # Its ledger in a data directory of the test's own: never the checkout's `.temporal/`.
+    data = str(tmp_path / "data")
+    output = await serve_one_order_then_sigterm(dev_env.client, address_of(dev_env), unique, ORDERS_DATA_DIR=data)
     assert "Stopped" in output
     assert "embedded" not in output
 
