@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -57,9 +58,14 @@ def _left_as_found() -> Iterator[None]:
                 logger.handlers[:] = handlers
 
 
+_SCRATCH_DATA = tempfile.mkdtemp(prefix="orders-tests-in-process-")
+
+
 def _here(main: Callable[..., int], environ: Mapping[str, str], args: tuple[str, ...], stop_after: float | None) -> Ran:
     out, err = io.StringIO(), io.StringIO()
     bare = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+    # A data directory of its own unless given one: never the checkout's `.temporal/`.
+    bare["ORDERS_DATA_DIR"] = _SCRATCH_DATA
     stop = threading.Event()
     timer = threading.Timer(stop_after, stop.set) if stop_after is not None else None
     ended: list[int | BaseException] = []
