@@ -7,6 +7,7 @@ a backup restored on read-only media, or a file its reader may not write, reads 
 """
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,24 @@ from urllib.parse import quote
 
 from storage.databases import Rows, _PerThread
 from storage.places import database_file
+
+# How long a connection keeps trying to put a new file into WAL mode while others do too.
+_WAL_SWITCH_SECONDS = 30.0
+
+
+def _into_wal(connection: sqlite3.Connection) -> None:
+    """WAL mode. Connections opening a new file at the same moment each try to switch it,
+    and SQLite answers "database is locked" at once to all but one (no busy timeout applies
+    to the switch): try again until the one that won has switched it."""
+    deadline = time.monotonic() + _WAL_SWITCH_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SqliteDatabase(_PerThread):
@@ -30,7 +49,7 @@ class SqliteDatabase(_PerThread):
             return self._connect_read_only()
         # Closed by whichever thread closes the database, once every thread is done with it.
         connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
+        _into_wal(connection)
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
 

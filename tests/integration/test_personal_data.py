@@ -389,7 +389,7 @@ def test_the_key_store_keeps_one_key_a_customer_on_both_databases(projections_at
 
     def first_orders(_: int) -> dict[str, str]:
         store = CustomerKeys(target, master)
-        together.wait()
+        together.wait(timeout=60)
         try:
             return {customer: key.key_id for customer, key in store.keys_for(["C-1", "C-2"]).items()}
         finally:
