@@ -69,15 +69,19 @@ def sealed_personal(orders: Sequence[OrderInput], settings: Settings) -> list[Or
     """The orders with their personal data sealed under each customer's own key, made in the
     key store on a customer's first order (docs/personal-data.md); all sealed before any is
     started, so a key store that cannot be used (KeyStoreError, one line) starts none."""
-    carrying = [order for order in orders if order.personal is not None and order.personal.unsealed()]
-    if not carrying:
+    customers = {order.customer_id for order in orders if _in_clear(order)}
+    if not customers:
         return list(orders)
     store = CustomerKeys(settings.customer_keys, settings.master_keyring)
     try:
-        keys = store.keys_for(order.customer_id for order in carrying)
+        keys = store.keys_for(customers)
     finally:
         store.close()
-    return [_sealed(order, keys[order.customer_id]) if order in carrying else order for order in orders]
+    return [_sealed(order, keys[order.customer_id]) if _in_clear(order) else order for order in orders]
+
+
+def _in_clear(order: OrderInput) -> bool:
+    return order.personal is not None and bool(order.personal.unsealed())
 
 
 def _sealed(order: OrderInput, key: DataKey) -> OrderInput:

@@ -131,8 +131,9 @@ async def open_connection(settings: Settings, search_attributes: Sequence[Search
             search_attributes,
             settings.rpc_timeout,
             settings.keyring,
-            # The Web UI decodes through the codec server only when there is something to decode.
-            settings.codec_endpoint if settings.keyring else None,
+            # The Web UI decodes through the codec server only when there is something to decode:
+            # encrypted payloads, or personal data sealed under the customers' keys.
+            settings.codec_endpoint if settings.keyring or settings.has_customer_keys else None,
         )
         log.info(
             "Nothing answered at %s, so started the embedded Temporal dev server there "

@@ -134,6 +134,12 @@ class Settings:
         )
 
     @property
+    def has_customer_keys(self) -> bool:
+        """Whether the shop seals personal data: a key store is named, or one was made here."""
+        target = self.customer_keys
+        return isinstance(target, str) or target.is_file()
+
+    @property
     def projections(self) -> Path | str:
         """Where the read models are kept: ORDERS_PROJECTIONS_DSN, a SQLite path,
         sqlite:///PATH or a postgresql:// DSN; else projections.sqlite under ORDERS_DATA_DIR."""

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-SEALED_PREFIX = "sealed:v1:"  # as domain.SEALED_PREFIX, which the domain checks for
+from domain import SEALED_PREFIX
+
 DATA_KEY_BYTES = 32
 # What a reader shows for a value whose customer was forgotten (their key deleted).
 ERASED = "(erased: the customer was forgotten)"

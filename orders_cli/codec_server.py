@@ -197,8 +197,9 @@ def _personal_opened(payload: Payload, keys: CustomerKeys | None) -> Payload:
     customer's key (docs/personal-data.md); one that cannot be opened stays sealed."""
     if keys is None or payload.metadata.get("encoding") != b"json/plain":
         return payload
-    opened = opened_in_json(payload.data, keys.key_named, keys.was_forgotten)
-    return payload if opened is payload.data else Payload(metadata=payload.metadata, data=opened)
+    data = payload.data
+    opened = opened_in_json(data, keys.key_named, keys.was_forgotten)
+    return payload if opened is data else Payload(metadata=payload.metadata, data=opened)
 
 
 async def serve(app: web.Application, address: str) -> web.AppRunner:

@@ -6,7 +6,7 @@ import json
 
 from orders_cli.arguments import Subcommands
 from programs import CommandError, ExitCode
-from storage import CustomerKeys, where_of
+from storage import CustomerKeys, open_customer_keys, where_of
 
 
 def register(commands: Subcommands) -> None:
@@ -18,6 +18,10 @@ async def customer_keys_command(args: argparse.Namespace) -> int:
     settings = args.settings
     if settings.master_keyring is None:
         raise CommandError("ORDERS_MASTER_KEYS is not set: there is no master key to wrap the data keys with")
+    found = open_customer_keys(settings.customer_keys, settings.master_keyring)
+    if found is None:
+        raise CommandError(f"no customer key store at {where_of(settings.customer_keys)}: nothing to rewrap")
+    found.close()
     store = CustomerKeys(settings.customer_keys, settings.master_keyring)
     try:
         rewrapped, total = store.rewrap(), store.count()

@@ -49,7 +49,13 @@ class _ErasedOnTheWay:
     @classmethod
     def of(cls, out: TextIO, settings: Settings) -> TextIO:
         keys = open_customer_keys(settings.customer_keys, settings.master_keyring)
-        return out if keys is None else cast(TextIO, cls(out, keys.was_forgotten))
+        if keys is None:
+            return out
+        try:
+            forgotten = keys.forgotten_key_ids()  # read once: a look-up a line would be one query a line
+        finally:
+            keys.close()
+        return cast(TextIO, cls(out, forgotten.__contains__)) if forgotten else out
 
     def write(self, text: str) -> int:
         return self._out.write(erased_in_line(text, self._erased))

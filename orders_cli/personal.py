@@ -10,7 +10,7 @@ from typing import TypeVar
 from connection import Settings
 from domain import EventEnvelope, OrderReceived, OrderState, PersonalData
 from encryption import DataKey, opened_fields
-from storage import open_customer_keys
+from storage import KeyStoreError, open_customer_keys
 
 Shown = TypeVar("Shown", EventEnvelope, OrderState)
 
@@ -19,13 +19,16 @@ def with_personal_opened(shown: list[Shown], settings: Settings) -> list[Shown]:
     """`shown` with every personal field opened where the key store holds its key."""
     if not any(_personal(item) for item in shown):
         return shown
-    keys = open_customer_keys(settings.customer_keys, settings.master_keyring)
-    if keys is None:
-        return shown
+    keys = None
     try:
-        return [_opened(item, keys.key_named, keys.was_forgotten) for item in shown]
+        keys = open_customer_keys(settings.customer_keys, settings.master_keyring)
+        return shown if keys is None else [_opened(item, keys.key_named, keys.was_forgotten) for item in shown]
+    except KeyStoreError as trouble:  # the events are read all the same; only their personal data is not shown
+        print(f"warning: {trouble}; personal data shown sealed", file=sys.stderr)
+        return shown
     finally:
-        keys.close()
+        if keys is not None:
+            keys.close()
 
 
 def _personal(item: EventEnvelope | OrderState) -> PersonalData | None:

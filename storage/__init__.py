@@ -2,31 +2,7 @@
 closed orders, each in a SQLite file (nothing to install) or a PostgreSQL database; and the
 ids a walk over many orders has seen, on disk."""
 
-from pathlib import Path
-
-from storage.databases import Database, DatabaseError, foreign_tables, is_postgres, schema_columns, where_of
-from storage.places import PlaceError, Role, input_file, output_file, state_file, writable_directory
-from storage.seen import SeenIds
-from storage.sqlite import SqliteDatabase
-
-# The advisory lock every change of the read models (and the archive) takes on PostgreSQL
-# ("ORDERS" in ASCII; storage.postgres).
-READ_MODELS_LOCK = 0x4F52444552530000
-
-
-def open_database(target: str | Path, *, read_only: bool = False, lock: int = READ_MODELS_LOCK) -> Database:
-    """`target`: a SQLite path, or a postgresql:// DSN. `read_only`: this program never
-    writes it (a SQLite file is opened so, and may lie on read-only media). `lock`: what
-    makes one change at a time across processes on PostgreSQL, one per thing kept there
-    (SQLite's file lock does it for a file)."""
-    if is_postgres(target):
-        from storage.postgres import PostgresDatabase  # psycopg, only where PostgreSQL is used
-
-        return PostgresDatabase(str(target), lock)
-    return SqliteDatabase(Path(target), read_only=read_only)
-
-
-from storage.customer_keys import (  # noqa: E402
+from storage.customer_keys import (
     KEY_CACHE_SECONDS,
     CustomerKeys,
     Forgotten,
@@ -34,6 +10,10 @@ from storage.customer_keys import (  # noqa: E402
     customer_keys_when_needed,
     open_customer_keys,
 )
+from storage.databases import Database, DatabaseError, foreign_tables, is_postgres, schema_columns, where_of
+from storage.opening import open_database
+from storage.places import PlaceError, Role, input_file, output_file, state_file, writable_directory
+from storage.seen import SeenIds
 
 __all__ = [
     "KEY_CACHE_SECONDS",

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from contract import as_text, from_text
 from encryption import DataKey, Keyring, new_data_key
 from storage.databases import Database, DatabaseError, foreign_tables, is_postgres, schema_columns, where_of
+from storage.opening import open_database
 from storage.places import PlaceError
-from storage.sqlite import SqliteDatabase
 
 _LOCK = 0x4B45595354520000  # "KEYSTR": on PostgreSQL, one schema change at a time
 _NONCE_BYTES = 12
@@ -79,12 +79,7 @@ class CustomerKeys:
         self._master = master
         self._known: dict[str, tuple[float, DataKey]] = {}
         try:
-            if is_postgres(target):
-                from storage.postgres import PostgresDatabase  # psycopg, only where PostgreSQL is used
-
-                self._db: Database = PostgresDatabase(str(target), _LOCK)
-            else:
-                self._db = SqliteDatabase(Path(target), read_only=not writing)
+            self._db: Database = open_database(target, read_only=not writing, lock=_LOCK)
             with self._used("opened"):
                 if writing:
                     with self._db.transaction():
@@ -140,6 +135,11 @@ class CustomerKeys:
             return (
                 self._db.execute("SELECT 1 FROM forgotten_customers WHERE key_id = ?", (key_id,)).fetchone() is not None
             )
+
+    def forgotten_key_ids(self) -> set[str]:
+        """The id of every key deleted because its customer was forgotten."""
+        with self._used("read"):
+            return {str(row[0]) for row in self._db.execute("SELECT key_id FROM forgotten_customers")}
 
     def forgetting(self, customer_id: str, *, marked: bool) -> str | None:
         """Mark the customer as being forgotten (`marked`), so that no new order of theirs

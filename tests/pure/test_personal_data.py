@@ -6,6 +6,7 @@ what it cannot use)."""
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_each_customer_gets_one_key_however_many_starters_race(tmp_path):
 
     def first_orders(_: int) -> dict:
         store = CustomerKeys(place)
-        together.wait()
+        together.wait(timeout=60)
         try:
             return {customer: key.key_id for customer, key in store.keys_for(["C-1", "C-2", "C-3"]).items()}
         finally:
@@ -113,3 +114,25 @@ def test_a_reader_that_cached_a_key_stops_opening_it_once_the_cache_expires(tmp_
     assert writer.keys_for(["C-1"])["C-1"].key_id != key.key_id, "a new order of theirs: a new key"
     reader.close()
     writer.close()
+
+
+def test_readers_and_key_commands_meet_a_missing_or_damaged_key_store_in_one_line(tmp_path):
+    from connection import load_settings
+    from tests.commands import orders_here
+
+    golden = Path(__file__).resolve().parents[1] / "histories" / "golden" / "with-personal-data.json"
+    env = {"ORDERS_DATA_DIR": str(tmp_path / "data"), "TEMPORAL_ADDRESS": "192.0.2.1:7233"}
+    master = {"ORDERS_MASTER_KEYS": "M1=" + Keyring.new_key()}
+    rewrap = orders_here({**env, **master}, "customer-keys", "rewrap")
+    assert rewrap.returncode == 1 and "no customer key store" in rewrap.stderr
+    assert not (tmp_path / "data").exists(), "none made"
+    assert not load_settings(env).has_customer_keys
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a key store " * 100)
+    read = orders_here({**env, "ORDERS_CUSTOMER_KEYS": str(garbage)}, "events", str(golden), "--json")
+    assert read.returncode == 0, read.stderr
+    assert read.stderr.strip().splitlines() == [
+        f"warning: the customer key store at {garbage} cannot be opened: file is not a database; personal data"
+        " shown sealed"
+    ]
+    assert load_settings({**env, "ORDERS_CUSTOMER_KEYS": str(garbage)}).has_customer_keys
